@@ -1,0 +1,105 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { createHttpApp } from "./http/server.js";
+import { Access } from "./services/access.js";
+import { Accounts } from "./services/accounts.js";
+import { Downloads } from "./services/downloads.js";
+import { Imports } from "./services/imports.js";
+import { Ingest } from "./services/ingest.js";
+import { Pages } from "./services/pages.js";
+import { Releases } from "./services/releases.js";
+import { Uploads } from "./services/uploads.js";
+import type { Settings } from "./settings.js";
+import { AccountStore } from "./store/accounts.js";
+import { Blobs } from "./store/blobs.js";
+import { openDb, type Db } from "./store/db.js";
+import { FileStore } from "./store/files.js";
+import { HistoryStore } from "./store/history.js";
+import { ProjectStore } from "./store/projects.js";
+
+/** Every service, wired to one database and one storage folder. */
+export interface Services {
+  db: Db;
+  blobs: Blobs;
+  stores: { projects: ProjectStore; files: FileStore; accounts: AccountStore; history: HistoryStore };
+  access: Access;
+  accounts: Accounts;
+  ingest: Ingest;
+  uploads: Uploads;
+  releases: Releases;
+  pages: Pages;
+  downloads: Downloads;
+  imports: Imports;
+  close(): void;
+}
+
+export interface App {
+  url: string;
+  services: Services;
+  stop(): Promise<void>;
+}
+
+/** The composition root: settings → db → stores → services. Used by `serve` and by every CLI command. */
+export function buildServices(settings: Settings): Services {
+  const now = () => new Date().toISOString();
+  const blobs = new Blobs(settings.storage.path);
+  const db = openDb(path.join(settings.storage.path, "pydepot.sqlite3"));
+  const stores = {
+    projects: new ProjectStore(db),
+    files: new FileStore(db),
+    accounts: new AccountStore(db),
+    history: new HistoryStore(db),
+  };
+  const access = new Access(stores.accounts, settings.access.anonymous_read);
+  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, access, now);
+  const filesBase = settings.server.public_url ? `${settings.server.public_url.replace(/\/$/, "")}/files/` : "../../files/";
+  return {
+    db,
+    blobs,
+    stores,
+    access,
+    accounts: new Accounts(stores.accounts, stores.projects, stores.history, now),
+    ingest,
+    uploads: new Uploads(ingest),
+    releases: new Releases(db, stores.projects, stores.files, stores.history, blobs, access, now),
+    pages: new Pages(stores.projects, stores.files, access, filesBase),
+    downloads: new Downloads(stores.projects, stores.files, blobs, access),
+    imports: new Imports(ingest, blobs, settings.uploads.max_bytes),
+    close: () => db.close(),
+  };
+}
+
+/** Repair storage, then serve HTTP (port 0 picks a free port, as the tests do). */
+export async function startApp(settings: Settings, log: (message: string) => void = console.error): Promise<App> {
+  const services = buildServices(settings);
+  const removed = services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
+  if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
+  const http = createHttpApp({ ...services, maxUploadBytes: settings.uploads.max_bytes, log });
+  const server = await listen(http.listen.bind(http), settings.server.port, settings.server.host);
+  server.requestTimeout = 0;
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    services,
+    stop: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      services.close();
+    },
+  };
+}
+
+function isRecorded(services: Services, project: string, filename: string): boolean {
+  const file = services.stores.files.byFilename(filename.replace(/\.metadata$/, ""));
+  return file !== undefined && file.project === project && !file.deletedAt;
+}
+
+function listen(start: (port: number, host: string, ready: () => void) => Server, port: number, host: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = start(port, host, () => resolve(server));
+    server.once("error", reject);
+  });
+}

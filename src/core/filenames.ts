@@ -1,0 +1,126 @@
+import { badRequest } from "./errors.js";
+import { normalize } from "./names.js";
+import { normalizeVersion } from "./versions.js";
+import type { ArtifactKind, Filename, NormalizedName, Version } from "./types.js";
+
+/** What a distribution filename says about the file. */
+export interface ArtifactName {
+  filename: Filename;
+  kind: ArtifactKind;
+  project: NormalizedName;
+  version: Version;
+  /** Wheel python tag (`py2.py3`, `cp311`), egg `py2.7`, `source` for sdists. */
+  pythonTag: string;
+  /** Wheel ABI tag; null for sdists and eggs. */
+  abiTag: string | null;
+  /** Wheel platform tag (`any`, `linux_x86_64`), egg platform (`linux-x86_64`), null when none. */
+  platform: string | null;
+  buildTag: string | null;
+}
+
+const SDIST_EXTENSIONS = [".tar.gz", ".tar.bz2", ".zip"] as const;
+const SAFE_CHARACTERS = /^[A-Za-z0-9._+!-]+$/;
+const WHEEL_NAME = /^[A-Za-z0-9_.]+$/;
+const EGG = /^(?<name>[^-]+)-(?<version>[^-]+)-py(?<python>\d+\.\d+)(?:-(?<platform>.+))?\.egg$/;
+
+/**
+ * Parse an sdist, wheel or egg filename. With a known project, the name part must belong to it
+ * and legacy sdist names with unescaped dashes (`dep-a-1.0.tar.gz`) split where pip splits them.
+ */
+export function parseFilename(filename: string, knownProject?: NormalizedName): ArtifactName {
+  if (!SAFE_CHARACTERS.test(filename) || filename.startsWith(".") || filename.length > 255) {
+    throw badRequest(
+      `Invalid filename ${JSON.stringify(filename)}: a distribution filename uses only ASCII letters, digits and . _ - + !`,
+    );
+  }
+  const parsed = filename.endsWith(".whl")
+    ? parseWheel(filename)
+    : filename.endsWith(".egg")
+      ? parseEgg(filename)
+      : parseSdist(filename, knownProject);
+  if (knownProject && parsed.project !== knownProject) {
+    throw badRequest(`Filename ${filename} does not belong to project ${knownProject}`);
+  }
+  return parsed;
+}
+
+function versionFrom(filename: string, text: string): Version {
+  const version = normalizeVersion(text.replace(/_/g, "-"));
+  if (!version) throw badRequest(`Invalid version ${JSON.stringify(text)} in filename ${filename}: it is not a PEP 440 version`);
+  return version;
+}
+
+function parseWheel(filename: string): ArtifactName {
+  const parts = filename.slice(0, -".whl".length).split("-");
+  if (parts.length !== 5 && parts.length !== 6) {
+    throw badRequest(`Invalid wheel filename ${filename}: expected name-version[-build]-python-abi-platform.whl`);
+  }
+  const [name, versionText] = parts;
+  const [pythonTag, abiTag, platform] = parts.slice(-3);
+  const buildTag = parts.length === 6 ? parts[2] : null;
+  if (!WHEEL_NAME.test(name) || name.includes("__")) throw badRequest(`Invalid wheel filename ${filename}: bad project name part ${name}`);
+  if (buildTag !== null && !/^\d/.test(buildTag)) throw badRequest(`Invalid wheel filename ${filename}: the build tag must start with a digit`);
+  if (![pythonTag, abiTag, platform].every((tag) => /^[A-Za-z0-9_.]+$/.test(tag))) {
+    throw badRequest(`Invalid wheel filename ${filename}: malformed compatibility tags`);
+  }
+  return {
+    filename: filename as Filename,
+    kind: "wheel",
+    project: normalize(name),
+    version: versionFrom(filename, versionText),
+    pythonTag,
+    abiTag,
+    platform,
+    buildTag,
+  };
+}
+
+function parseEgg(filename: string): ArtifactName {
+  const match = EGG.exec(filename);
+  if (!match?.groups) {
+    throw badRequest(`Invalid egg filename ${filename}: expected name-version-pyX.Y[-platform].egg with '-' in names written as '_'`);
+  }
+  const { name, version, python, platform } = match.groups;
+  return {
+    filename: filename as Filename,
+    kind: "egg",
+    project: normalize(name),
+    version: versionFrom(filename, version),
+    pythonTag: `py${python}`,
+    abiTag: null,
+    platform: platform ?? null,
+    buildTag: null,
+  };
+}
+
+function parseSdist(filename: string, knownProject?: NormalizedName): ArtifactName {
+  const extension = SDIST_EXTENSIONS.find((ext) => filename.endsWith(ext));
+  if (!extension) {
+    throw badRequest(`Invalid filename ${filename}: expected an sdist (.tar.gz, .tar.bz2, .zip), a wheel (.whl) or an egg (.egg)`);
+  }
+  const stem = filename.slice(0, -extension.length);
+  const separator = nameVersionSeparator(stem, knownProject);
+  if (separator <= 0 || separator === stem.length - 1) {
+    throw badRequest(`Invalid sdist filename ${filename}: expected name-version${extension}`);
+  }
+  return {
+    filename: filename as Filename,
+    kind: "sdist",
+    project: normalize(stem.slice(0, separator)),
+    version: versionFrom(filename, stem.slice(separator + 1)),
+    pythonTag: "source",
+    abiTag: null,
+    platform: null,
+    buildTag: null,
+  };
+}
+
+/** pip's rule: the first `-` whose prefix normalizes to the project; without one, the last `-`. */
+function nameVersionSeparator(stem: string, knownProject?: NormalizedName): number {
+  if (knownProject) {
+    for (let index = stem.indexOf("-"); index !== -1; index = stem.indexOf("-", index + 1)) {
+      if (normalize(stem.slice(0, index)) === knownProject) return index;
+    }
+  }
+  return stem.lastIndexOf("-");
+}

@@ -1,0 +1,39 @@
+import pep440 from "@renovatebot/pep440";
+import { badRequest } from "./errors.js";
+import type { Version } from "./types.js";
+
+/**
+ * The only importer of the PEP 440 library. Its clean() joins local segments with commas
+ * (`1.0+ubuntu-1` → `1.0+ubuntu,1`), so the local label is normalized here instead.
+ */
+export function normalizeVersion(raw: string): Version | null {
+  const text = raw.trim();
+  const plus = text.indexOf("+");
+  const publicPart = plus === -1 ? text : text.slice(0, plus);
+  const localPart = plus === -1 ? "" : text.slice(plus + 1);
+  if (localPart !== "" && !/^[a-z0-9]+([-_.][a-z0-9]+)*$/i.test(localPart)) return null;
+  const cleaned = pep440.clean(publicPart);
+  if (!cleaned || cleaned.includes("+")) return null;
+  const local = localPart
+    .toLowerCase()
+    .split(/[-_.]/)
+    .map((segment) => (/^\d+$/.test(segment) ? BigInt(segment).toString() : segment))
+    .join(".");
+  return (local ? `${cleaned}+${local}` : cleaned) as Version;
+}
+
+export function parseVersion(raw: string): Version {
+  const version = normalizeVersion(raw);
+  if (!version) throw badRequest(`Invalid version ${JSON.stringify(raw)}: it is not a PEP 440 version`);
+  return version;
+}
+
+export function compareVersions(a: Version, b: Version): number {
+  return pep440.compare(a, b);
+}
+
+/** Whether an interpreter version satisfies a Requires-Python specifier; an unparseable one excludes nothing. */
+export function satisfiesRequiresPython(pythonVersion: string, specifier: string | null): boolean {
+  if (!specifier || !pep440.validRange(specifier)) return true;
+  return pep440.satisfies(pythonVersion, specifier, { prereleases: true });
+}

@@ -1,0 +1,45 @@
+import { Router, type RequestHandler } from "express";
+import multer from "multer";
+import { tooLarge } from "../../core/errors.js";
+import type { Blobs } from "../../store/blobs.js";
+import type { Uploads } from "../../services/uploads.js";
+import { stagedFiles, UploadEngine } from "../upload-engine.js";
+
+/** Room for the text fields around the file in a multipart body. */
+const FORM_OVERHEAD_BYTES = 16 * 1024 * 1024;
+
+/** The legacy upload API as twine and `setup.py upload` speak it, at `/` and `/legacy/`. Never redirects. */
+export function legacyRoutes(uploads: Uploads, blobs: Blobs, maxBytes: number): Router {
+  const router = Router();
+  const multipart = multer({
+    storage: new UploadEngine(blobs, maxBytes),
+    limits: { files: 2, fields: 500, fieldSize: 4 * 1024 * 1024, parts: 502 },
+  }).fields([
+    { name: "content", maxCount: 1 },
+    { name: "gpg_signature", maxCount: 1 },
+  ]);
+  const upload: RequestHandler = async (request, response) => {
+    const content = stagedFiles(request).find((file) => file.field === "content");
+    await uploads.upload(response.locals.principal, request.body ?? {}, content);
+    response.status(200).type("text/plain").send("OK\n");
+  };
+  for (const path of ["/", "/legacy", "/legacy/"]) router.post(path, refuseOversized(maxBytes), multipart, discardWhenDone(blobs), upload);
+  return router;
+}
+
+/** Refuse a declared body that cannot fit before reading any of it. */
+function refuseOversized(maxBytes: number): RequestHandler {
+  return (request, _response, next) => {
+    const declared = Number(request.get("content-length") ?? 0);
+    if (declared > maxBytes + FORM_OVERHEAD_BYTES) throw tooLarge(`File too large: the limit is ${maxBytes} bytes`);
+    next();
+  };
+}
+
+/** Staged parts are removed once the answer is sent, whatever happened (ingest has linked what it keeps). */
+function discardWhenDone(blobs: Blobs): RequestHandler {
+  return (request, response, next) => {
+    response.on("close", () => stagedFiles(request).forEach((file) => blobs.discard(file.staged)));
+    next();
+  };
+}

@@ -1,0 +1,42 @@
+import express, { type Express } from "express";
+import type { Accounts } from "../services/accounts.js";
+import type { Downloads } from "../services/downloads.js";
+import type { Pages } from "../services/pages.js";
+import type { Releases } from "../services/releases.js";
+import type { Uploads } from "../services/uploads.js";
+import type { Blobs } from "../store/blobs.js";
+import { errorHandler } from "./errors.js";
+import { identify } from "./identify.js";
+import { adminRoutes } from "./routes/admin.js";
+import { fileRoutes } from "./routes/files.js";
+import { legacyRoutes } from "./routes/legacy.js";
+import { simpleRoutes } from "./routes/simple.js";
+
+export interface HttpDependencies {
+  accounts: Accounts;
+  pages: Pages;
+  downloads: Downloads;
+  uploads: Uploads;
+  releases: Releases;
+  blobs: Blobs;
+  maxUploadBytes: number;
+  log: (message: string) => void;
+}
+
+/** Middleware order: identify, routers, then the one error handler. */
+export function createHttpApp(deps: HttpDependencies): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+  app.use(identify(deps.accounts));
+  app.use(simpleRoutes(deps.pages));
+  app.use(fileRoutes(deps.downloads));
+  app.use(legacyRoutes(deps.uploads, deps.blobs, deps.maxUploadBytes));
+  app.use(adminRoutes(deps.releases));
+  app.use((request, response) => {
+    response.statusMessage = "Not Found";
+    response.status(404).type("text/plain").send(`Not found: ${request.path}\n`);
+  });
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,71 @@
+import { forbidden, unauthorized } from "../core/errors.js";
+import type { Role } from "../core/types.js";
+import type { AccountStore } from "../store/accounts.js";
+import type { ProjectRow } from "../store/projects.js";
+
+export type Principal =
+  | { kind: "anonymous" }
+  | { kind: "user"; userId: number; name: string; isAdmin: boolean }
+  /** The operator at the command line: acts as a site admin. */
+  | { kind: "system"; name: string };
+
+export const ANONYMOUS: Principal = { kind: "anonymous" };
+
+const RANK: Record<Role, number> = { view: 1, upload: 2, admin: 3 };
+
+export function actorName(principal: Principal): string {
+  return principal.kind === "anonymous" ? "anonymous" : principal.name;
+}
+
+/** Who may do what: every refusal is a 401 (who are you?) or a 403 (not you) with the reason. */
+export class Access {
+  constructor(
+    private readonly accounts: AccountStore,
+    private readonly anonymousRead: boolean,
+  ) {}
+
+  canReadIndex(principal: Principal): void {
+    if (!this.anonymousRead && principal.kind === "anonymous") {
+      throw unauthorized("This index requires authentication: use __token__ and an API token");
+    }
+  }
+
+  /** With anonymous reads off, a user reads a project when a site admin or holding any role on it. */
+  canRead(principal: Principal, project: ProjectRow): void {
+    this.canReadIndex(principal);
+    if (this.anonymousRead || this.roleAtLeast(principal, project, "view")) return;
+    throw forbidden(`${actorName(principal)} may not read project ${project.name}`);
+  }
+
+  /** Whether the root page lists this project for the principal. */
+  lists(principal: Principal, project: ProjectRow): boolean {
+    return this.anonymousRead || this.roleAtLeast(principal, project, "view");
+  }
+
+  /** Uploading to an existing project needs the upload role; anyone signed in may create a new one. */
+  canUpload(principal: Principal, project: ProjectRow | undefined): asserts principal is Exclude<Principal, { kind: "anonymous" }> {
+    if (principal.kind === "anonymous") throw unauthorized("Uploading needs credentials: use __token__ and an API token");
+    if (project && !this.roleAtLeast(principal, project, "upload")) {
+      throw forbidden(`User ${principal.name} may not upload to project ${project.name}: ask a project admin for the upload role`);
+    }
+  }
+
+  canAdminister(principal: Principal, project: ProjectRow): void {
+    if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
+    if (!this.roleAtLeast(principal, project, "admin")) {
+      throw forbidden(`User ${principal.name} is not an admin of project ${project.name}`);
+    }
+  }
+
+  requireSiteAdmin(principal: Principal): void {
+    if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
+    if (principal.kind === "user" && !principal.isAdmin) throw forbidden(`User ${principal.name} is not a site admin`);
+  }
+
+  private roleAtLeast(principal: Principal, project: ProjectRow, wanted: Role): boolean {
+    if (principal.kind === "anonymous") return false;
+    if (principal.kind === "system" || principal.isAdmin) return true;
+    const role = this.accounts.role(project.id, principal.userId);
+    return role !== undefined && RANK[role] >= RANK[wanted];
+  }
+}

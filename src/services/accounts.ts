@@ -1,0 +1,108 @@
+import { createHash, randomBytes, scrypt as scryptCallback, timingSafeEqual } from "node:crypto";
+import { promisify } from "node:util";
+import { badRequest, notFound, unauthorized } from "../core/errors.js";
+import { parseProjectName } from "../core/names.js";
+import { ROLES, type Role } from "../core/types.js";
+import type { AccountStore, TokenRow, UserRow } from "../store/accounts.js";
+import type { HistoryStore } from "../store/history.js";
+import type { ProjectStore } from "../store/projects.js";
+import type { Principal } from "./access.js";
+
+const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, length: number) => Promise<Buffer>;
+const TOKEN_PREFIX = "pydepot-";
+/** The username pip and twine send with an API token (PyPI's convention). */
+export const TOKEN_USERNAME = "__token__";
+const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Users, passwords and API tokens. Tokens are random, shown once and stored as SHA-256. */
+export class Accounts {
+  constructor(
+    private readonly store: AccountStore,
+    private readonly projects: ProjectStore,
+    private readonly history: HistoryStore,
+    private readonly now: () => string,
+  ) {}
+
+  async createUser(name: string, password: string | null, isAdmin: boolean, actor: string): Promise<UserRow> {
+    if (!USER_NAME.test(name) || name === TOKEN_USERNAME) {
+      throw badRequest(`Invalid user name ${JSON.stringify(name)}: use up to 64 letters, digits, '.', '_' or '-'`);
+    }
+    if (this.store.userByName(name)) throw badRequest(`User ${name} already exists`);
+    const hash = password === null ? null : await hashPassword(password);
+    this.store.insertUser(name, hash, isAdmin, this.now());
+    this.history.record(this.now(), { actor, action: "user.create", subject: name, detail: isAdmin ? "admin" : "" });
+    return this.user(name);
+  }
+
+  async setPassword(name: string, password: string, actor: string): Promise<void> {
+    this.store.setPassword(this.user(name).id, await hashPassword(password));
+    this.history.record(this.now(), { actor, action: "user.password", subject: name });
+  }
+
+  user(name: string): UserRow {
+    const user = this.store.userByName(name);
+    if (!user) throw notFound(`No user named ${name}`);
+    return user;
+  }
+
+  grant(userName: string, projectName: string, role: string, actor: string): void {
+    if (!ROLES.includes(role as Role)) throw badRequest(`Unknown role ${role}: use ${ROLES.join(", ")}`);
+    const project = this.projects.byName(parseProjectName(projectName));
+    if (!project) throw notFound(`No project named ${projectName}`);
+    this.store.setRole(project.id, this.user(userName).id, role as Role);
+    this.history.record(this.now(), { actor, action: "role.grant", project: project.name, subject: userName, detail: role });
+  }
+
+  /** A new token for a user; the secret is returned only here. */
+  createToken(userName: string, label: string, actor: string): { id: number; token: string } {
+    const user = this.user(userName);
+    const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
+    const id = this.store.insertToken(user.id, label, hashToken(token), this.now());
+    this.history.record(this.now(), { actor, action: "token.create", subject: `${userName}#${id}`, detail: label });
+    return { id, token };
+  }
+
+  revokeToken(tokenId: number, actor: string): void {
+    if (!this.store.revokeToken(tokenId, this.now())) throw notFound(`No active token with id ${tokenId}`);
+    this.history.record(this.now(), { actor, action: "token.revoke", subject: `#${tokenId}` });
+  }
+
+  tokens(userName: string): TokenRow[] {
+    return this.store.tokensOf(this.user(userName).id);
+  }
+
+  /** Basic credentials to a principal: `__token__` + token, or user + password (or user + own token). */
+  async authenticate(username: string, secret: string): Promise<Principal> {
+    if (secret.startsWith(TOKEN_PREFIX) || username === TOKEN_USERNAME) {
+      const user = this.store.userByTokenHash(hashToken(secret));
+      if (!user || (username !== TOKEN_USERNAME && username !== user.name)) throw unauthorized("Invalid or revoked API token");
+      return principalOf(user);
+    }
+    const user = this.store.userByName(username);
+    if (!user?.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
+      throw unauthorized(`Invalid username or password for ${JSON.stringify(username)}`);
+    }
+    return principalOf(user);
+  }
+}
+
+function principalOf(user: UserRow): Principal {
+  return { kind: "user", userId: user.id, name: user.name, isAdmin: user.isAdmin };
+}
+
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+async function hashPassword(password: string): Promise<string> {
+  if (password.length < 8) throw badRequest("Password too short: use at least 8 characters");
+  const salt = randomBytes(16);
+  const key = await scrypt(password, salt, 32);
+  return `scrypt$${salt.toString("hex")}$${key.toString("hex")}`;
+}
+
+async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [, saltHex, keyHex] = stored.split("$");
+  const key = await scrypt(password, Buffer.from(saltHex, "hex"), 32);
+  return timingSafeEqual(key, Buffer.from(keyHex, "hex"));
+}

@@ -1,0 +1,109 @@
+import { createReadStream, statSync } from "node:fs";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import tar from "tar-stream";
+import unbzip2Stream from "unbzip2-stream";
+import yauzl from "yauzl";
+import { badRequest } from "../core/errors.js";
+
+/** Bounds that keep a hostile archive from eating memory or CPU. */
+const MAX_ENTRIES = 100_000;
+const MAX_MEMBER_BYTES = 4 * 1024 * 1024;
+/** A compressed tar may unpack to at most this multiple of its size (and at least 64 MiB). */
+const MAX_EXPANSION = 100;
+const MIN_UNPACK_BUDGET = 64 * 1024 * 1024;
+
+export interface ArchiveListing {
+  /** Every member name, `./` stripped, directories with their trailing `/`. */
+  names: string[];
+  /** The content of the members `wanted` asked for. */
+  members: Map<string, Buffer>;
+}
+
+export type Wanted = (name: string) => boolean;
+
+/** List a zip (wheel, egg, .zip sdist) and read the small members asked for. */
+export function readZip(file: string, label: string, wanted: Wanted): Promise<ArchiveListing> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error) => reject(badRequest(`Invalid ${label}: not a readable zip archive (${error.message})`));
+    yauzl.open(file, { lazyEntries: true, autoClose: true, strictFileNames: false }, (openError, zip) => {
+      if (openError) return fail(openError);
+      if (zip.entryCount > MAX_ENTRIES) {
+        zip.close();
+        return reject(badRequest(`Invalid ${label}: more than ${MAX_ENTRIES} members`));
+      }
+      const listing: ArchiveListing = { names: [], members: new Map() };
+      zip.on("error", fail);
+      zip.on("end", () => resolve(listing));
+      zip.on("entry", (entry: yauzl.Entry) => {
+        listing.names.push(entry.fileName);
+        if (!wanted(entry.fileName)) return zip.readEntry();
+        if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
+          zip.close();
+          return reject(badRequest(`Invalid ${label}: ${entry.fileName} unpacks to more than ${MAX_MEMBER_BYTES} bytes`));
+        }
+        zip.openReadStream(entry, (streamError, stream) => {
+          if (streamError) return fail(streamError);
+          collect(stream, MAX_MEMBER_BYTES).then((content) => {
+            listing.members.set(entry.fileName, content);
+            zip.readEntry();
+          }, fail);
+        });
+      });
+      zip.readEntry();
+    });
+  });
+}
+
+/**
+ * Read a whole .tar.gz / .tar.bz2, checking it is complete, and keep the small members asked for.
+ * Everything is unpacked (a truncated archive must be refused), within an expansion budget.
+ */
+export async function readTar(file: string, label: string, wanted: Wanted): Promise<ArchiveListing> {
+  const listing: ArchiveListing = { names: [], members: new Map() };
+  const budget = Math.max(MIN_UNPACK_BUDGET, statSync(file).size * MAX_EXPANSION);
+  const extract = tar.extract();
+  const consume = (async () => {
+    for await (const entry of extract) {
+      const name = entry.header.name.replace(/^\.\//, "");
+      if (listing.names.push(name) > MAX_ENTRIES) throw badRequest(`Invalid ${label}: more than ${MAX_ENTRIES} members`);
+      if (entry.header.type === "file" && wanted(name)) listing.members.set(name, await collect(entry as AsyncIterable<Buffer> & { destroy(): unknown }, MAX_MEMBER_BYTES, `${label}: ${name}`));
+      else entry.resume();
+    }
+  })();
+  const decompress = file.endsWith(".bz2") ? unbzip2Stream() : createGunzip();
+  try {
+    await Promise.all([pipeline(createReadStream(file), decompress, limitBytes(budget, label), extract), consume]);
+  } catch (error) {
+    extract.destroy();
+    if (error instanceof Error && error.name === "AppError") throw error;
+    throw badRequest(`Invalid ${label}: corrupt or truncated archive (${(error as Error).message})`);
+  }
+  return listing;
+}
+
+function limitBytes(budget: number, label: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > budget) return done(badRequest(`Invalid ${label}: it unpacks to more than ${budget} bytes (archive bomb?)`));
+      done(null, chunk);
+    },
+  });
+}
+
+async function collect(stream: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number, what = "member"): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += chunk.length;
+    if (size > limit) {
+      stream.destroy();
+      throw badRequest(`Invalid ${what}: larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,34 @@
+import { notFound } from "../core/errors.js";
+import type { NormalizedName } from "../core/types.js";
+import type { Blobs } from "../store/blobs.js";
+import type { FileStore } from "../store/files.js";
+import type { ProjectStore } from "../store/projects.js";
+import type { Access, Principal } from "./access.js";
+
+export interface Download {
+  path: string;
+  /** Strong validator: the content's own SHA-256. */
+  etag: string;
+}
+
+const METADATA_SUFFIX = ".metadata";
+
+/** Which stored file a download URL names, if the principal may have it. */
+export class Downloads {
+  constructor(
+    private readonly projects: ProjectStore,
+    private readonly files: FileStore,
+    private readonly blobs: Blobs,
+    private readonly access: Access,
+  ) {}
+
+  locate(principal: Principal, project: string, filename: string): Download {
+    const isMetadata = filename.endsWith(METADATA_SUFFIX);
+    const artifact = isMetadata ? filename.slice(0, -METADATA_SUFFIX.length) : filename;
+    const file = this.files.byFilename(artifact);
+    const hash = isMetadata ? file?.metadataSha256 : file?.sha256;
+    if (!file || file.deletedAt || file.project !== project || !hash) throw notFound(`No file ${filename} in project ${project}`);
+    this.access.canRead(principal, this.projects.byName(project as NormalizedName)!);
+    return { path: this.blobs.locate(file.project, filename), etag: `"${hash}"` };
+  }
+}

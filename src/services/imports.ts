@@ -1,0 +1,45 @@
+import { createReadStream, readdirSync } from "node:fs";
+import path from "node:path";
+import { AppError } from "../core/errors.js";
+import type { Blobs } from "../store/blobs.js";
+import type { Principal } from "./access.js";
+import type { Ingest } from "./ingest.js";
+
+const DISTRIBUTION = /\.(whl|egg|tar\.gz|tar\.bz2|zip)$/;
+
+export interface ImportReport {
+  added: string[];
+  skipped: string[];
+  rejected: { file: string; reason: string }[];
+}
+
+/** Register every distribution under a folder: how an egg directory or the build tools move in. */
+export class Imports {
+  constructor(
+    private readonly ingest: Ingest,
+    private readonly blobs: Blobs,
+    private readonly maxBytes: number,
+  ) {}
+
+  async importDirectory(principal: Principal, directory: string): Promise<ImportReport> {
+    const report: ImportReport = { added: [], skipped: [], rejected: [] };
+    for (const file of distributions(directory)) {
+      try {
+        const staged = await this.blobs.stage(createReadStream(file), { maxBytes: this.maxBytes });
+        const result = await this.ingest.ingest({ staged, filename: path.basename(file), principal, origin: "import" });
+        (result.created ? report.added : report.skipped).push(file);
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        report.rejected.push({ file, reason: error.message });
+      }
+    }
+    return report;
+  }
+}
+
+function distributions(directory: string): string[] {
+  return readdirSync(directory, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && DISTRIBUTION.test(entry.name))
+    .map((entry) => path.join(entry.parentPath, entry.name))
+    .sort();
+}

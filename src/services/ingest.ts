@@ -1,0 +1,134 @@
+import { badRequest } from "../core/errors.js";
+import { parseFilename, type ArtifactName } from "../core/filenames.js";
+import { normalize, parseProjectName } from "../core/names.js";
+import type { Sha256 } from "../core/types.js";
+import { normalizeVersion, parseVersion } from "../core/versions.js";
+import type { AccountStore } from "../store/accounts.js";
+import type { Blobs, Staged } from "../store/blobs.js";
+import { tx, type Db } from "../store/db.js";
+import type { FileRow, FileStore, Origin } from "../store/files.js";
+import type { HistoryStore } from "../store/history.js";
+import type { ProjectStore } from "../store/projects.js";
+import { actorName, type Access, type Principal } from "./access.js";
+import { readArtifactMetadata, type ArtifactMetadata } from "./metadata.js";
+
+export interface IngestRequest {
+  staged: Staged;
+  filename: string;
+  principal: Principal;
+  origin: Origin;
+  /** What the client claimed (upload form `name` / `version`): must agree with filename and metadata. */
+  claimedName?: string;
+  claimedVersion?: string;
+}
+
+export interface IngestResult {
+  file: FileRow;
+  /** False when identical bytes were already stored under this name (a harmless re-upload). */
+  created: boolean;
+}
+
+/** The one path from staged bytes to a recorded, published artifact (upload, import, build result). */
+export class Ingest {
+  constructor(
+    private readonly db: Db,
+    private readonly projects: ProjectStore,
+    private readonly files: FileStore,
+    private readonly accounts: AccountStore,
+    private readonly history: HistoryStore,
+    private readonly blobs: Blobs,
+    private readonly access: Access,
+    private readonly now: () => string,
+  ) {}
+
+  async ingest(request: IngestRequest): Promise<IngestResult> {
+    const stagedMetadata: Staged[] = [];
+    try {
+      const name = this.checkName(request);
+      this.access.canUpload(request.principal, this.projects.byName(name.project));
+      const existing = this.files.byFilename(name.filename);
+      if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
+      const metadata = await readArtifactMetadata(request.staged.path, name.kind, name.filename);
+      checkMetadata(name, metadata);
+      const coreMetadata = metadata.coreMetadataFile && this.blobs.stageBytes(metadata.coreMetadataFile);
+      if (coreMetadata) stagedMetadata.push(coreMetadata);
+      return tx(this.db, () => this.record(request, name, metadata, coreMetadata));
+    } finally {
+      for (const staged of [request.staged, ...stagedMetadata]) this.blobs.discard(staged);
+    }
+  }
+
+  private checkName(request: IngestRequest): ArtifactName {
+    const known = request.claimedName === undefined ? undefined : parseProjectName(request.claimedName);
+    const name = parseFilename(request.filename, known);
+    if (request.claimedVersion !== undefined && parseVersion(request.claimedVersion) !== name.version) {
+      throw badRequest(`Version mismatch: the form says ${request.claimedVersion}, the filename ${request.filename} says ${name.version}`);
+    }
+    return name;
+  }
+
+  /** PyPI's rule: the same name with the same bytes is a no-op; anything else is refused. */
+  private sameBytes(existing: FileRow, sha256: Sha256): FileRow {
+    if (existing.deletedAt) {
+      throw badRequest(`File already exists: ${existing.filename} was used by a file that has since been deleted; use a new version or build tag`);
+    }
+    if (existing.sha256 !== sha256) {
+      throw badRequest(`File already exists ('${existing.filename}', with sha256 hash '${existing.sha256}'); use a new version or build tag`);
+    }
+    return existing;
+  }
+
+  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null): IngestResult {
+    const existing = this.files.byFilename(name.filename);
+    if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
+    const now = this.now();
+    let project = this.projects.byName(name.project);
+    this.access.canUpload(request.principal, project);
+    if (!project) {
+      project = this.projects.create(name.project, metadata.name, now);
+      if (request.principal.kind === "user") this.accounts.setRole(project.id, request.principal.userId, "admin");
+    }
+    const { staged } = request;
+    this.files.insert(project.id, name.version, {
+      filename: name.filename,
+      kind: name.kind,
+      pythonTag: name.pythonTag,
+      abiTag: name.abiTag,
+      platform: name.platform,
+      buildTag: name.buildTag,
+      size: staged.size,
+      sha256: staged.sha256,
+      md5: staged.md5,
+      blake2b256: staged.blake2b256,
+      metadataSha256: coreMetadata?.sha256 ?? null,
+      requiresPython: metadata.requiresPython,
+      requiresDist: metadata.requiresDist,
+      summary: metadata.summary,
+      topLevel: metadata.topLevel,
+      uploadedAt: now,
+      uploader: actorName(request.principal),
+      origin: request.origin,
+    });
+    this.projects.touch(project.id);
+    this.history.record(now, { actor: actorName(request.principal), action: `file.${request.origin}`, project: project.name, subject: name.filename });
+    this.blobs.publish(staged, project.name, name.filename);
+    if (coreMetadata) {
+      try {
+        this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`);
+      } catch (error) {
+        this.blobs.remove(project.name, name.filename);
+        throw error;
+      }
+    }
+    return { file: this.files.byFilename(name.filename)!, created: true };
+  }
+}
+
+function checkMetadata(name: ArtifactName, metadata: ArtifactMetadata): void {
+  if (normalize(metadata.name) !== name.project) {
+    throw badRequest(`Name mismatch: ${name.filename} is for ${name.project}, but its metadata says Name: ${metadata.name}`);
+  }
+  if (normalizeVersion(metadata.version) !== name.version) {
+    throw badRequest(`Version mismatch: ${name.filename} is version ${name.version}, but its metadata says Version: ${metadata.version}`);
+  }
+}

@@ -1,0 +1,107 @@
+import { eggRequirements, parseCoreMetadata, single, type CoreMetadata } from "../core/core-metadata.js";
+import { badRequest } from "../core/errors.js";
+import type { ArtifactKind } from "../core/types.js";
+import { readTar, readZip, type ArchiveListing } from "./archives.js";
+
+/** What the index keeps from the metadata inside a distribution file. */
+export interface ArtifactMetadata {
+  name: string;
+  version: string;
+  summary: string;
+  requiresPython: string | null;
+  requiresDist: string[];
+  /** Importable top-level names (top_level.txt, else derived from the member list). */
+  topLevel: string[];
+  /** A wheel's METADATA bytes, served unchanged as the PEP 658 `.metadata` file. */
+  coreMetadataFile: Buffer | null;
+}
+
+export async function readArtifactMetadata(file: string, kind: ArtifactKind, filename: string): Promise<ArtifactMetadata> {
+  switch (kind) {
+    case "wheel":
+      return readWheel(file, filename);
+    case "egg":
+      return readEgg(file, filename);
+    case "sdist":
+      return readSdist(file, filename);
+  }
+}
+
+async function readWheel(file: string, filename: string): Promise<ArtifactMetadata> {
+  const isDistInfoFile = (name: string) => /^[^/]+\.dist-info\/(METADATA|top_level\.txt)$/.test(name);
+  const listing = await readZip(file, `wheel ${filename}`, isDistInfoFile);
+  const distInfo = [...new Set(listing.names.map((name) => name.split("/")[0]).filter((top) => top.endsWith(".dist-info")))];
+  if (distInfo.length !== 1) throw badRequest(`Invalid wheel ${filename}: expected one top-level .dist-info folder, found ${distInfo.length}`);
+  const raw = member(listing, `${distInfo[0]}/METADATA`, `wheel ${filename}`);
+  const metadata = parseCoreMetadata(raw.toString("utf8"), `METADATA in ${filename}`);
+  return {
+    ...fields(metadata, metadata.get("requires-dist") ?? []),
+    topLevel: topLevelNames(listing, `${distInfo[0]}/top_level.txt`, (top) => /\.(dist-info|data)$/.test(top)),
+    coreMetadataFile: raw,
+  };
+}
+
+async function readEgg(file: string, filename: string): Promise<ArtifactMetadata> {
+  const wanted = new Set(["EGG-INFO/PKG-INFO", "EGG-INFO/requires.txt", "EGG-INFO/top_level.txt"]);
+  const listing = await readZip(file, `egg ${filename}`, (name) => wanted.has(name));
+  const metadata = parseCoreMetadata(member(listing, "EGG-INFO/PKG-INFO", `egg ${filename}`).toString("utf8"), `PKG-INFO in ${filename}`);
+  const requires = listing.members.get("EGG-INFO/requires.txt")?.toString("utf8") ?? "";
+  return {
+    ...fields(metadata, eggRequirements(requires)),
+    topLevel: topLevelNames(listing, "EGG-INFO/top_level.txt", (top) => top === "EGG-INFO"),
+    coreMetadataFile: null,
+  };
+}
+
+async function readSdist(file: string, filename: string): Promise<ArtifactMetadata> {
+  const wanted = (name: string) => /^[^/]+\/PKG-INFO$/.test(name) || /^[^/]+\/[^/]+\.egg-info\/top_level\.txt$/.test(name);
+  const label = `sdist ${filename}`;
+  const listing = filename.endsWith(".zip") ? await readZip(file, label, wanted) : await readTar(file, label, wanted);
+  const pkgInfo = [...listing.members.keys()].filter((name) => name.endsWith("/PKG-INFO"));
+  if (pkgInfo.length !== 1) throw badRequest(`Invalid sdist ${filename}: expected one <name>-<version>/PKG-INFO, found ${pkgInfo.length}`);
+  const metadata = parseCoreMetadata(listing.members.get(pkgInfo[0])!.toString("utf8"), `PKG-INFO in ${filename}`);
+  const topLevelFile = [...listing.members.keys()].find((name) => name.endsWith("/top_level.txt"));
+  return {
+    ...fields(metadata, metadata.get("requires-dist") ?? []),
+    topLevel: topLevelFile ? lines(listing.members.get(topLevelFile)!) : [],
+    coreMetadataFile: null,
+  };
+}
+
+function fields(metadata: CoreMetadata, requiresDist: string[]) {
+  return {
+    name: single(metadata, "name")!,
+    version: single(metadata, "version")!,
+    summary: single(metadata, "summary") ?? "",
+    requiresPython: single(metadata, "requires-python"),
+    requiresDist,
+  };
+}
+
+function member(listing: ArchiveListing, name: string, label: string): Buffer {
+  const content = listing.members.get(name);
+  if (!content) throw badRequest(`Invalid ${label}: it has no ${name}`);
+  return content;
+}
+
+/** top_level.txt when present; otherwise the packages and modules at the archive root. */
+function topLevelNames(listing: ArchiveListing, topLevelFile: string, isMetadataFolder: (top: string) => boolean): string[] {
+  const declared = listing.members.get(topLevelFile);
+  if (declared) return lines(declared);
+  const names = new Set<string>();
+  for (const name of listing.names) {
+    const [top, ...rest] = name.split("/");
+    if (isMetadataFolder(top) || top === "__pycache__") continue;
+    const module = rest.length > 0 ? top : /^([A-Za-z_][A-Za-z0-9_]*)(\..*)?\.(py|so|pyd)$/.exec(top)?.[1];
+    if (module) names.add(module);
+  }
+  return [...names].sort();
+}
+
+function lines(content: Buffer): string[] {
+  return content
+    .toString("utf8")
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,144 @@
+import { createHash } from "node:crypto";
+import { notFound } from "../core/errors.js";
+import type { NormalizedName, Version } from "../core/types.js";
+import { compareVersions } from "../core/versions.js";
+import type { FileRow, FileStore } from "../store/files.js";
+import type { ProjectRow, ProjectStore } from "../store/projects.js";
+import type { Access, Principal } from "./access.js";
+
+/** The three representations of PEP 503/691 pages. */
+export type PageFormat = "text/html" | "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.v1+json";
+
+export interface Page {
+  body: Buffer;
+  /** Strong validator: a hash of the body, so a change of any kind changes it. */
+  etag: string;
+  contentType: string;
+}
+
+interface Cached {
+  serial: number;
+  page: Page;
+}
+
+const API_VERSION = "1.1";
+
+/**
+ * Index pages, rendered once per (page, format) and kept until the project's serial moves.
+ * The serial lives in SQLite, so a change made by another process (the CLI) invalidates too.
+ */
+export class Pages {
+  private readonly cache = new Map<string, Cached>();
+
+  constructor(
+    private readonly projects: ProjectStore,
+    private readonly files: FileStore,
+    private readonly access: Access,
+    /** Prefix of file URLs: relative (`../../files/`) unless a public URL is configured. */
+    private readonly filesBase: string,
+  ) {}
+
+  root(principal: Principal, format: PageFormat): Page {
+    this.access.canReadIndex(principal);
+    const audience = principal.kind === "user" ? `u${principal.userId}` : "all";
+    return this.cached(`root|${format}|${audience}`, this.projects.globalSerial(), () => {
+      const listed = this.projects.listed().filter((project) => this.access.lists(principal, project));
+      return format === "application/vnd.pypi.simple.v1+json" ? rootJson(listed) : rootHtml(listed);
+    }, format);
+  }
+
+  project(principal: Principal, name: NormalizedName, format: PageFormat): Page {
+    const project = this.projects.byName(name);
+    if (!project) throw notFound(`No project named ${name}`);
+    this.access.canRead(principal, project);
+    return this.cached(`project|${format}|${name}`, project.serial, () => {
+      const files = this.files.liveByProject(project.id).sort(byVersionThenName);
+      if (files.length === 0) throw notFound(`No project named ${name}`);
+      return format === "application/vnd.pypi.simple.v1+json" ? this.projectJson(project, files) : this.projectHtml(project, files);
+    }, format);
+  }
+
+  private cached(key: string, serial: number, render: () => string, format: PageFormat): Page {
+    const hit = this.cache.get(key);
+    if (hit && hit.serial === serial) return hit.page;
+    const body = Buffer.from(render());
+    const page = {
+      body,
+      etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
+      contentType: format === "application/vnd.pypi.simple.v1+json" ? format : `${format}; charset=utf-8`,
+    };
+    this.cache.set(key, { serial, page });
+    return page;
+  }
+
+  private fileUrl(file: FileRow): string {
+    return `${this.filesBase}${file.project}/${encodeURIComponent(file.filename)}`;
+  }
+
+  private projectHtml(project: ProjectRow, files: FileRow[]): string {
+    const anchors = files.map((file) => {
+      const attributes = [`href="${escape(this.fileUrl(file))}#sha256=${file.sha256}"`];
+      if (file.requiresPython) attributes.push(`data-requires-python="${escape(file.requiresPython)}"`);
+      if (file.metadataSha256) attributes.push(`data-core-metadata="sha256=${file.metadataSha256}"`);
+      if (file.yanked) attributes.push(`data-yanked="${escape(file.yankReason)}"`);
+      return `    <a ${attributes.join(" ")}>${escape(file.filename)}</a><br>`;
+    });
+    return page(`Links for ${project.name}`, [`    <h1>Links for ${escape(project.name)}</h1>`, ...anchors]);
+  }
+
+  private projectJson(project: ProjectRow, files: FileRow[]): string {
+    return JSON.stringify({
+      meta: { "api-version": API_VERSION, "_last-serial": project.serial },
+      name: project.name,
+      versions: [...new Set(files.map((file) => file.version))],
+      files: files.map((file) => ({
+        filename: file.filename,
+        url: this.fileUrl(file),
+        hashes: { sha256: file.sha256 },
+        "requires-python": file.requiresPython,
+        ...(file.metadataSha256 ? { "core-metadata": { sha256: file.metadataSha256 } } : {}),
+        yanked: file.yanked ? file.yankReason || true : false,
+        size: file.size,
+        "upload-time": file.uploadedAt,
+      })),
+    });
+  }
+}
+
+function rootHtml(projects: ProjectRow[]): string {
+  return page(
+    "Simple index",
+    projects.map((project) => `    <a href="${project.name}/">${escape(project.displayName)}</a><br>`),
+  );
+}
+
+function rootJson(projects: ProjectRow[]): string {
+  return JSON.stringify({ meta: { "api-version": API_VERSION }, projects: projects.map((project) => ({ name: project.displayName })) });
+}
+
+function page(title: string, body: string[]): string {
+  return [
+    "<!DOCTYPE html>",
+    "<html>",
+    "  <head>",
+    `    <meta name="pypi:repository-version" content="${API_VERSION}">`,
+    `    <title>${escape(title)}</title>`,
+    "  </head>",
+    "  <body>",
+    ...body,
+    "  </body>",
+    "</html>",
+    "",
+  ].join("\n");
+}
+
+function byVersionThenName(a: FileRow, b: FileRow): number {
+  return compareVersions(a.version as Version, b.version as Version) || (a.filename < b.filename ? -1 : 1);
+}
+
+const ENTITIES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** Escape once for HTML text and quoted attributes. */
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (character) => ENTITIES[character]);
+}

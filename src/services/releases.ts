@@ -1,0 +1,71 @@
+import { notFound } from "../core/errors.js";
+import { parseProjectName } from "../core/names.js";
+import type { NormalizedName } from "../core/types.js";
+import { parseVersion } from "../core/versions.js";
+import type { Blobs } from "../store/blobs.js";
+import { tx, type Db } from "../store/db.js";
+import type { FileStore } from "../store/files.js";
+import type { HistoryStore } from "../store/history.js";
+import type { ProjectRow, ProjectStore } from "../store/projects.js";
+import { actorName, type Access, type Principal } from "./access.js";
+
+/** Yank, unyank and delete: the recorded changes an admin makes to what the index offers. */
+export class Releases {
+  constructor(
+    private readonly db: Db,
+    private readonly projects: ProjectStore,
+    private readonly files: FileStore,
+    private readonly history: HistoryStore,
+    private readonly blobs: Blobs,
+    private readonly access: Access,
+    private readonly now: () => string,
+  ) {}
+
+  /** PEP 592: every file of the release is marked; installers skip it unless pinned with ==. */
+  yank(principal: Principal, projectName: string, versionText: string, reason: string): void {
+    this.setYank(principal, projectName, versionText, true, reason.trim());
+  }
+
+  unyank(principal: Principal, projectName: string, versionText: string): void {
+    this.setYank(principal, projectName, versionText, false, "");
+  }
+
+  deleteFile(principal: Principal, projectName: string, filename: string): void {
+    const project = this.project(projectName);
+    this.access.canAdminister(principal, project);
+    const file = this.files.byFilename(filename);
+    if (!file || file.project !== project.name || file.deletedAt) throw notFound(`No file ${filename} in project ${project.name}`);
+    tx(this.db, () => {
+      this.files.markDeleted(file.id, this.now(), actorName(principal));
+      this.projects.touch(project.id);
+      this.history.record(this.now(), { actor: actorName(principal), action: "file.delete", project: project.name, subject: filename });
+    });
+    this.blobs.remove(project.name, filename);
+    this.blobs.remove(project.name, `${filename}.metadata`);
+  }
+
+  private setYank(principal: Principal, projectName: string, versionText: string, yanked: boolean, reason: string): void {
+    const project = this.project(projectName);
+    this.access.canAdminister(principal, project);
+    const version = parseVersion(versionText);
+    if (!this.files.hasLiveRelease(project.id, version)) throw notFound(`No release ${version} of project ${project.name}`);
+    tx(this.db, () => {
+      this.files.setYank(project.id, version, yanked, reason);
+      this.projects.touch(project.id);
+      this.history.record(this.now(), {
+        actor: actorName(principal),
+        action: yanked ? "release.yank" : "release.unyank",
+        project: project.name,
+        subject: version,
+        detail: reason,
+      });
+    });
+  }
+
+  private project(name: string): ProjectRow {
+    const normalized: NormalizedName = parseProjectName(name);
+    const project = this.projects.byName(normalized);
+    if (!project) throw notFound(`No project named ${name}`);
+    return project;
+  }
+}

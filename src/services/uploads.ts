@@ -1,0 +1,68 @@
+import { badRequest } from "../core/errors.js";
+import type { ArtifactKind } from "../core/types.js";
+import type { Staged } from "../store/blobs.js";
+import type { Principal } from "./access.js";
+import type { Ingest, IngestResult } from "./ingest.js";
+
+/** The text fields of a legacy-API upload (twine, `setup.py upload`); repeated fields are arrays. */
+export type UploadForm = Record<string, string | string[] | undefined>;
+
+const FILETYPES: Record<string, ArtifactKind> = { sdist: "sdist", bdist_wheel: "wheel", bdist_egg: "egg" };
+const DIGESTS = [
+  ["md5_digest", "md5"],
+  ["sha256_digest", "sha256"],
+  ["blake2_256_digest", "blake2b256"],
+] as const;
+
+/** Whether the form asks for a BLAKE2b-256 check (the only reason to compute that slow hash). */
+export function wantsBlake2(form: UploadForm): boolean {
+  return Boolean(field(form, "blake2_256_digest"));
+}
+
+/** The rules of the legacy upload API on top of ingest: action, protocol, file type, digests. */
+export class Uploads {
+  constructor(private readonly ingest: Ingest) {}
+
+  async upload(principal: Principal, form: UploadForm, file: { filename: string; staged: Staged } | undefined): Promise<IngestResult> {
+    const action = field(form, ":action");
+    if (action !== "file_upload") throw badRequest(`Unsupported :action ${JSON.stringify(action ?? "")}: this index only accepts file_upload`);
+    const protocol = field(form, "protocol_version") ?? "1";
+    if (protocol !== "1") throw badRequest(`Unsupported protocol_version ${protocol}: use 1`);
+    if (!file) throw badRequest("Missing file: the upload has no 'content' part");
+    const name = required(form, "name");
+    const version = required(form, "version");
+    const filetype = required(form, "filetype");
+    checkFiletype(filetype, file.filename);
+    checkDigests(form, file.staged);
+    return this.ingest.ingest({ staged: file.staged, filename: file.filename, principal, origin: "upload", claimedName: name, claimedVersion: version });
+  }
+}
+
+function field(form: UploadForm, name: string): string | undefined {
+  const value = form[name];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text === undefined || text.trim() === "" || text === "UNKNOWN" ? undefined : text.trim();
+}
+
+function required(form: UploadForm, name: string): string {
+  const value = field(form, name);
+  if (value === undefined) throw badRequest(`Missing form field '${name}'`);
+  return value;
+}
+
+function checkFiletype(filetype: string, filename: string): void {
+  const kind = FILETYPES[filetype];
+  if (!kind) throw badRequest(`Unsupported filetype ${filetype}: use sdist, bdist_wheel or bdist_egg`);
+  const actual: ArtifactKind = filename.endsWith(".whl") ? "wheel" : filename.endsWith(".egg") ? "egg" : "sdist";
+  if (kind !== actual) throw badRequest(`Filetype mismatch: filetype ${filetype} does not match ${filename}`);
+}
+
+function checkDigests(form: UploadForm, staged: Staged): void {
+  const supplied = DIGESTS.filter(([formField]) => field(form, formField) !== undefined);
+  if (supplied.length === 0) throw badRequest("Missing digest: send md5_digest, sha256_digest or blake2_256_digest");
+  for (const [formField, key] of supplied) {
+    if (field(form, formField)!.toLowerCase() !== staged[key]) {
+      throw badRequest(`The digest supplied does not match a digest calculated from the uploaded file (${formField})`);
+    }
+  }
+}

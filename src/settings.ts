@@ -1,0 +1,107 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { parse as parseToml } from "smol-toml";
+import { z } from "zod";
+import { AppError } from "./core/errors.js";
+
+const GiB = 1024 ** 3;
+
+/** Every setting, its type and default. Unknown keys are errors. */
+const schema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535).default(8080),
+        /** Absolute base URL when behind a proxy that rewrites paths; links stay relative without it. */
+        public_url: z.url().optional(),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({ path: z.string().min(1).default("./storage") })
+      .strict()
+      .prefault({}),
+    uploads: z
+      .object({ max_bytes: z.number().int().positive().default(GiB) })
+      .strict()
+      .prefault({}),
+    access: z
+      .object({ anonymous_read: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Settings = Readonly<z.infer<typeof schema>>;
+
+/** Every `section.key` the schema knows, in schema order. */
+export const SETTING_KEYS: readonly string[] = Object.entries(schema.shape).flatMap(([section, sectionSchema]) =>
+  Object.keys(sectionSchema.unwrap().shape).map((key) => `${section}.${key}`),
+);
+type Section = keyof Settings;
+type Tree = Record<string, Record<string, unknown>>;
+
+export interface LoadedSettings {
+  settings: Settings;
+  /** Where each `section.key` came from: "default", the file path, or the env variable name. */
+  sources: Record<string, string>;
+}
+
+export interface SettingsInput {
+  /** Explicit config file; otherwise PYDEPOT_CONFIG, else ./pydepot.toml when it exists. */
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values set by the caller (tests), applied last. */
+  overrides?: { [S in Section]?: Partial<Settings[S]> };
+}
+
+export function loadSettings(input: SettingsInput = {}): LoadedSettings {
+  const env = input.env ?? process.env;
+  const configPath = input.configPath ?? env.PYDEPOT_CONFIG ?? (existsSync("pydepot.toml") ? "pydepot.toml" : undefined);
+  const tree: Tree = configPath ? readConfigFile(configPath) : {};
+  const sources: Record<string, string> = {};
+  for (const [section, keys] of Object.entries(tree)) {
+    for (const key of Object.keys(keys ?? {})) sources[`${section}.${key}`] = path.resolve(configPath!);
+  }
+  for (const settingKey of SETTING_KEYS) {
+    const name = `PYDEPOT_${settingKey.replace(".", "_")}`.toUpperCase();
+    const raw = env[name];
+    if (raw === undefined) continue;
+    const [section, key] = settingKey.split(".");
+    (tree[section] ??= {})[key] = fromEnv(raw);
+    sources[settingKey] = name;
+  }
+  for (const [section, values] of Object.entries(input.overrides ?? {})) {
+    for (const [key, value] of Object.entries(values ?? {})) {
+      (tree[section] ??= {})[key] = value;
+      sources[`${section}.${key}`] = "override";
+    }
+  }
+  const result = schema.safeParse(tree);
+  if (!result.success) throw new AppError(2, `Invalid configuration: ${z.prettifyError(result.error).replace(/\n/g, "; ")}`);
+  const settings = result.data;
+  settings.storage.path = path.resolve(settings.storage.path);
+  for (const key of SETTING_KEYS) sources[key] ??= "default";
+  return { settings: deepFreeze(settings), sources };
+}
+
+function readConfigFile(configPath: string): Tree {
+  try {
+    return parseToml(readFileSync(configPath, "utf8")) as Tree;
+  } catch (error) {
+    throw new AppError(2, `Cannot read configuration ${configPath}: ${(error as Error).message}`);
+  }
+}
+
+/** Environment values are strings; numbers and booleans are written the TOML way. */
+function fromEnv(raw: string): unknown {
+  if (raw === "true" || raw === "false") return raw === "true";
+  if (/^-?\d+$/.test(raw)) return Number(raw);
+  return raw;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) if (inner && typeof inner === "object") deepFreeze(inner);
+  return Object.freeze(value);
+}

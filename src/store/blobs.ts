@@ -1,0 +1,172 @@
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { blake2b } from "@noble/hashes/blake2.js";
+import { conflict, tooLarge } from "../core/errors.js";
+import type { Sha256 } from "../core/types.js";
+
+/** A file written to storage/tmp, hashed and fsynced, not yet visible under files/. */
+export interface Staged {
+  path: string;
+  size: number;
+  sha256: Sha256;
+  md5: string;
+  blake2b256: string | null;
+}
+
+export interface StageOptions {
+  maxBytes: number;
+  /** BLAKE2b-256 runs in JavaScript (~35 MB/s, 40x slower than sha256): only when a client sent one to check. */
+  blake2?: boolean;
+}
+
+/**
+ * The artifact folder: storage/files/<project>/<filename>, the same path as the download URL so
+ * nginx can serve it. Files are staged in storage/tmp (same filesystem) and hard-linked into place,
+ * so a name is never replaced and a half-written file is never visible.
+ */
+export class Blobs {
+  readonly filesDir: string;
+  private readonly tmpDir: string;
+
+  constructor(root: string) {
+    this.filesDir = path.join(root, "files");
+    this.tmpDir = path.join(root, "tmp");
+    mkdirSync(this.filesDir, { recursive: true });
+    mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  async stage(source: AsyncIterable<Buffer> & Readable, options: StageOptions): Promise<Staged> {
+    const file = this.tmpName();
+    const handle = await open(file, "wx");
+    const sha256 = createHash("sha256");
+    const md5 = createHash("md5");
+    const blake = options.blake2 ? blake2b.create({ dkLen: 32 }) : null;
+    let size = 0;
+    try {
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > options.maxBytes) {
+          source.resume();
+          throw tooLarge(`File too large: the limit is ${options.maxBytes} bytes`);
+        }
+        sha256.update(chunk);
+        md5.update(chunk);
+        blake?.update(chunk);
+        await handle.write(chunk);
+      }
+      await handle.sync();
+    } catch (error) {
+      await handle.close();
+      rmSync(file, { force: true });
+      throw error;
+    }
+    await handle.close();
+    return {
+      path: file,
+      size,
+      sha256: sha256.digest("hex") as Sha256,
+      md5: md5.digest("hex"),
+      blake2b256: blake ? Buffer.from(blake.digest()).toString("hex") : null,
+    };
+  }
+
+  stageBytes(bytes: Buffer): Staged {
+    const file = this.tmpName();
+    writeFileSync(file, bytes, { flag: "wx", flush: true });
+    return {
+      path: file,
+      size: bytes.length,
+      sha256: createHash("sha256").update(bytes).digest("hex") as Sha256,
+      md5: createHash("md5").update(bytes).digest("hex"),
+      blake2b256: null,
+    };
+  }
+
+  /**
+   * Link a staged file to its final name; fails if the name exists. Call inside the transaction
+   * that records it: the `.dest` note lets the start-up sweep undo a link whose commit never came.
+   */
+  publish(staged: Staged, project: string, filename: string): void {
+    const relative = path.join(project, filename);
+    writeFileSync(`${staged.path}.dest`, relative);
+    const directory = path.join(this.filesDir, project);
+    mkdirSync(directory, { recursive: true });
+    try {
+      linkSync(staged.path, path.join(directory, filename));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") throw conflict(`File already exists: ${filename}`);
+      throw error;
+    }
+    syncDirectory(directory);
+  }
+
+  /** Forget a staged file once its fate is settled (recorded or refused). */
+  discard(staged: Staged): void {
+    rmSync(staged.path, { force: true });
+    rmSync(`${staged.path}.dest`, { force: true });
+  }
+
+  locate(project: string, filename: string): string {
+    return path.join(this.filesDir, project, filename);
+  }
+
+  remove(project: string, filename: string): void {
+    rmSync(this.locate(project, filename), { force: true });
+  }
+
+  /**
+   * Start-up repair: remove what dead processes left in tmp/, and unlink published files whose
+   * recording transaction never committed.
+   */
+  sweep(isRecorded: (project: string, filename: string) => boolean): number {
+    let removed = 0;
+    for (const entry of readdirSync(this.tmpDir)) {
+      const owner = Number(entry.split("-")[0]);
+      if (isAlive(owner)) continue;
+      const file = path.join(this.tmpDir, entry);
+      if (entry.endsWith(".dest")) {
+        const [project, filename] = readFileSync(file, "utf8").split(path.sep);
+        const published = this.locate(project, filename);
+        const staged = file.slice(0, -".dest".length);
+        if (!isRecorded(project, filename) && existsSync(staged) && sameFile(published, staged)) {
+          unlinkSync(published);
+          removed++;
+        }
+      }
+      rmSync(file, { force: true });
+    }
+    return removed;
+  }
+
+  private tmpName(): string {
+    return path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function sameFile(a: string, b: string): boolean {
+  if (!existsSync(a)) return false;
+  const [first, second] = [statSync(a), statSync(b)];
+  return first.ino === second.ino && first.dev === second.dev;
+}
+
+function syncDirectory(directory: string): void {
+  const descriptor = openSync(directory, "r");
+  try {
+    fsyncSync(descriptor);
+  } finally {
+    closeSync(descriptor);
+  }
+}

@@ -1,0 +1,30 @@
+import Database from "better-sqlite3";
+import { MIGRATIONS } from "./migrations.js";
+
+export type Db = Database.Database;
+
+/** Open (creating if needed) and migrate the database; WAL so readers never wait for a writer. */
+export function openDb(file: string): Db {
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (let step = current; step < MIGRATIONS.length; step++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[step]);
+      db.pragma(`user_version = ${step + 1}`);
+    }).immediate();
+  }
+}
+
+/** Run `work` in one IMMEDIATE transaction, so concurrent writers queue instead of failing mid-way. */
+export function tx<T>(db: Db, work: () => T): T {
+  return db.transaction(work).immediate();
+}

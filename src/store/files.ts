@@ -1,0 +1,114 @@
+import type { Db } from "./db.js";
+import type { ArtifactKind, Filename, NormalizedName, Sha256, Version } from "../core/types.js";
+
+export type Origin = "upload" | "import" | "build";
+
+/** One stored distribution file as the index shows it. */
+export interface FileRow {
+  id: number;
+  project: NormalizedName;
+  projectDisplayName: string;
+  version: Version;
+  filename: Filename;
+  kind: ArtifactKind;
+  pythonTag: string;
+  abiTag: string | null;
+  platform: string | null;
+  buildTag: string | null;
+  size: number;
+  sha256: Sha256;
+  md5: string;
+  blake2b256: string | null;
+  metadataSha256: Sha256 | null;
+  requiresPython: string | null;
+  requiresDist: string[];
+  summary: string;
+  topLevel: string[];
+  uploadedAt: string;
+  uploader: string;
+  origin: Origin;
+  yanked: boolean;
+  yankReason: string;
+  deletedAt: string | null;
+}
+
+export type NewFile = Omit<FileRow, "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt">;
+
+interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked"> {
+  requiresDist: string;
+  topLevel: string;
+  yanked: number;
+}
+
+const COLUMNS = `f.id, p.name AS project, p.display_name AS projectDisplayName, r.version, f.filename, f.kind,
+  f.python_tag AS pythonTag, f.abi_tag AS abiTag, f.platform, f.build_tag AS buildTag, f.size, f.sha256, f.md5,
+  f.blake2b_256 AS blake2b256, f.metadata_sha256 AS metadataSha256, f.requires_python AS requiresPython,
+  f.requires_dist AS requiresDist, f.summary, f.top_level AS topLevel, f.uploaded_at AS uploadedAt, f.uploader,
+  f.origin, r.yanked, r.yank_reason AS yankReason, f.deleted_at AS deletedAt
+  FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
+
+/** Releases and their files. Deleted files keep their row so their names are never reused. */
+export class FileStore {
+  private readonly byFilenameStatement;
+  private readonly liveByProjectStatement;
+  private readonly releaseStatement;
+  private readonly insertReleaseStatement;
+  private readonly insertFileStatement;
+  private readonly yankStatement;
+  private readonly deleteStatement;
+  private readonly releaseExistsStatement;
+
+  constructor(db: Db) {
+    this.byFilenameStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.filename = ?`);
+    this.liveByProjectStatement = db.prepare(`SELECT ${COLUMNS} WHERE p.id = ? AND f.deleted_at IS NULL`);
+    this.releaseStatement = db.prepare("SELECT id FROM releases WHERE project_id = ? AND version = ?").pluck();
+    this.insertReleaseStatement = db.prepare("INSERT INTO releases (project_id, version) VALUES (?, ?) RETURNING id").pluck();
+    this.insertFileStatement = db.prepare(`INSERT INTO files (release_id, filename, kind, python_tag, abi_tag, platform,
+      build_tag, size, sha256, md5, blake2b_256, metadata_sha256, requires_python, requires_dist, summary, top_level,
+      uploaded_at, uploader, origin) VALUES (@releaseId, @filename, @kind, @pythonTag, @abiTag, @platform, @buildTag,
+      @size, @sha256, @md5, @blake2b256, @metadataSha256, @requiresPython, @requiresDist, @summary, @topLevel,
+      @uploadedAt, @uploader, @origin) RETURNING id`).pluck();
+    this.yankStatement = db.prepare("UPDATE releases SET yanked = ?, yank_reason = ? WHERE project_id = ? AND version = ?");
+    this.deleteStatement = db.prepare("UPDATE files SET deleted_at = ?, deleted_by = ? WHERE id = ?");
+    this.releaseExistsStatement = db.prepare(
+      "SELECT 1 FROM releases r JOIN files f ON f.release_id = r.id WHERE r.project_id = ? AND r.version = ? AND f.deleted_at IS NULL LIMIT 1",
+    ).pluck();
+  }
+
+  byFilename(filename: string): FileRow | undefined {
+    const raw = this.byFilenameStatement.get(filename) as RawFile | undefined;
+    return raw && fromRaw(raw);
+  }
+
+  liveByProject(projectId: number): FileRow[] {
+    return (this.liveByProjectStatement.all(projectId) as RawFile[]).map(fromRaw);
+  }
+
+  insert(projectId: number, version: Version, file: NewFile): number {
+    const releaseId =
+      (this.releaseStatement.get(projectId, version) as number | undefined) ??
+      (this.insertReleaseStatement.get(projectId, version) as number);
+    return this.insertFileStatement.get({
+      ...file,
+      releaseId,
+      requiresDist: JSON.stringify(file.requiresDist),
+      topLevel: JSON.stringify(file.topLevel),
+    }) as number;
+  }
+
+  hasLiveRelease(projectId: number, version: Version): boolean {
+    return this.releaseExistsStatement.get(projectId, version) !== undefined;
+  }
+
+  setYank(projectId: number, version: Version, yanked: boolean, reason: string): void {
+    this.yankStatement.run(yanked ? 1 : 0, reason, projectId, version);
+  }
+
+  markDeleted(fileId: number, at: string, by: string): void {
+    this.deleteStatement.run(at, by, fileId);
+  }
+}
+
+function fromRaw(raw: RawFile): FileRow {
+  return { ...raw, requiresDist: JSON.parse(raw.requiresDist), topLevel: JSON.parse(raw.topLevel), yanked: raw.yanked === 1 };
+}

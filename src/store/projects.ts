@@ -1,0 +1,63 @@
+import type { Db } from "./db.js";
+import type { NormalizedName } from "../core/types.js";
+
+export interface ProjectRow {
+  id: number;
+  name: NormalizedName;
+  displayName: string;
+  serial: number;
+}
+
+/** Projects and the serial counter that tells page caches when a project changed. */
+export class ProjectStore {
+  private readonly byNameStatement;
+  private readonly serialStatement;
+  private readonly globalSerialStatement;
+  private readonly insertStatement;
+  private readonly bumpCounterStatement;
+  private readonly setSerialStatement;
+  private readonly listStatement;
+
+  constructor(db: Db) {
+    const columns = "id, name, display_name AS displayName, serial";
+    this.byNameStatement = db.prepare(`SELECT ${columns} FROM projects WHERE name = ?`);
+    this.serialStatement = db.prepare("SELECT serial FROM projects WHERE name = ?").pluck();
+    this.globalSerialStatement = db.prepare("SELECT value FROM counters WHERE name = 'serial'").pluck();
+    this.insertStatement = db.prepare(
+      "INSERT INTO projects (name, display_name, serial, created_at) VALUES (?, ?, 0, ?) RETURNING id",
+    ).pluck();
+    this.bumpCounterStatement = db.prepare("UPDATE counters SET value = value + 1 WHERE name = 'serial' RETURNING value").pluck();
+    this.setSerialStatement = db.prepare("UPDATE projects SET serial = ? WHERE id = ?");
+    this.listStatement = db.prepare(
+      `SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL) ORDER BY name`,
+    );
+  }
+
+  byName(name: NormalizedName): ProjectRow | undefined {
+    return this.byNameStatement.get(name) as ProjectRow | undefined;
+  }
+
+  /** The project's serial, or undefined for an unknown project: one indexed lookup per page view. */
+  serial(name: NormalizedName): number | undefined {
+    return this.serialStatement.get(name) as number | undefined;
+  }
+
+  globalSerial(): number {
+    return this.globalSerialStatement.get() as number;
+  }
+
+  create(name: NormalizedName, displayName: string, now: string): ProjectRow {
+    const id = this.insertStatement.get(name, displayName, now) as number;
+    return { id, name, displayName, serial: 0 };
+  }
+
+  /** Mark a project changed (inside the transaction that changed it). */
+  touch(projectId: number): void {
+    this.setSerialStatement.run(this.bumpCounterStatement.get(), projectId);
+  }
+
+  /** Projects with at least one live file, by normalized name. */
+  listed(): ProjectRow[] {
+    return this.listStatement.all() as ProjectRow[];
+  }
+}
