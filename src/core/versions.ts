@@ -11,7 +11,7 @@ export function normalizeVersion(raw: string): Version | null {
   const plus = text.indexOf("+");
   const publicPart = plus === -1 ? text : text.slice(0, plus);
   const localPart = plus === -1 ? "" : text.slice(plus + 1);
-  if (localPart !== "" && !/^[a-z0-9]+([-_.][a-z0-9]+)*$/i.test(localPart)) return null;
+  if (plus !== -1 && !/^[a-z0-9]+([-_.][a-z0-9]+)*$/i.test(localPart)) return null;
   const cleaned = pep440.clean(publicPart);
   if (!cleaned || cleaned.includes("+")) return null;
   const local = localPart

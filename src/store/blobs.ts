@@ -123,7 +123,9 @@ export class Blobs {
    */
   sweep(isRecorded: (project: string, filename: string) => boolean): number {
     let removed = 0;
-    for (const entry of readdirSync(this.tmpDir)) {
+    // readdir lists `<staged>` before `<staged>.dest`; read the notes first, while the staged files still exist.
+    const entries = readdirSync(this.tmpDir).sort((a, b) => Number(b.endsWith(".dest")) - Number(a.endsWith(".dest")));
+    for (const entry of entries) {
       const owner = Number(entry.split("-")[0]);
       if (isAlive(owner)) continue;
       const file = path.join(this.tmpDir, entry);

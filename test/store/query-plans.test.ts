@@ -1,0 +1,68 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Statement } from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDb, type Db } from "../../src/store/db.js";
+import { AccountStore } from "../../src/store/accounts.js";
+import { FileStore } from "../../src/store/files.js";
+import { ProjectStore } from "../../src/store/projects.js";
+
+/** A plan step that reads a whole table instead of searching an index (`SCAN t USING INDEX` for an ORDER BY is not hot here). */
+const FULL_SCAN = /^SCAN (files|projects|releases|tokens|roles|users|f|p|r|t|u)\b/;
+
+let root: string;
+let db: Db;
+let projects: ProjectStore;
+let files: FileStore;
+let accounts: AccountStore;
+
+beforeAll(() => {
+  root = mkdtempSync(path.join(tmpdir(), "pydepot-query-plans-"));
+  db = openDb(path.join(root, "pydepot.sqlite"));
+  projects = new ProjectStore(db);
+  files = new FileStore(db);
+  accounts = new AccountStore(db);
+});
+
+afterAll(() => {
+  db.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** The SQL a store prepared: the statements are private, so this reads the named field. */
+function sqlOf(store: object, field: string): string {
+  const statement = (store as Record<string, Statement | undefined>)[field];
+  if (!statement?.source) throw new Error(`${store.constructor.name} has no prepared statement ${field}`);
+  return statement.source;
+}
+
+function planOf(sql: string): string[] {
+  const parameters = (sql.match(/\?/g) ?? []).map(() => 1);
+  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...parameters) as { detail: string }[]).map((row) => row.detail);
+}
+
+describe("hot queries search indexes instead of scanning tables", () => {
+  it.each([
+    ["project by name", () => sqlOf(projects, "byNameStatement"), /SEARCH projects USING INDEX \S+ \(name=\?\)/],
+    ["project serial by name (every page view)", () => sqlOf(projects, "serialStatement"), /SEARCH projects USING INDEX \S+ \(name=\?\)/],
+    ["file by filename (uploads, downloads)", () => sqlOf(files, "byFilenameStatement"), /SEARCH f USING INDEX \S+ \(filename=\?\)/],
+    ["live files of a project (project pages)", () => sqlOf(files, "liveByProjectStatement"), /SEARCH f USING INDEX files_by_release \(release_id=\?\)/],
+    ["release of a project by version (uploads)", () => sqlOf(files, "releaseStatement"), /SEARCH releases USING COVERING INDEX \S+ \(project_id=\? AND version=\?\)/],
+    ["live release exists (yank, delete)", () => sqlOf(files, "releaseExistsStatement"), /SEARCH r USING COVERING INDEX \S+ \(project_id=\? AND version=\?\)/],
+    ["user by token hash (every authenticated request)", () => sqlOf(accounts, "userByTokenStatement"), /SEARCH t USING INDEX \S+ \(token_hash=\?\)/],
+    ["user by name (Basic auth)", () => sqlOf(accounts, "userByNameStatement"), /SEARCH u USING INDEX \S+ \(name=\?\)/],
+    ["role of a user on a project (every access check)", () => sqlOf(accounts, "roleStatement"), /SEARCH roles USING INDEX \S+ \(project_id=\? AND user_id=\?\)/],
+  ])("%s", (_, sql, search) => {
+    const plan = planOf(sql());
+    expect(plan.filter((detail) => FULL_SCAN.test(detail))).toEqual([]);
+    expect(plan.some((detail) => search.test(detail)), plan.join("\n")).toBe(true);
+  });
+
+  it.each(["SELECT id FROM files WHERE sha256 = ?", "SELECT t.id FROM tokens t WHERE t.user_id = ?"])(
+    "would notice the full scan in %s",
+    (sql) => {
+      expect(planOf(sql).some((detail) => FULL_SCAN.test(detail))).toBe(true);
+    },
+  );
+});
