@@ -57,7 +57,7 @@ async function virtualEnvironment(pythonVersion: string, base: string, root: str
   return environment({
     pythonVersion,
     root,
-    workDir: await emptyDir(root),
+    workDir: await makeWorkDir(root),
     python: join(venv, "bin", "python"),
     pythonArgs: [],
     installDir: join(venv, "lib", `python${pythonVersion}`, "site-packages"),
@@ -74,7 +74,7 @@ async function targetEnvironment(pythonVersion: string, base: string, root: stri
   return environment({
     pythonVersion,
     root,
-    workDir: await emptyDir(root),
+    workDir: await makeWorkDir(root),
     python: base,
     pythonArgs: ["-s"],
     installDir: target,
@@ -83,7 +83,7 @@ async function targetEnvironment(pythonVersion: string, base: string, root: stri
   });
 }
 
-async function emptyDir(root: string): Promise<string> {
+async function makeWorkDir(root: string): Promise<string> {
   const workDir = join(root, "work");
   await mkdir(workDir);
   return workDir;
@@ -177,7 +177,9 @@ function withoutPadding(text: string): string {
 
 /**
  * Python 2.7's easy_install (setuptools 41.2) into targetDir, dependencies resolved from the
- * index. Use a 2.7 environment's installDir as targetDir to import the result afterwards.
+ * index. Pass a 2.7 environment's installDir to import the result with that environment:
+ * easy_install writes easy-install.pth and a site.py there, and that site.py makes the
+ * PYTHONPATH folder read the .pth, so the installed eggs are importable.
  */
 export async function easyInstall(
   indexUrl: string,

@@ -1,5 +1,6 @@
 // Real distribution files built from test/fixtures with the build tools already on this
-// machine (no index involved), cached across test files and test runs.
+// machine (no index involved), cached across test files and test runs. The returned files are
+// shared by every test: copy one before changing it.
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { existsSync, readdirSync } from "node:fs";
@@ -19,6 +20,13 @@ export interface BuildOptions {
 }
 
 type Kind = "sdist" | "wheel" | "egg";
+
+/** settings.json as demo-pkg/setup.py reads it. */
+interface DemoSettings {
+  readonly version: string;
+  readonly requires_python: string | null;
+  readonly requires: readonly string[];
+}
 
 const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
 const CACHE_ROOT = join(tmpdir(), "pydepot-test-dists");
@@ -66,7 +74,8 @@ function recipeFor(kind: Kind): Recipe {
     case "sdist":
       return { python: findPython("3.11"), command: ["sdist", "--formats=gztar"], env: compile };
     case "wheel":
-      // A wheel is a zip Python can import from; bdist_wheel needs nothing else.
+      // The wheel package is not installed in the pyenv Pythons, but its own wheel is a zip
+      // Python imports from, and that is all setuptools needs to find bdist_wheel.
       return {
         python: findPython("3.11"),
         command: ["bdist_wheel"],
@@ -99,7 +108,7 @@ async function buildOnce(
   key: string,
   source: string,
   files: readonly string[],
-  settings: object | undefined,
+  settings: DemoSettings | undefined,
   recipe: Recipe,
 ): Promise<string> {
   const finalDir = join(CACHE_ROOT, key);
@@ -130,13 +139,12 @@ async function buildOnce(
   }
 }
 
-function settingsFor(fixture: Fixture, options: BuildOptions): object | undefined {
+function settingsFor(fixture: Fixture, options: BuildOptions): DemoSettings | undefined {
   const given = options.version !== undefined || options.requiresPython !== undefined || options.requires !== undefined;
   if (fixture !== "demo-pkg") {
     if (given) throw new Error(`build options are only supported for demo-pkg, not ${fixture}`);
     return undefined;
   }
-  // The keys demo-pkg/setup.py reads from settings.json.
   return {
     version: options.version ?? "1.0",
     requires_python: options.requiresPython ?? null,
