@@ -4,6 +4,8 @@ import path from "node:path";
 import { createHttpApp } from "./http/server.js";
 import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
+import { Agents } from "./services/agents.js";
+import { Jobs } from "./services/jobs.js";
 import { Downloads } from "./services/downloads.js";
 import { Imports } from "./services/imports.js";
 import { Ingest } from "./services/ingest.js";
@@ -11,18 +13,30 @@ import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
 import { Uploads } from "./services/uploads.js";
 import type { Settings } from "./settings.js";
+import { VERSION } from "./version.js";
 import { AccountStore } from "./store/accounts.js";
+import { AgentStore } from "./store/agents.js";
 import { Blobs } from "./store/blobs.js";
 import { openDb, type Db } from "./store/db.js";
 import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
+import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
+import { WakeUps } from "./store/wakeups.js";
+
 
 /** Every service, wired to one database and one storage folder. */
 export interface Services {
   db: Db;
   blobs: Blobs;
-  stores: { projects: ProjectStore; files: FileStore; accounts: AccountStore; history: HistoryStore };
+  stores: {
+    projects: ProjectStore;
+    files: FileStore;
+    accounts: AccountStore;
+    history: HistoryStore;
+    agents: AgentStore;
+    jobs: JobStore;
+  };
   access: Access;
   accounts: Accounts;
   ingest: Ingest;
@@ -31,6 +45,8 @@ export interface Services {
   pages: Pages;
   downloads: Downloads;
   imports: Imports;
+  agents: Agents;
+  jobs: Jobs;
   close(): void;
 }
 
@@ -50,9 +66,12 @@ export function buildServices(settings: Settings): Services {
     files: new FileStore(db),
     accounts: new AccountStore(db),
     history: new HistoryStore(db),
+    agents: new AgentStore(db),
+    jobs: new JobStore(db),
   };
+  const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
-  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, access, now);
+  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, access, wakeUps, now);
   const filesBase = settings.server.public_url ? `${settings.server.public_url.replace(/\/$/, "")}/files/` : "../../files/";
   return {
     db,
@@ -66,6 +85,8 @@ export function buildServices(settings: Settings): Services {
     pages: new Pages(stores.projects, stores.files, access, filesBase),
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, blobs, settings.uploads.max_bytes),
+    agents: new Agents(db, stores.agents, stores.history, wakeUps, VERSION, now),
+    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now),
     close: () => db.close(),
   };
 }
@@ -75,7 +96,12 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   const services = buildServices(settings);
   const removed = services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
-  const http = createHttpApp({ ...services, maxUploadBytes: settings.uploads.max_bytes, log });
+  const http = createHttpApp({
+    ...services,
+    maxUploadBytes: settings.uploads.max_bytes,
+    longPollMs: settings.farm.long_poll_seconds * 1000,
+    log,
+  });
   const server = await listen(http.listen.bind(http), settings.server.port, settings.server.host);
   server.requestTimeout = 0;
   const address = server.address() as AddressInfo;

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerAgent } from "./cli/agent.js";
+import { registerAgents } from "./cli/agents.js";
 import { registerConfig } from "./cli/config.js";
 import { registerImport } from "./cli/import.js";
+import { registerJobs } from "./cli/jobs.js";
 import { registerReleases } from "./cli/releases.js";
 import { registerServe } from "./cli/serve.js";
 import { registerTokens } from "./cli/tokens.js";
@@ -13,7 +16,8 @@ const program = new Command("pydepot")
   .option("-c, --config <file>", "configuration file (default: $PYDEPOT_CONFIG or ./pydepot.toml)")
   .showHelpAfterError();
 
-for (const register of [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases]) register(program);
+const commands = [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases, registerAgent, registerAgents, registerJobs];
+for (const register of commands) register(program);
 
 program.parseAsync().catch((error: unknown) => {
   if (!(error instanceof AppError)) throw error;

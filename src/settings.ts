@@ -30,6 +30,17 @@ const schema = z
       .object({ anonymous_read: z.boolean().default(true) })
       .strict()
       .prefault({}),
+    farm: z
+      .object({
+        /** An agent that has not reported for this long loses its job to the queue. */
+        lease_seconds: z.number().int().positive().default(60),
+        max_attempts: z.number().int().positive().default(3),
+        build_timeout_seconds: z.number().int().positive().default(1800),
+        /** How long a lease request waits for work before answering "nothing yet". */
+        long_poll_seconds: z.number().int().positive().default(25),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -2,6 +2,7 @@ import type { RequestHandler } from "express";
 import { unauthorized } from "../core/errors.js";
 import { ANONYMOUS, type Principal } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
+import { isAgentToken, type Agents } from "../services/agents.js";
 
 declare module "express-serve-static-core" {
   interface Locals {
@@ -9,23 +10,31 @@ declare module "express-serve-static-core" {
   }
 }
 
+/** Build agents say which version they run on every request, so an incompatible one hears why. */
+export const AGENT_VERSION_HEADER = "X-Pydepot-Agent-Version";
+
 /**
- * Basic credentials → principal (anonymous without them). Access rules are checked per route;
- * credentials that are present but wrong are refused here, so a mistyped token is never mistaken
- * for anonymous access.
+ * Credentials → principal (anonymous without them): Basic as pip and twine send it, or Bearer as
+ * agents do. Access rules are checked per route; credentials that are present but wrong are
+ * refused here, so a mistyped token is never mistaken for anonymous access.
  */
-export function identify(accounts: Accounts): RequestHandler {
+export function identify(accounts: Accounts, agents: Agents): RequestHandler {
   return async (request, response, next) => {
     const header = request.headers.authorization;
-    if (!header) {
-      response.locals.principal = ANONYMOUS;
-      return next();
-    }
-    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-    const decoded = match ? Buffer.from(match[1], "base64").toString("utf8") : "";
-    const colon = decoded.indexOf(":");
-    if (colon < 0) throw unauthorized("Malformed Authorization header: use Basic auth with __token__ and an API token");
-    response.locals.principal = await accounts.authenticate(decoded.slice(0, colon), decoded.slice(colon + 1));
+    response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), accounts, agents) : ANONYMOUS;
     next();
   };
+}
+
+async function principalOf(header: string, agentVersion: string | undefined, accounts: Accounts, agents: Agents): Promise<Principal> {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (bearer) return agents.authenticate(bearer[1], agentVersion);
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  const decoded = basic ? Buffer.from(basic[1], "base64").toString("utf8") : "";
+  const colon = decoded.indexOf(":");
+  if (colon < 0) throw unauthorized("Malformed Authorization header: use Basic auth with __token__ and an API token");
+  const secret = decoded.slice(colon + 1);
+  // pip on a build host reaches the index with the agent's token as a password.
+  if (isAgentToken(secret)) return agents.authenticate(secret, agentVersion);
+  return accounts.authenticate(decoded.slice(0, colon), secret);
 }

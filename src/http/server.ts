@@ -1,5 +1,8 @@
 import express, { type Express } from "express";
+import type { Access } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
+import type { Agents } from "../services/agents.js";
+import type { Jobs } from "../services/jobs.js";
 import type { Downloads } from "../services/downloads.js";
 import type { Pages } from "../services/pages.js";
 import type { Releases } from "../services/releases.js";
@@ -8,18 +11,23 @@ import type { Blobs } from "../store/blobs.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
 import { adminRoutes } from "./routes/admin.js";
+import { farmRoutes } from "./routes/farm.js";
 import { fileRoutes } from "./routes/files.js";
 import { legacyRoutes } from "./routes/legacy.js";
 import { simpleRoutes } from "./routes/simple.js";
 
 export interface HttpDependencies {
+  access: Access;
   accounts: Accounts;
+  agents: Agents;
+  jobs: Jobs;
   pages: Pages;
   downloads: Downloads;
   uploads: Uploads;
   releases: Releases;
   blobs: Blobs;
   maxUploadBytes: number;
+  longPollMs: number;
   log: (message: string) => void;
 }
 
@@ -28,11 +36,12 @@ export function createHttpApp(deps: HttpDependencies): Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  app.use(identify(deps.accounts));
+  app.use(identify(deps.accounts, deps.agents));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads));
   app.use(legacyRoutes(deps.uploads, deps.blobs, deps.maxUploadBytes));
   app.use(adminRoutes(deps.releases));
+  app.use(farmRoutes(deps));
   app.use((request, response) => {
     response.statusMessage = "Not Found";
     response.status(404).type("text/plain").send(`Not found: ${request.path}\n`);

@@ -7,7 +7,9 @@ export type Principal =
   | { kind: "anonymous" }
   | { kind: "user"; userId: number; name: string; isAdmin: boolean }
   /** The operator at the command line: acts as a site admin. */
-  | { kind: "system"; name: string };
+  | { kind: "system"; name: string }
+  /** A build agent: reads everything, writes only its jobs' results (through the farm API). */
+  | { kind: "agent"; agentId: number; name: string };
 
 export const ANONYMOUS: Principal = { kind: "anonymous" };
 
@@ -45,6 +47,7 @@ export class Access {
   /** Uploading to an existing project needs the upload role; anyone signed in may create a new one. */
   canUpload(principal: Principal, project: ProjectRow | undefined): asserts principal is Exclude<Principal, { kind: "anonymous" }> {
     if (principal.kind === "anonymous") throw unauthorized("Uploading needs credentials: use __token__ and an API token");
+    if (principal.kind === "agent") throw forbidden(`Agent ${principal.name} uploads build results through its job, not the upload API`);
     if (project && !this.roleAtLeast(principal, project, "upload")) {
       throw forbidden(`User ${principal.name} may not upload to project ${project.name}: ask a project admin for the upload role`);
     }
@@ -53,17 +56,26 @@ export class Access {
   canAdminister(principal: Principal, project: ProjectRow): void {
     if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
     if (!this.roleAtLeast(principal, project, "admin")) {
-      throw forbidden(`User ${principal.name} is not an admin of project ${project.name}`);
+      throw forbidden(`${actorName(principal)} is not an admin of project ${project.name}`);
     }
+  }
+
+  /** The principal as a build agent, or a 401 for anyone else. */
+  agent(principal: Principal): Extract<Principal, { kind: "agent" }> {
+    if (principal.kind !== "agent") throw unauthorized("This endpoint is for build agents: authenticate with the agent's token");
+    return principal;
   }
 
   requireSiteAdmin(principal: Principal): void {
     if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
-    if (principal.kind === "user" && !principal.isAdmin) throw forbidden(`User ${principal.name} is not a site admin`);
+    if (principal.kind === "agent" || (principal.kind === "user" && !principal.isAdmin)) {
+      throw forbidden(`${actorName(principal)} is not a site admin`);
+    }
   }
 
   private roleAtLeast(principal: Principal, project: ProjectRow, wanted: Role): boolean {
     if (principal.kind === "anonymous") return false;
+    if (principal.kind === "agent") return wanted === "view";
     if (principal.kind === "system" || principal.isAdmin) return true;
     const role = this.accounts.role(project.id, principal.userId);
     return role !== undefined && RANK[role] >= RANK[wanted];

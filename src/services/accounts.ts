@@ -50,6 +50,8 @@ export class Accounts {
     const project = this.projects.byName(parseProjectName(projectName));
     if (!project) throw notFound(`No project named ${projectName}`);
     this.store.setRole(project.id, this.user(userName).id, role as Role);
+    // What the user may see changed: cached root pages (per user, keyed by serial) must go.
+    this.projects.touch(project.id);
     this.history.record(this.now(), { actor, action: "role.grant", project: project.name, subject: userName, detail: role });
   }
 

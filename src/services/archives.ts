@@ -60,7 +60,7 @@ export function readZip(file: string, label: string, wanted: Wanted): Promise<Ar
  * Read a whole .tar.gz / .tar.bz2, checking it is complete, and keep the small members asked for.
  * Everything is unpacked (a truncated archive must be refused), within an expansion budget.
  */
-export async function readTar(file: string, label: string, wanted: Wanted): Promise<ArchiveListing> {
+export async function readTar(file: string, compression: "gzip" | "bzip2", label: string, wanted: Wanted): Promise<ArchiveListing> {
   const listing: ArchiveListing = { names: [], members: new Map() };
   const budget = Math.max(MIN_UNPACK_BUDGET, statSync(file).size * MAX_EXPANSION);
   const extract = tar.extract();
@@ -72,7 +72,8 @@ export async function readTar(file: string, label: string, wanted: Wanted): Prom
       else entry.resume();
     }
   })();
-  const decompress = file.endsWith(".bz2") ? unbzip2Stream() : createGunzip();
+  // Chosen by the caller from the distribution filename: `file` is a staged path without an extension.
+  const decompress = compression === "bzip2" ? unbzip2Stream() : createGunzip();
   try {
     await Promise.all([pipeline(createReadStream(file), decompress, limitBytes(budget, label), extract), consume]);
   } catch (error) {

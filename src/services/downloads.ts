@@ -23,6 +23,7 @@ export class Downloads {
   ) {}
 
   locate(principal: Principal, project: string, filename: string): Download {
+    this.access.canReadIndex(principal); // before the lookup: a 404 would tell strangers which names exist
     const isMetadata = filename.endsWith(METADATA_SUFFIX);
     const artifact = isMetadata ? filename.slice(0, -METADATA_SUFFIX.length) : filename;
     const file = this.files.byFilename(artifact);

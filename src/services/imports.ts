@@ -1,6 +1,6 @@
-import { createReadStream, readdirSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { AppError } from "../core/errors.js";
+import { AppError, notFound } from "../core/errors.js";
 import type { Blobs } from "../store/blobs.js";
 import type { Principal } from "./access.js";
 import type { Ingest } from "./ingest.js";
@@ -13,7 +13,7 @@ export interface ImportReport {
   rejected: { file: string; reason: string }[];
 }
 
-/** Register every distribution under a folder: how an egg directory or the build tools move in. */
+/** Register every distribution under a folder (or one file): how an egg directory or the build tools move in. */
 export class Imports {
   constructor(
     private readonly ingest: Ingest,
@@ -38,6 +38,8 @@ export class Imports {
 }
 
 function distributions(directory: string): string[] {
+  if (!existsSync(directory)) throw notFound(`No such folder: ${directory}`);
+  if (!statSync(directory).isDirectory()) return [path.resolve(directory)];
   return readdirSync(directory, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile() && DISTRIBUTION.test(entry.name))
     .map((entry) => path.join(entry.parentPath, entry.name))

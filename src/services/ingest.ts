@@ -1,6 +1,7 @@
 import { badRequest } from "../core/errors.js";
 import { parseFilename, type ArtifactName } from "../core/filenames.js";
 import { normalize, parseProjectName } from "../core/names.js";
+import { isPlatformSpecific } from "../core/tags.js";
 import type { Sha256 } from "../core/types.js";
 import { normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
@@ -9,6 +10,7 @@ import { tx, type Db } from "../store/db.js";
 import type { FileRow, FileStore, Origin } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
+import type { WakeUps } from "../store/wakeups.js";
 import { actorName, type Access, type Principal } from "./access.js";
 import { readArtifactMetadata, type ArtifactMetadata } from "./metadata.js";
 
@@ -20,6 +22,8 @@ export interface IngestRequest {
   /** What the client claimed (upload form `name` / `version`): must agree with filename and metadata. */
   claimedName?: string;
   claimedVersion?: string;
+  /** For build results: the job that made the file and the libraries its native modules link. */
+  build?: { jobId: number; linkedLibraries: string[] };
 }
 
 export interface IngestResult {
@@ -38,6 +42,7 @@ export class Ingest {
     private readonly history: HistoryStore,
     private readonly blobs: Blobs,
     private readonly access: Access,
+    private readonly wakeUps: WakeUps,
     private readonly now: () => string,
   ) {}
 
@@ -52,7 +57,9 @@ export class Ingest {
       checkMetadata(name, metadata);
       const coreMetadata = metadata.coreMetadataFile && this.blobs.stageBytes(metadata.coreMetadataFile);
       if (coreMetadata) stagedMetadata.push(coreMetadata);
-      return tx(this.db, () => this.record(request, name, metadata, coreMetadata));
+      const result = tx(this.db, () => this.record(request, name, metadata, coreMetadata));
+      if (result.created) this.wakeUps.notify();
+      return result;
     } finally {
       for (const staged of [request.staged, ...stagedMetadata]) this.blobs.discard(staged);
     }
@@ -105,6 +112,10 @@ export class Ingest {
       requiresDist: metadata.requiresDist,
       summary: metadata.summary,
       topLevel: metadata.topLevel,
+      jobId: request.build?.jobId ?? null,
+      nativeModules: metadata.nativeModules,
+      linkedLibraries: request.build?.linkedLibraries ?? [],
+      degraded: isPlatformSpecific(name) && metadata.nativeModules.length === 0,
       uploadedAt: now,
       uploader: actorName(request.principal),
       origin: request.origin,

@@ -14,7 +14,11 @@ export interface ArtifactMetadata {
   topLevel: string[];
   /** A wheel's METADATA bytes, served unchanged as the PEP 658 `.metadata` file. */
   coreMetadataFile: Buffer | null;
+  /** Compiled extension modules inside (`natmod/_speed.cpython-311-x86_64-linux-gnu.so`); none for sdists. */
+  nativeModules: string[];
 }
+
+const NATIVE_MODULE = /\.(so|pyd)$/;
 
 export async function readArtifactMetadata(file: string, kind: ArtifactKind, filename: string): Promise<ArtifactMetadata> {
   switch (kind) {
@@ -38,6 +42,7 @@ async function readWheel(file: string, filename: string): Promise<ArtifactMetada
     ...fields(metadata, metadata.get("requires-dist") ?? []),
     topLevel: topLevelNames(listing, `${distInfo[0]}/top_level.txt`, (top) => /\.(dist-info|data)$/.test(top)),
     coreMetadataFile: raw,
+    nativeModules: listing.names.filter((name) => NATIVE_MODULE.test(name)),
   };
 }
 
@@ -50,13 +55,14 @@ async function readEgg(file: string, filename: string): Promise<ArtifactMetadata
     ...fields(metadata, eggRequirements(requires)),
     topLevel: topLevelNames(listing, "EGG-INFO/top_level.txt", (top) => top === "EGG-INFO"),
     coreMetadataFile: null,
+    nativeModules: listing.names.filter((name) => NATIVE_MODULE.test(name)),
   };
 }
 
 async function readSdist(file: string, filename: string): Promise<ArtifactMetadata> {
   const wanted = (name: string) => /^[^/]+\/PKG-INFO$/.test(name) || /^[^/]+\/[^/]+\.egg-info\/top_level\.txt$/.test(name);
   const label = `sdist ${filename}`;
-  const listing = filename.endsWith(".zip") ? await readZip(file, label, wanted) : await readTar(file, label, wanted);
+  const listing = filename.endsWith(".zip") ? await readZip(file, label, wanted) : await readTar(file, filename.endsWith(".tar.bz2") ? "bzip2" : "gzip", label, wanted);
   const pkgInfo = [...listing.members.keys()].filter((name) => name.endsWith("/PKG-INFO"));
   if (pkgInfo.length !== 1) throw badRequest(`Invalid sdist ${filename}: expected one <name>-<version>/PKG-INFO, found ${pkgInfo.length}`);
   const metadata = parseCoreMetadata(listing.members.get(pkgInfo[0])!.toString("utf8"), `PKG-INFO in ${filename}`);
@@ -65,6 +71,7 @@ async function readSdist(file: string, filename: string): Promise<ArtifactMetada
     ...fields(metadata, metadata.get("requires-dist") ?? []),
     topLevel: topLevelFile ? lines(listing.members.get(topLevelFile)!) : [],
     coreMetadataFile: null,
+    nativeModules: [],
   };
 }
 

@@ -48,6 +48,7 @@ export class Pages {
   }
 
   project(principal: Principal, name: NormalizedName, format: PageFormat): Page {
+    this.access.canReadIndex(principal); // before the lookup: a 404 would tell strangers which names exist
     const project = this.projects.byName(name);
     if (!project) throw notFound(`No project named ${name}`);
     this.access.canRead(principal, project);

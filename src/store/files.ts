@@ -30,21 +30,32 @@ export interface FileRow {
   yanked: boolean;
   yankReason: string;
   deletedAt: string | null;
+  /** The build job that produced the file; null for uploads and imports. */
+  jobId: number | null;
+  nativeModules: string[];
+  /** Shared libraries the native modules link, as the build agent's `ldd` saw them. */
+  linkedLibraries: string[];
+  /** Platform-specific name but no compiled code inside: an optional extension silently failed to build. */
+  degraded: boolean;
 }
 
 export type NewFile = Omit<FileRow, "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt">;
 
-interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked"> {
+interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked" | "nativeModules" | "linkedLibraries" | "degraded"> {
   requiresDist: string;
   topLevel: string;
   yanked: number;
+  nativeModules: string;
+  linkedLibraries: string;
+  degraded: number;
 }
 
 const COLUMNS = `f.id, p.name AS project, p.display_name AS projectDisplayName, r.version, f.filename, f.kind,
   f.python_tag AS pythonTag, f.abi_tag AS abiTag, f.platform, f.build_tag AS buildTag, f.size, f.sha256, f.md5,
   f.blake2b_256 AS blake2b256, f.metadata_sha256 AS metadataSha256, f.requires_python AS requiresPython,
   f.requires_dist AS requiresDist, f.summary, f.top_level AS topLevel, f.uploaded_at AS uploadedAt, f.uploader,
-  f.origin, r.yanked, r.yank_reason AS yankReason, f.deleted_at AS deletedAt
+  f.origin, r.yanked, r.yank_reason AS yankReason, f.deleted_at AS deletedAt, f.job_id AS jobId,
+  f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded
   FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
 
 /** Releases and their files. Deleted files keep their row so their names are never reused. */
@@ -65,9 +76,10 @@ export class FileStore {
     this.insertReleaseStatement = db.prepare("INSERT INTO releases (project_id, version) VALUES (?, ?) RETURNING id").pluck();
     this.insertFileStatement = db.prepare(`INSERT INTO files (release_id, filename, kind, python_tag, abi_tag, platform,
       build_tag, size, sha256, md5, blake2b_256, metadata_sha256, requires_python, requires_dist, summary, top_level,
-      uploaded_at, uploader, origin) VALUES (@releaseId, @filename, @kind, @pythonTag, @abiTag, @platform, @buildTag,
-      @size, @sha256, @md5, @blake2b256, @metadataSha256, @requiresPython, @requiresDist, @summary, @topLevel,
-      @uploadedAt, @uploader, @origin) RETURNING id`).pluck();
+      uploaded_at, uploader, origin, job_id, native_modules, linked_libraries, degraded) VALUES (@releaseId, @filename,
+      @kind, @pythonTag, @abiTag, @platform, @buildTag, @size, @sha256, @md5, @blake2b256, @metadataSha256, @requiresPython,
+      @requiresDist, @summary, @topLevel, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
+      @degraded) RETURNING id`).pluck();
     this.yankStatement = db.prepare("UPDATE releases SET yanked = ?, yank_reason = ? WHERE project_id = ? AND version = ?");
     this.deleteStatement = db.prepare("UPDATE files SET deleted_at = ?, deleted_by = ? WHERE id = ?");
     this.releaseExistsStatement = db.prepare(
@@ -93,6 +105,9 @@ export class FileStore {
       releaseId,
       requiresDist: JSON.stringify(file.requiresDist),
       topLevel: JSON.stringify(file.topLevel),
+      nativeModules: JSON.stringify(file.nativeModules),
+      linkedLibraries: JSON.stringify(file.linkedLibraries),
+      degraded: file.degraded ? 1 : 0,
     }) as number;
   }
 
@@ -110,5 +125,13 @@ export class FileStore {
 }
 
 function fromRaw(raw: RawFile): FileRow {
-  return { ...raw, requiresDist: JSON.parse(raw.requiresDist), topLevel: JSON.parse(raw.topLevel), yanked: raw.yanked === 1 };
+  return {
+    ...raw,
+    requiresDist: JSON.parse(raw.requiresDist),
+    topLevel: JSON.parse(raw.topLevel),
+    yanked: raw.yanked === 1,
+    nativeModules: JSON.parse(raw.nativeModules),
+    linkedLibraries: JSON.parse(raw.linkedLibraries),
+    degraded: raw.degraded === 1,
+  };
 }

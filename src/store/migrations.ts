@@ -82,4 +82,82 @@ export const MIGRATIONS: readonly string[] = [
     detail TEXT NOT NULL DEFAULT ''
   );
   `,
+  `
+  CREATE TABLE enrolments (
+    id INTEGER PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    label TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+
+  CREATE TABLE agents (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    token_hash TEXT NOT NULL UNIQUE,
+    version TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    revoked_at TEXT
+  );
+
+  CREATE TABLE targets (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('wheel', 'egg')),
+    implementation TEXT NOT NULL,
+    python_version TEXT NOT NULL,
+    os TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    egg_platform TEXT NOT NULL,
+    wheel_tags TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL
+  );
+
+  CREATE TABLE agent_targets (
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    target_key TEXT NOT NULL REFERENCES targets(key),
+    PRIMARY KEY (agent_id, target_key)
+  );
+
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    sdist_id INTEGER NOT NULL REFERENCES files(id),
+    target_key TEXT NOT NULL REFERENCES targets(key),
+    status TEXT NOT NULL CHECK (status IN ('queued', 'leased', 'succeeded', 'failed', 'cancelled', 'not_applicable')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    agent_id INTEGER REFERENCES agents(id),
+    lease_expires_at INTEGER,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (sdist_id, target_key)
+  );
+  CREATE INDEX jobs_queue ON jobs (target_key, id) WHERE status = 'queued';
+  CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE status = 'leased';
+  CREATE INDEX jobs_by_status ON jobs (status, id);
+
+  CREATE TABLE job_log (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    at TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    text TEXT NOT NULL
+  );
+  CREATE INDEX job_log_by_job ON job_log (job_id, id);
+
+  CREATE TABLE job_events (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    agent TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+  );
+  CREATE INDEX job_events_by_job ON job_events (job_id, id);
+
+  ALTER TABLE files ADD COLUMN job_id INTEGER REFERENCES jobs(id);
+  ALTER TABLE files ADD COLUMN native_modules TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE files ADD COLUMN linked_libraries TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE files ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

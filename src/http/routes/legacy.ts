@@ -1,6 +1,6 @@
 import { Router, type RequestHandler } from "express";
 import multer from "multer";
-import { tooLarge } from "../../core/errors.js";
+import { badRequest, tooLarge } from "../../core/errors.js";
 import type { Blobs } from "../../store/blobs.js";
 import type { Uploads } from "../../services/uploads.js";
 import { stagedFiles, UploadEngine } from "../upload-engine.js";
@@ -13,33 +13,38 @@ export function legacyRoutes(uploads: Uploads, blobs: Blobs, maxBytes: number): 
   const router = Router();
   const multipart = multer({
     storage: new UploadEngine(blobs, maxBytes),
+    // Keep `../x.tar.gz` as sent so the filename check refuses it (busboy would strip it to `x.tar.gz`).
+    preservePath: true,
     limits: { files: 2, fields: 500, fieldSize: 4 * 1024 * 1024, parts: 502 },
   }).fields([
     { name: "content", maxCount: 1 },
     { name: "gpg_signature", maxCount: 1 },
   ]);
   const upload: RequestHandler = async (request, response) => {
-    const content = stagedFiles(request).find((file) => file.field === "content");
-    await uploads.upload(response.locals.principal, request.body ?? {}, content);
+    const parts = stagedFiles(request);
+    try {
+      await uploads.upload(response.locals.principal, request.body ?? {}, parts.find((part) => part.field === "content"));
+    } finally {
+      // Whatever happened, ingest has linked what it keeps; the staged copies go.
+      for (const part of parts) blobs.discard(part.staged);
+    }
     response.status(200).type("text/plain").send("OK\n");
   };
-  for (const path of ["/", "/legacy", "/legacy/"]) router.post(path, refuseOversized(maxBytes), multipart, discardWhenDone(blobs), upload);
+  for (const path of ["/", "/legacy", "/legacy/"]) router.post(path, requireMultipart, refuseOversized(maxBytes), multipart, upload);
   return router;
 }
+
+/** Without this, multer skips other bodies and the form just looks empty. */
+const requireMultipart: RequestHandler = (request, _response, next) => {
+  if (!request.is("multipart/form-data")) throw badRequest("Malformed upload: the body must be multipart/form-data, as twine and setup.py send it");
+  next();
+};
 
 /** Refuse a declared body that cannot fit before reading any of it. */
 function refuseOversized(maxBytes: number): RequestHandler {
   return (request, _response, next) => {
     const declared = Number(request.get("content-length") ?? 0);
     if (declared > maxBytes + FORM_OVERHEAD_BYTES) throw tooLarge(`File too large: the limit is ${maxBytes} bytes`);
-    next();
-  };
-}
-
-/** Staged parts are removed once the answer is sent, whatever happened (ingest has linked what it keeps). */
-function discardWhenDone(blobs: Blobs): RequestHandler {
-  return (request, response, next) => {
-    response.on("close", () => stagedFiles(request).forEach((file) => blobs.discard(file.staged)));
     next();
   };
 }

@@ -1,0 +1,55 @@
+import { execFile } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import yauzl from "yauzl";
+
+const run = promisify(execFile);
+const yauzlOpen = promisify(yauzl.open) as (file: string, options: yauzl.Options) => Promise<yauzl.ZipFile>;
+const NATIVE = /\.(so(\.\d+)*|pyd)$/;
+
+/**
+ * The shared libraries each compiled module in a built egg or wheel links, as `ldd` prints them
+ * (`libfoo.so.1 => not found` included): a build can exit 0 and still be unusable.
+ */
+export async function linkedLibraries(archive: string): Promise<string[]> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), "pydepot-natives-"));
+  try {
+    const modules = await extractNativeModules(archive, scratch);
+    const libraries = new Set<string>();
+    for (const module of modules) {
+      const { stdout } = await run("ldd", [module]).catch((error) => ({ stdout: String(error.stdout ?? "") }));
+      for (const line of stdout.split("\n")) {
+        const entry = line.trim().replace(/\s*\(0x[0-9a-f]+\)$/, "");
+        // Only "name => path" lines name a needed library ("statically linked" means none).
+        if (entry.includes("=>") && !entry.startsWith("linux-vdso")) libraries.add(entry);
+      }
+    }
+    return [...libraries].sort();
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function extractNativeModules(archive: string, into: string): Promise<string[]> {
+  const zip = await yauzlOpen(archive, { lazyEntries: true, autoClose: true });
+  const extracted: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    zip.on("error", reject);
+    zip.on("end", resolve);
+    zip.on("entry", (entry: yauzl.Entry) => {
+      if (!NATIVE.test(entry.fileName)) return zip.readEntry();
+      zip.openReadStream(entry, (error, stream) => {
+        if (error) return reject(error);
+        const target = path.join(into, `${extracted.length}-${path.basename(entry.fileName)}`);
+        extracted.push(target);
+        pipeline(stream, createWriteStream(target)).then(() => zip.readEntry(), reject);
+      });
+    });
+    zip.readEntry();
+  });
+  return extracted;
+}

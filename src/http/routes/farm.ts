@@ -1,0 +1,131 @@
+import express, { Router, type RequestHandler } from "express";
+import multer from "multer";
+import { badRequest } from "../../core/errors.js";
+import { parseVersion } from "../../core/versions.js";
+import type { Access } from "../../services/access.js";
+import type { Agents } from "../../services/agents.js";
+import type { Jobs } from "../../services/jobs.js";
+import type { Blobs } from "../../store/blobs.js";
+import { stagedFiles, UploadEngine } from "../upload-engine.js";
+
+export interface FarmDependencies {
+  access: Access;
+  agents: Agents;
+  jobs: Jobs;
+  blobs: Blobs;
+  maxUploadBytes: number;
+  longPollMs: number;
+}
+
+/** The build farm API: agents register, lease, log and report; admins look, re-queue and cancel. */
+export function farmRoutes(deps: FarmDependencies): Router {
+  const { access, agents, jobs } = deps;
+  const router = Router();
+  router.use("/api/farm", express.json({ limit: "4mb" }));
+
+  router.post("/api/farm/register", (request, response) => {
+    const { name, version, enrolment_secret: secret } = request.body ?? {};
+    if (![name, version, secret].every((value) => typeof value === "string")) throw badRequest("Send JSON with name, version and enrolment_secret");
+    response.json({ token: agents.register(name, version, secret) });
+  });
+  router.put("/api/farm/targets", (request, response) => {
+    const principal = access.agent(response.locals.principal);
+    response.json({ targets: agents.setTargets(principal.agentId, request.body?.targets) });
+  });
+  router.post("/api/farm/lease", async (request, response) => {
+    const principal = access.agent(response.locals.principal);
+    const waitMs = Math.min(deps.longPollMs, Math.max(0, Number(request.body?.wait_seconds ?? deps.longPollMs / 1000) * 1000));
+    const job = await jobs.lease(principal, waitMs);
+    if (job) response.json({ job });
+    else response.status(204).end();
+  });
+  router.post("/api/farm/jobs/:id/log", (request, response) => {
+    const principal = access.agent(response.locals.principal);
+    jobs.appendLog(principal, jobId(request.params.id), logLines(request.body?.lines));
+    response.json({ ok: true });
+  });
+  router.post("/api/farm/jobs/:id/result", resultUpload(deps), async (request, response) => {
+    const principal = access.agent(response.locals.principal);
+    const parts = stagedFiles(request);
+    try {
+      const result = parseResult(request.body?.result);
+      const built = parts.map((part) => ({ ...part, linkedLibraries: result.linkedLibraries[part.filename] ?? [] }));
+      response.json({ job: await jobs.acceptResult(principal, jobId(String(request.params.id)), result, built) });
+    } finally {
+      for (const part of parts) deps.blobs.discard(part.staged);
+    }
+  });
+
+  router.get("/api/farm/agents", (_request, response) => {
+    access.requireSiteAdmin(response.locals.principal);
+    response.json({ agents: agents.list() });
+  });
+  router.post("/api/farm/enrolments", (request, response) => {
+    access.requireSiteAdmin(response.locals.principal);
+    response.json({ secret: agents.createEnrolment(String(request.body?.label ?? ""), actor(response.locals.principal)) });
+  });
+  router.post("/api/farm/agents/:name/revoke", (request, response) => {
+    access.requireSiteAdmin(response.locals.principal);
+    agents.revoke(request.params.name, actor(response.locals.principal));
+    response.json({ revoked: request.params.name });
+  });
+  router.get("/api/farm/jobs", (request, response) => {
+    access.canReadIndex(response.locals.principal);
+    const { project, status, target } = request.query;
+    response.json({ jobs: jobs.list({ project: text(project), status: text(status), target: text(target) }) });
+  });
+  router.get("/api/farm/jobs/:id", (request, response) => {
+    access.canReadIndex(response.locals.principal);
+    response.json(jobs.show(jobId(request.params.id), Number(request.query.log_after ?? 0)));
+  });
+  router.post("/api/farm/builds", (request, response) => {
+    access.requireSiteAdmin(response.locals.principal);
+    const { project, version, target } = request.body ?? {};
+    if (typeof project !== "string" || typeof version !== "string") throw badRequest("Send JSON with project, version and optionally target");
+    response.json({ jobs: jobs.requeue(project, parseVersion(version), text(target)) });
+  });
+  router.post("/api/farm/jobs/:id/cancel", (request, response) => {
+    access.requireSiteAdmin(response.locals.principal);
+    response.json({ job: jobs.cancel(jobId(request.params.id)) });
+  });
+  return router;
+}
+
+function resultUpload(deps: FarmDependencies): RequestHandler {
+  return multer({ storage: new UploadEngine(deps.blobs, deps.maxUploadBytes), limits: { files: 20, fields: 5, fieldSize: 1024 * 1024 } }).array("files", 20);
+}
+
+function parseResult(raw: unknown): { status: string; reason: string; linkedLibraries: Record<string, string[]> } {
+  let result: { status?: unknown; reason?: unknown; linked_libraries?: unknown };
+  try {
+    result = JSON.parse(String(raw));
+  } catch {
+    throw badRequest("The result field must be JSON: {status, reason, linked_libraries}");
+  }
+  const libraries = (result.linked_libraries ?? {}) as Record<string, unknown>;
+  const valid = Object.values(libraries).every((list) => Array.isArray(list) && list.every((item) => typeof item === "string"));
+  if (typeof result.status !== "string" || !valid) throw badRequest("Malformed result: status must be a string and linked_libraries map filenames to lists of strings");
+  return { status: result.status, reason: String(result.reason ?? ""), linkedLibraries: libraries as Record<string, string[]> };
+}
+
+function logLines(raw: unknown): { at: string; stream: string; text: string }[] {
+  if (!Array.isArray(raw) || raw.length > 10_000) throw badRequest("Send JSON {lines: [{at, stream, text}]}");
+  return raw.map((line) => {
+    if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
+    return { at: typeof line.at === "string" ? line.at : new Date().toISOString(), stream: line.stream.slice(0, 16), text: line.text };
+  });
+}
+
+function jobId(raw: string): number {
+  const id = Number(raw);
+  if (!Number.isSafeInteger(id) || id <= 0) throw badRequest(`Invalid job id ${JSON.stringify(raw)}`);
+  return id;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function actor(principal: { kind: string; name?: string }): string {
+  return principal.name ?? principal.kind;
+}

@@ -1,0 +1,256 @@
+import { badRequest, conflict, notFound } from "../core/errors.js";
+import { parseFilename } from "../core/filenames.js";
+import { fits } from "../core/tags.js";
+import type { NormalizedName, Version } from "../core/types.js";
+import { compareVersions, satisfiesRequiresPython } from "../core/versions.js";
+import type { AgentStore, TargetRow } from "../store/agents.js";
+import type { Staged } from "../store/blobs.js";
+import { tx, type Db } from "../store/db.js";
+import type { FileRow, FileStore } from "../store/files.js";
+import type { BuildCandidate, JobFilter, JobRow, JobStore, JobStatus } from "../store/jobs.js";
+import type { ProjectStore } from "../store/projects.js";
+import type { WakeUps } from "../store/wakeups.js";
+import type { Ingest } from "./ingest.js";
+
+export type AgentPrincipal = { kind: "agent"; agentId: number; name: string };
+
+export interface FarmSettings {
+  lease_seconds: number;
+  max_attempts: number;
+  build_timeout_seconds: number;
+}
+
+/** What an agent needs to build one job. */
+export interface LeasedJob {
+  id: number;
+  project: string;
+  version: string;
+  sdist: { filename: string; path: string; sha256: string };
+  target: TargetRow;
+  timeoutSeconds: number;
+  leaseSeconds: number;
+}
+
+export interface BuiltFile {
+  filename: string;
+  staged: Staged;
+  linkedLibraries: string[];
+}
+
+/** How often planning runs even without a wake-up, to see changes made by other processes (the CLI). */
+const REPLAN_MS = 10_000;
+/** Longest a waiting lease sleeps before re-checking expired leases. */
+const RECHECK_MS = 2_000;
+
+/**
+ * The build queue: plan what is missing, lease it to one agent at a time, expire dead leases,
+ * accept results (→ ingest). Every state lives in SQLite.
+ */
+export class Jobs {
+  private plannedGeneration = -1;
+  private plannedAt = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: JobStore,
+    private readonly agents: AgentStore,
+    private readonly files: FileStore,
+    private readonly projects: ProjectStore,
+    private readonly ingest: Ingest,
+    private readonly wakeUps: WakeUps,
+    private readonly settings: FarmSettings,
+    private readonly now: () => string,
+  ) {}
+
+  /** Queue a job for every (sdist, active target) pair that has none, under the backfill rule. */
+  plan(): number {
+    this.plannedGeneration = this.wakeUps.generation;
+    this.plannedAt = Date.now();
+    const latest = this.latestVersions();
+    let created = 0;
+    tx(this.db, () => {
+      for (const target of this.agents.activeTargets()) {
+        for (const candidate of this.store.candidates(target.key)) {
+          const isNew = candidate.uploadedAt >= target.firstSeenAt;
+          if (!isNew && latest.get(candidate.projectId) !== candidate.version) continue;
+          const [status, reason] = this.decide(candidate, target);
+          const id = this.store.insert(candidate.sdistId, target.key, status, reason, this.now());
+          if (id !== undefined) {
+            this.store.recordEvent(id, this.now(), status, null, reason);
+            created++;
+          }
+        }
+      }
+    });
+    return created;
+  }
+
+  async lease(agent: AgentPrincipal, waitMs: number): Promise<LeasedJob | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (this.plannedGeneration !== this.wakeUps.generation || Date.now() - this.plannedAt > REPLAN_MS) this.plan();
+      this.expireLeases();
+      const jobId = tx(this.db, () => {
+        const id = this.store.claim(agent.agentId, Date.now() + this.settings.lease_seconds * 1000, this.now());
+        if (id !== undefined) this.store.recordEvent(id, this.now(), "leased", agent.name, "");
+        return id;
+      });
+      if (jobId !== undefined) return this.describe(jobId);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return null;
+      await this.wakeUps.wait(Math.min(remaining, RECHECK_MS));
+    }
+  }
+
+  expireLeases(): void {
+    const expired = tx(this.db, () => {
+      const rows = this.store.expire(Date.now(), this.settings.max_attempts, this.now());
+      for (const row of rows) this.store.recordEvent(row.id, this.now(), row.status, null, row.status === "failed" ? row.reason : "lease expired");
+      return rows;
+    });
+    if (expired.some((row) => row.status === "queued")) this.wakeUps.notify();
+  }
+
+  /** Build output; also the heartbeat that keeps the lease. Refused once the job is no longer the agent's. */
+  appendLog(agent: AgentPrincipal, jobId: number, lines: { at: string; stream: string; text: string }[]): void {
+    tx(this.db, () => {
+      if (!this.store.extend(jobId, agent.agentId, Date.now() + this.settings.lease_seconds * 1000)) throw this.notHeld(jobId);
+      this.store.appendLog(jobId, lines);
+    });
+  }
+
+  async acceptResult(agent: AgentPrincipal, jobId: number, outcome: { status: string; reason: string }, built: BuiltFile[]): Promise<JobRow> {
+    const job = this.held(agent, jobId);
+    if (outcome.status === "failed") return this.settle(agent, job, "failed", outcome.reason || "build failed");
+    if (outcome.status !== "succeeded") throw badRequest(`Unknown result status ${JSON.stringify(outcome.status)}: use succeeded or failed`);
+    if (built.length === 0) throw badRequest("A succeeded build must upload at least one file");
+    const target = this.agents.target(job.targetKey)!;
+    for (const file of built) this.checkBelongs(job, target, file.filename);
+    const kept: string[] = [];
+    for (const file of built) {
+      const existing = this.files.byFilename(file.filename);
+      if (existing && !existing.deletedAt) continue;
+      await this.ingest.ingest({
+        staged: file.staged,
+        filename: file.filename,
+        principal: { kind: "system", name: `agent:${agent.name}` },
+        origin: "build",
+        claimedName: job.project,
+        claimedVersion: job.version,
+        build: { jobId, linkedLibraries: file.linkedLibraries },
+      });
+      kept.push(file.filename);
+    }
+    const names = built.map((file) => file.filename).join(", ");
+    return this.settle(agent, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
+  }
+
+  /** Queue a release again (all active targets, or one), for an admin. */
+  requeue(project: string, version: Version, targetKey?: string): JobRow[] {
+    const projectRow = this.projects.byName(project as NormalizedName);
+    if (!projectRow) throw notFound(`No project named ${project}`);
+    this.plan();
+    const jobs = this.store.forRelease(projectRow.id, version).filter((job) => !targetKey || job.targetKey === targetKey);
+    if (jobs.length === 0) throw notFound(`No build jobs for ${project} ${version}${targetKey ? ` on ${targetKey}` : ""}: is there an sdist and an agent for that target?`);
+    tx(this.db, () => {
+      for (const job of jobs.filter((row) => row.status !== "leased")) {
+        this.store.setStatus(job.id, "queued", "queued again by an admin", this.now());
+        this.store.recordEvent(job.id, this.now(), "queued", null, "queued again by an admin");
+      }
+    });
+    this.wakeUps.notify();
+    return jobs.map((job) => this.store.byId(job.id)!);
+  }
+
+  cancel(jobId: number): JobRow {
+    const job = this.store.byId(jobId);
+    if (!job) throw notFound(`No job ${jobId}`);
+    if (job.status !== "queued" && job.status !== "leased") throw conflict(`Job ${jobId} is already ${job.status}`);
+    tx(this.db, () => {
+      this.store.setStatus(jobId, "cancelled", "cancelled by an admin", this.now());
+      this.store.recordEvent(jobId, this.now(), "cancelled", null, "cancelled by an admin");
+    });
+    return this.store.byId(jobId)!;
+  }
+
+  list(filter: JobFilter): JobRow[] {
+    return this.store.list(filter);
+  }
+
+  show(jobId: number, logAfter = 0) {
+    const job = this.store.byId(jobId);
+    if (!job) throw notFound(`No job ${jobId}`);
+    const files = this.files.liveByProject(this.projects.byName(job.project as NormalizedName)!.id).filter((file) => file.jobId === jobId);
+    return { job, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
+  }
+
+  private decide(candidate: BuildCandidate, target: TargetRow): [JobStatus, string] {
+    if (!satisfiesRequiresPython(target.pythonVersion, candidate.requiresPython)) {
+      return ["not_applicable", `Requires-Python ${candidate.requiresPython} excludes Python ${target.pythonVersion}`];
+    }
+    const covering = this.releaseFiles(candidate.projectId, candidate.version).find((file) => fits(file, target));
+    return covering ? ["succeeded", `covered by ${covering.filename}`] : ["queued", ""];
+  }
+
+  private releaseFiles(projectId: number, version: string): FileRow[] {
+    return this.files.liveByProject(projectId).filter((file) => file.version === version);
+  }
+
+  private latestVersions(): Map<number, string> {
+    const latest = new Map<number, string>();
+    for (const { projectId, version } of this.store.sdistVersions()) {
+      const current = latest.get(projectId);
+      if (!current || compareVersions(version as Version, current as Version) > 0) latest.set(projectId, version);
+    }
+    return latest;
+  }
+
+  private describe(jobId: number): LeasedJob {
+    const job = this.store.byId(jobId)!;
+    return {
+      id: job.id,
+      project: job.project,
+      version: job.version,
+      sdist: { filename: job.sdistFilename, path: `/files/${job.project}/${job.sdistFilename}`, sha256: job.sdistSha256 },
+      target: this.agents.target(job.targetKey)!,
+      timeoutSeconds: this.settings.build_timeout_seconds,
+      leaseSeconds: this.settings.lease_seconds,
+    };
+  }
+
+  private held(agent: AgentPrincipal, jobId: number): JobRow {
+    const job = this.store.byId(jobId);
+    if (!job) throw notFound(`No job ${jobId}`);
+    if (job.status !== "leased" || job.agent !== agent.name) throw this.notHeld(jobId);
+    return job;
+  }
+
+  private notHeld(jobId: number) {
+    return conflict(`Job ${jobId} is not leased to this agent (it expired, was cancelled or finished): drop it`);
+  }
+
+  /** A result must be the job's own project, version and target. */
+  private checkBelongs(job: JobRow, target: TargetRow, filename: string): void {
+    const name = parseFilename(filename, job.project as NormalizedName);
+    if (name.version !== job.version) throw badRequest(`${filename} is version ${name.version}, but job ${job.id} builds ${job.project} ${job.version}`);
+    if (!fits(name, target)) throw badRequest(`${filename} does not install on target ${target.key} of job ${job.id}`);
+  }
+
+  /** Finish the job and mark the other queued targets a pure result also serves. */
+  private settle(agent: AgentPrincipal, job: JobRow, status: JobStatus, reason: string): JobRow {
+    tx(this.db, () => {
+      if (!this.store.finish(job.id, agent.agentId, status, reason, this.now())) throw this.notHeld(job.id);
+      this.store.recordEvent(job.id, this.now(), status, agent.name, reason);
+      if (status !== "succeeded") return;
+      const projectId = this.projects.byName(job.project as NormalizedName)!.id;
+      const files = this.releaseFiles(projectId, job.version);
+      for (const queued of this.store.queuedForSdist(job.sdistId)) {
+        const covering = files.find((file) => fits(file, this.agents.target(queued.targetKey)!));
+        if (!covering) continue;
+        this.store.setStatus(queued.id, "succeeded", `covered by ${covering.filename}`, this.now());
+        this.store.recordEvent(queued.id, this.now(), "succeeded", null, `covered by ${covering.filename}`);
+      }
+    });
+    return this.store.byId(job.id)!;
+  }
+}

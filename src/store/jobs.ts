@@ -1,0 +1,184 @@
+import type { Db } from "./db.js";
+
+export type JobStatus = "queued" | "leased" | "succeeded" | "failed" | "cancelled" | "not_applicable";
+
+export interface JobRow {
+  id: number;
+  sdistId: number;
+  project: string;
+  version: string;
+  sdistFilename: string;
+  sdistSha256: string;
+  requiresPython: string | null;
+  targetKey: string;
+  status: JobStatus;
+  attempts: number;
+  agent: string | null;
+  leaseExpiresAt: number | null;
+  reason: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An sdist with no job yet for some target. */
+export interface BuildCandidate {
+  sdistId: number;
+  projectId: number;
+  version: string;
+  requiresPython: string | null;
+  uploadedAt: string;
+}
+
+export interface LogLine {
+  id: number;
+  at: string;
+  stream: string;
+  text: string;
+}
+
+export interface JobEvent {
+  at: string;
+  status: string;
+  agent: string | null;
+  detail: string;
+}
+
+export interface JobFilter {
+  project?: string;
+  status?: string;
+  target?: string;
+}
+
+const COLUMNS = `j.id, j.sdist_id AS sdistId, p.name AS project, r.version, f.filename AS sdistFilename, f.sha256 AS sdistSha256,
+  f.requires_python AS requiresPython, j.target_key AS targetKey, j.status, j.attempts, a.name AS agent,
+  j.lease_expires_at AS leaseExpiresAt, j.reason, j.created_at AS createdAt, j.updated_at AS updatedAt
+  FROM jobs j JOIN files f ON f.id = j.sdist_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id
+  LEFT JOIN agents a ON a.id = j.agent_id`;
+
+/** Build jobs, their leases, logs and state history. Leases live here, never only in memory. */
+export class JobStore {
+  private readonly candidatesStatement;
+  private readonly insertStatement;
+  private readonly claimStatement;
+  private readonly expireStatement;
+  private readonly extendStatement;
+  private readonly finishStatement;
+  private readonly setStatusStatement;
+  private readonly byIdStatement;
+  private readonly listStatement;
+  private readonly forReleaseStatement;
+  private readonly appendLogStatement;
+  private readonly logStatement;
+  private readonly eventStatement;
+  private readonly eventsStatement;
+  private readonly sdistVersionsStatement;
+  private readonly queuedForSdistStatement;
+
+  constructor(db: Db) {
+    this.candidatesStatement = db.prepare(`SELECT f.id AS sdistId, r.project_id AS projectId, r.version,
+      f.requires_python AS requiresPython, f.uploaded_at AS uploadedAt
+      FROM files f JOIN releases r ON r.id = f.release_id
+      WHERE f.kind = 'sdist' AND f.deleted_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.sdist_id = f.id AND j.target_key = ?)`);
+    this.insertStatement = db.prepare(`INSERT INTO jobs (sdist_id, target_key, status, reason, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sdist_id, target_key) DO NOTHING RETURNING id`).pluck();
+    this.claimStatement = db.prepare(`UPDATE jobs SET status = 'leased', agent_id = @agentId, attempts = attempts + 1,
+      lease_expires_at = @expiresAt, updated_at = @now
+      WHERE id = (SELECT j.id FROM jobs j JOIN agent_targets t ON t.target_key = j.target_key AND t.agent_id = @agentId
+                  WHERE j.status = 'queued' ORDER BY j.id LIMIT 1)
+      RETURNING id`).pluck();
+    this.expireStatement = db.prepare(`UPDATE jobs SET
+        status = CASE WHEN attempts >= @maxAttempts THEN 'failed' ELSE 'queued' END,
+        reason = CASE WHEN attempts >= @maxAttempts THEN 'lease expired ' || attempts || ' times: the agents building it stopped answering' ELSE reason END,
+        agent_id = NULL, lease_expires_at = NULL, updated_at = @now
+      WHERE status = 'leased' AND lease_expires_at < @nowMs RETURNING id, status, reason`);
+    this.extendStatement = db.prepare(
+      "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND agent_id = ? AND status = 'leased'",
+    );
+    this.finishStatement = db.prepare(`UPDATE jobs SET status = ?, reason = ?, lease_expires_at = NULL, updated_at = ?
+      WHERE id = ? AND agent_id = ? AND status = 'leased'`);
+    this.setStatusStatement = db.prepare(`UPDATE jobs SET status = ?, reason = ?, agent_id = NULL, lease_expires_at = NULL,
+      attempts = CASE WHEN ? = 'queued' THEN 0 ELSE attempts END, updated_at = ? WHERE id = ?`);
+    this.byIdStatement = db.prepare(`SELECT ${COLUMNS} WHERE j.id = ?`);
+    this.listStatement = db.prepare(`SELECT ${COLUMNS}
+      WHERE (@project IS NULL OR p.name = @project) AND (@status IS NULL OR j.status = @status) AND (@target IS NULL OR j.target_key = @target)
+      ORDER BY j.id DESC LIMIT 500`);
+    this.forReleaseStatement = db.prepare(`SELECT ${COLUMNS} WHERE j.sdist_id IN
+      (SELECT f2.id FROM files f2 JOIN releases r2 ON r2.id = f2.release_id WHERE r2.project_id = ? AND r2.version = ? AND f2.kind = 'sdist')`);
+    this.appendLogStatement = db.prepare("INSERT INTO job_log (job_id, at, stream, text) VALUES (?, ?, ?, ?)");
+    this.logStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id");
+    this.eventStatement = db.prepare("INSERT INTO job_events (job_id, at, status, agent, detail) VALUES (?, ?, ?, ?, ?)");
+    this.eventsStatement = db.prepare("SELECT at, status, agent, detail FROM job_events WHERE job_id = ? ORDER BY id");
+    this.sdistVersionsStatement = db.prepare(`SELECT DISTINCT r.project_id AS projectId, r.version FROM files f
+      JOIN releases r ON r.id = f.release_id WHERE f.kind = 'sdist' AND f.deleted_at IS NULL`);
+    this.queuedForSdistStatement = db.prepare("SELECT id, target_key AS targetKey FROM jobs WHERE sdist_id = ? AND status = 'queued'");
+  }
+
+  /** Every (project, version) with a live sdist: the backfill rule needs each project's latest. */
+  sdistVersions(): { projectId: number; version: string }[] {
+    return this.sdistVersionsStatement.all() as { projectId: number; version: string }[];
+  }
+
+  queuedForSdist(sdistId: number): { id: number; targetKey: string }[] {
+    return this.queuedForSdistStatement.all(sdistId) as { id: number; targetKey: string }[];
+  }
+
+  candidates(targetKey: string): BuildCandidate[] {
+    return this.candidatesStatement.all(targetKey) as BuildCandidate[];
+  }
+
+  insert(sdistId: number, targetKey: string, status: JobStatus, reason: string, now: string): number | undefined {
+    return this.insertStatement.get(sdistId, targetKey, status, reason, now, now) as number | undefined;
+  }
+
+  /** Lease the oldest queued job among the agent's targets, in one indexed UPDATE. */
+  claim(agentId: number, expiresAt: number, now: string): number | undefined {
+    return this.claimStatement.get({ agentId, expiresAt, now }) as number | undefined;
+  }
+
+  /** Return expired leases to the queue, or fail them once out of attempts. */
+  expire(nowMs: number, maxAttempts: number, now: string): { id: number; status: JobStatus; reason: string }[] {
+    return this.expireStatement.all({ nowMs, maxAttempts, now }) as { id: number; status: JobStatus; reason: string }[];
+  }
+
+  extend(jobId: number, agentId: number, expiresAt: number): boolean {
+    return this.extendStatement.run(expiresAt, jobId, agentId).changes === 1;
+  }
+
+  /** Settle a job the agent still holds; false when it no longer does. */
+  finish(jobId: number, agentId: number, status: JobStatus, reason: string, now: string): boolean {
+    return this.finishStatement.run(status, reason, now, jobId, agentId).changes === 1;
+  }
+
+  setStatus(jobId: number, status: JobStatus, reason: string, now: string): void {
+    this.setStatusStatement.run(status, reason, status, now, jobId);
+  }
+
+  byId(jobId: number): JobRow | undefined {
+    return this.byIdStatement.get(jobId) as JobRow | undefined;
+  }
+
+  list(filter: JobFilter): JobRow[] {
+    return this.listStatement.all({ project: filter.project ?? null, status: filter.status ?? null, target: filter.target ?? null }) as JobRow[];
+  }
+
+  forRelease(projectId: number, version: string): JobRow[] {
+    return this.forReleaseStatement.all(projectId, version) as JobRow[];
+  }
+
+  appendLog(jobId: number, lines: { at: string; stream: string; text: string }[]): void {
+    for (const line of lines) this.appendLogStatement.run(jobId, line.at, line.stream, line.text);
+  }
+
+  log(jobId: number, afterId = 0): LogLine[] {
+    return this.logStatement.all(jobId, afterId) as LogLine[];
+  }
+
+  recordEvent(jobId: number, at: string, status: string, agent: string | null, detail: string): void {
+    this.eventStatement.run(jobId, at, status, agent, detail);
+  }
+
+  events(jobId: number): JobEvent[] {
+    return this.eventsStatement.all(jobId) as JobEvent[];
+  }
+}
