@@ -72,7 +72,6 @@ export function buildServices(settings: Settings): Services {
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, access, wakeUps, now);
-  const filesBase = settings.server.public_url ? `${settings.server.public_url.replace(/\/$/, "")}/files/` : "../../files/";
   return {
     db,
     blobs,
@@ -82,7 +81,7 @@ export function buildServices(settings: Settings): Services {
     ingest,
     uploads: new Uploads(ingest),
     releases: new Releases(db, stores.projects, stores.files, stores.history, blobs, access, now),
-    pages: new Pages(stores.projects, stores.files, access, filesBase),
+    pages: new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0),
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, blobs, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, wakeUps, VERSION, now),

@@ -41,17 +41,53 @@ const schema = z
       })
       .strict()
       .prefault({}),
+    checker: z
+      .object({
+        /** The URL clean nodes use to reach this server (its staging index and files). */
+        server_url: z.url().optional(),
+        /** The safety-net sweep for new artifacts, besides the wake-up after each upload. */
+        sweep_seconds: z.number().int().positive().default(30),
+        /** node-cron schedule of the full re-verification of every verified artifact. */
+        reverify_schedule: z.string().default("0 3 * * *"),
+        check_timeout_seconds: z.number().int().positive().default(600),
+        /** A check that could not reach its node waits this long before it is tried again. */
+        retry_seconds: z.number().int().positive().default(60),
+      })
+      .strict()
+      .prefault({}),
+    /** Clean nodes checks run on. With none, no check runs and the index lists every file. */
+    nodes: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+            host: z.string().min(1),
+            port: z.number().int().min(1).max(65535).default(22),
+            user: z.string().min(1),
+            private_key_file: z.string().min(1),
+            /** The node's host key fingerprint as `ssh-keygen -lf` prints it: `SHA256:…`. */
+            host_key: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/),
+            interpreters: z.array(z.string().regex(/^\/[A-Za-z0-9._/+-]+$/)).min(1),
+            parallel: z.number().int().positive().default(1),
+          })
+          .strict(),
+      )
+      .default([]),
   })
   .strict();
 
 export type Settings = Readonly<z.infer<typeof schema>>;
 
-/** Every `section.key` the schema knows, in schema order. */
-export const SETTING_KEYS: readonly string[] = Object.entries(schema.shape).flatMap(([section, sectionSchema]) =>
-  Object.keys(sectionSchema.unwrap().shape).map((key) => `${section}.${key}`),
+/** The sections of single values; `nodes` is a list, set in the file only. */
+const SECTIONS = ["server", "storage", "uploads", "access", "farm", "checker"] as const;
+
+/** Every `section.key` the schema knows, in schema order: each can be overridden from the environment. */
+export const SETTING_KEYS: readonly string[] = SECTIONS.flatMap((section) =>
+  Object.keys(schema.shape[section].unwrap().shape).map((key) => `${section}.${key}`),
 );
-type Section = keyof Settings;
-type Tree = Record<string, Record<string, unknown>>;
+
+type Section = (typeof SECTIONS)[number];
+type Tree = Record<string, unknown>;
 
 export interface LoadedSettings {
   settings: Settings;
@@ -64,7 +100,7 @@ export interface SettingsInput {
   configPath?: string;
   env?: NodeJS.ProcessEnv;
   /** Values set by the caller (tests), applied last. */
-  overrides?: { [S in Section]?: Partial<Settings[S]> };
+  overrides?: { [S in Section]?: Partial<Settings[S]> } & { nodes?: Settings["nodes"] };
 }
 
 export function loadSettings(input: SettingsInput = {}): LoadedSettings {
@@ -72,22 +108,28 @@ export function loadSettings(input: SettingsInput = {}): LoadedSettings {
   const configPath = input.configPath ?? env.PYDEPOT_CONFIG ?? (existsSync("pydepot.toml") ? "pydepot.toml" : undefined);
   const tree: Tree = configPath ? readConfigFile(configPath) : {};
   const sources: Record<string, string> = {};
-  for (const [section, keys] of Object.entries(tree)) {
-    for (const key of Object.keys(keys ?? {})) sources[`${section}.${key}`] = path.resolve(configPath!);
+  for (const [section, values] of Object.entries(tree)) {
+    if (Array.isArray(values)) sources[section] = path.resolve(configPath!);
+    else for (const key of Object.keys(values ?? {})) sources[`${section}.${key}`] = path.resolve(configPath!);
   }
   for (const settingKey of SETTING_KEYS) {
     const name = `PYDEPOT_${settingKey.replace(".", "_")}`.toUpperCase();
     const raw = env[name];
     if (raw === undefined) continue;
     const [section, key] = settingKey.split(".");
-    (tree[section] ??= {})[key] = fromEnv(raw);
+    sectionOf(tree, section)[key] = fromEnv(raw);
     sources[settingKey] = name;
   }
-  for (const [section, values] of Object.entries(input.overrides ?? {})) {
+  const { nodes, ...sections } = input.overrides ?? {};
+  for (const [section, values] of Object.entries(sections)) {
     for (const [key, value] of Object.entries(values ?? {})) {
-      (tree[section] ??= {})[key] = value;
+      sectionOf(tree, section)[key] = value;
       sources[`${section}.${key}`] = "override";
     }
+  }
+  if (nodes) {
+    tree.nodes = nodes;
+    sources.nodes = "override";
   }
   const result = schema.safeParse(tree);
   if (!result.success) throw new AppError(2, `Invalid configuration: ${z.prettifyError(result.error).replace(/\n/g, "; ")}`);
@@ -95,6 +137,10 @@ export function loadSettings(input: SettingsInput = {}): LoadedSettings {
   settings.storage.path = path.resolve(settings.storage.path);
   for (const key of SETTING_KEYS) sources[key] ??= "default";
   return { settings: deepFreeze(settings), sources };
+}
+
+function sectionOf(tree: Tree, section: string): Record<string, unknown> {
+  return (tree[section] ??= {}) as Record<string, unknown>;
 }
 
 function readConfigFile(configPath: string): Tree {

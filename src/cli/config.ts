@@ -10,8 +10,9 @@ export function registerConfig(program: Command): void {
       const { settings, sources } = settingsOf(command);
       for (const key of SETTING_KEYS) {
         const [section, name] = key.split(".");
-        const value = (settings as Record<string, Record<string, unknown>>)[section][name];
+        const value = (settings as unknown as Record<string, Record<string, unknown>>)[section][name];
         console.log(`${key} = ${value === undefined ? "(unset)" : JSON.stringify(value)}    # ${sources[key]}`);
       }
+      for (const node of settings.nodes) console.log(`nodes = ${JSON.stringify(node)}    # ${sources.nodes ?? "file"}`);
     });
 }

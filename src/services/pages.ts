@@ -6,6 +6,13 @@ import type { FileRow, FileStore } from "../store/files.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { Access, Principal } from "./access.js";
 
+/**
+ * Which files an index shows. With clean nodes configured, the default index lists eggs and wheels
+ * only once verified; staging (for the checker and testers) also lists pending ones. Failed ones
+ * are never listed. sdists always are.
+ */
+export type IndexView = "default" | "staging";
+
 /** The three representations of PEP 503/691 pages. */
 export type PageFormat = "text/html" | "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.v1+json";
 
@@ -34,29 +41,42 @@ export class Pages {
     private readonly projects: ProjectStore,
     private readonly files: FileStore,
     private readonly access: Access,
-    /** Prefix of file URLs: relative (`../../files/`) unless a public URL is configured. */
-    private readonly filesBase: string,
+    /** Absolute base of file URLs when a public URL is configured; relative links otherwise. */
+    private readonly publicUrl: string | undefined,
+    /** Whether the import checker gates the default index (clean nodes are configured). */
+    private readonly gated: boolean,
   ) {}
 
-  root(principal: Principal, format: PageFormat): Page {
+  root(principal: Principal, format: PageFormat, view: IndexView = "default"): Page {
     this.access.canReadIndex(principal);
     const audience = principal.kind === "user" ? `u${principal.userId}` : "all";
-    return this.cached(`root|${format}|${audience}`, this.projects.globalSerial(), () => {
-      const listed = this.projects.listed().filter((project) => this.access.lists(principal, project));
+    return this.cached(`root|${view}|${format}|${audience}`, this.projects.globalSerial(), () => {
+      const listed = this.projects.listed(this.shown(view)).filter((project) => this.access.lists(principal, project));
       return format === "application/vnd.pypi.simple.v1+json" ? rootJson(listed) : rootHtml(listed);
     }, format);
   }
 
-  project(principal: Principal, name: NormalizedName, format: PageFormat): Page {
+  project(principal: Principal, name: NormalizedName, format: PageFormat, view: IndexView = "default"): Page {
     this.access.canReadIndex(principal); // before the lookup: a 404 would tell strangers which names exist
     const project = this.projects.byName(name);
     if (!project) throw notFound(`No project named ${name}`);
     this.access.canRead(principal, project);
-    return this.cached(`project|${format}|${name}`, project.serial, () => {
-      const files = this.files.liveByProject(project.id).sort(byVersionThenName);
+    return this.cached(`project|${view}|${format}|${name}`, project.serial, () => {
+      const shown = this.shown(view);
+      const files = this.files
+        .liveByProject(project.id)
+        .filter((file) => file.kind === "sdist" || shown.includes(file.verification))
+        .sort(byVersionThenName);
       if (files.length === 0) throw notFound(`No project named ${name}`);
-      return format === "application/vnd.pypi.simple.v1+json" ? this.projectJson(project, files) : this.projectHtml(project, files);
+      const filesBase = this.publicUrl ? `${this.publicUrl.replace(/\/$/, "")}/files/` : view === "staging" ? "../../../files/" : "../../files/";
+      return format === "application/vnd.pypi.simple.v1+json" ? projectJson(project, files, filesBase) : projectHtml(project, files, filesBase);
     }, format);
+  }
+
+  /** The verifications of eggs and wheels a view lists. */
+  private shown(view: IndexView): readonly string[] {
+    if (!this.gated) return ["pending", "verified", "failed"];
+    return view === "staging" ? ["pending", "verified"] : ["verified"];
   }
 
   private cached(key: string, serial: number, render: () => string, format: PageFormat): Page {
@@ -71,39 +91,39 @@ export class Pages {
     this.cache.set(key, { serial, page });
     return page;
   }
+}
 
-  private fileUrl(file: FileRow): string {
-    return `${this.filesBase}${file.project}/${encodeURIComponent(file.filename)}`;
-  }
+function fileUrl(file: FileRow, filesBase: string): string {
+  return `${filesBase}${file.project}/${encodeURIComponent(file.filename)}`;
+}
 
-  private projectHtml(project: ProjectRow, files: FileRow[]): string {
-    const anchors = files.map((file) => {
-      const attributes = [`href="${escape(this.fileUrl(file))}#sha256=${file.sha256}"`];
-      if (file.requiresPython) attributes.push(`data-requires-python="${escape(file.requiresPython)}"`);
-      if (file.metadataSha256) attributes.push(`data-core-metadata="sha256=${file.metadataSha256}"`);
-      if (file.yanked) attributes.push(`data-yanked="${escape(file.yankReason)}"`);
-      return `    <a ${attributes.join(" ")}>${escape(file.filename)}</a><br>`;
-    });
-    return page(`Links for ${project.name}`, [`    <h1>Links for ${escape(project.name)}</h1>`, ...anchors]);
-  }
+function projectHtml(project: ProjectRow, files: FileRow[], filesBase: string): string {
+  const anchors = files.map((file) => {
+    const attributes = [`href="${escape(fileUrl(file, filesBase))}#sha256=${file.sha256}"`];
+    if (file.requiresPython) attributes.push(`data-requires-python="${escape(file.requiresPython)}"`);
+    if (file.metadataSha256) attributes.push(`data-core-metadata="sha256=${file.metadataSha256}"`);
+    if (file.yanked) attributes.push(`data-yanked="${escape(file.yankReason)}"`);
+    return `    <a ${attributes.join(" ")}>${escape(file.filename)}</a><br>`;
+  });
+  return page(`Links for ${project.name}`, [`    <h1>Links for ${escape(project.name)}</h1>`, ...anchors]);
+}
 
-  private projectJson(project: ProjectRow, files: FileRow[]): string {
-    return JSON.stringify({
-      meta: { "api-version": API_VERSION, "_last-serial": project.serial },
-      name: project.name,
-      versions: [...new Set(files.map((file) => file.version))],
-      files: files.map((file) => ({
-        filename: file.filename,
-        url: this.fileUrl(file),
-        hashes: { sha256: file.sha256 },
-        "requires-python": file.requiresPython,
-        ...(file.metadataSha256 ? { "core-metadata": { sha256: file.metadataSha256 } } : {}),
-        yanked: file.yanked ? file.yankReason || true : false,
-        size: file.size,
-        "upload-time": file.uploadedAt,
-      })),
-    });
-  }
+function projectJson(project: ProjectRow, files: FileRow[], filesBase: string): string {
+  return JSON.stringify({
+    meta: { "api-version": API_VERSION, "_last-serial": project.serial },
+    name: project.name,
+    versions: [...new Set(files.map((file) => file.version))],
+    files: files.map((file) => ({
+      filename: file.filename,
+      url: fileUrl(file, filesBase),
+      hashes: { sha256: file.sha256 },
+      "requires-python": file.requiresPython,
+      ...(file.metadataSha256 ? { "core-metadata": { sha256: file.metadataSha256 } } : {}),
+      yanked: file.yanked ? file.yankReason || true : false,
+      size: file.size,
+      "upload-time": file.uploadedAt,
+    })),
+  });
 }
 
 function rootHtml(projects: ProjectRow[]): string {

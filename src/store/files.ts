@@ -37,9 +37,14 @@ export interface FileRow {
   linkedLibraries: string[];
   /** Platform-specific name but no compiled code inside: an optional extension silently failed to build. */
   degraded: boolean;
+  /** The import checker's current verdict (sdists are never checked). */
+  verification: "pending" | "verified" | "failed";
 }
 
-export type NewFile = Omit<FileRow, "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt">;
+export type NewFile = Omit<
+  FileRow,
+  "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt" | "verification"
+>;
 
 interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked" | "nativeModules" | "linkedLibraries" | "degraded"> {
   requiresDist: string;
@@ -55,7 +60,7 @@ const COLUMNS = `f.id, p.name AS project, p.display_name AS projectDisplayName, 
   f.blake2b_256 AS blake2b256, f.metadata_sha256 AS metadataSha256, f.requires_python AS requiresPython,
   f.requires_dist AS requiresDist, f.summary, f.top_level AS topLevel, f.uploaded_at AS uploadedAt, f.uploader,
   f.origin, r.yanked, r.yank_reason AS yankReason, f.deleted_at AS deletedAt, f.job_id AS jobId,
-  f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded
+  f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded, f.verification
   FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
 
 /** Releases and their files. Deleted files keep their row so their names are never reused. */

@@ -160,4 +160,43 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE files ADD COLUMN linked_libraries TEXT NOT NULL DEFAULT '[]';
   ALTER TABLE files ADD COLUMN degraded INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  ALTER TABLE files ADD COLUMN verification TEXT NOT NULL DEFAULT 'pending' CHECK (verification IN ('pending', 'verified', 'failed'));
+
+  CREATE TABLE node_interpreters (
+    node TEXT NOT NULL,
+    path TEXT NOT NULL,
+    probe TEXT NOT NULL,
+    probed_at TEXT NOT NULL,
+    PRIMARY KEY (node, path)
+  );
+
+  CREATE TABLE node_health (
+    node TEXT PRIMARY KEY,
+    healthy INTEGER NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    checked_at TEXT NOT NULL
+  );
+
+  CREATE TABLE checks (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    purpose TEXT NOT NULL CHECK (purpose IN ('new', 'reverify', 'manual')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'verified', 'failed')),
+    node TEXT,
+    interpreter TEXT,
+    reason TEXT NOT NULL DEFAULT '',
+    log TEXT NOT NULL DEFAULT '',
+    modules TEXT NOT NULL DEFAULT '[]',
+    missing_libraries TEXT NOT NULL DEFAULT '[]',
+    degraded INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    retry_after INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX checks_by_file ON checks (file_id, id);
+  CREATE INDEX checks_open ON checks (status, retry_after) WHERE status IN ('pending', 'running');
+  `,
 ];

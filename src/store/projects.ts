@@ -28,9 +28,9 @@ export class ProjectStore {
     ).pluck();
     this.bumpCounterStatement = db.prepare("UPDATE counters SET value = value + 1 WHERE name = 'serial' RETURNING value").pluck();
     this.setSerialStatement = db.prepare("UPDATE projects SET serial = ? WHERE id = ?");
-    this.listStatement = db.prepare(
-      `SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL) ORDER BY name`,
-    );
+    this.listStatement = db.prepare(`SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r
+      JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
+      AND (f.kind = 'sdist' OR f.verification IN (SELECT value FROM json_each(?)))) ORDER BY name`);
   }
 
   byName(name: NormalizedName): ProjectRow | undefined {
@@ -56,8 +56,8 @@ export class ProjectStore {
     this.setSerialStatement.run(this.bumpCounterStatement.get(), projectId);
   }
 
-  /** Projects with at least one live file, by normalized name. */
-  listed(): ProjectRow[] {
-    return this.listStatement.all() as ProjectRow[];
+  /** Projects with at least one live sdist, or egg or wheel whose verification is one of these. */
+  listed(verifications: readonly string[]): ProjectRow[] {
+    return this.listStatement.all(JSON.stringify(verifications)) as ProjectRow[];
   }
 }

@@ -1,25 +1,33 @@
 import { Router, type Request, type Response } from "express";
 import { normalize } from "../../core/names.js";
-import type { Page, Pages } from "../../services/pages.js";
+import type { IndexView, Page, Pages } from "../../services/pages.js";
 import { negotiate } from "../negotiate.js";
 
-/** PEP 503 / 691 pages: /simple/ and /simple/<project>/, HTML or JSON by Accept. */
+const VIEWS: Record<string, IndexView> = { "/simple": "default", "/staging/simple": "staging" };
+
+/**
+ * PEP 503 / 691 pages, HTML or JSON by Accept: the default index at /simple/ and the staging index
+ * (also lists eggs and wheels the checker has not verified yet) at /staging/simple/. Redirects are
+ * relative, so they survive a proxy that mounts the service under a path.
+ */
 export function simpleRoutes(pages: Pages): Router {
   const router = Router({ strict: true });
-  router.get("/simple", (_request, response) => response.redirect(301, "/simple/"));
-  router.get("/simple/", (request, response) => {
-    send(request, response, pages.root(response.locals.principal, negotiate(request.get("accept"))));
-  });
-  router.get("/simple/:project", (request, response) => {
-    response.redirect(301, `/simple/${normalize(request.params.project)}/`);
-  });
-  router.get("/simple/:project/", (request, response) => {
-    const { project } = request.params;
-    const normalized = normalize(project);
-    // easy_install asks for the name as typed; a redirect spares it a scan of the root page.
-    if (project !== normalized) return response.redirect(301, `/simple/${normalized}/`);
-    send(request, response, pages.project(response.locals.principal, normalized, negotiate(request.get("accept"))));
-  });
+  for (const [base, view] of Object.entries(VIEWS)) {
+    router.get(base, (_request, response) => response.redirect(301, `${base.split("/").at(-1)}/`));
+    router.get(`${base}/`, (request, response) => {
+      send(request, response, pages.root(response.locals.principal, negotiate(request.get("accept")), view));
+    });
+    router.get(`${base}/:project`, (request, response) => {
+      response.redirect(301, `${normalize(request.params.project)}/`);
+    });
+    router.get(`${base}/:project/`, (request, response) => {
+      const { project } = request.params;
+      const normalized = normalize(project);
+      // easy_install asks for the name as typed; a redirect spares it a scan of the root page.
+      if (project !== normalized) return response.redirect(301, `../${normalized}/`);
+      send(request, response, pages.project(response.locals.principal, normalized, negotiate(request.get("accept")), view));
+    });
+  }
   return router;
 }
 

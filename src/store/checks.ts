@@ -1,0 +1,168 @@
+import type { Db } from "./db.js";
+
+export type CheckStatus = "pending" | "running" | "verified" | "failed";
+export type CheckPurpose = "new" | "reverify" | "manual";
+export type Verification = "pending" | "verified" | "failed";
+
+export interface CheckRow {
+  id: number;
+  fileId: number;
+  filename: string;
+  project: string;
+  purpose: CheckPurpose;
+  status: CheckStatus;
+  node: string | null;
+  interpreter: string | null;
+  reason: string;
+  log: string;
+  modules: { name: string; ok: boolean; returncode: number | null; signal: number | string | null; output: string }[];
+  missingLibraries: string[];
+  degraded: boolean;
+  durationMs: number | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface CheckVerdict {
+  status: "verified" | "failed";
+  reason: string;
+  log: string;
+  modules: CheckRow["modules"];
+  missingLibraries: string[];
+  degraded: boolean;
+  durationMs: number;
+}
+
+export interface NodeHealth {
+  node: string;
+  healthy: boolean;
+  lastError: string;
+  checkedAt: string;
+}
+
+const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.reason, c.log,
+  c.modules, c.missing_libraries AS missingLibraries, c.degraded, c.duration_ms AS durationMs, c.created_at AS createdAt,
+  c.started_at AS startedAt, c.finished_at AS finishedAt
+  FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
+
+type RawCheck = Omit<CheckRow, "modules" | "missingLibraries" | "degraded"> & { modules: string; missingLibraries: string; degraded: number };
+
+/** Checks (one row per attempt, kept as history), each file's current verification, node probes and health. */
+export class CheckStore {
+  private readonly uncheckedStatement;
+  private readonly insertStatement;
+  private readonly dueStatement;
+  private readonly startStatement;
+  private readonly finishStatement;
+  private readonly postponeStatement;
+  private readonly setVerificationStatement;
+  private readonly forFileStatement;
+  private readonly byIdStatement;
+  private readonly runningStatement;
+  private readonly verifiedFilesStatement;
+  private readonly probeStatement;
+  private readonly saveProbeStatement;
+  private readonly healthStatement;
+  private readonly saveHealthStatement;
+
+  constructor(db: Db) {
+    this.uncheckedStatement = db.prepare(`SELECT f.id FROM files f WHERE f.kind != 'sdist' AND f.deleted_at IS NULL
+      AND f.verification = 'pending' AND NOT EXISTS (SELECT 1 FROM checks c WHERE c.file_id = f.id AND c.status IN ('pending', 'running'))`).pluck();
+    this.insertStatement = db.prepare("INSERT INTO checks (file_id, purpose, status, created_at) VALUES (?, ?, 'pending', ?) RETURNING id").pluck();
+    this.dueStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.status = 'pending' AND c.retry_after <= ? AND f.deleted_at IS NULL ORDER BY c.id`);
+    this.startStatement = db.prepare(`UPDATE checks SET status = 'running', node = ?, interpreter = ?, started_at = ?, reason = ''
+      WHERE id = ? AND status = 'pending'`);
+    this.finishStatement = db.prepare(`UPDATE checks SET status = @status, reason = @reason, log = @log, modules = @modules,
+      missing_libraries = @missingLibraries, degraded = @degraded, duration_ms = @durationMs, finished_at = @now WHERE id = @id`);
+    this.postponeStatement = db.prepare(`UPDATE checks SET status = 'pending', reason = ?, node = ?, interpreter = NULL,
+      retry_after = ? WHERE id = ?`);
+    this.setVerificationStatement = db.prepare("UPDATE files SET verification = ?, degraded = (degraded OR ?) WHERE id = ?");
+    this.forFileStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.file_id = ? ORDER BY c.id DESC`);
+    this.byIdStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.id = ?`);
+    this.runningStatement = db.prepare("UPDATE checks SET status = 'pending', node = NULL, interpreter = NULL WHERE status = 'running'");
+    this.verifiedFilesStatement = db.prepare("SELECT id FROM files WHERE verification = 'verified' AND deleted_at IS NULL AND kind != 'sdist'").pluck();
+    this.probeStatement = db.prepare("SELECT path, probe FROM node_interpreters WHERE node = ?");
+    this.saveProbeStatement = db.prepare(`INSERT INTO node_interpreters (node, path, probe, probed_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (node, path) DO UPDATE SET probe = excluded.probe, probed_at = excluded.probed_at`);
+    this.healthStatement = db.prepare("SELECT node, healthy, last_error AS lastError, checked_at AS checkedAt FROM node_health ORDER BY node");
+    this.saveHealthStatement = db.prepare(`INSERT INTO node_health (node, healthy, last_error, checked_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (node) DO UPDATE SET healthy = excluded.healthy, last_error = excluded.last_error, checked_at = excluded.checked_at`);
+  }
+
+  /** Eggs and wheels with no verdict yet and no check waiting. */
+  unchecked(): number[] {
+    return this.uncheckedStatement.all() as number[];
+  }
+
+  insert(fileId: number, purpose: CheckPurpose, now: string): number {
+    return this.insertStatement.get(fileId, purpose, now) as number;
+  }
+
+  due(nowMs: number): CheckRow[] {
+    return (this.dueStatement.all(nowMs) as RawCheck[]).map(fromRaw);
+  }
+
+  /** Claim a pending check for a node; false when another runner took it first. */
+  start(checkId: number, node: string, interpreter: string, now: string): boolean {
+    return this.startStatement.run(node, interpreter, now, checkId).changes === 1;
+  }
+
+  finish(checkId: number, verdict: CheckVerdict, now: string): void {
+    this.finishStatement.run({
+      id: checkId,
+      ...verdict,
+      modules: JSON.stringify(verdict.modules),
+      missingLibraries: JSON.stringify(verdict.missingLibraries),
+      degraded: verdict.degraded ? 1 : 0,
+      now,
+    });
+  }
+
+  /** Back to pending after a node problem, not to be retried before `retryAfterMs`. */
+  postpone(checkId: number, reason: string, node: string | null, retryAfterMs: number): void {
+    this.postponeStatement.run(reason, node, retryAfterMs, checkId);
+  }
+
+  setVerification(fileId: number, verification: "verified" | "failed", degraded: boolean): void {
+    this.setVerificationStatement.run(verification, degraded ? 1 : 0, fileId);
+  }
+
+  forFile(fileId: number): CheckRow[] {
+    return (this.forFileStatement.all(fileId) as RawCheck[]).map(fromRaw);
+  }
+
+  byId(checkId: number): CheckRow | undefined {
+    const raw = this.byIdStatement.get(checkId) as RawCheck | undefined;
+    return raw && fromRaw(raw);
+  }
+
+  /** Checks a stopped process left running go back to the queue (start-up repair). */
+  requeueRunning(): void {
+    this.runningStatement.run();
+  }
+
+  verifiedFiles(): number[] {
+    return this.verifiedFilesStatement.all() as number[];
+  }
+
+  probes(node: string): { path: string; probe: string }[] {
+    return this.probeStatement.all(node) as { path: string; probe: string }[];
+  }
+
+  saveProbe(node: string, interpreter: string, probe: string, now: string): void {
+    this.saveProbeStatement.run(node, interpreter, probe, now);
+  }
+
+  health(): NodeHealth[] {
+    return (this.healthStatement.all() as (Omit<NodeHealth, "healthy"> & { healthy: number })[]).map((row) => ({ ...row, healthy: row.healthy === 1 }));
+  }
+
+  saveHealth(node: string, healthy: boolean, lastError: string, now: string): void {
+    this.saveHealthStatement.run(node, healthy ? 1 : 0, lastError, now);
+  }
+}
+
+function fromRaw(raw: RawCheck): CheckRow {
+  return { ...raw, modules: JSON.parse(raw.modules), missingLibraries: JSON.parse(raw.missingLibraries), degraded: raw.degraded === 1 };
+}
