@@ -5,6 +5,7 @@ import { createHttpApp } from "./http/server.js";
 import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
+import { Checks } from "./services/checks.js";
 import { Jobs } from "./services/jobs.js";
 import { Downloads } from "./services/downloads.js";
 import { Imports } from "./services/imports.js";
@@ -14,8 +15,10 @@ import { Releases } from "./services/releases.js";
 import { Uploads } from "./services/uploads.js";
 import type { Settings } from "./settings.js";
 import { VERSION } from "./version.js";
+import { startScheduler } from "./workers/scheduler.js";
 import { AccountStore } from "./store/accounts.js";
 import { AgentStore } from "./store/agents.js";
+import { CheckStore } from "./store/checks.js";
 import { Blobs } from "./store/blobs.js";
 import { openDb, type Db } from "./store/db.js";
 import { FileStore } from "./store/files.js";
@@ -36,6 +39,7 @@ export interface Services {
     history: HistoryStore;
     agents: AgentStore;
     jobs: JobStore;
+    checks: CheckStore;
   };
   access: Access;
   accounts: Accounts;
@@ -47,6 +51,8 @@ export interface Services {
   imports: Imports;
   agents: Agents;
   jobs: Jobs;
+  checks: Checks;
+  wakeUps: WakeUps;
   close(): void;
 }
 
@@ -56,8 +62,11 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** The composition root: settings → db → stores → services. Used by `serve` and by every CLI command. */
-export function buildServices(settings: Settings): Services {
+/**
+ * The composition root: settings → db → stores → services. Used by `serve` and by every CLI command.
+ * `serverUrl` is how clean nodes reach this server (the listening address is known only later).
+ */
+export function buildServices(settings: Settings, serverUrl: () => string = () => configuredUrl(settings)): Services {
   const now = () => new Date().toISOString();
   const blobs = new Blobs(settings.storage.path);
   const db = openDb(path.join(settings.storage.path, "pydepot.sqlite3"));
@@ -68,6 +77,7 @@ export function buildServices(settings: Settings): Services {
     history: new HistoryStore(db),
     agents: new AgentStore(db),
     jobs: new JobStore(db),
+    checks: new CheckStore(db),
   };
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
@@ -86,15 +96,19 @@ export function buildServices(settings: Settings): Services {
     imports: new Imports(ingest, blobs, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, wakeUps, VERSION, now),
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now),
+    checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, settings.nodes, settings.checker, serverUrl, now),
+    wakeUps,
     close: () => db.close(),
   };
 }
 
 /** Repair storage, then serve HTTP (port 0 picks a free port, as the tests do). */
 export async function startApp(settings: Settings, log: (message: string) => void = console.error): Promise<App> {
-  const services = buildServices(settings);
+  let url = configuredUrl(settings);
+  const services = buildServices(settings, () => settings.checker.server_url ?? url);
   const removed = services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
+  services.stores.checks.requeueRunning();
   const http = createHttpApp({
     ...services,
     maxUploadBytes: settings.uploads.max_bytes,
@@ -105,16 +119,26 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   server.requestTimeout = 0;
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  url = `http://${host}:${address.port}`;
+  const scheduler =
+    settings.nodes.length > 0
+      ? startScheduler(services.checks, services.wakeUps, { sweepSeconds: settings.checker.sweep_seconds, reverifySchedule: settings.checker.reverify_schedule }, log)
+      : null;
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     services,
     stop: async () => {
+      await scheduler?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
       services.close();
     },
   };
+}
+
+function configuredUrl(settings: Settings): string {
+  return settings.checker.server_url ?? settings.server.public_url ?? `http://${settings.server.host}:${settings.server.port}`;
 }
 
 function isRecorded(services: Services, project: string, filename: string): boolean {

@@ -2,6 +2,7 @@ import express, { type Express } from "express";
 import type { Access } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
 import type { Agents } from "../services/agents.js";
+import type { Checks } from "../services/checks.js";
 import type { Jobs } from "../services/jobs.js";
 import type { Downloads } from "../services/downloads.js";
 import type { Pages } from "../services/pages.js";
@@ -11,6 +12,7 @@ import type { Blobs } from "../store/blobs.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
 import { adminRoutes } from "./routes/admin.js";
+import { checkRoutes } from "./routes/checks.js";
 import { farmRoutes } from "./routes/farm.js";
 import { fileRoutes } from "./routes/files.js";
 import { legacyRoutes } from "./routes/legacy.js";
@@ -21,6 +23,7 @@ export interface HttpDependencies {
   accounts: Accounts;
   agents: Agents;
   jobs: Jobs;
+  checks: Checks;
   pages: Pages;
   downloads: Downloads;
   uploads: Uploads;
@@ -42,6 +45,7 @@ export function createHttpApp(deps: HttpDependencies): Express {
   app.use(legacyRoutes(deps.uploads, deps.blobs, deps.maxUploadBytes));
   app.use(adminRoutes(deps.releases));
   app.use(farmRoutes(deps));
+  app.use(checkRoutes(deps.access, deps.checks));
   app.use((request, response) => {
     response.statusMessage = "Not Found";
     response.status(404).type("text/plain").send(`Not found: ${request.path}\n`);

@@ -1,0 +1,26 @@
+import express, { Router } from "express";
+import { badRequest } from "../../core/errors.js";
+import type { Access } from "../../services/access.js";
+import type { Checks } from "../../services/checks.js";
+
+/** The import checker's verdicts (one request away, also for failed files) and manual runs. */
+export function checkRoutes(access: Access, checks: Checks): Router {
+  const router = Router();
+  router.use("/api/checks", express.json({ limit: "64kb" }));
+  router.get("/api/files/:filename/checks", (request, response) => {
+    access.canReadIndex(response.locals.principal);
+    const { file, checks: history } = checks.checksOf(request.params.filename);
+    response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, checks: history });
+  });
+  router.get("/api/nodes", (_request, response) => {
+    access.canReadIndex(response.locals.principal);
+    response.json({ nodes: checks.health() });
+  });
+  router.post("/api/checks", (request, response) => {
+    access.requireSiteAdmin(response.locals.principal);
+    const target: unknown = request.body?.target;
+    if (typeof target !== "string" || target === "") throw badRequest("Send JSON {target: FILENAME or PROJECT}");
+    response.json({ checks: checks.request(target) });
+  });
+  return router;
+}

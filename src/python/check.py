@@ -1,0 +1,594 @@
+# Proves that one egg or wheel installs and imports in a clean environment on this node.
+# Sent to the node as data and run by the interpreter under test; reads ONE JSON request on
+# stdin and prints ONE JSON result as the last line of stdout. Standard library only, and the
+# same source runs on Python 2.7 and 3.6 to 3.13 (no f-strings, no annotations).
+#
+# Nothing from the request reaches a shell: every child gets an argv list, module names are
+# validated, and the import command receives the name as an argument, not as code.
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+try:
+    from urllib.request import ProxyHandler, Request, build_opener
+    from urllib.parse import unquote, urlsplit, urlunsplit
+except ImportError:  # Python 2.7
+    from urllib2 import ProxyHandler, Request, build_opener
+    from urllib import unquote
+    from urlparse import urlsplit, urlunsplit
+
+# `python -c SOURCE` and `python -` put the current folder first on sys.path.
+if sys.path and sys.path[0] in ("", os.getcwd()):
+    del sys.path[0]
+
+PYTHON_2 = sys.version_info[0] == 2
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*\.(whl|egg)$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+HOST = re.compile(r"^[A-Za-z0-9.:\[\]_-]+$")
+NOT_FOUND = re.compile(r"^\s*(\S+) => not found\s*$")
+DEFAULT_TIMEOUT = 300.0
+# One hung import must not use up the whole check, and one chatty child not the memory.
+IMPORT_TIMEOUT = 60.0
+OUTPUT_LIMIT = 1024 * 1024
+
+# The import, with the module name as an argument: nothing from the artifact is ever code.
+IMPORT_SOURCE = "import sys; __import__(sys.argv[1])"
+# Python 2.7 has no venv: the interpreter runs with -S (no site-packages of the node) and this
+# adds the check's folder the way site.addsitedir would, .pth files included (easy_install's
+# easy-install.pth, namespace packages). sys.argv: [-c, folder, module].
+ISOLATED_IMPORT_SOURCE = "\n".join([
+    "import os, sys",
+    "folder = sys.argv[1]",
+    "sys.path.append(folder)",
+    "for name in sorted(os.listdir(folder)):",
+    "    if not name.endswith('.pth'): continue",
+    "    for line in open(os.path.join(folder, name)):",
+    "        if line.startswith('#'): continue",
+    "        if line.startswith(('import ', 'import\\t')):",
+    "            exec(line)",
+    "            continue",
+    "        entry = os.path.join(folder, line.rstrip())",
+    "        if line.strip() and entry not in sys.path and os.path.exists(entry): sys.path.append(entry)",
+    "__import__(sys.argv[2])",
+])
+PURELIB_SOURCE = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+# The log names this long argument instead of repeating it for every module.
+LOG_NAMES = {ISOLATED_IMPORT_SOURCE: "\"$ISOLATED_IMPORT\""}
+# `python setup.py easy_install ...` without a setup.py: `python -m easy_install` needs the
+# easy_install.py that setuptools dropped in version 52, and its main() went later still.
+EASY_INSTALL_SOURCE = "from setuptools import setup; setup()"
+
+
+class Refused(Exception):
+    """The check cannot judge the artifact (bad request, download, environment): verdict error."""
+
+
+class Interrupted(Exception):
+    pass
+
+
+class Check(object):
+    def __init__(self, request):
+        self.request = request
+        self.started = time.time()
+        self.deadline = self.started + request["timeout"]
+        self.log_lines = []
+        self.child = None
+        self.folder = None
+
+    # -- logging and processes ---------------------------------------------------------------
+
+    def log(self, text):
+        self.log_lines.append(text.rstrip("\n"))
+
+    def remaining(self):
+        return self.deadline - time.time()
+
+    def run(self, argv, env, limit=None):
+        """Runs argv in a process group of its own, output (stderr interleaved) to a file so a
+        chatty child cannot block on a full pipe. Returns (returncode, timed_out, output)."""
+        limit = self.remaining() if limit is None else min(limit, self.remaining())
+        self.log("$ " + " ".join(LOG_NAMES.get(part) or shell_display(part) for part in argv))
+        output_path = os.path.join(self.folder, "output.txt")
+        began = time.time()
+        with open(output_path, "wb") as output, open(os.devnull, "rb") as nothing:
+            if limit <= 0:
+                self.log("[not started: the check's time limit is used up]")
+                return -signal.SIGKILL, True, ""
+            self.child = subprocess.Popen(argv, stdin=nothing, stdout=output, stderr=subprocess.STDOUT,
+                                          env=env, cwd=os.path.join(self.folder, "run"),
+                                          preexec_fn=os.setsid, close_fds=True)
+            timed_out = wait_until(self.child, began + limit)
+            if timed_out:
+                self.kill_child()
+            returncode = self.child.wait()
+            self.child = None
+        text = read_limited(output_path)
+        if text.strip():
+            self.log(text)
+        note = " (killed after %.0f s)" % limit if timed_out else ""
+        self.log("[%s in %.2f s%s]" % (describe_status(returncode), time.time() - began, note))
+        return returncode, timed_out, text
+
+    def kill_child(self):
+        if self.child is not None and self.child.poll() is None:
+            try:
+                os.killpg(self.child.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def execute(self):
+        self.folder = tempfile.mkdtemp(prefix="pydepot-check-")
+        for name in ("download", "run", "home", "egg-cache", "scan"):
+            os.mkdir(os.path.join(self.folder, name))
+        self.log("check of %s on Python %s (%s) in %s" % (
+            self.request["filename"], sys.version.split()[0], sys.executable, self.folder))
+        artifact = self.download()
+        contents = artifact_contents(artifact, self.request["kind"], self.request.get("modules") or [], self.log)
+        result = {"native_modules": contents["native"], "degraded": contents["degraded"],
+                  "modules": [], "missing_libraries": []}
+        if contents["degraded"]:
+            self.log("degraded: the file name has platform %r but the artifact holds no compiled code"
+                     % contents["platform"])
+        environment = self.make_environment()
+        failure = self.install(environment, artifact)
+        if failure is not None:
+            result.update(verdict="failed", reason=failure)
+            return result
+        for name in contents["imports"]:
+            result["modules"].append(self.import_module(environment, name))
+        result["missing_libraries"] = self.missing_libraries(environment["site"])
+        result.update(judge(result["modules"], result["missing_libraries"]))
+        return result
+
+    def download(self):
+        url, authorization = split_credentials(self.request["artifact_url"])
+        path = os.path.join(self.folder, "download", self.request["filename"])
+        self.log("downloading %s" % url)
+        headers = {"User-Agent": "pydepot-check"}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        # No proxy: the artifact comes from pydepot, never through another host.
+        opener = build_opener(ProxyHandler({}))
+        digest = hashlib.sha256()
+        try:
+            response = opener.open(Request(url, headers=headers), timeout=max(1.0, self.remaining()))
+            with open(path, "wb") as target:
+                while True:
+                    block = response.read(1024 * 1024)
+                    if not block:
+                        break
+                    digest.update(block)
+                    target.write(block)
+        except Exception as error:
+            raise Refused("cannot download %s: %s" % (url, error))
+        if digest.hexdigest() != self.request["sha256"]:
+            raise Refused("sha256 mismatch for %s: expected %s, downloaded %s"
+                          % (url, self.request["sha256"], digest.hexdigest()))
+        self.log("downloaded %d bytes, sha256 %s" % (os.path.getsize(path), digest.hexdigest()))
+        return path
+
+    def make_environment(self):
+        """{python: argv prefix that imports, site: the folder installs go to, env}. Holds what
+        `python -m venv` would (setuptools where this Python bundles it), minus pip: the node's
+        own pip installs with --target, which saves seconds per check."""
+        env = clean_environment(self.folder)
+        if PYTHON_2:
+            site = os.path.join(self.folder, "site")
+            os.mkdir(site)
+            python = [sys.executable, "-s", "-S", "-c", ISOLATED_IMPORT_SOURCE, site]
+            self.log("imports run with -S, the check's folder added as its only site dir:\n"
+                     "ISOLATED_IMPORT=" + shell_display(ISOLATED_IMPORT_SOURCE))
+        else:
+            venv = os.path.join(self.folder, "venv")
+            code, _, _ = self.run([sys.executable, "-m", "venv", "--without-pip", venv], env, 120)
+            if code != 0:
+                raise Refused("cannot create a venv with %s -m venv" % sys.executable)
+            interpreter = os.path.join(venv, "bin", "python")
+            code, _, text = self.run([interpreter, "-s", "-c", PURELIB_SOURCE], env, 60)
+            if code != 0:
+                raise Refused("the new venv's interpreter does not start")
+            site = text.strip().splitlines()[-1]
+            python = [interpreter, "-s", "-c", IMPORT_SOURCE]
+        bundled = bundled_setuptools()
+        has_easy_install = False
+        if bundled is not None:
+            archive = zipfile.ZipFile(bundled)
+            archive.extractall(site)
+            has_easy_install = "setuptools/command/easy_install.py" in archive.namelist()
+            self.log("setuptools from %s unpacked into %s" % (bundled, site))
+        return {"python": python, "site": site, "env": env, "has_easy_install": has_easy_install}
+
+    def install(self, environment, artifact):
+        """None when the artifact and its dependencies installed, else the reason it did not."""
+        index = self.request["index_url"]
+        env = dict(environment["env"])
+        if self.request["kind"] == "wheel":
+            if not module_exists("pip"):
+                raise Refused("Python %s at %s has no pip to install wheels with"
+                              % (sys.version.split()[0], sys.executable))
+            argv = [sys.executable, "-s", "-m", "pip", "install", "--isolated", "--no-cache-dir",
+                    "--disable-pip-version-check", "--progress-bar", "off", "--index-url", index]
+            if urlsplit(index).scheme == "http":
+                argv += ["--trusted-host", urlsplit(index).hostname]
+            argv += ["--only-binary", ":all:", "--target", environment["site"], artifact]
+        else:
+            if not environment["has_easy_install"]:
+                raise Refused("Python %s bundles no setuptools with easy_install to install eggs with"
+                              % sys.version.split()[0])
+            if PYTHON_2:
+                # easy_install accepts a folder only when Python would read its .pth files,
+                # which for a folder outside the site-packages means PYTHONPATH.
+                env["PYTHONPATH"] = environment["site"]
+            interpreter = [sys.executable, "-s", "-S"] if PYTHON_2 else environment["python"][:2]
+            argv = interpreter + ["-c", EASY_INSTALL_SOURCE, "-q", "easy_install", "-v", "--index-url", index,
+                                  "--allow-hosts", allowed_hosts(index), "-d", environment["site"],
+                                  "--exclude-scripts", artifact]
+        code, timed_out, text = self.run(argv, env)
+        if timed_out:
+            raise Refused("installing %s timed out (the check's limit is %.0f s)"
+                          % (self.request["filename"], self.request["timeout"]))
+        if code == 0:
+            return None
+        return "installing %s failed: %s" % (self.request["filename"], installer_error(text))
+
+    def import_module(self, environment, name):
+        argv = environment["python"] + [name]
+        code, timed_out, text = self.run(argv, environment["env"], IMPORT_TIMEOUT)
+        return {"name": name, "ok": code == 0, "returncode": code,
+                "signal": signal_name(-code) if code < 0 else None,
+                "timed_out": timed_out, "output": text}
+
+    def missing_libraries(self, site):
+        """Sorted names that `ldd` reports as `not found` for any shared object installed."""
+        objects = shared_objects([site, os.path.join(self.folder, "egg-cache")])
+        objects += unpack_zipped_egg_objects(site, os.path.join(self.folder, "scan"))
+        missing = set()
+        env = clean_environment(self.folder)
+        for path in objects:
+            try:
+                code, _, text = self.run(["ldd", path], env, 60)
+            except OSError as error:
+                self.log("ldd cannot run (%s): native libraries not checked" % error)
+                return []
+            missing.update(match.group(1) for match in map(NOT_FOUND.match, text.splitlines()) if match)
+        return sorted(missing)
+
+
+# -- the artifact's contents -----------------------------------------------------------------
+
+def artifact_contents(path, kind, hinted, log):
+    """What to import (top-level names, then extension modules) and whether the artifact is
+    platform-tagged without holding any compiled code."""
+    archive = zipfile.ZipFile(path)
+    names = archive.namelist()
+    metadata = "EGG-INFO/" if kind == "egg" else dist_info_folder(names)
+    top_level = set()
+    native = set()
+    compiled = 0
+    for member in names:
+        relative = importable_path(member, kind)
+        if relative is None:
+            continue
+        parts = relative.split("/")
+        if parts[-1].endswith((".so", ".pyd")):
+            compiled += 1
+            module = ".".join(parts[:-1] + [parts[-1].split(".")[0]])
+            if is_extension_module(archive.read(member), parts[-1].split(".")[0]):
+                native.add(module)
+            else:
+                log("%s exports no module init function: a plain library, not imported" % member)
+        if relative.endswith((".py", ".so", ".pyd")):
+            top_level.add(parts[0].split(".")[0] if len(parts) == 1 else parts[0])
+    if kind == "egg":
+        # Every library it lists is in the file list already, judged above; this only cross-checks.
+        for line in read_lines(archive, "EGG-INFO/native_libs.txt"):
+            if line not in names:
+                log("EGG-INFO/native_libs.txt lists %s, which the egg does not contain" % line)
+    for line in read_lines(archive, metadata + "top_level.txt"):
+        name = line.replace("/", ".")
+        if name.split(".")[0] not in top_level:
+            log("top_level.txt names %r, which the artifact does not contain: not imported" % name)
+    platform = artifact_platform(os.path.basename(path), kind)
+    ordered = sorted(top_level) + sorted(native - top_level) + sorted(set(hinted) - top_level - native)
+    imports = []
+    for name in ordered:
+        if MODULE_NAME.match(name) and name not in imports:
+            imports.append(name)
+        elif not MODULE_NAME.match(name):
+            log("%r is not a valid module name: not imported" % name)
+    return {"imports": imports, "native": sorted(name for name in native if MODULE_NAME.match(name)),
+            "degraded": platform is not None and compiled == 0, "platform": platform}
+
+
+def importable_path(member, kind):
+    """The member's path as installed in site-packages, or None for metadata and data."""
+    if member.endswith("/"):
+        return None
+    parts = member.split("/")
+    if kind == "egg":
+        return None if parts[0] == "EGG-INFO" else member
+    if parts[0].endswith(".dist-info"):
+        return None
+    if parts[0].endswith(".data"):
+        if len(parts) > 2 and parts[1] in ("purelib", "platlib"):
+            return "/".join(parts[2:])
+        return None
+    if "__pycache__" in parts:
+        return None
+    return member
+
+
+def is_extension_module(data, name):
+    # A Python extension exports PyInit_<name> (3.x) or init<name> (2.7); a bundled plain
+    # library (libfoo.so next to the package) exports neither and cannot be imported.
+    name = name.encode("ascii", "replace")
+    return (b"\0PyInit_" + name + b"\0") in data or (b"\0init" + name + b"\0") in data
+
+
+def dist_info_folder(names):
+    for member in names:
+        first = member.split("/")[0]
+        if first.endswith(".dist-info"):
+            return first + "/"
+    return "-missing-/"
+
+
+def read_lines(archive, member):
+    try:
+        text = archive.read(member).decode("utf-8", "replace")
+    except KeyError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def artifact_platform(filename, kind):
+    """The platform in the file name, or None when it is `any` (wheel) or absent (egg)."""
+    stem = filename[: -len(".whl")] if kind == "wheel" else filename[: -len(".egg")]
+    parts = stem.split("-")
+    if kind == "wheel":
+        return None if parts[-1] == "any" else parts[-1]
+    # name-version-pyX.Y[-platform], where the platform itself may hold dashes.
+    return "-".join(parts[3:]) if len(parts) > 3 else None
+
+
+# -- installing and judging ------------------------------------------------------------------
+
+def bundled_setuptools():
+    """The setuptools wheel `python -m venv` would install, or None (Python 3.12 and later)."""
+    try:
+        import ensurepip
+    except ImportError:
+        return None
+    folders = [os.path.join(os.path.dirname(ensurepip.__file__), "_bundled")]
+    if getattr(ensurepip, "_WHEEL_PKG_DIR", None):
+        folders.append(ensurepip._WHEEL_PKG_DIR)
+    for folder in folders:
+        if os.path.isdir(folder):
+            wheels = sorted(name for name in os.listdir(folder)
+                            if name.startswith("setuptools-") and name.endswith(".whl"))
+            if wheels:
+                return os.path.join(folder, wheels[-1])
+    return None
+
+
+def module_exists(name):
+    try:
+        import importlib.util
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # Python 2.7
+        import imp
+        try:
+            imp.find_module(name)
+            return True
+        except ImportError:
+            return False
+
+
+def allowed_hosts(index_url):
+    # easy_install compares its --allow-hosts patterns with each URL's whole netloc.
+    netloc = urlsplit(index_url).netloc
+    if not HOST.match(netloc.rsplit("@", 1)[-1]):
+        raise Refused("index_url has an unusable host: %r" % netloc)
+    return netloc
+
+
+def installer_error(output):
+    """The line that says why pip or easy_install gave up."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    if errors:
+        return errors[0]
+    return lines[-1] if lines else "no output"
+
+
+def judge(modules, missing):
+    failed = [module for module in modules if not module["ok"]]
+    reasons = []
+    for module in failed:
+        if module["timed_out"]:
+            reasons.append("import %s timed out" % module["name"])
+        elif module["signal"] is not None:
+            reasons.append("import %s was killed by %s" % (module["name"], module["signal"]))
+        else:
+            lines = [line.strip() for line in module["output"].splitlines() if line.strip()]
+            last = lines[-1] if lines else "exit status %d" % module["returncode"]
+            reasons.append("import %s failed: %s" % (module["name"], last))
+    if missing:
+        reasons.append("native libraries not found on the node: " + ", ".join(missing))
+    if reasons:
+        return {"verdict": "failed", "reason": "; ".join(reasons)}
+    if not modules:
+        return {"verdict": "verified", "reason": "installed; the artifact has no importable modules"}
+    return {"verdict": "verified", "reason": "installed and imported %d modules" % len(modules)}
+
+
+# -- small pieces ----------------------------------------------------------------------------
+
+def clean_environment(folder):
+    """The node's environment without anything that points pip or Python elsewhere."""
+    env = {}
+    for name, value in os.environ.items():
+        upper = name.upper()
+        if upper.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV")) or upper.endswith("_PROXY"):
+            continue
+        env[name] = value
+    env.update(PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1", PYTHONIOENCODING="utf-8",
+               HOME=os.path.join(folder, "home"), PYTHON_EGG_CACHE=os.path.join(folder, "egg-cache"))
+    return env
+
+
+def shared_objects(folders):
+    found = []
+    for top in folders:
+        for root, _, files in os.walk(top):
+            found.extend(os.path.join(root, name) for name in sorted(files)
+                         if name.endswith(".so") or ".so." in name)
+    return sorted(found)
+
+
+def unpack_zipped_egg_objects(site, scratch):
+    """Shared objects inside eggs easy_install left zipped, unpacked only so ldd can read them."""
+    found = []
+    for name in sorted(os.listdir(site)):
+        path = os.path.join(site, name)
+        if name.endswith(".egg") and os.path.isfile(path):
+            target = os.path.join(scratch, name)
+            archive = zipfile.ZipFile(path)
+            members = [member for member in archive.namelist()
+                       if member.endswith(".so") or ".so." in member.split("/")[-1]]
+            archive.extractall(target, members)
+            found.extend(os.path.join(target, member) for member in members)
+    return found
+
+
+def split_credentials(url):
+    """(url without user:password, Basic authorization header or None)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    netloc = parts.hostname + (":%d" % parts.port if parts.port else "")
+    secret = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+    header = "Basic " + base64.b64encode(secret.encode("utf-8")).decode("ascii")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), header
+
+
+def wait_until(child, deadline):
+    """Polls until the child exits (False) or the deadline passes (True)."""
+    pause = 0.005
+    while child.poll() is None:
+        if time.time() >= deadline:
+            return True
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    return False
+
+
+def read_limited(path):
+    with open(path, "rb") as source:
+        data = source.read(OUTPUT_LIMIT + 1)
+    text = data[:OUTPUT_LIMIT].decode("utf-8", "replace")
+    return text + ("\n[output cut at %d bytes]" % OUTPUT_LIMIT if len(data) > OUTPUT_LIMIT else "")
+
+
+SIGNAL_NAMES = {}
+for _name in sorted(dir(signal)):
+    # Aliases (SIGIOT, SIGCLD, SIGPOLL) lose to the usual names, which sort first or later.
+    if _name.startswith("SIG") and not _name.startswith("SIG_") and _name not in ("SIGIOT", "SIGCLD", "SIGPOLL"):
+        SIGNAL_NAMES[getattr(signal, _name)] = _name
+
+
+def signal_name(number):
+    return SIGNAL_NAMES.get(number, "signal %d" % number)
+
+
+def describe_status(returncode):
+    return "killed by %s" % signal_name(-returncode) if returncode < 0 else "exit status %d" % returncode
+
+
+def shell_display(text):
+    # For the log only: nothing here is ever run by a shell.
+    return text if re.match(r"^[A-Za-z0-9_./:=@%+,-]+$", text) else "'" + text.replace("'", "'\\''") + "'"
+
+
+# -- the request and the answer --------------------------------------------------------------
+
+def parse_request(text):
+    try:
+        request = json.loads(text)
+    except ValueError as error:
+        raise Refused("the request on stdin is not JSON: %s" % error)
+    if not isinstance(request, dict):
+        raise Refused("the request on stdin is not a JSON object")
+    for key in ("artifact_url", "index_url"):
+        if not isinstance(request.get(key), type(u"")) or urlsplit(request[key]).scheme not in ("http", "https"):
+            raise Refused("%s must be an http or https URL" % key)
+    if request.get("kind") not in ("wheel", "egg"):
+        raise Refused("kind must be \"wheel\" or \"egg\"")
+    filename = request.get("filename")
+    if not isinstance(filename, type(u"")) or not FILENAME.match(filename) or \
+            not filename.endswith(".whl" if request["kind"] == "wheel" else ".egg"):
+        raise Refused("filename %r is not a file name this check accepts for kind %s" % (filename, request["kind"]))
+    if not isinstance(request.get("sha256"), type(u"")) or not SHA256.match(request["sha256"]):
+        raise Refused("sha256 must be 64 lowercase hex digits")
+    modules = request.get("modules") or []
+    if not isinstance(modules, list) or not all(isinstance(name, type(u"")) for name in modules):
+        raise Refused("modules must be a list of names")
+    timeout = request.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise Refused("timeout must be a positive number of seconds")
+    request["timeout"] = float(timeout)
+    request["artifact_url"] = request["artifact_url"].split("#", 1)[0]
+    return request
+
+
+def interrupt(number, _frame):
+    raise Interrupted(signal_name(number))
+
+
+def main():
+    started = time.time()
+    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(number, interrupt)
+    check = None
+    try:
+        try:
+            check = Check(parse_request(sys.stdin.read()))
+            result = check.execute()
+        except Refused as error:
+            result = {"verdict": "error", "reason": str(error)}
+        except Interrupted as error:
+            result = {"verdict": "error", "reason": "the check was interrupted by %s" % error}
+        except Exception as error:
+            import traceback
+            result = {"verdict": "error", "reason": "the check crashed: %r" % error,
+                      "traceback": traceback.format_exc()}
+    finally:
+        if check is not None:
+            check.kill_child()
+            if check.folder is not None:
+                shutil.rmtree(check.folder, ignore_errors=True)
+    if check is not None:
+        check.log("[%s: %s]" % (result["verdict"], result["reason"]))
+    for key, empty in (("modules", []), ("missing_libraries", []), ("native_modules", []), ("degraded", False)):
+        result.setdefault(key, empty)
+    result["log"] = "\n".join(check.log_lines) if check is not None else ""
+    result["python"] = sys.version.split()[0]
+    result["duration"] = round(time.time() - started, 3)
+    sys.stdout.write("\n" + json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+main()
