@@ -1,0 +1,194 @@
+// Every way an upload can be wrong: the status, the reason phrase twine prints, a server that
+// still answers, and not one row or file changed.
+import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import {
+  egg,
+  gzipOfGarbage,
+  lyingZipBombWheel,
+  mismatchedWheel,
+  notAnArchive,
+  sdist,
+  tarBomb,
+  truncated,
+  wheel,
+  zipBombWheel,
+  type Artifact,
+} from "../support/artifacts.js";
+import { startTestServer, type TestServer } from "../support/server.js";
+import { snapshot } from "../support/snapshot.js";
+import { get, publish, rawRequest, tokenAuth, upload, type Reply, type UploadOptions } from "./requests.js";
+
+const MiB = 1024 * 1024;
+
+/** Send one bad request: status and reason as given, the index still up, nothing changed. */
+async function expectRefused(server: TestServer, send: () => Promise<Pick<Reply, "status" | "statusText" | "body">>, status: number, message: string) {
+  const before = snapshot(server.services.db, server.storage);
+  const answer = await send();
+  expect({ status: answer.status, statusText: answer.statusText }).toEqual({ status, statusText: expect.stringContaining(message) });
+  expect(answer.body).toContain(message);
+  expect((await get(server.index, { accept: "text/html" })).status).toBe(200);
+  expect(snapshot(server.services.db, server.storage)).toEqual(before);
+}
+
+describe("refused uploads", () => {
+  let server: TestServer;
+  const tokens: Record<string, string> = {};
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    tokens.alice = await server.userToken("alice");
+    tokens.bob = await server.userToken("bob");
+    await publish(server, tokens.alice, await wheel({ name: "demo", version: "1.0" }));
+  });
+
+  afterAll(() => server?.stop());
+
+  interface Case {
+    artifact: () => Promise<Artifact>;
+    /** Who sends it (default alice, who owns "demo"). */
+    as?: "alice" | "bob" | "anonymous";
+    fields?: UploadOptions["fields"];
+    contentFilename?: string | null;
+    status?: number;
+    message: string;
+  }
+
+  const demoSdist = () => sdist({ name: "demo", version: "2.0" });
+  const demoWheel = () => wheel({ name: "demo", version: "2.0" });
+  const evil = () => sdist({ name: "evil", version: "1.0" });
+  const ONLY_SAFE_CHARACTERS = "a distribution filename uses only ASCII letters, digits and . _ - + !";
+
+  const cases: [string, Case][] = [
+    // filenames
+    ["unknown extension", { artifact: demoSdist, contentFilename: "demo-2.0.exe", message: "Invalid filename demo-2.0.exe: expected an sdist (.tar.gz, .tar.bz2, .zip), a wheel (.whl) or an egg (.egg)" }],
+    ["wheel filename with too few parts", { artifact: demoWheel, contentFilename: "demo-2.0-any.whl", message: "Invalid wheel filename demo-2.0-any.whl: expected name-version[-build]-python-abi-platform.whl" }],
+    ["egg filename without -pyX.Y", { artifact: () => egg({ name: "demo", version: "2.0", python: "2.7" }), contentFilename: "demo-2.0.egg", message: "Invalid egg filename demo-2.0.egg" }],
+    ["path traversal ../", { artifact: evil, contentFilename: "../evil-1.0.tar.gz", message: `Invalid filename "../evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
+    ["path traversal ..\\", { artifact: evil, contentFilename: "..\\evil-1.0.tar.gz", message: `Invalid filename "..\\\\evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
+    ["absolute path", { artifact: evil, contentFilename: "/tmp/evil-1.0.tar.gz", message: `Invalid filename "/tmp/evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
+    ["shell characters", { artifact: evil, contentFilename: "evil$(id)-1.0.tar.gz", message: `Invalid filename "evil$(id)-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
+    ["a space", { artifact: evil, contentFilename: "evil 1.0.tar.gz", message: `Invalid filename "evil 1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
+    ["non-ASCII", { artifact: evil, contentFilename: "évil-1.0.tar.gz", message: ONLY_SAFE_CHARACTERS }],
+    ["a hidden file", { artifact: evil, contentFilename: ".evil-1.0.tar.gz", message: `Invalid filename ".evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
+    // form vs filename vs metadata
+    ["name field vs filename", { artifact: demoSdist, fields: { name: "other" }, message: "Filename demo-2.0.tar.gz does not belong to project other" }],
+    ["version field vs filename", { artifact: demoSdist, fields: { version: "2.1" }, message: "Version mismatch: the form says 2.1, the filename demo-2.0.tar.gz says 2.0" }],
+    ["metadata Name vs filename", { artifact: () => mismatchedWheel({ name: "demo", version: "2.0", metadataName: "other" }), message: "Name mismatch: demo-2.0-py3-none-any.whl is for demo, but its metadata says Name: other" }],
+    ["metadata Version vs filename", { artifact: () => mismatchedWheel({ name: "demo", version: "2.0", metadataVersion: "2.1" }), message: "Version mismatch: demo-2.0-py3-none-any.whl is version 2.0, but its metadata says Version: 2.1" }],
+    ["invalid PEP 440 version in the filename", { artifact: () => sdist({ name: "demo", version: "banana" }), message: 'Invalid version "banana" in filename demo-banana.tar.gz: it is not a PEP 440 version' }],
+    ["invalid PEP 440 version in the form", { artifact: demoSdist, fields: { version: "banana" }, message: 'Invalid version "banana": it is not a PEP 440 version' }],
+    ["invalid project name", { artifact: demoSdist, fields: { name: "-demo-" }, message: 'Invalid project name "-demo-": use ASCII letters, digits' }],
+    // digests
+    ["wrong md5_digest", { artifact: demoSdist, fields: { md5_digest: "0".repeat(32) }, message: "The digest supplied does not match a digest calculated from the uploaded file (md5_digest)" }],
+    ["wrong sha256_digest", { artifact: demoSdist, fields: { sha256_digest: "0".repeat(64) }, message: "The digest supplied does not match a digest calculated from the uploaded file (sha256_digest)" }],
+    ["wrong blake2_256_digest", { artifact: demoSdist, fields: { blake2_256_digest: "0".repeat(64) }, message: "The digest supplied does not match a digest calculated from the uploaded file (blake2_256_digest)" }],
+    ["no digest at all", { artifact: demoSdist, fields: { md5_digest: null, sha256_digest: null, blake2_256_digest: null }, message: "Missing digest: send md5_digest, sha256_digest or blake2_256_digest" }],
+    // archives
+    [".whl that is not a zip", { artifact: async () => notAnArchive(await demoWheel()), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
+    ["truncated .whl", { artifact: async () => truncated(await demoWheel()), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
+    [".whl without a .dist-info folder", { artifact: async () => ({ ...(await demoWheel()), bytes: (await egg({ name: "demo", version: "2.0", python: "2.7" })).bytes }), message: "Invalid wheel demo-2.0-py3-none-any.whl: expected one top-level .dist-info folder, found 0" }],
+    [".egg that is not a zip", { artifact: async () => notAnArchive(await egg({ name: "demo", version: "2.0", python: "2.7" })), message: "Invalid egg demo-2.0-py2.7.egg: not a readable zip archive" }],
+    [".tar.gz that is not gzip", { artifact: async () => notAnArchive(await demoSdist()), message: "Invalid sdist demo-2.0.tar.gz: corrupt or truncated archive" }],
+    [".tar.gz of something that is not a tar", { artifact: async () => gzipOfGarbage(await demoSdist()), message: "Invalid sdist demo-2.0.tar.gz: corrupt or truncated archive" }],
+    ["truncated .tar.gz", { artifact: async () => truncated(await demoSdist()), message: "Invalid sdist demo-2.0.tar.gz: corrupt or truncated archive" }],
+    ["truncated .tar.bz2", { artifact: async () => truncated(await sdist({ name: "demo", version: "2.0", format: "tar.bz2" })), message: "Invalid sdist demo-2.0.tar.bz2: corrupt or truncated archive" }],
+    [".tar.bz2 that is not bzip2", { artifact: async () => notAnArchive(await sdist({ name: "demo", version: "2.0", format: "tar.bz2" })), message: "Invalid sdist demo-2.0.tar.bz2: corrupt or truncated archive" }],
+    ["truncated .zip sdist", { artifact: async () => truncated(await sdist({ name: "demo", version: "2.0", format: "zip" })), message: "Invalid sdist demo-2.0.zip: not a readable zip archive" }],
+    ["zip bomb (METADATA inflates to 50 MiB)", { artifact: () => zipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo-2.0.dist-info/METADATA unpacks to more than 4194304 bytes" }],
+    ["zip bomb lying about its size", { artifact: () => lyingZipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
+    ["tar bomb (200 MiB of zeros)", { artifact: () => tarBomb({ name: "demo", version: "2.0" }), message: `Invalid sdist demo-2.0.tar.gz: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
+    // the form
+    ["no content part", { artifact: demoSdist, contentFilename: null, message: "Missing file: the upload has no 'content' part" }],
+    ["no name field", { artifact: demoSdist, fields: { name: null }, message: "Missing form field 'name'" }],
+    ["no version field", { artifact: demoSdist, fields: { version: null }, message: "Missing form field 'version'" }],
+    ["no filetype field", { artifact: demoSdist, fields: { filetype: null }, message: "Missing form field 'filetype'" }],
+    ["filetype bdist_wheel for a .tar.gz", { artifact: demoSdist, fields: { filetype: "bdist_wheel" }, message: "Filetype mismatch: filetype bdist_wheel does not match demo-2.0.tar.gz" }],
+    ["filetype sdist for a .whl", { artifact: demoWheel, fields: { filetype: "sdist" }, message: "Filetype mismatch: filetype sdist does not match demo-2.0-py3-none-any.whl" }],
+    ["retired filetype bdist_wininst", { artifact: demoSdist, fields: { filetype: "bdist_wininst" }, message: "Unsupported filetype bdist_wininst: use sdist, bdist_wheel or bdist_egg" }],
+    [":action=submit (setup.py register)", { artifact: demoSdist, fields: { ":action": "submit" }, message: 'Unsupported :action "submit": this index only accepts file_upload' }],
+    ["protocol_version=2", { artifact: demoSdist, fields: { protocol_version: "2" }, message: "Unsupported protocol_version 2: use 1" }],
+    // who
+    ["unauthenticated", { artifact: demoSdist, as: "anonymous", status: 401, message: "Uploading needs credentials: use __token__ and an API token" }],
+    ["unauthorised (no role on the project)", { artifact: demoSdist, as: "bob", status: 403, message: "User bob may not upload to project demo: ask a project admin for the upload role" }],
+  ];
+
+  test.each(cases)("%s", async (_title, bad) => {
+    const artifact = await bad.artifact();
+    const who = bad.as ?? "alice";
+    const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, contentFilename: bad.contentFilename };
+    await expectRefused(server, () => upload(server, artifact, options), bad.status ?? 400, bad.message);
+  });
+
+  test("unauthenticated answers carry WWW-Authenticate: Basic", async () => {
+    const answer = await upload(server, await demoSdist());
+    expect(answer.headers.get("www-authenticate")).toMatch(/^Basic\b/);
+  });
+
+  test("a body that is not multipart/form-data", async () => {
+    const send = async () => {
+      const response = await fetch(server.uploadUrl, {
+        method: "POST",
+        headers: { Authorization: tokenAuth(tokens.alice), "Content-Type": "application/x-www-form-urlencoded" },
+        body: ":action=file_upload&protocol_version=1&name=demo&version=2.0&filetype=sdist",
+      });
+      return { status: response.status, statusText: response.statusText, body: await response.text() };
+    };
+    await expectRefused(server, send, 400, "Malformed upload: the body must be multipart/form-data");
+  });
+
+  test("concurrent uploads of one filename with different bytes: exactly one wins, the rest are told the file exists", async () => {
+    const contenders = await Promise.all(
+      Array.from({ length: 10 }, (_, index) => wheel({ name: "racy", version: "1.0", extraFiles: { "racy/contender.py": `N = ${index}\n` } })),
+    );
+    expect(new Set(contenders.map((contender) => contender.filename)).size).toBe(1);
+    expect(new Set(contenders.map((contender) => contender.bytes.toString("hex"))).size).toBe(10);
+    const answers = await Promise.all(contenders.map((contender) => upload(server, contender, { auth: tokenAuth(tokens.alice) })));
+
+    const winners = answers.flatMap((answer, index) => (answer.status === 200 ? [index] : []));
+    expect(winners).toHaveLength(1);
+    for (const answer of answers.filter((candidate) => candidate.status !== 200)) {
+      expect(answer.status).toBe(400);
+      expect(answer.statusText).toMatch(/^File already exists/);
+    }
+    const rows = snapshot(server.services.db, server.storage).rows.files as { filename: string }[];
+    expect(rows.filter((row) => row.filename === contenders[0].filename)).toHaveLength(1);
+    expect(readdirSync(path.join(server.storage, "files", "racy")).sort()).toEqual([contenders[0].filename, `${contenders[0].filename}.metadata`]);
+    expect(readdirSync(path.join(server.storage, "tmp"))).toEqual([]);
+    const served = await get(`${server.url}/files/racy/${contenders[0].filename}`);
+    expect(served.bytes.equals(contenders[winners[0]].bytes)).toBe(true);
+  });
+});
+
+describe("size limit (uploads.max_bytes = 1 MiB)", () => {
+  let server: TestServer;
+  let token: string;
+
+  beforeAll(async () => {
+    server = await startTestServer({ uploads: { max_bytes: MiB } });
+    token = await server.userToken("alice");
+  });
+
+  afterAll(() => server?.stop());
+
+  test("a 2 MiB file → 413, refused while streaming", async () => {
+    const big = await wheel({ name: "big", version: "1.0", extraFiles: { "big/blob.bin": randomBytes(2 * MiB) } /* incompressible */ });
+    expect(big.bytes.length).toBeGreaterThan(2 * MiB);
+    await expectRefused(server, () => upload(server, big, { auth: tokenAuth(token) }), 413, `File too large: the limit is ${MiB} bytes`);
+  });
+
+  test("a declared Content-Length far above the limit → 413 before the body is read", async () => {
+    const send = () =>
+      rawRequest(server.uploadUrl, {
+        method: "POST",
+        headers: {
+          Authorization: tokenAuth(token),
+          "Content-Type": "multipart/form-data; boundary=xyz",
+          "Content-Length": String(1024 * MiB),
+        },
+      });
+    await expectRefused(server, send, 413, `File too large: the limit is ${MiB} bytes`);
+  });
+});

@@ -1,0 +1,163 @@
+// The legacy upload API as twine 4.0.2 speaks it: what succeeds, and who may upload.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { egg, sdist, wheel, type Artifact } from "../support/artifacts.js";
+import { basicAuth, startTestServer, type TestServer } from "../support/server.js";
+import { snapshot } from "../support/snapshot.js";
+import { anchors, api, get, publish, sha256, tokenAuth, upload } from "./requests.js";
+
+let server: TestServer;
+let aliceToken: string;
+let bobToken: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  aliceToken = await server.userToken("alice");
+  bobToken = await server.userToken("bob");
+});
+
+afterAll(() => server?.stop());
+
+const state = () => snapshot(server.services.db, server.storage);
+
+/** The project page lists the file and its link serves exactly the uploaded bytes. */
+async function expectServed(project: string, artifact: Artifact): Promise<void> {
+  const page = await get(`${server.index}${project}/`, { accept: "text/html" });
+  const anchor = anchors(page.body).find((candidate) => candidate.text === artifact.filename);
+  expect(anchor?.href).toContain(`#sha256=${sha256(artifact.bytes)}`);
+  const download = await get(new URL(anchor!.href, `${server.index}${project}/`).href);
+  expect(download.bytes.equals(artifact.bytes)).toBe(true);
+}
+
+describe("accepted uploads", () => {
+  test.each<[string, () => Promise<Artifact>]>([
+    ["wheel", () => wheel({ name: "Happy_Path", version: "1.0", requiresPython: ">=3.8" })],
+    ["platform wheel with a build tag", () => wheel({ name: "Happy_Path", version: "1.0", build: "1", tags: "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64" })],
+    ["pure egg", () => egg({ name: "Happy_Path", version: "1.0", python: "2.7" })],
+    ["platform egg", () => egg({ name: "Happy_Path", version: "1.0", python: "2.7", platform: "linux-x86_64" })],
+    ["sdist .tar.gz", () => sdist({ name: "Happy_Path", version: "1.0" })],
+    ["sdist .zip", () => sdist({ name: "Happy_Path", version: "1.1", format: "zip" })],
+    ["sdist .tar.bz2", () => sdist({ name: "Happy_Path", version: "1.2", format: "tar.bz2" })],
+  ])("%s → 200 OK, listed, downloadable", async (_kind, build) => {
+    const artifact = await build();
+    const answer = await upload(server, artifact, { auth: tokenAuth(aliceToken) });
+    expect([answer.status, answer.statusText]).toEqual([200, "OK"]);
+    await expectServed("happy-path", artifact);
+  });
+
+  test("a legacy sdist name with an unescaped dash (setuptools: dep-a-1.0.tar.gz)", async () => {
+    const legacy = { ...(await sdist({ name: "dep-a", version: "1.0" })), filename: "dep-a-1.0.tar.gz" };
+    const answer = await upload(server, legacy, { auth: tokenAuth(aliceToken) });
+    expect(answer.status).toBe(200);
+    await expectServed("dep-a", legacy);
+  });
+
+  test("the upload URL works at /legacy/, /legacy and / without a redirect (twine aborts on one)", async () => {
+    for (const [index, path] of ["/legacy/", "/legacy", "/"].entries()) {
+      const artifact = await wheel({ name: "anywhere", version: `1.${index}` });
+      const answer = await upload(server, artifact, { auth: tokenAuth(aliceToken), url: `${server.url}${path}` });
+      expect(answer.status).toBe(200);
+    }
+  });
+
+  test("user name and password work as well as __token__ (setup.py upload, .pypirc)", async () => {
+    await server.services.accounts.createUser("carol", "correct horse battery", false, "test");
+    const answer = await upload(server, await wheel({ name: "carols", version: "1.0" }), { auth: basicAuth("carol", "correct horse battery") });
+    expect(answer.status).toBe(200);
+  });
+
+  test("empty and UNKNOWN form fields mean absent (twine 4 and setup.py send them)", async () => {
+    const artifact = await sdist({ name: "placeholders", version: "1.0" });
+    const answer = await upload(server, artifact, {
+      auth: tokenAuth(aliceToken),
+      fields: { sha256_digest: "", blake2_256_digest: "", home_page: "UNKNOWN", license: "UNKNOWN", keywords: "" },
+    });
+    expect(answer.status).toBe(200);
+  });
+});
+
+describe("uploading a filename again", () => {
+  test("identical bytes → 200 and nothing changes (twine --skip-existing, retries)", async () => {
+    const artifact = await wheel({ name: "again", version: "1.0" });
+    await publish(server, aliceToken, artifact);
+    const before = state();
+    const answer = await upload(server, artifact, { auth: tokenAuth(aliceToken) });
+    expect(answer.status).toBe(200);
+    expect(state()).toEqual(before);
+  });
+
+  test("different bytes → 400 'File already exists …' in the reason phrase and the body, nothing changes", async () => {
+    const artifact = await wheel({ name: "again", version: "2.0" });
+    await publish(server, aliceToken, artifact);
+    const before = state();
+    const impostor = await wheel({ name: "again", version: "2.0", extraFiles: { "again/extra.py": "x = 1\n" } });
+    expect(impostor.filename).toBe(artifact.filename);
+    const answer = await upload(server, impostor, { auth: tokenAuth(aliceToken) });
+    expect(answer.status).toBe(400);
+    expect(answer.statusText).toMatch(/^File already exists/);
+    expect(answer.body).toMatch(/^File already exists/);
+    expect(state()).toEqual(before);
+    expect((await get(`${server.url}/files/again/${artifact.filename}`)).bytes.equals(artifact.bytes)).toBe(true);
+  });
+
+  test("a deleted file's name can never be used again, not even with the same bytes", async () => {
+    const artifact = await sdist({ name: "again", version: "3.0" });
+    await publish(server, aliceToken, artifact);
+    expect((await api(server, "DELETE", `/api/projects/again/files/${artifact.filename}`, { auth: tokenAuth(aliceToken) })).status).toBe(200);
+    const before = state();
+    const answer = await upload(server, artifact, { auth: tokenAuth(aliceToken) });
+    expect(answer.status).toBe(400);
+    expect(answer.statusText).toMatch(/^File already exists: .* has since been deleted/);
+    expect(state()).toEqual(before);
+  });
+});
+
+describe("who may upload", () => {
+  test("the first uploader owns the project; others get 403 with a reason until granted the upload role", async () => {
+    await publish(server, aliceToken, await wheel({ name: "Owned", version: "1.0" }));
+    // alice is the project's admin: she may yank.
+    expect((await api(server, "POST", "/api/projects/owned/releases/1.0/yank", { auth: tokenAuth(aliceToken) })).status).toBe(200);
+
+    const bobs = await wheel({ name: "Owned", version: "1.1" });
+    const before = state();
+    const refused = await upload(server, bobs, { auth: tokenAuth(bobToken) });
+    expect(refused.status).toBe(403);
+    expect(refused.statusText).toBe("User bob may not upload to project owned: ask a project admin for the upload role");
+    expect(state()).toEqual(before);
+
+    server.services.accounts.grant("bob", "owned", "upload", "test");
+    const granted = await upload(server, bobs, { auth: tokenAuth(bobToken) });
+    expect(granted.status).toBe(200);
+    await expectServed("owned", bobs);
+    // The upload role is not the admin role.
+    expect((await api(server, "POST", "/api/projects/owned/releases/1.1/yank", { auth: tokenAuth(bobToken) })).status).toBe(403);
+  });
+
+  test("a site admin may upload to any project", async () => {
+    const rootToken = await server.userToken("root", { admin: true });
+    await publish(server, aliceToken, await wheel({ name: "admins-too", version: "1.0" }));
+    expect((await upload(server, await wheel({ name: "admins-too", version: "1.1" }), { auth: tokenAuth(rootToken) })).status).toBe(200);
+  });
+
+  test.each<[string, () => Promise<string | undefined>, string]>([
+    ["anonymous", async () => undefined, "Uploading needs credentials: use __token__ and an API token"],
+    ["an unknown token", async () => tokenAuth("pydepot-not-a-real-token"), "Invalid or revoked API token"],
+    [
+      "a revoked token",
+      async () => {
+        const { id, token } = server.services.accounts.createToken("alice", "soon revoked", "test");
+        server.services.accounts.revokeToken(id, "test");
+        return tokenAuth(token);
+      },
+      "Invalid or revoked API token",
+    ],
+    ["a wrong password", async () => basicAuth("alice", "not her password"), 'Invalid username or password for "alice"'],
+  ])("%s → 401 with WWW-Authenticate: Basic and the reason", async (_who, auth, reason) => {
+    const credentials = await auth();
+    const before = state();
+    const answer = await upload(server, await wheel({ name: "nobodys", version: "1.0" }), { auth: credentials });
+    expect(answer.status).toBe(401);
+    expect(answer.headers.get("www-authenticate")).toMatch(/^Basic\b/);
+    expect(answer.statusText).toBe(reason);
+    expect(state()).toEqual(before);
+  });
+});

@@ -1,0 +1,265 @@
+// Small but valid distribution files (wheel, egg, sdist) built in TypeScript for HTTP-level
+// tests, plus the hostile ones (archive bombs, truncated or fake archives, lying metadata).
+// Files built by the real Python tools live in packages.ts; these are for tests that need many
+// variations quickly. Same options → same bytes (fixed timestamps).
+import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import type { Writable } from "node:stream";
+import { createGzip, gzipSync } from "node:zlib";
+import tar from "tar-stream";
+import yazl from "yazl";
+
+export type ArtifactKind = "sdist" | "wheel" | "egg";
+
+export interface Artifact {
+  filename: string;
+  bytes: Buffer;
+  /** Project name and version as given to the builder (what twine would send in the form). */
+  name: string;
+  version: string;
+  kind: ArtifactKind;
+}
+
+export interface Wheel extends Artifact {
+  /** The exact bytes of `<name>-<version>.dist-info/METADATA` (what `.metadata` must serve). */
+  metadata: Buffer;
+}
+
+export interface WheelOptions {
+  name: string;
+  version: string;
+  /** Compressed tag set, `python-abi-platform`; default `py3-none-any`. */
+  tags?: string;
+  /** Optional build tag (must start with a digit). */
+  build?: string;
+  requiresPython?: string;
+  requiresDist?: string[];
+  /** More members, path → content (also a way to get different bytes under one filename). */
+  extraFiles?: Record<string, string | Buffer>;
+}
+
+export interface EggOptions {
+  name: string;
+  version: string;
+  python: string;
+  platform?: string;
+  /** Content of EGG-INFO/requires.txt. */
+  requires?: string;
+}
+
+export interface SdistOptions {
+  name: string;
+  version: string;
+  format?: "tar.gz" | "zip" | "tar.bz2";
+  requiresPython?: string;
+}
+
+const MTIME = new Date("2024-05-01T12:00:00Z");
+const MiB = 1024 * 1024;
+
+/** PEP 503 normalization. */
+export function normalized(name: string): string {
+  return name.replace(/[-_.]+/g, "-").toLowerCase();
+}
+
+/** The name part of current wheel and sdist filenames: normalized, `-` → `_`. */
+function filenameName(name: string): string {
+  return normalized(name).replace(/-/g, "_");
+}
+
+export async function wheel(options: WheelOptions): Promise<Wheel> {
+  return buildWheel(options, {});
+}
+
+/** A wheel whose METADATA says another Name and/or Version than its filename. */
+export async function mismatchedWheel(options: WheelOptions & { metadataName?: string; metadataVersion?: string }): Promise<Wheel> {
+  return buildWheel(options, { name: options.metadataName, version: options.metadataVersion });
+}
+
+async function buildWheel(options: WheelOptions, claimed: { name?: string; version?: string }): Promise<Wheel> {
+  const { name, version, tags = "py3-none-any" } = options;
+  const stem = `${filenameName(name)}-${version}`;
+  const distInfo = `${stem}.dist-info`;
+  const module = filenameName(name);
+  const metadata = Buffer.from(
+    coreMetadata({
+      name: claimed.name ?? name,
+      version: claimed.version ?? version,
+      requiresPython: options.requiresPython,
+      requiresDist: options.requiresDist,
+    }),
+  );
+  const [python, abi, platform] = tags.split("-");
+  const tagLines = python.split(".").flatMap((p) => abi.split(".").flatMap((a) => platform.split(".").map((pl) => `Tag: ${p}-${a}-${pl}`)));
+  const members: Record<string, Buffer> = {
+    [`${module}/__init__.py`]: Buffer.from(`__version__ = "${version}"\n`),
+    ...asBuffers(options.extraFiles ?? {}),
+    [`${distInfo}/METADATA`]: metadata,
+    [`${distInfo}/WHEEL`]: Buffer.from(
+      ["Wheel-Version: 1.0", "Generator: pydepot-tests", `Root-Is-Purelib: ${platform === "any"}`, ...tagLines]
+        .concat(options.build ? [`Build: ${options.build}`, ""] : [""])
+        .join("\n"),
+    ),
+    [`${distInfo}/top_level.txt`]: Buffer.from(`${module}\n`),
+  };
+  members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
+  return { filename: `${stem}${options.build ? `-${options.build}` : ""}-${tags}.whl`, bytes: await zip(members), name, version, kind: "wheel", metadata };
+}
+
+export async function egg(options: EggOptions): Promise<Artifact> {
+  const { name, version, python, platform } = options;
+  // setuptools: to_filename(safe_name(name)) — runs of other characters become `-`, then `_`.
+  const escaped = name.replace(/[^A-Za-z0-9.]+/g, "_");
+  const module = filenameName(name);
+  const members = asBuffers({
+    [`${module}/__init__.py`]: `__version__ = "${version}"\n`,
+    "EGG-INFO/PKG-INFO": coreMetadata({ name, version }),
+    "EGG-INFO/requires.txt": options.requires ?? "",
+    "EGG-INFO/top_level.txt": `${module}\n`,
+    "EGG-INFO/SOURCES.txt": `setup.py\n${module}/__init__.py\n`,
+    "EGG-INFO/zip-safe": "\n",
+  });
+  const filename = `${escaped}-${version}-py${python}${platform ? `-${platform}` : ""}.egg`;
+  return { filename, bytes: await zip(members), name, version, kind: "egg" };
+}
+
+export async function sdist(options: SdistOptions): Promise<Artifact> {
+  const { name, version, format = "tar.gz" } = options;
+  const stem = `${filenameName(name)}-${version}`;
+  const members = asBuffers({
+    [`${stem}/PKG-INFO`]: coreMetadata({ name, version, requiresPython: options.requiresPython }),
+    [`${stem}/setup.py`]: `from setuptools import setup\nsetup(name=${JSON.stringify(name)}, version=${JSON.stringify(version)})\n`,
+  });
+  const bytes =
+    format === "zip" ? await zip(members) : format === "tar.gz" ? gzipSync(await tarball(members, stem)) : bzip2(await tarball(members, stem));
+  return { filename: `${stem}.${format}`, bytes, name, version, kind: "sdist" };
+}
+
+// ---- hostile inputs ------------------------------------------------------------------------
+
+/** A wheel whose METADATA inflates to 50 MiB of zeros (the server reads at most 4 MiB of a member). */
+export async function zipBombWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const members = { [`${distInfo}/METADATA`]: Buffer.alloc(50 * MiB), [`${distInfo}/WHEEL`]: Buffer.from("Wheel-Version: 1.0\n") };
+  return { ...base, bytes: await zip(members) };
+}
+
+/**
+ * The same bomb, but its central directory claims METADATA is 100 bytes: only a reader that
+ * counts what it inflates notices.
+ */
+export async function lyingZipBombWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const bomb = await zipBombWheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  return { ...bomb, bytes: claimUncompressedSize(bomb.bytes, `${distInfo}/METADATA`, 100) };
+}
+
+/**
+ * An sdist with a valid PKG-INFO and a 200 MiB member of zeros (about 200 KB gzipped): more
+ * than the server's unpack budget of max(64 MiB, 100 × compressed size).
+ */
+export async function tarBomb(options: { name: string; version: string }): Promise<Artifact> {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const pack = tar.pack();
+  const gzip = createGzip();
+  const output = collect(pack.pipe(gzip));
+  pack.entry({ name: `${stem}/PKG-INFO`, mtime: MTIME }, coreMetadata(options));
+  // tar-stream's typings lose the Writable methods; it is a node Writable.
+  const big = pack.entry({ name: `${stem}/zeros.bin`, size: 200 * MiB, mtime: MTIME }) as unknown as Writable;
+  const chunk = Buffer.alloc(MiB);
+  for (let written = 0; written < 200; written++) {
+    if (!big.write(chunk)) await new Promise<void>((resolve) => big.once("drain", () => resolve()));
+  }
+  big.end();
+  pack.finalize();
+  return { filename: `${stem}.tar.gz`, bytes: await output, name: options.name, version: options.version, kind: "sdist" };
+}
+
+/** The first `fraction` of the file's bytes, as an interrupted transfer would leave it. */
+export function truncated<T extends Artifact>(artifact: T, fraction = 0.5): T {
+  return { ...artifact, bytes: artifact.bytes.subarray(0, Math.floor(artifact.bytes.length * fraction)) };
+}
+
+/** Bytes that are no archive at all, under a distribution's filename. */
+export function notAnArchive<T extends Artifact>(artifact: T): T {
+  return { ...artifact, bytes: Buffer.from("This is not an archive, whatever its name says.\n") };
+}
+
+/** A valid gzip stream whose content is not a tar archive. */
+export function gzipOfGarbage<T extends Artifact>(artifact: T): T {
+  return { ...artifact, bytes: gzipSync(Buffer.alloc(4096, "garbage ")) };
+}
+
+// ---- building blocks -----------------------------------------------------------------------
+
+function coreMetadata(fields: { name: string; version: string; requiresPython?: string; requiresDist?: string[] }): string {
+  return [
+    "Metadata-Version: 2.1",
+    `Name: ${fields.name}`,
+    `Version: ${fields.version}`,
+    `Summary: Test distribution ${fields.name} ${fields.version}`,
+    ...(fields.requiresPython ? [`Requires-Python: ${fields.requiresPython}`] : []),
+    ...(fields.requiresDist ?? []).map((requirement) => `Requires-Dist: ${requirement}`),
+    "",
+    `Long description of ${fields.name}.`,
+    "",
+  ].join("\n");
+}
+
+/** RECORD: `path,sha256=<urlsafe base64, no padding>,size`; RECORD itself without hash and size. */
+function record(members: Record<string, Buffer>, recordPath: string): Buffer {
+  const rows = Object.entries(members).map(([path, content]) => {
+    const digest = createHash("sha256").update(content).digest("base64url");
+    return `${path},sha256=${digest},${content.length}`;
+  });
+  return Buffer.from([...rows, `${recordPath},,`, ""].join("\n"));
+}
+
+function asBuffers(members: Record<string, string | Buffer>): Record<string, Buffer> {
+  return Object.fromEntries(Object.entries(members).map(([path, content]) => [path, Buffer.from(content)]));
+}
+
+async function zip(members: Record<string, Buffer>): Promise<Buffer> {
+  const archive = new yazl.ZipFile();
+  for (const [path, content] of Object.entries(members)) archive.addBuffer(content, path, { mtime: MTIME, forceDosTimestamp: true });
+  archive.end();
+  return collect(archive.outputStream);
+}
+
+async function tarball(members: Record<string, Buffer>, topDirectory: string): Promise<Buffer> {
+  const pack = tar.pack();
+  const output = collect(pack);
+  pack.entry({ name: `${topDirectory}/`, type: "directory", mode: 0o755, mtime: MTIME });
+  for (const [path, content] of Object.entries(members)) pack.entry({ name: path, mode: 0o644, mtime: MTIME }, content);
+  pack.finalize();
+  return output;
+}
+
+function bzip2(bytes: Buffer): Buffer {
+  return execFileSync("bzip2", ["-c", "-9"], { input: bytes, maxBuffer: 64 * MiB });
+}
+
+async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Rewrite the uncompressed size a zip declares for one member (central directory and local header). */
+function claimUncompressedSize(archive: Buffer, member: string, size: number): Buffer {
+  const bytes = Buffer.from(archive);
+  const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  let offset = bytes.readUInt32LE(end + 16);
+  for (let entry = 0; entry < bytes.readUInt16LE(end + 10); entry++) {
+    const nameLength = bytes.readUInt16LE(offset + 28);
+    const next = offset + 46 + nameLength + bytes.readUInt16LE(offset + 30) + bytes.readUInt16LE(offset + 32);
+    if (bytes.toString("utf8", offset + 46, offset + 46 + nameLength) === member) {
+      bytes.writeUInt32LE(size, offset + 24);
+      bytes.writeUInt32LE(size, bytes.readUInt32LE(offset + 42) + 22);
+      return bytes;
+    }
+    offset = next;
+  }
+  throw new Error(`no member ${member} in the zip`);
+}
