@@ -42,7 +42,7 @@ export function createHttpApp(deps: HttpDependencies): Express {
   app.use(identify(deps.accounts, deps.agents));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads));
-  app.use(legacyRoutes(deps.uploads, deps.blobs, deps.maxUploadBytes));
+  app.use(legacyRoutes(deps.access, deps.uploads, deps.blobs, deps.maxUploadBytes));
   app.use(adminRoutes(deps.releases));
   app.use(farmRoutes(deps));
   app.use(checkRoutes(deps.access, deps.checks));

@@ -112,6 +112,8 @@ class Check(object):
             if timed_out:
                 self.kill_child()
             returncode = self.child.wait()
+            # Whatever the child left running in its group (a daemon thread's subprocess) goes too.
+            self.kill_group(self.child.pid)
             self.child = None
         text = read_limited(output_path)
         if text.strip():
@@ -122,10 +124,14 @@ class Check(object):
 
     def kill_child(self):
         if self.child is not None and self.child.poll() is None:
-            try:
-                os.killpg(self.child.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            self.kill_group(self.child.pid)
+
+    @staticmethod
+    def kill_group(group):
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except OSError:
+            pass  # nothing left in it
 
     # -- the steps ---------------------------------------------------------------------------
 
@@ -242,11 +248,18 @@ class Check(object):
                           % (self.request["filename"], self.request["timeout"]))
         if code == 0:
             return None
+        if "is not a supported wheel on this platform" in text:
+            # The caller picked an interpreter the wheel is not for: no verdict on the wheel.
+            raise Refused("%s is not a wheel for Python %s on this node"
+                          % (self.request["filename"], sys.version.split()[0]))
         return "installing %s failed: %s" % (self.request["filename"], installer_error(text))
 
     def import_module(self, environment, name):
         argv = environment["python"] + [name]
         code, timed_out, text = self.run(argv, environment["env"], IMPORT_TIMEOUT)
+        if timed_out and self.remaining() <= 0:
+            raise Refused("the check's time limit (%.0f s) ran out while importing %s"
+                          % (self.request["timeout"], name))
         return {"name": name, "ok": code == 0, "returncode": code,
                 "signal": signal_name(-code) if code < 0 else None,
                 "timed_out": timed_out, "output": text}
@@ -258,6 +271,9 @@ class Check(object):
         missing = set()
         env = clean_environment(self.folder)
         for path in objects:
+            if self.remaining() <= 0:
+                raise Refused("the check's time limit (%.0f s) ran out while running ldd"
+                              % self.request["timeout"])
             try:
                 code, _, text = self.run(["ldd", path], env, 60)
             except OSError as error:

@@ -1,6 +1,7 @@
 import { Router, type RequestHandler } from "express";
 import multer from "multer";
 import { badRequest, tooLarge } from "../../core/errors.js";
+import type { Access } from "../../services/access.js";
 import type { Blobs } from "../../store/blobs.js";
 import type { Uploads } from "../../services/uploads.js";
 import { stagedFiles, UploadEngine } from "../upload-engine.js";
@@ -9,7 +10,7 @@ import { stagedFiles, UploadEngine } from "../upload-engine.js";
 const FORM_OVERHEAD_BYTES = 16 * 1024 * 1024;
 
 /** The legacy upload API as twine and `setup.py upload` speak it, at `/` and `/legacy/`. Never redirects. */
-export function legacyRoutes(uploads: Uploads, blobs: Blobs, maxBytes: number): Router {
+export function legacyRoutes(access: Access, uploads: Uploads, blobs: Blobs, maxBytes: number): Router {
   const router = Router();
   const multipart = multer({
     storage: new UploadEngine(blobs, maxBytes),
@@ -30,7 +31,12 @@ export function legacyRoutes(uploads: Uploads, blobs: Blobs, maxBytes: number): 
     }
     response.status(200).type("text/plain").send("OK\n");
   };
-  for (const path of ["/", "/legacy", "/legacy/"]) router.post(path, requireMultipart, refuseOversized(maxBytes), multipart, upload);
+  // Who may upload at all is known from the headers: refuse before a byte of the body is stored.
+  const requireUploader: RequestHandler = (_request, response, next) => {
+    access.canUpload(response.locals.principal, undefined);
+    next();
+  };
+  for (const path of ["/", "/legacy", "/legacy/"]) router.post(path, requireUploader, requireMultipart, refuseOversized(maxBytes), multipart, upload);
   return router;
 }
 
