@@ -20,6 +20,8 @@ const REQUIRED: readonly Requirement[] = [
   { pkg: "python3-wheel-whl" },
   { pkg: "python3-pip-whl" },
   { pkg: "openssh-server", file: "/usr/sbin/sshd" },
+  { pkg: "bzip2", file: "/usr/bin/bzip2" },
+  { pkg: "gcc", file: "/usr/bin/gcc" },
 ];
 
 export default async function setup(): Promise<void> {
