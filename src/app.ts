@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { createHttpApp } from "./http/server.js";
+import { createHttpServer } from "./http/server.js";
 import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
@@ -109,13 +109,13 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   const removed = services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
   services.stores.checks.requeueRunning();
-  const http = createHttpApp({
+  const server = createHttpServer({
     ...services,
     maxUploadBytes: settings.uploads.max_bytes,
     longPollMs: settings.farm.long_poll_seconds * 1000,
     log,
   });
-  const server = await listen(http.listen.bind(http), settings.server.port, settings.server.host);
+  await listen(server, settings.server.port, settings.server.host);
   server.requestTimeout = 0;
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -146,9 +146,9 @@ function isRecorded(services: Services, project: string, filename: string): bool
   return file !== undefined && file.project === project && !file.deletedAt;
 }
 
-function listen(start: (port: number, host: string, ready: () => void) => Server, port: number, host: string): Promise<Server> {
+function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const server = start(port, host, () => resolve(server));
     server.once("error", reject);
+    server.listen(port, host, () => resolve());
   });
 }

@@ -1,3 +1,4 @@
+import { createServer, type Server } from "node:http";
 import express, { type Express } from "express";
 import type { Access } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
@@ -11,6 +12,7 @@ import type { Uploads } from "../services/uploads.js";
 import type { Blobs } from "../store/blobs.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
+import { indexFastPath } from "./index-fast-path.js";
 import { adminRoutes } from "./routes/admin.js";
 import { checkRoutes } from "./routes/checks.js";
 import { farmRoutes } from "./routes/farm.js";
@@ -52,4 +54,13 @@ export function createHttpApp(deps: HttpDependencies): Express {
   });
   app.use(errorHandler(deps.log));
   return app;
+}
+
+/** The HTTP server: the index fast path first, the Express app for everything else. */
+export function createHttpServer(deps: HttpDependencies): Server {
+  const app = createHttpApp(deps);
+  const fastPath = indexFastPath(deps.pages);
+  return createServer((request, response) => {
+    if (!fastPath(request, response)) app(request, response);
+  });
 }
