@@ -60,7 +60,7 @@ export async function buildJob(
   for (const name of built) {
     const file = path.join(out, name);
     const libraries = await linkedLibraries(file);
-    log("agent", `${name}: ${libraries.length ? `links ${libraries.join(", ")}` : "no native modules"}`);
+    log("agent", `${name}: ${libraries.length ? `links ${libraries.join(", ")}` : "links no shared libraries"}`);
     files.push({ path: file, linkedLibraries: libraries });
   }
   return { status: "succeeded", reason: "", files, workDir };
@@ -108,8 +108,7 @@ interface RunOptions {
 /** Run in a new process group, stream each output line to the log, kill the group at the limit. */
 function runLogged(command: string[], options: RunOptions): Promise<"ok" | string> {
   return new Promise((resolve) => {
-    // The index URL carries the agent token; the log is readable by every index reader.
-    options.log("agent", `$ ${command.join(" ").replace(/:\/\/([^:@/]+):[^@/]+@/g, "://$1:****@")}`);
+    options.log("agent", `$ ${withoutPasswords(command.join(" "))}`);
     const child = spawn(command[0], command.slice(1), { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let verdict: string | null = null;
     const killGroup = (reason: string) => {
@@ -129,9 +128,9 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
       stream.on("data", (chunk: string) => {
         const lines = (pending + chunk).split("\n");
         pending = lines.pop()!;
-        for (const line of lines) options.log(name, line);
+        for (const line of lines) options.log(name, withoutPasswords(line));
       });
-      stream.on("end", () => pending && options.log(name, pending));
+      stream.on("end", () => pending && options.log(name, withoutPasswords(pending)));
     }
     child.on("error", (error) => {
       clearTimeout(timer);
@@ -145,6 +144,14 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
       else resolve(signal ? `build killed by ${signal}` : `build exited with status ${code}`);
     });
   });
+}
+
+/**
+ * The index URL carries the agent token, and tools print URLs (easy_install does, with the
+ * password, when the index cannot be reached); the log is readable by every index reader.
+ */
+function withoutPasswords(text: string): string {
+  return text.replace(/:\/\/([^:@/\s]+):[^@/\s]+@/g, "://$1:****@");
 }
 
 export async function removeWorkDir(workDir: string): Promise<void> {

@@ -58,11 +58,14 @@ async function runJob(client: FarmClient, job: LeasedJobMessage, interpreter: In
     try {
       await client.log(job.id, batch);
     } catch (error) {
-      if (error instanceof ServerRefusal && error.status === 409) abort.abort();
-      else lines.unshift(...batch);
+      if (error instanceof ServerRefusal && error.status === 409) return abort.abort();
+      lines.unshift(...batch);
+      // Unreachable or failing: say so, so that the last flush is retried like the result.
+      if (!(error instanceof ServerRefusal) || error.status >= 500) throw error;
     }
   };
-  const heartbeat = setInterval(() => void flush(), FLUSH_MS);
+  // A beat that fails is followed by the next one; the lines wait.
+  const heartbeat = setInterval(() => void flush().catch(() => undefined), FLUSH_MS);
   let outcome;
   try {
     outcome = await buildJob(job, interpreter, client, (stream, text) => lines.push({ at: new Date().toISOString(), stream, text }), abort.signal);

@@ -1,9 +1,6 @@
 import type { Command } from "commander";
 import { OPERATOR_NAME, withServices } from "./context.js";
 
-/** Agents not heard from within this long are shown offline. */
-const ONLINE_WINDOW_MS = 90_000;
-
 export function registerAgents(program: Command): void {
   const agents = program.command("agents").description("manage build agents");
   agents
@@ -11,13 +8,7 @@ export function registerAgents(program: Command): void {
     .description("list agents: online or offline, targets, last seen, current job")
     .option("--json", "print JSON")
     .action(async (options: { json?: boolean }, command: Command) => {
-      const rows = await withServices(command, (services) =>
-        services.agents.list().map((agent) => ({
-          ...agent,
-          online: !agent.revokedAt && Date.now() - Date.parse(agent.lastSeenAt) < ONLINE_WINDOW_MS,
-          currentJobs: services.jobs.list({ status: "leased" }).filter((job) => job.agent === agent.name).map((job) => job.id),
-        })),
-      );
+      const rows = await withServices(command, (services) => services.agents.list());
       if (options.json) return console.log(JSON.stringify(rows, null, 2));
       for (const row of rows) {
         const state = row.revokedAt ? "revoked" : row.online ? "online" : "offline";

@@ -28,6 +28,13 @@ const targetReport = z
   .strict();
 export type TargetReport = z.infer<typeof targetReport>;
 
+/** Agents not heard from within this long are shown offline (an idle agent asks for work every long poll). */
+const ONLINE_WINDOW_MS = 90_000;
+
+export interface AgentView extends AgentListing {
+  online: boolean;
+}
+
 export function isAgentToken(secret: string): boolean {
   return secret.startsWith(AGENT_TOKEN_PREFIX);
 }
@@ -90,8 +97,9 @@ export class Agents {
     this.history.record(this.now(), { actor, action: "agent.revoke", subject: name });
   }
 
-  list(): AgentListing[] {
-    return this.store.list();
+  list(): AgentView[] {
+    const now = Date.parse(this.now());
+    return this.store.list().map((agent) => ({ ...agent, online: !agent.revokedAt && now - Date.parse(agent.lastSeenAt) < ONLINE_WINDOW_MS }));
   }
 
   /** Same major version as the server (same minor while 0.x), as semver's caret means. */

@@ -65,6 +65,18 @@ export class Ingest {
     }
   }
 
+  /**
+   * Every check ingest() makes before it records anything, recording nothing and keeping the
+   * staged file: for a caller that must accept several files whole or not at all (a build result).
+   */
+  async check(request: IngestRequest): Promise<void> {
+    const name = this.checkName(request);
+    this.access.canUpload(request.principal, this.projects.byName(name.project));
+    const existing = this.files.byFilename(name.filename);
+    if (existing) return void this.sameBytes(existing, request.staged.sha256);
+    checkMetadata(name, await readArtifactMetadata(request.staged.path, name.kind, name.filename));
+  }
+
   private checkName(request: IngestRequest): ArtifactName {
     const known = request.claimedName === undefined ? undefined : parseProjectName(request.claimedName);
     const name = parseFilename(request.filename, known);

@@ -126,21 +126,23 @@ export class Jobs {
     if (built.length === 0) throw badRequest("A succeeded build must upload at least one file");
     const target = this.agents.target(job.targetKey)!;
     for (const file of built) this.checkBelongs(job, target, file.filename);
-    const kept: string[] = [];
-    for (const file of built) {
+    const fresh = built.filter((file) => {
       const existing = this.files.byFilename(file.filename);
-      if (existing && !existing.deletedAt) continue;
-      await this.ingest.ingest({
-        staged: file.staged,
-        filename: file.filename,
-        principal: { kind: "system", name: `agent:${agent.name}` },
-        origin: "build",
-        claimedName: job.project,
-        claimedVersion: job.version,
-        build: { jobId, linkedLibraries: file.linkedLibraries },
-      });
-      kept.push(file.filename);
-    }
+      return !existing || existing.deletedAt;
+    });
+    const requests = fresh.map((file) => ({
+      staged: file.staged,
+      filename: file.filename,
+      principal: { kind: "system" as const, name: `agent:${agent.name}` },
+      origin: "build" as const,
+      claimedName: job.project,
+      claimedVersion: job.version,
+      build: { jobId, linkedLibraries: file.linkedLibraries },
+    }));
+    // A result is taken whole or not at all: check every file before storing the first.
+    for (const request of requests) await this.ingest.check(request);
+    for (const request of requests) await this.ingest.ingest(request);
+    const kept = requests.map((request) => request.filename);
     const names = built.map((file) => file.filename).join(", ");
     return this.settle(agent, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
   }

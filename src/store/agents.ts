@@ -24,6 +24,8 @@ export interface TargetRow {
 
 export interface AgentListing extends AgentRow {
   targets: string[];
+  /** The jobs it holds a lease on now. */
+  currentJobs: number[];
 }
 
 /** Enrolment secrets, agents (tokens stored hashed) and the targets each agent builds for. */
@@ -61,7 +63,8 @@ export class AgentStore {
     this.seenStatement = db.prepare("UPDATE agents SET last_seen_at = ?, version = ? WHERE id = ?");
     this.revokeStatement = db.prepare("UPDATE agents SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL");
     this.listStatement = db.prepare(
-      `SELECT ${agentColumns}, (SELECT json_group_array(target_key) FROM agent_targets WHERE agent_id = agents.id) AS targets FROM agents ORDER BY name`,
+      `SELECT ${agentColumns}, (SELECT json_group_array(target_key) FROM agent_targets WHERE agent_id = agents.id) AS targets,
+        (SELECT json_group_array(id) FROM jobs WHERE agent_id = agents.id AND status = 'leased') AS currentJobs FROM agents ORDER BY name`,
     );
     this.upsertTargetStatement = db.prepare(`INSERT INTO targets (key, kind, implementation, python_version, os, arch, egg_platform,
       wheel_tags, first_seen_at) VALUES (@key, @kind, @implementation, @pythonVersion, @os, @arch, @eggPlatform, @wheelTags, @firstSeenAt)
@@ -108,7 +111,11 @@ export class AgentStore {
   }
 
   list(): AgentListing[] {
-    return (this.listStatement.all() as (AgentRow & { targets: string })[]).map((row) => ({ ...row, targets: JSON.parse(row.targets) }));
+    return (this.listStatement.all() as (AgentRow & { targets: string; currentJobs: string })[]).map((row) => ({
+      ...row,
+      targets: JSON.parse(row.targets),
+      currentJobs: JSON.parse(row.currentJobs),
+    }));
   }
 
   /** Replace the agent's targets with these (created when new). */

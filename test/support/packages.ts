@@ -10,9 +10,24 @@ import { fileURLToPath } from "node:url";
 import { cleanEnv, expectOk, runCommand } from "./commands.js";
 import { findPython } from "./pythons.js";
 
-export type Fixture = "demo-pkg" | "dep-a" | "dep-b" | "natmod";
+export type Fixture =
+  | "demo-pkg"
+  | "dep-a"
+  | "dep-b"
+  | "natmod"
+  // build farm fixtures (test/farm): what a build agent meets
+  | "buildhelper" // pure; needs-build-req needs it at build time
+  | "needs-build-req" // setup_requires + pyproject.toml build requirement: buildhelper
+  | "build-fails" // a C extension with a syntax error
+  | "build-hangs" // setup.py (and a child) sleep for ever
+  | "optional-ext" // an optional C extension that cannot compile: a degraded build
+  | "slow-build" // pure, but every build sleeps a few seconds first
+  | "sleepy-build-req"; // sleeps a few seconds, then fetches buildhelper (setup_requires)
 
-/** Only demo-pkg takes options; the other fixtures are fixed at their one release. */
+/** Fixtures whose setup.py reads settings.json, so each build can be another release. */
+const CONFIGURABLE: ReadonlySet<Fixture> = new Set(["demo-pkg", "slow-build"]);
+
+/** Only demo-pkg and slow-build take options; the other fixtures are fixed at their one release. */
 export interface BuildOptions {
   readonly version?: string;
   readonly requiresPython?: string;
@@ -21,7 +36,7 @@ export interface BuildOptions {
 
 type Kind = "sdist" | "wheel" | "egg";
 
-/** settings.json as demo-pkg/setup.py reads it. */
+/** settings.json as demo-pkg/setup.py reads it (slow-build reads the version only). */
 interface DemoSettings {
   readonly version: string;
   readonly requires_python: string | null;
@@ -141,8 +156,8 @@ async function buildOnce(
 
 function settingsFor(fixture: Fixture, options: BuildOptions): DemoSettings | undefined {
   const given = options.version !== undefined || options.requiresPython !== undefined || options.requires !== undefined;
-  if (fixture !== "demo-pkg") {
-    if (given) throw new Error(`build options are only supported for demo-pkg, not ${fixture}`);
+  if (!CONFIGURABLE.has(fixture)) {
+    if (given) throw new Error(`build options are only supported for ${[...CONFIGURABLE].join(" and ")}, not ${fixture}`);
     return undefined;
   }
   return {

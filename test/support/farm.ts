@@ -1,0 +1,380 @@
+// A real build farm on this machine: the `pydepot serve` process on a fixed port with its own
+// storage (so it can be killed and started again on the same URL), an index seeded with
+// `pydepot import` (setuptools and wheel, so no build ever needs the internet), an admin, an
+// uploader with a token for twine, an enrolment secret, and real `pydepot agent` processes
+// building with the pyenv interpreters. Everything the tests look at goes through the same doors
+// a user has: HTTP (the JSON API, /simple/) and the CLI.
+import { spawn, type ChildProcess } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { twineUpload } from "./clients.js";
+import { cleanEnv, expectOk, runCommand, type ProcessResult } from "./commands.js";
+import {
+  describeJob,
+  FINAL_STATUSES,
+  indexFilenames,
+  listJobs,
+  showJob,
+  waitFor,
+  type JobDetails,
+  type JobRow,
+} from "./farm-api.js";
+import { buildToolWheels } from "./packages.js";
+import { findPython } from "./pythons.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const MAIN = join(ROOT, "dist", "main.js");
+
+export interface FarmSettings {
+  lease_seconds?: number;
+  max_attempts?: number;
+  build_timeout_seconds?: number;
+  long_poll_seconds?: number;
+}
+
+export interface AgentProcess {
+  readonly name: string;
+  /** `--python` arguments. */
+  readonly pythons: readonly string[];
+  /** The agent's TMPDIR: every build folder it makes (and so every build process's cwd) is inside. */
+  readonly tmp: string;
+  readonly process: ChildProcess;
+  /** What the agent printed (it logs to stderr). */
+  output(): string;
+}
+
+/** The interpreters of the issue: 2.7 builds eggs, 3.11 and 3.12 wheels (3.12 has no setuptools). */
+export function defaultPythons(): string[] {
+  return [findPython("2.7"), findPython("3.11"), findPython("3.12")];
+}
+
+/**
+ * dist/ is what runs: refuse to start without it, and say so when src/ changed after the last
+ * build (`npm test` builds first; `npx vitest run test/farm` does not).
+ */
+let built = false;
+function checkBuilt(): void {
+  if (built) return;
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` (npm test does) before the farm tests`);
+  if (newestMtime(join(ROOT, "src"), /\.ts$/) > newestMtime(join(ROOT, "dist"), /\.js$/)) {
+    console.warn("test/farm: dist/ is older than src/, so these tests run the previous build: run `npm run build` first");
+  }
+  built = true;
+}
+
+function newestMtime(dir: string, pattern: RegExp): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && pattern.test(entry.name)) newest = Math.max(newest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * `pydepot ARGS` (the built CLI) against a storage folder: the CLI works on the database
+ * directly, so it also reaches an in-process test server's storage.
+ */
+export function pydepot(args: readonly string[], storage: string, env: NodeJS.ProcessEnv = {}): Promise<ProcessResult> {
+  checkBuilt();
+  const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("PYDEPOT_")));
+  return runCommand([process.execPath, MAIN, ...args], { env: { ...base, ...env, PYDEPOT_STORAGE_PATH: storage }, cwd: storage, timeoutMs: 60_000 });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Output of a child process, kept whole for failure messages. */
+function capture(child: ChildProcess): () => string {
+  const chunks: string[] = [];
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => chunks.push(chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => chunks.push(chunk));
+  return () => chunks.join("");
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+function tail(text: string, lines = 40): string {
+  return text.split("\n").slice(-lines).join("\n");
+}
+
+/** How long a test waits for builds: generous for a busy 2-core machine, well inside FARM_TEST_TIMEOUT_MS. */
+const BUILD_WAIT_MS = 240_000;
+/** For describe() blocks that wait for real builds: longer than any wait here, so the wait's own message is what fails. */
+export const FARM_TEST_TIMEOUT_MS = 300_000;
+
+const running = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+export class Farm {
+  readonly url: string;
+  /** `<url>/simple/` */
+  readonly index: string;
+  readonly uploadUrl: string;
+  readonly storage: string;
+  readonly agents = new Map<string, AgentProcess>();
+  adminToken = "";
+  uploaderToken = "";
+  enrolmentSecret = "";
+  private server: { process: ChildProcess; output: () => string } | null = null;
+  private serverOutputs: string[] = [];
+
+  private constructor(
+    readonly root: string,
+    readonly port: number,
+    readonly settings: FarmSettings,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+    this.index = `${this.url}/simple/`;
+    this.uploadUrl = `${this.url}/legacy/`;
+    this.storage = join(root, "storage");
+  }
+
+  /** A seeded server with an admin, an uploader and an enrolment secret; no agents yet. */
+  static async start(settings: FarmSettings = {}): Promise<Farm> {
+    checkBuilt();
+    const farm = new Farm(mkdtempSync(join(tmpdir(), "pydepot-farm-")), await freePort(), { ...settings });
+    try {
+      mkdirSync(farm.storage);
+      const seed = join(farm.root, "seed");
+      mkdirSync(seed);
+      for (const wheel of buildToolWheels()) copyFileSync(wheel, join(seed, basename(wheel)));
+      expectOk(await farm.cli(["import", seed]));
+      expectOk(await farm.cli(["user", "add", "admin", "--admin"]));
+      farm.adminToken = expectOk(await farm.cli(["token", "create", "admin"])).stdout.trim();
+      expectOk(await farm.cli(["user", "add", "uploader"]));
+      farm.uploaderToken = expectOk(await farm.cli(["token", "create", "uploader"])).stdout.trim();
+      farm.enrolmentSecret = expectOk(await farm.cli(["agents", "enrol", "--label", "test farm"])).stdout.trim();
+      await farm.startServer();
+      return farm;
+    } catch (error) {
+      await farm.stop();
+      throw error;
+    }
+  }
+
+  /** The environment of every pydepot process of this farm: its storage, port and farm settings. */
+  private env(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("PYDEPOT_")));
+    env.PYDEPOT_STORAGE_PATH = this.storage;
+    Object.assign(env, this.settingsEnv());
+    return env;
+  }
+
+  private settingsEnv(): Record<string, string> {
+    const env: Record<string, string> = {};
+    env.PYDEPOT_SERVER_HOST = "127.0.0.1";
+    env.PYDEPOT_SERVER_PORT = String(this.port);
+    for (const [key, value] of Object.entries(this.settings)) env[`PYDEPOT_FARM_${key.toUpperCase()}`] = String(value);
+    return env;
+  }
+
+  /** `pydepot ARGS` against this farm's storage (the CLI works on the database directly). */
+  cli(args: readonly string[]): Promise<ProcessResult> {
+    return pydepot(args, this.storage, this.settingsEnv());
+  }
+
+  /** `pydepot serve`; resolves once /simple/ answers. */
+  async startServer(): Promise<void> {
+    if (this.server) throw new Error("the farm's server is already running");
+    const child = spawn(process.execPath, [MAIN, "serve"], { env: this.env(), cwd: this.root, stdio: ["ignore", "pipe", "pipe"] });
+    running.add(child);
+    child.once("exit", () => running.delete(child));
+    const output = capture(child);
+    this.server = { process: child, output };
+    await waitFor(
+      `pydepot serve on ${this.url}`,
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pydepot serve exited (${child.exitCode ?? child.signalCode}):\n${output()}`);
+        const answer = await fetch(this.index).catch(() => null);
+        return answer?.status === 200 ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, describe: output },
+    );
+  }
+
+  /** SIGKILL the server, as a crash would; the storage stays. */
+  async killServer(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = null;
+    server.process.kill("SIGKILL");
+    await exited(server.process);
+    this.serverOutputs.push(server.output());
+  }
+
+  /** Kill the server (SIGKILL) and start it again on the same port and storage, with `changes` to the farm settings. */
+  async restartServer(changes: FarmSettings = {}): Promise<void> {
+    await this.killServer();
+    Object.assign(this.settings, changes);
+    await this.startServer();
+  }
+
+  /**
+   * `pydepot agent` with its own state folder (its token survives a restart) and TMPDIR. The
+   * first start registers with the enrolment secret. Resolves once it has reported its targets.
+   * `server` replaces the farm's URL (e.g. a request log in front of it).
+   */
+  async startAgent(name: string, options: { pythons?: readonly string[]; server?: string } = {}): Promise<AgentProcess> {
+    const pythons = options.pythons ?? defaultPythons();
+    if (this.agents.get(name)?.process.exitCode === null && this.agents.get(name)?.process.signalCode === null) {
+      throw new Error(`agent ${name} is already running`);
+    }
+    const tmp = join(this.root, "agents", name, "tmp");
+    mkdirSync(tmp, { recursive: true });
+    const args = [MAIN, "agent", "--server", options.server ?? this.url, "--name", name, "--state-dir", join(this.root, "agents", name, "state")];
+    for (const python of pythons) args.push("--python", python);
+    args.push("--enrolment-secret", this.enrolmentSecret);
+    // The agent strips pip's and Python's variables from its builds itself; the test gives it
+    // a clean start anyway (no PIP_FIND_LINKS that could let a build pass on local wheels).
+    const child = spawn(process.execPath, args, { env: cleanEnv({ TMPDIR: tmp }), cwd: this.root, stdio: ["ignore", "pipe", "pipe"] });
+    running.add(child);
+    child.once("exit", () => running.delete(child));
+    const agent: AgentProcess = { name, pythons, tmp, process: child, output: capture(child) };
+    this.agents.set(name, agent);
+    await waitFor(
+      `agent ${name} to report its targets`,
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`agent ${name} exited (${child.exitCode ?? child.signalCode}):\n${agent.output()}`);
+        return agent.output().includes("building for ") ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100, describe: agent.output },
+    );
+    return agent;
+  }
+
+  /** The token the agent got at registration (from its state folder). */
+  agentToken(name: string): string {
+    return JSON.parse(readFileSync(join(this.root, "agents", name, "state", `${name}.json`), "utf8")).token;
+  }
+
+  /** A stored file's bytes, as pip or easy_install download it. */
+  async download(project: string, filename: string): Promise<Buffer> {
+    const answer = await fetch(`${this.url}/files/${project}/${encodeURIComponent(filename)}`);
+    if (answer.status !== 200) throw new Error(`download of ${filename}: ${answer.status} ${answer.statusText}`);
+    return Buffer.from(await answer.arrayBuffer());
+  }
+
+  /** SIGKILL an agent, as a crash or a power cut would. Its build processes live on (see killBuilds). */
+  async killAgent(name: string): Promise<void> {
+    const agent = this.agents.get(name);
+    if (!agent) throw new Error(`no agent ${name}`);
+    agent.process.kill("SIGKILL");
+    await exited(agent.process);
+  }
+
+  /** Processes working inside the agent's TMPDIR: its builds (setup.py, pip, compilers, their children). */
+  buildProcesses(name: string): number[] {
+    const agent = this.agents.get(name);
+    if (!agent) throw new Error(`no agent ${name}`);
+    const found: number[] = [];
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        if (readlinkSync(`/proc/${entry}/cwd`).startsWith(agent.tmp + "/")) found.push(Number(entry));
+      } catch {
+        // gone already, or not ours to look at
+      }
+    }
+    return found;
+  }
+
+  /** Clean up after a killed agent: its orphaned builds would otherwise run on. */
+  killBuilds(name: string): void {
+    for (const pid of this.buildProcesses(name)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+
+  /** twine upload as the uploader; must succeed. */
+  async upload(...files: string[]): Promise<void> {
+    expectOk(await twineUpload(this.uploadUrl, files, { username: "__token__", password: this.uploaderToken }));
+  }
+
+  jobs(filter: { project?: string; status?: string; target?: string } = {}): Promise<JobRow[]> {
+    return listJobs(this.url, filter);
+  }
+
+  job(jobId: number): Promise<JobDetails> {
+    return showJob(this.url, jobId);
+  }
+
+  files(project: string): Promise<string[]> {
+    return indexFilenames(this.url, project);
+  }
+
+  /**
+   * Waits until `project` has `count` jobs (one per target) and none is queued or leased any
+   * more; returns them sorted by target.
+   */
+  async settled(project: string, count: number, timeoutMs = BUILD_WAIT_MS): Promise<JobRow[]> {
+    const jobs = await waitFor(
+      `${count} settled build jobs of ${project}`,
+      async () => {
+        const jobs = await this.jobs({ project });
+        return jobs.length >= count && jobs.every((job) => FINAL_STATUSES.includes(job.status)) ? jobs : undefined;
+      },
+      { timeoutMs, describe: () => this.describe(project) },
+    );
+    return jobs.sort((a, b) => a.targetKey.localeCompare(b.targetKey));
+  }
+
+  /** Waits until one job matches; returns it. */
+  async waitForJob(what: string, project: string, matches: (job: JobRow) => boolean, timeoutMs = BUILD_WAIT_MS): Promise<JobRow> {
+    return waitFor(what, async () => (await this.jobs({ project })).find(matches), { timeoutMs, describe: () => this.describe(project) });
+  }
+
+  /** Waits until the job's log has a line containing `text` (proof that the build got that far). */
+  async waitForLog(jobId: number, text: string, timeoutMs = BUILD_WAIT_MS): Promise<JobDetails> {
+    return waitFor(
+      `"${text}" in the log of job ${jobId}`,
+      async () => {
+        const details = await this.job(jobId);
+        return details.log.some((line) => line.text.includes(text)) ? details : undefined;
+      },
+      { timeoutMs, describe: async () => (await this.describe()) + `\nlog of #${jobId}:\n${(await this.job(jobId)).log.map((line) => line.text).join("\n")}` },
+    );
+  }
+
+  /** The state of things, for a failure message: jobs, and what the server and agents printed. */
+  async describe(project?: string): Promise<string> {
+    const parts = [`jobs${project ? ` of ${project}` : ""}:`];
+    try {
+      parts.push(...(await this.jobs(project ? { project } : {})).map(describeJob));
+    } catch (error) {
+      parts.push(`(cannot list jobs: ${(error as Error).message})`);
+    }
+    for (const agent of this.agents.values()) parts.push(`--- agent ${agent.name} ---`, tail(agent.output()));
+    parts.push("--- server ---", tail([...this.serverOutputs, this.server?.output() ?? ""].join("")));
+    return parts.join("\n");
+  }
+
+  async stop(): Promise<void> {
+    for (const agent of this.agents.values()) {
+      agent.process.kill("SIGKILL");
+      await exited(agent.process);
+      this.killBuilds(agent.name);
+    }
+    await this.killServer();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
