@@ -30,6 +30,8 @@ export type TargetReport = z.infer<typeof targetReport>;
 
 /** Agents not heard from within this long are shown offline (an idle agent asks for work every long poll). */
 const ONLINE_WINDOW_MS = 90_000;
+/** "Last seen" is written at most this often per agent: a lease or log line must not cost a disk write. */
+const SEEN_WRITE_MS = 10_000;
 
 export interface AgentView extends AgentListing {
   online: boolean;
@@ -78,7 +80,10 @@ export class Agents {
     const agent = this.store.byTokenHash(hash(token));
     if (!agent) throw unauthorized("Unknown or revoked agent token: re-register the agent with an enrolment secret");
     if (version !== undefined) this.checkVersion(version);
-    this.store.seen(agent.id, version ?? agent.version, this.now());
+    const reported = version ?? agent.version;
+    if (Date.now() - Date.parse(agent.lastSeenAt) > SEEN_WRITE_MS || reported !== agent.version) {
+      this.store.seen(agent.id, reported, this.now());
+    }
     return { kind: "agent", agentId: agent.id, name: agent.name };
   }
 
