@@ -1,0 +1,73 @@
+import { spawn } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { freePort, pollUntilOk, stopChild, track } from "./server.js";
+
+export interface StaticPage {
+  /** URL path ending in `/`, e.g. `/simple/` or `/simple/<project>/`. */
+  urlPath: string;
+  body: Buffer;
+}
+
+export interface Nginx {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's nginx serving the given pages as static `index.html` files from a temporary prefix in `parent`:
+ * generated minimal config, daemon off, worker_processes auto, access_log off, loopback only.
+ */
+export async function startNginx(binary: string, pages: StaticPage[], parent: string): Promise<Nginx> {
+  const prefix = mkdtempSync(path.join(parent, "nginx-"));
+  const root = path.join(prefix, "root");
+  for (const page of pages) {
+    const directory = path.join(root, page.urlPath);
+    mkdirSync(directory, { recursive: true });
+    writeFileSync(path.join(directory, "index.html"), page.body);
+  }
+  // Workers run as nobody when the master is root: the files must be world-readable.
+  for (const directory of [prefix, root]) chmodSync(directory, 0o755);
+  const port = await freePort();
+  const config = path.join(prefix, "nginx.conf");
+  writeFileSync(config, configText(prefix, root, port));
+  const child = track(spawn(binary, ["-p", prefix, "-c", config, "-e", path.join(prefix, "error.log")], { stdio: ["ignore", "inherit", "inherit"] }));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    await stopChild(child);
+    rmSync(prefix, { recursive: true, force: true });
+  };
+  try {
+    await pollUntilOk(`${url}${pages[0].urlPath}`, 10_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, stop };
+}
+
+function configText(prefix: string, root: string, port: number): string {
+  const temp = (name: string) => path.join(prefix, name);
+  return `daemon off;
+worker_processes auto;
+pid ${temp("nginx.pid")};
+error_log ${temp("error.log")} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  default_type text/html;
+  charset utf-8;
+  client_body_temp_path ${temp("body")};
+  proxy_temp_path ${temp("proxy")};
+  fastcgi_temp_path ${temp("fastcgi")};
+  uwsgi_temp_path ${temp("uwsgi")};
+  scgi_temp_path ${temp("scgi")};
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    index index.html;
+  }
+}
+`;
+}
