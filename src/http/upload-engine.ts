@@ -1,7 +1,6 @@
 import type { Request } from "express";
 import type { StorageEngine } from "multer";
 import type { Blobs, Staged } from "../store/blobs.js";
-import { wantsBlake2 } from "../services/uploads.js";
 
 export interface StagedUpload {
   field: string;
@@ -18,10 +17,8 @@ export class UploadEngine implements StorageEngine {
     private readonly maxBytes: number,
   ) {}
 
-  _handleFile(request: Request, file: Express.Multer.File, callback: Callback): void {
-    // twine and setup.py send the text fields before the file, so the digests are known here.
-    const blake2 = wantsBlake2(request.body ?? {});
-    this.blobs.stage(file.stream, { maxBytes: this.maxBytes, blake2 }).then(
+  _handleFile(_request: Request, file: Express.Multer.File, callback: Callback): void {
+    this.blobs.stage(file.stream, { maxBytes: this.maxBytes }).then(
       (staged) => callback(null, { size: staged.size, path: staged.path, staged } as Partial<Express.Multer.File>),
       (error) => callback(error),
     );

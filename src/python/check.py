@@ -32,10 +32,13 @@ if sys.path and sys.path[0] in ("", os.getcwd()):
 
 PYTHON_2 = sys.version_info[0] == 2
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*\.(whl|egg)$")
+FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.(whl|egg)$")  # "!": a version epoch
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 HOST = re.compile(r"^[A-Za-z0-9.:\[\]_-]+$")
 NOT_FOUND = re.compile(r"^\s*(\S+) => not found\s*$")
+# An extension module by its name (PEP 3149 tags, abi3), whatever its bytes: a damaged one must
+# be imported and fail, not be taken for a plain library.
+EXTENSION_SUFFIX = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*|cp\d+-[^.]+)\.(so|pyd)$")
 DEFAULT_TIMEOUT = 300.0
 # One hung import must not use up the whole check, and one chatty child not the memory.
 IMPORT_TIMEOUT = 60.0
@@ -302,7 +305,7 @@ def artifact_contents(path, kind, hinted, log):
         if parts[-1].endswith((".so", ".pyd")):
             compiled += 1
             module = ".".join(parts[:-1] + [parts[-1].split(".")[0]])
-            if is_extension_module(archive.read(member), parts[-1].split(".")[0]):
+            if EXTENSION_SUFFIX.search(parts[-1]) or is_extension_module(archive.read(member), parts[-1].split(".")[0]):
                 native.add(module)
             else:
                 log("%s exports no module init function: a plain library, not imported" % member)

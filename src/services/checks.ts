@@ -78,6 +78,11 @@ export class Checks {
       const file = this.files.byFilename(check.filename)!;
       const placement = await this.place(file, onlyNode);
       if (!placement) continue;
+      if ("problem" in placement) {
+        // No node could even be asked what it runs: the check waits with that node's error.
+        this.postpone(check.id, placement.node, `node ${placement.node.name}: ${placement.problem}`, false);
+        continue;
+      }
       if (!this.store.start(check.id, placement.node.name, placement.interpreter, this.now())) continue;
       this.running.set(placement.node.name, (this.running.get(placement.node.name) ?? 0) + 1);
       started.push(
@@ -132,17 +137,23 @@ export class Checks {
     return probes;
   }
 
-  private async place(file: FileRow, onlyNode?: string): Promise<{ node: NodeSettings; interpreter: string } | null> {
+  /** A node with room and an interpreter the file fits; else the first node that could not be probed, if any. */
+  private async place(file: FileRow, onlyNode?: string): Promise<{ node: NodeSettings; interpreter: string } | { node: NodeSettings; problem: string } | null> {
+    let unreachable: { node: NodeSettings; problem: string } | null = null;
     for (const node of this.nodes) {
       if ((onlyNode && node.name !== onlyNode) || (this.running.get(node.name) ?? 0) >= node.parallel) continue;
       const probes = await this.probesOf(node);
+      if (probes instanceof NodeUnreachable) {
+        unreachable ??= { node, problem: probes.message };
+        continue;
+      }
       const interpreter = Object.entries(probes).find(([, probe]) => fits(file, asTarget(file, probe)))?.[0];
       if (interpreter) return { node, interpreter };
     }
-    return null;
+    return unreachable;
   }
 
-  private async probesOf(node: NodeSettings): Promise<Record<string, InterpreterProbe>> {
+  private async probesOf(node: NodeSettings): Promise<Record<string, InterpreterProbe> | NodeUnreachable> {
     const stored = Object.fromEntries(this.store.probes(node.name).map((row) => [row.path, JSON.parse(row.probe) as InterpreterProbe]));
     if (node.interpreters.every((interpreter) => stored[interpreter])) return stored;
     try {
@@ -150,7 +161,7 @@ export class Checks {
     } catch (error) {
       if (!(error instanceof NodeUnreachable)) throw error;
       this.store.saveHealth(node.name, false, error.message, this.now());
-      return {};
+      return error;
     }
   }
 

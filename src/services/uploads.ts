@@ -14,11 +14,6 @@ const DIGESTS = [
   ["blake2_256_digest", "blake2b256"],
 ] as const;
 
-/** Whether the form asks for a BLAKE2b-256 check (the only reason to compute that slow hash). */
-export function wantsBlake2(form: UploadForm): boolean {
-  return Boolean(field(form, "blake2_256_digest"));
-}
-
 /** The rules of the legacy upload API on top of ingest: action, protocol, file type, digests. */
 export class Uploads {
   constructor(private readonly ingest: Ingest) {}
