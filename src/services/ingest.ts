@@ -49,12 +49,9 @@ export class Ingest {
   async ingest(request: IngestRequest): Promise<IngestResult> {
     const stagedMetadata: Staged[] = [];
     try {
-      const name = this.checkName(request);
-      this.access.canUpload(request.principal, this.projects.byName(name.project));
-      const existing = this.files.byFilename(name.filename);
-      if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
-      const metadata = await readArtifactMetadata(request.staged.path, name.kind, name.filename);
-      checkMetadata(name, metadata);
+      const prepared = await this.prepare(request);
+      if ("existing" in prepared) return { file: prepared.existing, created: false };
+      const { name, metadata } = prepared;
       const coreMetadata = metadata.coreMetadataFile && this.blobs.stageBytes(metadata.coreMetadataFile);
       if (coreMetadata) stagedMetadata.push(coreMetadata);
       const result = tx(this.db, () => this.record(request, name, metadata, coreMetadata));
@@ -70,11 +67,18 @@ export class Ingest {
    * staged file: for a caller that must accept several files whole or not at all (a build result).
    */
   async check(request: IngestRequest): Promise<void> {
+    await this.prepare(request);
+  }
+
+  /** Name, access and metadata checks; an identical file already stored short-cuts the rest. */
+  private async prepare(request: IngestRequest): Promise<{ existing: FileRow } | { name: ArtifactName; metadata: ArtifactMetadata }> {
     const name = this.checkName(request);
     this.access.canUpload(request.principal, this.projects.byName(name.project));
     const existing = this.files.byFilename(name.filename);
-    if (existing) return void this.sameBytes(existing, request.staged.sha256);
-    checkMetadata(name, await readArtifactMetadata(request.staged.path, name.kind, name.filename));
+    if (existing) return { existing: this.sameBytes(existing, request.staged.sha256) };
+    const metadata = await readArtifactMetadata(request.staged.path, name.kind, name.filename);
+    checkMetadata(name, metadata);
+    return { name, metadata };
   }
 
   private checkName(request: IngestRequest): ArtifactName {
