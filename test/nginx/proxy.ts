@@ -4,10 +4,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { freePort } from "../support/ports.js";
 
 export const NGINX = "/usr/sbin/nginx";
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
@@ -64,17 +64,6 @@ export async function startNginx(settings: SettingsEnv): Promise<Nginx> {
     throw error;
   }
   return { url, config, stop };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitUntilListening(url: string, child: ChildProcess, diagnostics: () => string): Promise<void> {

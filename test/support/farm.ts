@@ -6,7 +6,6 @@
 // a user has: HTTP (the JSON API, /simple/) and the CLI.
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +23,7 @@ import {
 } from "./farm-api.js";
 import { buildToolWheels } from "./packages.js";
 import { findPython } from "./pythons.js";
+import { freePort } from "./ports.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MAIN = join(ROOT, "dist", "main.js");
@@ -81,17 +81,6 @@ export function pydepot(args: readonly string[], storage: string, env: NodeJS.Pr
   checkBuilt();
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("PYDEPOT_")));
   return runCommand([process.execPath, MAIN, ...args], { env: { ...base, ...env, PYDEPOT_STORAGE_PATH: storage }, cwd: storage, timeoutMs: 60_000 });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Output of a child process, kept whole for failure messages. */
