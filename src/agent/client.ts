@@ -20,9 +20,12 @@ export class FarmClient {
     private token: string | null = null,
   ) {}
 
-  /** `<server>/simple/` with the agent token as Basic password, for pip and setuptools. */
+  /**
+   * The staging index with the agent token as Basic password, for pip and setuptools: build
+   * requirements the import checker has not verified yet are fine for a build, never for production.
+   */
   indexUrl(): string {
-    const url = new URL("/simple/", this.serverUrl);
+    const url = new URL("/staging/simple/", this.serverUrl);
     if (this.token) {
       url.username = "__token__";
       url.password = this.token;

@@ -137,7 +137,7 @@ describe("real builds on Python 2.7, 3.11 and 3.12", { timeout: FARM_TEST_TIMEOU
     const job = (await farm.settled("natmod", 3)).find((row) => row.targetKey === CP312)!;
     const log = logText(await farm.job(job.id));
     const index = new URL(requests.index);
-    expect(log).toContain(`Looking in indexes: http://__token__:****@${index.host}/simple/`);
+    expect(log).toContain(`Looking in indexes: http://__token__:****@${index.host}/staging/simple/`);
     expect(log).toContain("Installing build dependencies: finished with status 'done'");
     const hosts = new Set([...log.matchAll(/\b[a-z][a-z0-9+.-]*:\/\/(?:[^@\s/]*@)?([^/\s?#]+)/gi)].map((match) => match[1]));
     expect([...hosts]).toEqual([index.host]);
@@ -150,9 +150,9 @@ describe("real builds on Python 2.7, 3.11 and 3.12", { timeout: FARM_TEST_TIMEOU
       .map((request) => `${request.status} ${request.path}`);
     expect(fetched).toEqual(
       expect.arrayContaining([
-        "200 /simple/setuptools/",
+        "200 /staging/simple/setuptools/",
         "200 /files/setuptools/setuptools-67.6.1-py3-none-any.whl",
-        "200 /simple/wheel/",
+        "200 /staging/simple/wheel/",
         "200 /files/wheel/wheel-0.38.4-py3-none-any.whl",
       ]),
     );
@@ -171,10 +171,10 @@ describe("real builds on Python 2.7, 3.11 and 3.12", { timeout: FARM_TEST_TIMEOU
     expect(eggLog).toMatch(/^stdout: Installed \S+\/\.eggs\/buildhelper-1\.0-py2\.7\.egg$/m);
     expect(eggLog).toMatch(/^stdout: needs-build-req: built with buildhelper 1\.0 from \S+\/\.eggs\/buildhelper-1\.0-py2\.7\.egg\//m);
     const fetchedBy = (client: string) => requests.from(client).map((request) => `${request.status} ${request.path}`);
-    expect(fetchedBy("setuptools/")).toContain("200 /simple/buildhelper/");
+    expect(fetchedBy("setuptools/")).toContain("200 /staging/simple/buildhelper/");
     expect(fetchedBy("setuptools/")).toContainEqual(expect.stringMatching(/^200 \/files\/buildhelper\/buildhelper-1\.0(-py2\.7\.egg|\.tar\.gz)$/));
     // pip installed it into the isolated build environment of the wheel, from this index too.
-    expect(fetchedBy("pip/")).toContain("200 /simple/buildhelper/");
+    expect(fetchedBy("pip/")).toContain("200 /staging/simple/buildhelper/");
     expect(fetchedBy("pip/")).toContainEqual(expect.stringMatching(/^200 \/files\/buildhelper\/buildhelper-1\.0(-py2\.py3-none-any\.whl|\.tar\.gz)$/));
     // Each built file carries what its build found.
     for (const filename of ["needs_build_req-1.0-py2.7.egg", "needs_build_req-1.0-py2.py3-none-any.whl"]) {
