@@ -154,8 +154,11 @@ export class Checks {
   }
 
   private async probesOf(node: NodeSettings): Promise<Record<string, InterpreterProbe> | NodeUnreachable> {
-    const stored = Object.fromEntries(this.store.probes(node.name).map((row) => [row.path, JSON.parse(row.probe) as InterpreterProbe]));
-    if (node.interpreters.every((interpreter) => stored[interpreter])) return stored;
+    const stored = new Map(this.store.probes(node.name).map((row) => [row.path, JSON.parse(row.probe) as InterpreterProbe]));
+    // Only the configured interpreters, in the configured order (the order of preference).
+    if (node.interpreters.every((interpreter) => stored.has(interpreter))) {
+      return Object.fromEntries(node.interpreters.map((interpreter) => [interpreter, stored.get(interpreter)!]));
+    }
     try {
       return await this.probe(node.name);
     } catch (error) {
@@ -179,7 +182,7 @@ export class Checks {
     try {
       const timeoutMs = (this.settings.check_timeout_seconds + 30) * 1000;
       const output = await runRemote(this.connection(node), [interpreter, "-c", BOOTSTRAP], `${script("check.py")}\0${JSON.stringify(request)}`, { timeoutMs });
-      result = parseResult(output.stdout, output.stderr, output.code);
+      result = parseResult(output.stdout, output.stderr, output.code, output.signal);
     } catch (error) {
       if (!(error instanceof NodeUnreachable)) throw error;
       return this.postpone(checkId, node, `node ${node.name}: ${error.message}`, false);
@@ -249,11 +252,11 @@ function script(name: string): string {
 }
 
 /** The last stdout line is the verdict; without one the check did not really run. */
-function parseResult(stdout: string, stderr: string, code: number | null): CheckResult {
+function parseResult(stdout: string, stderr: string, code: number | null, signal: string | null): CheckResult {
   try {
     return JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as CheckResult;
   } catch {
     const detail = stderr.trim().split("\n").slice(-5).join("\n");
-    return { verdict: "error", reason: `no verdict from the check script (exit ${code})`, log: `${stdout}\n${detail}`, modules: [], missing_libraries: [], degraded: false, duration: 0 };
+    return { verdict: "error", reason: `no verdict from the check script (${code === null && signal ? `killed by ${signal}` : `exit ${code}`})`, log: `${stdout}\n${detail}`, modules: [], missing_libraries: [], degraded: false, duration: 0 };
   }
 }

@@ -121,6 +121,11 @@ function sshdConfig(dir: string, port: number): string {
     "X11Forwarding no",
     "AllowTcpForwarding no",
     "PermitUserEnvironment no",
+    // sshd runs every command through the user's shell, and Debian's bash sources ~/.bashrc when
+    // it sees SSH_CLIENT at SHLVL < 2. Here that is root's, whose `pyenv init` runs `pyenv rehash`
+    // under a lock file: a session killed by stop() at that moment leaves the lock behind, and
+    // every later session on this machine then waits 60 s for it. A clean node runs no dotfiles.
+    "SetEnv SHLVL=1",
     // Tests open connections in parallel; the default 10:30:100 drops some at random.
     "MaxStartups 100",
     "MaxSessions 50",

@@ -1,0 +1,322 @@
+// What the import checker tests share: a pydepot server whose clean node is a real sshd
+// (test/support/sshd.ts), started on a storage folder that outlives it (a config change is a
+// new server on the same storage), the checker's JSON API, bounded waits that say what they
+// last saw, and fixtures built with their own environment (a C library of the tests' own,
+// LIBRARY_PATH, an rpath, a version).
+import { createHash } from "node:crypto";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { startApp, type App } from "../../src/app.js";
+import { loadSettings, type Settings } from "../../src/settings.js";
+import type { CheckRow, NodeHealth } from "../../src/store/checks.js";
+import { cleanEnv, expectOk, runCommand } from "./commands.js";
+import { findPython } from "./pythons.js";
+import type { SshdNode } from "./sshd.js";
+
+const run = promisify(execFile);
+
+export type NodeSettings = Settings["nodes"][number];
+type CheckerSettings = Partial<Settings["checker"]>;
+
+const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
+const CACHE_ROOT = join(tmpdir(), "pydepot-test-dists");
+const PYTHON_WHEELS_DIR = "/usr/share/python-wheels";
+
+/** Temporary folders of this test process, removed when it exits. */
+const temporary: string[] = [];
+process.on("exit", () => {
+  for (const folder of temporary) rmSync(folder, { recursive: true, force: true });
+});
+
+export function temporaryFolder(prefix: string): string {
+  const folder = mkdtempSync(join(tmpdir(), `pydepot-${prefix}-`));
+  temporary.push(folder);
+  return folder;
+}
+
+// ---- nodes -------------------------------------------------------------------------------------
+
+/** A private key in a 0600 file, as `private_key_file` wants it. */
+export function privateKeyFile(key: Buffer): string {
+  const file = join(temporaryFolder("node-key"), "id_ed25519");
+  writeFileSync(file, key, { mode: 0o600 });
+  return file;
+}
+
+/** A fresh ed25519 key the node has never heard of. */
+export async function strangerKey(): Promise<Buffer> {
+  const file = join(temporaryFolder("stranger-key"), "id_ed25519");
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "pydepot-test-stranger", "-f", file]);
+  return readFile(file);
+}
+
+/** A well-formed fingerprint that is not the node's. */
+export function wrongHostKey(node: SshdNode): string {
+  const wrong = `SHA256:${createHash("sha256").update(`not ${node.hostKeySha256}`).digest("base64").replace(/=+$/, "")}`;
+  if (wrong === node.hostKeySha256) throw new Error("wrongHostKey: collided with the real fingerprint");
+  return wrong;
+}
+
+/**
+ * The `nodes` entry for an sshd: Python 3.11 first (so py2.py3 wheels are checked there), then
+ * Python 2.7 (eggs). Override any field to misconfigure it.
+ */
+export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = {}): NodeSettings {
+  return {
+    name: "clean-1",
+    host: node.host,
+    port: node.port,
+    user: node.username,
+    private_key_file: privateKeyFile(node.privateKey),
+    host_key: node.hostKeySha256,
+    interpreters: [findPython("3.11"), findPython("2.7")],
+    parallel: 1,
+    ...overrides,
+  };
+}
+
+// ---- the server --------------------------------------------------------------------------------
+
+export interface CheckerServer extends App {
+  storage: string;
+  /** `<url>/simple/` */
+  index: string;
+  /** `<url>/staging/simple/` */
+  staging: string;
+  /** What the app logged (scheduler errors land here). */
+  log: string[];
+}
+
+export interface CheckerServerOptions {
+  nodes: NodeSettings[];
+  checker?: CheckerSettings;
+  /** Start on this storage (a restart with another configuration); a new folder otherwise. */
+  storage?: string;
+}
+
+/**
+ * The real app on 127.0.0.1 and a free port with clean nodes configured. Fast retries by
+ * default (sweep and retry every 2 s). stop() keeps the storage: the folder goes when the test
+ * process exits.
+ */
+export async function startCheckerServer(options: CheckerServerOptions): Promise<CheckerServer> {
+  const storage = options.storage ?? temporaryFolder("checker-storage");
+  const { settings } = loadSettings({
+    env: {},
+    overrides: {
+      server: { port: 0 },
+      storage: { path: storage },
+      checker: { sweep_seconds: 2, retry_seconds: 2, check_timeout_seconds: 120, ...options.checker },
+      nodes: options.nodes,
+    },
+  });
+  const log: string[] = [];
+  const app = await startApp(settings, (message) => log.push(message));
+  return { ...app, storage, index: `${app.url}/simple/`, staging: `${app.url}/staging/simple/`, log };
+}
+
+/** Register a built file the way `pydepot import` does (the check is then due at once). */
+export async function addFile(server: CheckerServer, path: string): Promise<string> {
+  const report = await server.services.imports.importDirectory({ kind: "system", name: "checker-test" }, path);
+  if (report.added.length !== 1) throw new Error(`import of ${path} did not add it: ${JSON.stringify(report)}`);
+  return path.split("/").at(-1)!;
+}
+
+/** An API token of a new user who may upload. */
+export async function uploaderToken(server: CheckerServer, name: string): Promise<string> {
+  await server.services.accounts.createUser(name, null, false, "checker-test");
+  return server.services.accounts.createToken(name, "test", "checker-test").token;
+}
+
+// ---- the checker's API -------------------------------------------------------------------------
+
+export interface FileChecks {
+  filename: string;
+  verification: "pending" | "verified" | "failed";
+  degraded: boolean;
+  /** Newest first. */
+  checks: CheckRow[];
+}
+
+/** GET /api/files/:filename/checks */
+export async function fileChecks(server: CheckerServer, filename: string): Promise<FileChecks> {
+  const response = await fetch(`${server.url}/api/files/${encodeURIComponent(filename)}/checks`);
+  if (response.status !== 200) throw new Error(`GET checks of ${filename}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as FileChecks;
+}
+
+/** GET /api/nodes */
+export async function nodeHealth(server: CheckerServer, name: string): Promise<NodeHealth | undefined> {
+  const response = await fetch(`${server.url}/api/nodes`);
+  if (response.status !== 200) throw new Error(`GET /api/nodes: ${response.status} ${await response.text()}`);
+  const { nodes } = (await response.json()) as { nodes: NodeHealth[] };
+  return nodes.find((node) => node.node === name);
+}
+
+/** The file names an index page lists; none when the project page is a 404. */
+export async function listed(indexUrl: string, project: string): Promise<string[]> {
+  const response = await fetch(`${indexUrl}${project}/`, { headers: { Accept: "text/html" } });
+  if (response.status === 404) return [];
+  if (response.status !== 200) throw new Error(`GET ${indexUrl}${project}/: ${response.status}`);
+  return [...(await response.text()).matchAll(/<a [^>]*>([^<]*)<\/a>/g)].map((match) => match[1].replaceAll("&amp;", "&"));
+}
+
+// ---- bounded waits -----------------------------------------------------------------------------
+
+/**
+ * Polls `attempt` until it returns something other than undefined. On timeout, throws with
+ * `description` and what `attempt` last saw (it may set `seen.last`).
+ */
+export async function eventually<T>(
+  description: string,
+  attempt: (seen: { last: unknown }) => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 150,
+): Promise<T> {
+  const seen: { last: unknown } = { last: "nothing yet" };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await attempt(seen);
+    if (result !== undefined) return result;
+    if (Date.now() >= deadline) {
+      const last = typeof seen.last === "string" ? seen.last : JSON.stringify(seen.last, null, 2);
+      throw new Error(`${description}: not within ${timeoutMs / 1000} s. Last seen:\n${last}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A short form of a file's checks for failure messages (logs cut). */
+function summary(state: FileChecks): unknown {
+  return {
+    verification: state.verification,
+    checks: state.checks.map(({ id, purpose, status, node, interpreter, reason, log }) => ({ id, purpose, status, node, interpreter, reason, log: log.slice(-1500) })),
+  };
+}
+
+/** Waits until the file's newest check satisfies `done` (default: it has a verdict). */
+export function waitForCheck(
+  server: CheckerServer,
+  filename: string,
+  description: string,
+  done: (check: CheckRow, state: FileChecks) => boolean = (check) => check.status === "verified" || check.status === "failed",
+  timeoutMs = 90_000,
+): Promise<{ state: FileChecks; check: CheckRow }> {
+  // Every state the newest check went through, for the failure message.
+  const states: string[] = [];
+  return eventually(
+    `${filename}: ${description}`,
+    async (seen) => {
+      const state = await fileChecks(server, filename);
+      const current = state.checks[0] ? `#${state.checks[0].id} ${state.checks[0].status}: ${state.checks[0].reason}` : "no check";
+      if (states.at(-1) !== current) states.push(current);
+      seen.last = { ...(summary(state) as object), states, serverLog: server.log.slice(-5) };
+      const check = state.checks[0];
+      return check !== undefined && done(check, state) ? { state, check } : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Waits for the first verdict on a new file. */
+export async function waitForVerdict(server: CheckerServer, filename: string, timeoutMs = 90_000): Promise<{ state: FileChecks; check: CheckRow }> {
+  return waitForCheck(server, filename, "a verdict", (check) => check.status === "verified" || check.status === "failed", timeoutMs);
+}
+
+// ---- fixtures built with their own environment ---------------------------------------------------
+
+/**
+ * libpdtest.so (test/fixtures/libpdtest) built with gcc into `folder` (a fresh one by default):
+ * a native library no system has, for extensions to link against.
+ */
+export async function buildTestLibrary(folder = temporaryFolder("libpdtest")): Promise<string> {
+  const library = join(folder, "libpdtest.so");
+  expectOk(await runCommand(["gcc", "-shared", "-fPIC", "-O2", "-o", library, join(FIXTURES_DIR, "libpdtest", "pdtest.c")], { env: cleanEnv(), cwd: folder }));
+  return library;
+}
+
+export interface FixtureBuild {
+  /** A folder under test/fixtures. */
+  readonly fixture: string;
+  /** bdist_wheel with Python 3.11 (default) or bdist_egg with Python 2.7. */
+  readonly kind?: "wheel" | "egg";
+  /** More environment for setup.py: a version, LIBRARY_PATH, LDFLAGS. Part of the cache key. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Files whose contents the build depends on besides the fixture (e.g. a library), for the cache key. */
+  readonly inputs?: readonly string[];
+}
+
+const pending = new Map<string, Promise<string>>();
+
+/** Builds the fixture (cached across runs by its sources, environment and inputs) and returns the file. */
+export async function buildFixture(build: FixtureBuild): Promise<string> {
+  const kind = build.kind ?? "wheel";
+  const source = join(FIXTURES_DIR, build.fixture);
+  const files = await sourceFiles(source);
+  const hash = createHash("sha256").update(JSON.stringify({ recipe: "checker-1", kind, env: build.env ?? {} }));
+  for (const file of [...files.map((name) => join(source, name)), ...(build.inputs ?? [])]) {
+    hash.update(file.startsWith(source) ? relative(source, file) : "input").update(await readFile(file));
+  }
+  const key = `checker-${hash.digest("hex").slice(0, 32)}`;
+  let result = pending.get(key);
+  if (result === undefined) {
+    result = buildOnce(key, source, files, kind, build.env ?? {});
+    result.catch(() => pending.delete(key));
+    pending.set(key, result);
+  }
+  return result;
+}
+
+async function buildOnce(key: string, source: string, files: string[], kind: "wheel" | "egg", env: Readonly<Record<string, string>>): Promise<string> {
+  const finalDir = join(CACHE_ROOT, key);
+  if (existsSync(finalDir)) return onlyFile(finalDir);
+  await mkdir(CACHE_ROOT, { recursive: true });
+  const work = await mkdtemp(join(CACHE_ROOT, ".build-"));
+  try {
+    const copy = join(work, "source");
+    for (const file of files) {
+      await mkdir(dirname(join(copy, file)), { recursive: true });
+      await copyFile(join(source, file), join(copy, file));
+    }
+    const out = join(work, "out");
+    const wheelPackage = join(PYTHON_WHEELS_DIR, readdirSync(PYTHON_WHEELS_DIR).find((name) => /^wheel-.*\.whl$/.test(name)) ?? "missing-wheel-whl");
+    const recipe =
+      kind === "wheel"
+        ? { python: findPython("3.11"), command: "bdist_wheel", env: { PYTHONPATH: wheelPackage } }
+        : { python: findPython("2.7"), command: "bdist_egg", env: {} };
+    const argv = [recipe.python, "setup.py", recipe.command, "--dist-dir", out];
+    expectOk(await runCommand(argv, { env: cleanEnv({ ...recipe.env, ...env }), cwd: copy }));
+    onlyFile(out);
+    try {
+      await rename(out, finalDir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+    }
+    return onlyFile(finalDir);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function sourceFiles(root: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (!entry.isFile() || /(^|\/)(build|dist|__pycache__|[^/]*\.egg-info)(\/|$)|\.pyc$/.test(relative(root, path))) continue;
+    found.push(relative(root, path));
+  }
+  if (found.length === 0) throw new Error(`no fixture at ${root}`);
+  return found.sort();
+}
+
+function onlyFile(folder: string): string {
+  const names = readdirSync(folder);
+  if (names.length !== 1) throw new Error(`expected exactly one built file in ${folder}, found ${JSON.stringify(names)}`);
+  return join(folder, names[0]);
+}
