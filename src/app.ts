@@ -129,6 +129,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     services,
     stop: async () => {
       await scheduler?.stop();
+      await services.checks.drain();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

@@ -55,6 +55,9 @@ interface CheckResult {
  */
 export class Checks {
   private readonly running = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Placement passes run one after another: two at once would both see the same free slots. */
+  private passes: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
@@ -72,11 +75,25 @@ export class Checks {
 
   /** Start every due check a node has room for; resolves when those have finished. */
   async runDue(onlyNode?: string): Promise<void> {
+    const pass = this.passes.then(() => this.startDue(onlyNode));
+    this.passes = pass.catch(() => undefined);
+    await Promise.all(await pass);
+  }
+
+  /** Wait for the checks under way (before the database closes). */
+  async drain(): Promise<void> {
+    await this.passes;
+    await Promise.all(this.inFlight);
+  }
+
+  private async startDue(onlyNode?: string): Promise<Promise<void>[]> {
     for (const fileId of this.store.unchecked()) this.store.insert(fileId, "new", this.now());
     const started: Promise<void>[] = [];
+    // Each node is asked what it runs at most once a pass, so a dead node costs one timeout, not one per check.
+    const probed = new Map<string, Record<string, InterpreterProbe> | NodeUnreachable>();
     for (const check of this.store.due(Date.now())) {
       const file = this.files.byFilename(check.filename)!;
-      const placement = await this.place(file, onlyNode);
+      const placement = await this.place(file, probed, onlyNode);
       if (!placement) continue;
       if ("problem" in placement) {
         // No node could even be asked what it runs: the check waits with that node's error.
@@ -85,14 +102,15 @@ export class Checks {
       }
       if (!this.store.start(check.id, placement.node.name, placement.interpreter, this.now())) continue;
       this.running.set(placement.node.name, (this.running.get(placement.node.name) ?? 0) + 1);
-      started.push(
-        this.run(check.id, file, placement.node, placement.interpreter).finally(() => {
-          this.running.set(placement.node.name, this.running.get(placement.node.name)! - 1);
-          this.wakeUps.notify();
-        }),
-      );
+      const running = this.run(check.id, file, placement.node, placement.interpreter).finally(() => {
+        this.running.set(placement.node.name, this.running.get(placement.node.name)! - 1);
+        this.inFlight.delete(running);
+        this.wakeUps.notify();
+      });
+      this.inFlight.add(running);
+      started.push(running);
     }
-    await Promise.all(started);
+    return started;
   }
 
   /** Queue a check of one file, or of every egg and wheel of a project, now. */
@@ -138,11 +156,16 @@ export class Checks {
   }
 
   /** A node with room and an interpreter the file fits; else the first node that could not be probed, if any. */
-  private async place(file: FileRow, onlyNode?: string): Promise<{ node: NodeSettings; interpreter: string } | { node: NodeSettings; problem: string } | null> {
+  private async place(
+    file: FileRow,
+    probed: Map<string, Record<string, InterpreterProbe> | NodeUnreachable>,
+    onlyNode?: string,
+  ): Promise<{ node: NodeSettings; interpreter: string } | { node: NodeSettings; problem: string } | null> {
     let unreachable: { node: NodeSettings; problem: string } | null = null;
     for (const node of this.nodes) {
       if ((onlyNode && node.name !== onlyNode) || (this.running.get(node.name) ?? 0) >= node.parallel) continue;
-      const probes = await this.probesOf(node);
+      if (!probed.has(node.name)) probed.set(node.name, await this.probesOf(node));
+      const probes = probed.get(node.name)!;
       if (probes instanceof NodeUnreachable) {
         unreachable ??= { node, problem: probes.message };
         continue;
