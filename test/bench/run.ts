@@ -1,262 +1,92 @@
 /**
- * `npm run bench [-- pages upload 100k]` (all three by default): pydepot side by side with Debian's
- * nginx; the table goes to stdout and to test/bench/results.md. Not part of `npm test`; loopback
- * only; every run bounded in time. Knobs: BENCH_SECONDS (wrk duration, default 10),
- * BENCH_THREADS (2), BENCH_CONNECTIONS (32).
+ * `npm run bench [-- SCENARIO…]` (every scenario by default). Not part of `npm test`; loopback
+ * only; every run bounded in time. Each scenario writes its own section of test/bench/results.md
+ * (the sections of scenarios not run are kept) and prints its table.
+ *
+ * - pages, upload, 100k: the index side by side with Debian's nginx (index.ts). Knobs:
+ *   BENCH_SECONDS (wrk duration, default 10), BENCH_THREADS (2), BENCH_CONNECTIONS (32).
+ * - farm-latency, farm-leases: the build farm (farm-latency.ts, farm-leases.ts). Knob:
+ *   BENCH_REAL_AGENT_UPLOADS (5).
+ * - check-latency, check-throughput: the import checker over a real sshd (check-latency.ts,
+ *   check-throughput.ts). Knob: BENCH_CHECK_WINDOW_SECONDS (240).
  */
-import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { checkLatencyScenario } from "./check-latency.js";
+import { checkThroughputScenario } from "./check-throughput.js";
 import { ensureTools } from "./debian.js";
-import { startNginx } from "./nginx.js";
-import { createUploader, openServices, plan, populateByIngest, populateByStores, type Population } from "./populate.js";
-import { formatTable, type Row } from "./report.js";
-import { startServer, type ServerProcess } from "./server.js";
-import { measureUpload, upload } from "./upload.js";
-import { wheelBytes, wheelFilename, writeBigWheel } from "./wheels.js";
-import { runWrk, type LoadOptions, type LoadResult } from "./wrk.js";
+import { farmLatencyScenario } from "./farm-latency.js";
+import { farmLeasesScenario } from "./farm-leases.js";
+import { largeScenario, pagesScenario, uploadScenario, type IndexResult, type Tools } from "./index.js";
+import { describeMachine, fmt, log, watchLoad } from "./machine.js";
+import { formatFigures, formatTable, mergeResults, type ScenarioResult, type Section } from "./report.js";
 
-const SCENARIOS = ["pages", "upload", "100k"] as const;
-type Tools = ReturnType<typeof ensureTools>;
-type Scenario = (typeof SCENARIOS)[number];
+type Run = (work: string, tools: () => Tools) => Promise<IndexResult | ScenarioResult>;
 
-const PROJECTS = 2000;
-const FILES_PER_PAGE = 50;
-const UPLOAD_PAYLOAD_BYTES = 200 * 1024 ** 2;
-const WARM_UP_SECONDS = 2;
-
-const load: LoadOptions = {
-  threads: Number(process.env.BENCH_THREADS ?? 2),
-  connections: Number(process.env.BENCH_CONNECTIONS ?? 32),
-  seconds: Number(process.env.BENCH_SECONDS ?? 10),
+/** Every scenario, in the order they run and appear in results.md. */
+const SCENARIOS: Record<string, { title: string; run: Run }> = {
+  pages: { title: "Index pages against nginx, 2,000 projects through ingest", run: (work, tools) => pagesScenario(tools(), work) },
+  upload: { title: "A 200 MiB wheel upload: server memory and throughput", run: (work) => uploadScenario(work) },
+  "100k": { title: "100,000 files: start-up and pages against nginx", run: (work, tools) => largeScenario(tools(), work) },
+  "farm-latency": { title: "Build farm: sdist upload → an idle agent starts the job", run: (work) => farmLatencyScenario(work) },
+  "farm-leases": { title: "Build farm: leases per second, 10,000 queued jobs, 20 agents", run: (work) => farmLeasesScenario(work) },
+  "check-latency": { title: "Import checker: one check of a small pure wheel on a warm node", run: (work) => checkLatencyScenario(work) },
+  "check-throughput": { title: "Import checker: 200 pending artifacts, one node running 2 checks at once", run: (work) => checkThroughputScenario(work) },
 };
-const log = (message: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
-const fmt = (value: number, digits = 1) => value.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const NAMES = Object.keys(SCENARIOS);
+
+const HEADER = [
+  "# pydepot bench results",
+  "",
+  "`npm run bench -- <scenario…>` (all of them by default) rewrites the sections of the scenarios it ran and keeps the others;",
+  "each section says when it ran and how busy the machine was. Not part of `npm test`; loopback only.",
+].join("\n");
 
 async function main(): Promise<void> {
   const chosen = selectScenarios(process.argv.slice(2));
-  const tools = ensureTools(log);
   const work = mkdtempSync(path.join(os.tmpdir(), "pydepot-bench-"));
   chmodSync(work, 0o755); // nginx workers run as nobody when the bench is root: they must reach their root folder
   process.once("exit", () => rmSync(work, { recursive: true, force: true }));
-  const rows: Row[] = [];
+  let tools: Tools | undefined;
+  const lazyTools = () => (tools ??= ensureTools(log));
+  const sections: Section[] = [];
   const started = performance.now();
-  const loadBefore = os.loadavg()[0];
-  if (chosen.includes("pages")) rows.push(...(await pagesScenario(tools, path.join(work, "pages"))));
-  if (chosen.includes("upload")) rows.push(...(await uploadScenario(path.join(work, "upload"))));
-  if (chosen.includes("100k")) rows.push(...(await largeScenario(tools, path.join(work, "100k"))));
-  const context = { chosen, tools, seconds: (performance.now() - started) / 1000, loadAverages: [loadBefore, os.loadavg()[0]] };
-  const report = resultsMarkdown(rows, context);
+  for (const name of chosen) {
+    log(`${name}: starting`);
+    const load = watchLoad();
+    const scenarioStarted = performance.now();
+    const result = await SCENARIOS[name].run(path.join(work, name), lazyTools);
+    const seconds = (performance.now() - scenarioStarted) / 1000;
+    const table = isIndexResult(result) ? formatTable(result.rows) : formatFigures(result.rows);
+    sections.push({ scenario: name, markdown: sectionMarkdown(name, result.notes, table, seconds, load.stop()) });
+    console.log(`\n${name}\n${table}\n`);
+  }
   const resultsFile = fileURLToPath(new URL("results.md", import.meta.url));
-  writeFileSync(resultsFile, report);
-  console.log(`\n${formatTable(rows)}\n`);
-  log(`written to ${path.relative(process.cwd(), resultsFile)}`);
+  writeFileSync(resultsFile, mergeResults(resultsFile, HEADER, sections, NAMES));
+  log(`${chosen.join(", ")}: ${fmt((performance.now() - started) / 1000, 0)} s; written to ${path.relative(process.cwd(), resultsFile)}`);
 }
 
-function selectScenarios(args: string[]): Scenario[] {
-  const unknown = args.filter((arg) => !SCENARIOS.includes(arg as Scenario));
-  if (unknown.length > 0) throw new Error(`Unknown scenario(s) ${unknown.join(", ")}: choose from ${SCENARIOS.join(", ")}`);
-  return args.length > 0 ? (args as Scenario[]) : [...SCENARIOS];
+function selectScenarios(args: string[]): string[] {
+  const unknown = args.filter((arg) => !NAMES.includes(arg));
+  if (unknown.length > 0) throw new Error(`Unknown scenario(s) ${unknown.join(", ")}: choose from ${NAMES.join(", ")}`);
+  return args.length > 0 ? NAMES.filter((name) => args.includes(name)) : NAMES;
 }
 
-/** 2,000 projects (one with 50 files) through the real ingest; pages vs nginx. */
-async function pagesScenario(tools: Tools, work: string): Promise<Row[]> {
-  const storage = path.join(work, "storage");
-  const specs = plan(PROJECTS, 1, FILES_PER_PAGE);
-  log(`pages: populating ${specs.length} files in ${PROJECTS} projects through ingest`);
-  const services = openServices(storage);
-  const population = await populateByIngest(services, specs).finally(() => services.close());
-  const server = await startServer(storage);
-  try {
-    return [
-      populationRow(`populate ${fmt(population.files, 0)} files / ${fmt(population.projects, 0)} projects via ingest`, population),
-      ...startupRows(`start-up, ${fmt(population.files, 0)} files`, [server]),
-      ...(await comparePages(tools, server, population, work, "")),
-    ];
-  } finally {
-    await server.stop();
-  }
+function isIndexResult(result: IndexResult | ScenarioResult): result is IndexResult {
+  return result.rows.length > 0 && "pydepot" in result.rows[0];
 }
 
-/** 2,000 projects × 50 files: start-up time and pages again. */
-async function largeScenario(tools: Tools, work: string): Promise<Row[]> {
-  const storage = path.join(work, "storage");
-  const specs = plan(PROJECTS, FILES_PER_PAGE);
-  log(`100k: populating ${specs.length} files in ${PROJECTS} projects through the stores (bench-only shortcut)`);
-  const services = openServices(storage);
-  const population = await populateByStores(services, specs).finally(() => services.close());
-  const starts: ServerProcess[] = [];
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const server = await startServer(storage);
-    starts.push(server);
-    log(`100k: start ${attempt}: listening after ${fmt(server.listeningMs)} ms, first /simple/ after ${fmt(server.firstPageMs)} ms`);
-    if (attempt < 3) await server.stop();
-  }
-  const server = starts[starts.length - 1];
-  try {
-    return [
-      populationRow(`populate ${fmt(population.files, 0)} files / ${fmt(population.projects, 0)} projects via stores (shortcut)`, population),
-      ...startupRows(`start-up, ${fmt(population.files, 0)} files (median of 3)`, starts),
-      ...(await comparePages(tools, server, population, work, "100k: ")),
-    ];
-  } finally {
-    await server.stop();
-  }
-}
-
-/** The same page bytes from pydepot and from nginx (static files), under the same wrk load. */
-async function comparePages(tools: Tools, server: ServerProcess, population: Population, work: string, prefix: string): Promise<Row[]> {
-  const pages = [
-    { label: `${prefix}/simple/<project>/ (${FILES_PER_PAGE} files)`, urlPath: `/simple/${population.bigProject}/` },
-    { label: `${prefix}/simple/ (${fmt(population.projects, 0)} projects)`, urlPath: "/simple/" },
-  ];
-  const bodies = await Promise.all(pages.map(async (page) => ({ ...page, body: await fetchOk(`${server.url}${page.urlPath}`) })));
-  const nginx = await startNginx(tools.nginx, bodies, work);
-  const rows: Row[] = [];
-  try {
-    for (const page of bodies) {
-      const fromNginx = await fetchOk(`${nginx.url}${page.urlPath}`);
-      if (!fromNginx.equals(page.body)) throw new Error(`nginx does not serve the same bytes for ${page.urlPath}`);
-      log(`${page.label}: ${fmt(page.body.length / 1024)} KiB; wrk -t${load.threads} -c${load.connections} -d${load.seconds}s`);
-      // A wrk failure is most likely the server's death: say so, with its output.
-      const loadPydepot = (options: LoadOptions) =>
-        runWrk(tools.wrk, `${server.url}${page.urlPath}`, options).finally(() => server.assertAlive());
-      await loadPydepot({ ...load, seconds: WARM_UP_SECONDS });
-      const ours = await loadPydepot(load);
-      const theirs = await runWrk(tools.wrk, `${nginx.url}${page.urlPath}`, load);
-      for (const [name, result] of [["pydepot", ours], ["nginx", theirs]] as const) {
-        log(`${page.label}: ${name}: ${fmt(result.requestsPerSecond, 0)} requests/s, p50 ${fmt(result.p50Ms, 2)} ms, p99 ${fmt(result.p99Ms, 2)} ms${result.errors ? `; ${result.errors}` : ""}`);
-      }
-      const ratio = ours.requestsPerSecond / theirs.requestsPerSecond;
-      const errors = (result: LoadResult) => (result.errors ? ` (${result.errors})` : "");
-      rows.push(
-        {
-          scenario: `${page.label}: requests/s`,
-          pydepot: fmt(ours.requestsPerSecond, 0) + errors(ours),
-          nginx: fmt(theirs.requestsPerSecond, 0) + errors(theirs),
-          ratio: fmt(ratio, 2),
-          target: `≥ 0.50 ${ratio >= 0.5 ? "(met)" : "(missed)"}`,
-        },
-        {
-          scenario: `${page.label}: p99 latency (p50)`,
-          pydepot: `${fmt(ours.p99Ms, 2)} ms (${fmt(ours.p50Ms, 2)})`,
-          nginx: `${fmt(theirs.p99Ms, 2)} ms (${fmt(theirs.p50Ms, 2)})`,
-          ratio: fmt(ours.p99Ms / theirs.p99Ms, 2),
-          target: `< 10 ms ${ours.p99Ms < 10 ? "(met)" : "(missed)"}`,
-        },
-      );
-    }
-  } finally {
-    await nginx.stop();
-  }
-  return rows;
-}
-
-/**
- * One 200 MiB wheel uploaded to two fresh servers (sha256_digest only, then with blake2_256_digest
- * too) while the server's RSS is watched; each server first takes a small warm-up upload.
- */
-async function uploadScenario(work: string): Promise<Row[]> {
-  mkdirSync(work, { recursive: true });
-  const spec = { project: "bench-big", version: "1.0.0" };
-  log(`upload: writing a ${UPLOAD_PAYLOAD_BYTES / 1024 ** 2} MiB wheel`);
-  const wheel = await writeBigWheel(path.join(work, wheelFilename(spec)), spec, UPLOAD_PAYLOAD_BYTES, true);
-  const rows: Row[] = [];
-  for (const withBlake2 of [false, true]) {
-    const label = `upload ${UPLOAD_PAYLOAD_BYTES / 1024 ** 2} MiB wheel, sha256_digest${withBlake2 ? " + blake2_256_digest" : ""}`;
-    const storage = path.join(work, withBlake2 ? "storage-blake2" : "storage");
-    const services = openServices(storage);
-    const token = await createUploader(services).finally(() => services.close());
-    const server = await startServer(storage);
-    try {
-      await warmUpUpload(server, token, work);
-      const measure = await measureUpload(server, token, { ...wheel, ...spec, blake2b256: withBlake2 ? wheel.blake2b256 : null });
-      server.assertAlive();
-      log(`${label}: HTTP ${measure.status} in ${fmt(measure.seconds, 2)} s; RSS ${fmt(measure.baselineMiB)} → peak ${fmt(measure.peakMiB)} MiB (sampled max ${fmt(measure.sampledMaxMiB)})`);
-      const failed = measure.status === 200 ? "" : ` (HTTP ${measure.status}: ${measure.body})`;
-      const growth = measure.peakMiB - measure.baselineMiB;
-      rows.push(
-        {
-          scenario: `${label}: server RSS growth (VmHWM − baseline)`,
-          pydepot: `${fmt(growth)} MiB (${fmt(measure.baselineMiB)} → ${fmt(measure.peakMiB)})${failed}`,
-          nginx: "—",
-          ratio: "—",
-          target: `< 64 MiB ${growth < 64 ? "(met)" : "(missed)"}`,
-        },
-        { scenario: `${label}: throughput`, pydepot: `${fmt(measure.mibPerSecond)} MiB/s (${fmt(measure.seconds, 2)} s)${failed}`, nginx: "—", ratio: "—", target: "—" },
-      );
-    } finally {
-      await server.stop();
-      rmSync(storage, { recursive: true, force: true });
-    }
-  }
-  rmSync(wheel.path);
-  return rows;
-}
-
-/** A small upload first, so the baseline is a server that has loaded and run its upload code. */
-async function warmUpUpload(server: ServerProcess, token: string, work: string): Promise<void> {
-  const spec = { project: "bench-warm-up", version: "1.0.0" };
-  const bytes = await wheelBytes(spec);
-  const file = path.join(work, wheelFilename(spec));
-  writeFileSync(file, bytes);
-  const sha256 = createHash("sha256").update(bytes).digest("hex");
-  const answer = await upload(server.url, token, { path: file, filename: wheelFilename(spec), ...spec, sha256, blake2b256: null });
-  if (answer.status !== 200) throw new Error(`warm-up upload failed: ${answer.status} ${answer.body}`);
-}
-
-function populationRow(scenario: string, population: Population): Row {
-  const rate = population.files / population.seconds;
-  return { scenario, pydepot: `${fmt(population.seconds)} s (${fmt(rate, 0)} files/s)`, nginx: "—", ratio: "—", target: "—" };
-}
-
-function startupRows(label: string, servers: ServerProcess[]): Row[] {
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+function sectionMarkdown(name: string, notes: string[], table: string, seconds: number, load: string): string {
   return [
-    { scenario: `${label}: spawn → listening`, pydepot: `${fmt(median(servers.map((server) => server.listeningMs)), 0)} ms`, nginx: "—", ratio: "—", target: "—" },
-    { scenario: `${label}: spawn → first GET /simple/ 200`, pydepot: `${fmt(median(servers.map((server) => server.firstPageMs)), 0)} ms`, nginx: "—", ratio: "—", target: "—" },
-  ];
-}
-
-async function fetchOk(url: string): Promise<Buffer> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
-  return Buffer.from(await response.arrayBuffer());
-}
-
-interface RunContext {
-  chosen: Scenario[];
-  tools: Tools;
-  seconds: number;
-  /** One-minute load average at the start and at the end: anything else running skews the figures. */
-  loadAverages: number[];
-}
-
-function resultsMarkdown(rows: Row[], context: RunContext): string {
-  const firstLine = (command: string, args: string[]) => {
-    const result = spawnSync(command, args, { encoding: "utf8" });
-    return `${result.stdout}${result.stderr}`.trim().split("\n")[0].replace(/ Copyright.*/, "");
-  };
-  return [
-    "# pydepot bench results",
+    `## ${SCENARIOS[name].title}`,
     "",
-    `\`npm run bench -- ${context.chosen.join(" ")}\`, ${new Date().toISOString()}, the scenarios took ${fmt(context.seconds, 0)} s.`,
+    `\`npm run bench -- ${name}\`, ${new Date().toISOString()}, ${fmt(seconds, 0)} s; ${describeMachine()}, node ${process.version}; ${load}.`,
     "",
-    `- Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "CPU"}, ${fmt(os.totalmem() / 1024 ** 3, 0)} GiB; ` +
-      `load average ${context.loadAverages.map((value) => fmt(value, 2)).join(" → ")} (before → after).`,
-    `- node ${process.version}; ${firstLine(context.tools.nginx, ["-v"])}; ${firstLine(context.tools.wrk, ["-v"])}.`,
-    `- Load: \`wrk -t${load.threads} -c${load.connections} -d${load.seconds}s --latency\` on 127.0.0.1, after a ${WARM_UP_SECONDS} s` +
-      " warm-up of pydepot; wrk, the server under test and nginx share the machine's cores.",
-    "- pydepot runs as `node dist/main.js serve` in its own process; nginx (worker_processes auto, access_log off) serves" +
-      " the very bytes pydepot served, as static index.html files.",
-    "- The 100k rows are written through the stores in one transaction (a bench-only shortcut: ingest, one transaction" +
-      " and several fsyncs per file, is far slower); the other figures use the real ingest and upload paths.",
+    ...notes.map((note) => `- ${note}`),
     "",
-    formatTable(rows),
-    "",
+    table,
   ].join("\n");
 }
 

@@ -43,17 +43,18 @@ export function freePort(): Promise<number> {
 
 /**
  * `node dist/main.js serve` in its own process (so the load generator never shares its event
- * loop), on a free loopback port, configured by environment only; cwd is the storage's parent so
- * no stray pydepot.toml is read.
+ * loop), on a free loopback port, configured by environment only (`settings`, e.g.
+ * PYDEPOT_FARM_LONG_POLL_SECONDS, are added to it); cwd is the storage's parent so no stray
+ * pydepot.toml is read.
  */
-export async function startServer(storage: string): Promise<ServerProcess> {
+export async function startServer(storage: string, settings: Record<string, string> = {}): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("PYDEPOT_")));
   const started = performance.now();
   const child = track(spawn(process.execPath, [MAIN, "serve"], {
     cwd: path.dirname(storage),
-    env: { ...env, PYDEPOT_STORAGE_PATH: storage, PYDEPOT_SERVER_PORT: String(port), PYDEPOT_SERVER_HOST: "127.0.0.1" },
+    env: { ...env, ...settings, PYDEPOT_STORAGE_PATH: storage, PYDEPOT_SERVER_PORT: String(port), PYDEPOT_SERVER_HOST: "127.0.0.1" },
     stdio: ["ignore", "pipe", "pipe"],
   }));
   let output = "";
