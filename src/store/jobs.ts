@@ -84,10 +84,11 @@ export class JobStore {
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sdist_id, target_key) DO NOTHING RETURNING id`).pluck();
     this.claimStatement = db.prepare(`UPDATE jobs SET status = 'leased', agent_id = @agentId, attempts = attempts + 1,
       lease_expires_at = @expiresAt, updated_at = @now
-      WHERE id = (SELECT j.id FROM jobs j JOIN agent_targets t ON t.target_key = j.target_key AND t.agent_id = @agentId
-                  WHERE j.status = 'queued' ORDER BY j.id LIMIT 1)
+      WHERE id = (SELECT min((SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.target_key = t.target_key ORDER BY j.id LIMIT 1))
+                  FROM agent_targets t WHERE t.agent_id = @agentId)
       RETURNING id`).pluck();
-    this.expireStatement = db.prepare(`UPDATE jobs SET
+    // Without INDEXED BY the planner reads every leased job through jobs_by_status.
+    this.expireStatement = db.prepare(`UPDATE jobs INDEXED BY jobs_leases SET
         status = CASE WHEN attempts >= @maxAttempts THEN 'failed' ELSE 'queued' END,
         reason = CASE WHEN attempts >= @maxAttempts THEN 'lease expired ' || attempts || ' times: the agents building it stopped answering' ELSE reason END,
         agent_id = NULL, lease_expires_at = NULL, updated_at = @now
@@ -131,7 +132,7 @@ export class JobStore {
     return this.insertStatement.get(sdistId, targetKey, status, reason, now, now) as number | undefined;
   }
 
-  /** Lease the oldest queued job among the agent's targets, in one indexed UPDATE. */
+  /** Lease the oldest queued job among the agent's targets: per target the first of the jobs_queue index, then the oldest of those. */
   claim(agentId: number, expiresAt: number, now: string): number | undefined {
     return this.claimStatement.get({ agentId, expiresAt, now }) as number | undefined;
   }

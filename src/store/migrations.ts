@@ -199,4 +199,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX checks_by_file ON checks (file_id, id);
   CREATE INDEX checks_open ON checks (status, retry_after) WHERE status IN ('pending', 'running');
   `,
+  `
+  DROP INDEX checks_open;
+  CREATE INDEX checks_pending ON checks (retry_after) WHERE status = 'pending';
+  `,
 ];

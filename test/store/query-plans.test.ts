@@ -5,17 +5,23 @@ import type { Statement } from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb, type Db } from "../../src/store/db.js";
 import { AccountStore } from "../../src/store/accounts.js";
+import { AgentStore } from "../../src/store/agents.js";
+import { CheckStore } from "../../src/store/checks.js";
+import { JobStore } from "../../src/store/jobs.js";
 import { FileStore } from "../../src/store/files.js";
 import { ProjectStore } from "../../src/store/projects.js";
 
 /** A plan step that reads a whole table instead of searching an index (`SCAN t USING INDEX` for an ORDER BY is not hot here). */
-const FULL_SCAN = /^SCAN (files|projects|releases|tokens|roles|users|f|p|r|t|u)\b/;
+const FULL_SCAN = /^SCAN (files|projects|releases|tokens|roles|users|jobs|agents|agent_targets|checks|f|p|r|t|u|j|c)\b/;
 
 let root: string;
 let db: Db;
 let projects: ProjectStore;
 let files: FileStore;
 let accounts: AccountStore;
+let agents: AgentStore;
+let jobs: JobStore;
+let checks: CheckStore;
 
 beforeAll(() => {
   root = mkdtempSync(path.join(tmpdir(), "pydepot-query-plans-"));
@@ -23,6 +29,9 @@ beforeAll(() => {
   projects = new ProjectStore(db);
   files = new FileStore(db);
   accounts = new AccountStore(db);
+  agents = new AgentStore(db);
+  jobs = new JobStore(db);
+  checks = new CheckStore(db);
 });
 
 afterAll(() => {
@@ -38,7 +47,8 @@ function sqlOf(store: object, field: string): string {
 }
 
 function planOf(sql: string): string[] {
-  const parameters = (sql.match(/\?/g) ?? []).map(() => 1);
+  const named = [...new Set(sql.match(/@\w+/g) ?? [])].map((name) => [name.slice(1), 1]);
+  const parameters = named.length > 0 ? [Object.fromEntries(named)] : (sql.match(/\?/g) ?? []).map(() => 1);
   return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...parameters) as { detail: string }[]).map((row) => row.detail);
 }
 
@@ -53,6 +63,10 @@ describe("hot queries search indexes instead of scanning tables", () => {
     ["user by token hash (every authenticated request)", () => sqlOf(accounts, "userByTokenStatement"), /SEARCH t USING INDEX \S+ \(token_hash=\?\)/],
     ["user by name (Basic auth)", () => sqlOf(accounts, "userByNameStatement"), /SEARCH u USING INDEX \S+ \(name=\?\)/],
     ["role of a user on a project (every access check)", () => sqlOf(accounts, "roleStatement"), /SEARCH roles USING INDEX \S+ \(project_id=\? AND user_id=\?\)/],
+    ["agent by token hash (every agent request)", () => sqlOf(agents, "byTokenStatement"), /SEARCH agents USING INDEX \S+ \(token_hash=\?\)/],
+    ["lease claim: the first queued job of each of the agent's targets", () => sqlOf(jobs, "claimStatement"), /SEARCH j USING COVERING INDEX jobs_queue \(target_key=\?\)/],
+    ["lease expiry (before every lease)", () => sqlOf(jobs, "expireStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_leases \(lease_expires_at<\?\)/],
+    ["due checks (every checker pass)", () => sqlOf(checks, "dueStatement"), /SEARCH c USING INDEX checks_pending \(retry_after<\?\)/],
   ])("%s", (_, sql, search) => {
     const plan = planOf(sql());
     expect(plan.filter((detail) => FULL_SCAN.test(detail))).toEqual([]);
