@@ -102,7 +102,7 @@ describe("faults during real builds", { timeout: FARM_TEST_TIMEOUT_MS }, () => {
     expect(done).toMatchObject({ status: "failed", reason: "build exited with status 1", attempts: 1 });
     const log = logText(await farm.job(job.id));
     expect(log).toContain("stdout: sleepy-build-req: fetching buildhelper");
-    expect(log).toMatch(new RegExp(`Download error on http://__token__:\\*\\*\\*\\*@127\\.0\\.0\\.1:${farm.port}/simple/buildhelper/`));
+    expect(log).toMatch(new RegExp(`Download error on http://__token__:\\*\\*\\*\\*@127\\.0\\.0\\.1:${farm.port}/staging/simple/buildhelper/`));
     expect(log).toContain("Could not find suitable distribution for Requirement.parse('buildhelper')");
     expect(log).not.toContain(farm.agentToken(job.agent!));
     expect(await farm.files("sleepy-build-req")).toEqual(["sleepy-build-req-1.0.tar.gz"]);
