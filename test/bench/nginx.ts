@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { freePort, pollUntilOk, stopChild, track } from "./server.js";
+import { freePort } from "../support/ports.js";
+import { pollUntilOk, stopChild, track } from "./server.js";
 
 export interface StaticPage {
   /** URL path ending in `/`, e.g. `/simple/` or `/simple/<project>/`. */

@@ -5,16 +5,17 @@
 // LIBRARY_PATH, an rpath, a version).
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm } from "node:fs/promises";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startApp, type App } from "../../src/app.js";
 import { loadSettings, type Settings } from "../../src/settings.js";
 import type { CheckRow, NodeHealth } from "../../src/store/checks.js";
 import { cleanEnv, expectOk, runCommand } from "./commands.js";
+import { buildWith } from "./packages.js";
 import { findPython } from "./pythons.js";
 import type { SshdNode } from "./sshd.js";
 
@@ -24,8 +25,6 @@ export type NodeSettings = Settings["nodes"][number];
 type CheckerSettings = Partial<Settings["checker"]>;
 
 const FIXTURES_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
-const CACHE_ROOT = join(tmpdir(), "pydepot-test-dists");
-const PYTHON_WHEELS_DIR = "/usr/share/python-wheels";
 
 /** Temporary folders of this test process, removed when it exits. */
 const temporary: string[] = [];
@@ -251,72 +250,7 @@ export interface FixtureBuild {
   readonly inputs?: readonly string[];
 }
 
-const pending = new Map<string, Promise<string>>();
-
 /** Builds the fixture (cached across runs by its sources, environment and inputs) and returns the file. */
-export async function buildFixture(build: FixtureBuild): Promise<string> {
-  const kind = build.kind ?? "wheel";
-  const source = join(FIXTURES_DIR, build.fixture);
-  const files = await sourceFiles(source);
-  const hash = createHash("sha256").update(JSON.stringify({ recipe: "checker-1", kind, env: build.env ?? {} }));
-  for (const file of [...files.map((name) => join(source, name)), ...(build.inputs ?? [])]) {
-    hash.update(file.startsWith(source) ? relative(source, file) : "input").update(await readFile(file));
-  }
-  const key = `checker-${hash.digest("hex").slice(0, 32)}`;
-  let result = pending.get(key);
-  if (result === undefined) {
-    result = buildOnce(key, source, files, kind, build.env ?? {});
-    result.catch(() => pending.delete(key));
-    pending.set(key, result);
-  }
-  return result;
-}
-
-async function buildOnce(key: string, source: string, files: string[], kind: "wheel" | "egg", env: Readonly<Record<string, string>>): Promise<string> {
-  const finalDir = join(CACHE_ROOT, key);
-  if (existsSync(finalDir)) return onlyFile(finalDir);
-  await mkdir(CACHE_ROOT, { recursive: true });
-  const work = await mkdtemp(join(CACHE_ROOT, ".build-"));
-  try {
-    const copy = join(work, "source");
-    for (const file of files) {
-      await mkdir(dirname(join(copy, file)), { recursive: true });
-      await copyFile(join(source, file), join(copy, file));
-    }
-    const out = join(work, "out");
-    const wheelPackage = join(PYTHON_WHEELS_DIR, readdirSync(PYTHON_WHEELS_DIR).find((name) => /^wheel-.*\.whl$/.test(name)) ?? "missing-wheel-whl");
-    const recipe =
-      kind === "wheel"
-        ? { python: findPython("3.11"), command: "bdist_wheel", env: { PYTHONPATH: wheelPackage } }
-        : { python: findPython("2.7"), command: "bdist_egg", env: {} };
-    const argv = [recipe.python, "setup.py", recipe.command, "--dist-dir", out];
-    expectOk(await runCommand(argv, { env: cleanEnv({ ...recipe.env, ...env }), cwd: copy }));
-    onlyFile(out);
-    try {
-      await rename(out, finalDir);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
-    }
-    return onlyFile(finalDir);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-async function sourceFiles(root: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
-    const path = join(entry.parentPath, entry.name);
-    if (!entry.isFile() || /(^|\/)(build|dist|__pycache__|[^/]*\.egg-info)(\/|$)|\.pyc$/.test(relative(root, path))) continue;
-    found.push(relative(root, path));
-  }
-  if (found.length === 0) throw new Error(`no fixture at ${root}`);
-  return found.sort();
-}
-
-function onlyFile(folder: string): string {
-  const names = readdirSync(folder);
-  if (names.length !== 1) throw new Error(`expected exactly one built file in ${folder}, found ${JSON.stringify(names)}`);
-  return join(folder, names[0]);
+export function buildFixture(build: FixtureBuild): Promise<string> {
+  return buildWith(build.kind ?? "wheel", build.fixture, { env: build.env, inputs: build.inputs });
 }

@@ -34,6 +34,12 @@ export interface BuildOptions {
   readonly requires?: readonly string[];
 }
 
+/** More for a build to depend on: environment for setup.py (LIBRARY_PATH, LDFLAGS…) and files it reads. Both are part of the cache key. */
+export interface BuildExtras {
+  readonly env?: Readonly<Record<string, string>>;
+  readonly inputs?: readonly string[];
+}
+
 type Kind = "sdist" | "wheel" | "egg";
 
 /** settings.json as demo-pkg/setup.py reads it (slow-build reads the version only). */
@@ -62,6 +68,11 @@ export function buildWheel(fixture: Fixture, options: BuildOptions = {}): Promis
 /** `setup.py bdist_egg` with Python 2.7 (setuptools 41.2): -py2.7.egg, natmod with -linux-x86_64. */
 export function buildEgg(fixture: Fixture, options: BuildOptions = {}): Promise<string> {
   return build(fixture, options, "egg");
+}
+
+/** A wheel or egg of any folder under test/fixtures, built with extra environment and inputs. */
+export function buildWith(kind: "wheel" | "egg", fixture: string, extras: BuildExtras): Promise<string> {
+  return build(fixture, {}, kind, extras);
 }
 
 /**
@@ -104,12 +115,14 @@ function recipeFor(kind: Kind): Recipe {
 // Builds started by this process, so parallel calls for one file share one build.
 const pending = new Map<string, Promise<string>>();
 
-async function build(fixture: Fixture, options: BuildOptions, kind: Kind): Promise<string> {
+async function build(fixture: string, options: BuildOptions, kind: Kind, extras: BuildExtras = {}): Promise<string> {
   const settings = settingsFor(fixture, options);
-  const recipe = recipeFor(kind);
+  const base = recipeFor(kind);
+  const recipe = { ...base, env: { ...base.env, ...extras.env } };
   const source = join(FIXTURES_DIR, fixture);
   const files = await fixtureFiles(source);
-  const key = cacheKey({ fixture, kind, settings, recipe, files: await digests(source, files) });
+  const inputs = await Promise.all((extras.inputs ?? []).map(async (file) => createHash("sha256").update(await readFile(file)).digest("hex")));
+  const key = cacheKey({ fixture, kind, settings, recipe, files: await digests(source, files), inputs });
   let result = pending.get(key);
   if (result === undefined) {
     result = buildOnce(key, source, files, settings, recipe);
@@ -154,9 +167,9 @@ async function buildOnce(
   }
 }
 
-function settingsFor(fixture: Fixture, options: BuildOptions): DemoSettings | undefined {
+function settingsFor(fixture: string, options: BuildOptions): DemoSettings | undefined {
   const given = options.version !== undefined || options.requiresPython !== undefined || options.requires !== undefined;
-  if (!CONFIGURABLE.has(fixture)) {
+  if (!CONFIGURABLE.has(fixture as Fixture)) {
     if (given) throw new Error(`build options are only supported for ${[...CONFIGURABLE].join(" and ")}, not ${fixture}`);
     return undefined;
   }

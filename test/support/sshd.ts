@@ -3,10 +3,11 @@
 // mid-run so a test can watch a check lose its node and finish after restart().
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "./ports.js";
 
 const run = promisify(execFile);
 
@@ -132,20 +133,6 @@ function sshdConfig(dir: string, port: number): string {
     "LogLevel VERBOSE",
     "",
   ].join("\n");
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === "object") resolve(address.port);
-        else reject(new Error("no port from a listening server"));
-      });
-    });
-  });
 }
 
 // Ready means an SSH banner, not just a listening socket.
