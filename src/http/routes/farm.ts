@@ -2,7 +2,7 @@ import express, { Router, type RequestHandler } from "express";
 import multer from "multer";
 import { badRequest } from "../../core/errors.js";
 import { parseVersion } from "../../core/versions.js";
-import type { Access } from "../../services/access.js";
+import { actorName, type Access } from "../../services/access.js";
 import type { Agents } from "../../services/agents.js";
 import type { Jobs } from "../../services/jobs.js";
 import type { Blobs } from "../../store/blobs.js";
@@ -62,11 +62,11 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.post("/api/farm/enrolments", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
-    response.json({ secret: agents.createEnrolment(String(request.body?.label ?? ""), actor(response.locals.principal)) });
+    response.json({ secret: agents.createEnrolment(String(request.body?.label ?? ""), actorName(response.locals.principal)) });
   });
   router.post("/api/farm/agents/:name/revoke", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
-    agents.revoke(request.params.name, actor(response.locals.principal));
+    agents.revoke(request.params.name, actorName(response.locals.principal));
     response.json({ revoked: request.params.name });
   });
   router.get("/api/farm/jobs", (request, response) => {
@@ -124,8 +124,4 @@ function jobId(raw: string): number {
 
 function text(value: unknown): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
-}
-
-function actor(principal: { kind: string; name?: string }): string {
-  return principal.name ?? principal.kind;
 }
