@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { buildServices, type Services } from "../../src/app.js";
 import { parseFilename } from "../../src/core/filenames.js";
-import type { Filename, NormalizedName, Sha256, Version } from "../../src/core/types.js";
+import type { Sha256 } from "../../src/core/types.js";
 import type { Principal } from "../../src/services/access.js";
 import { tx } from "../../src/store/db.js";
 import { loadSettings } from "../../src/settings.js";
@@ -57,89 +57,77 @@ export async function populateByIngest(services: Services, specs: WheelSpec[]): 
  */
 export async function populateByStores(services: Services, specs: WheelSpec[]): Promise<Population> {
   const started = performance.now();
-  const now = new Date().toISOString();
-  const rows: { spec: WheelSpec; filename: string; size: number; sha256: Sha256; md5: string; metadataSha256: Sha256 }[] = [];
+  const files: ShortcutFile[] = [];
   for (const spec of specs) {
-    const bytes = await wheelBytes(spec);
-    const filename = wheelFilename(spec);
-    const metadata = Buffer.from(metadataText(spec));
-    const directory = path.join(services.blobs.filesDir, spec.project);
-    mkdirSync(directory, { recursive: true });
-    writeFileSync(path.join(directory, filename), bytes);
-    writeFileSync(path.join(directory, `${filename}.metadata`), metadata);
-    rows.push({ spec, filename, size: bytes.length, sha256: sha256(bytes), md5: createHash("md5").update(bytes).digest("hex"), metadataSha256: sha256(metadata) });
+    files.push({
+      displayName: spec.project,
+      filename: wheelFilename(spec),
+      bytes: await wheelBytes(spec),
+      metadata: Buffer.from(metadataText(spec)),
+      requiresPython: REQUIRES_PYTHON,
+      topLevel: [distributionName(spec.project)],
+    });
   }
-  tx(services.db, () => {
-    const { projects, files } = services.stores;
-    for (const row of rows) {
-      const name = row.spec.project as NormalizedName;
-      const project = projects.byName(name) ?? projects.create(name, row.spec.project, now);
-      files.insert(project.id, row.spec.version as Version, {
-        filename: row.filename as Filename,
-        kind: "wheel",
-        pythonTag: "py3",
-        abiTag: "none",
-        platform: "any",
-        buildTag: null,
-        size: row.size,
-        sha256: row.sha256,
-        md5: row.md5,
-        blake2b256: null,
-        metadataSha256: row.metadataSha256,
-        requiresPython: REQUIRES_PYTHON,
-        requiresDist: [],
-        summary: SUMMARY,
-        topLevel: [distributionName(row.spec.project)],
-        jobId: null,
-        nativeModules: [],
-        linkedLibraries: [],
-        degraded: false,
-        uploadedAt: now,
-        uploader: "bench",
-        origin: "import",
-      });
-      projects.touch(project.id);
-    }
-  });
+  recordByStores(services, files);
   return summary(specs, started);
 }
 
 /**
  * BENCH-ONLY SHORTCUT, as populateByStores, for sdists: tiny real `.tar.gz` files (PKG-INFO and a
- * setup.py, test/support/artifacts.ts) on disk and their rows, in one transaction, without
- * ingest's fsyncs and history rows. Only for a build queue of thousands of jobs (farm-leases).
+ * setup.py, test/support/artifacts.ts). Only for a build queue of thousands of jobs (farm-leases).
  */
 export async function populateSdistsByStores(services: Services, specs: WheelSpec[]): Promise<Population> {
   const started = performance.now();
-  const now = new Date().toISOString();
-  const rows: { spec: WheelSpec; name: ReturnType<typeof parseFilename>; size: number; sha256: Sha256; md5: string }[] = [];
+  const files: ShortcutFile[] = [];
   for (const spec of specs) {
     const file = await sdist({ name: spec.project, version: spec.version });
-    const directory = path.join(services.blobs.filesDir, spec.project);
+    files.push({ displayName: spec.project, filename: file.filename, bytes: file.bytes, requiresPython: null, topLevel: [] });
+  }
+  recordByStores(services, files);
+  return summary(specs, started);
+}
+
+/** What the shortcuts know of a file; names, versions and tags come from its filename, as in ingest. */
+interface ShortcutFile {
+  displayName: string;
+  filename: string;
+  bytes: Buffer;
+  /** A wheel's METADATA, served as `<file>.metadata`. */
+  metadata?: Buffer;
+  requiresPython: string | null;
+  topLevel: string[];
+}
+
+/** Files on disk first, then every row in one transaction. */
+function recordByStores(services: Services, files: ShortcutFile[]): void {
+  const now = new Date().toISOString();
+  for (const file of files) {
+    const directory = path.join(services.blobs.filesDir, parseFilename(file.filename).project);
     mkdirSync(directory, { recursive: true });
     writeFileSync(path.join(directory, file.filename), file.bytes);
-    rows.push({ spec, name: parseFilename(file.filename), size: file.bytes.length, sha256: sha256(file.bytes), md5: createHash("md5").update(file.bytes).digest("hex") });
+    if (file.metadata) writeFileSync(path.join(directory, `${file.filename}.metadata`), file.metadata);
   }
   tx(services.db, () => {
-    const { projects, files } = services.stores;
-    for (const { spec, name, size, sha256: digest, md5 } of rows) {
-      const project = projects.byName(name.project) ?? projects.create(name.project, spec.project, now);
-      files.insert(project.id, name.version, {
+    const { projects, files: fileStore } = services.stores;
+    for (const file of files) {
+      const name = parseFilename(file.filename);
+      const project = projects.byName(name.project) ?? projects.create(name.project, file.displayName, now);
+      fileStore.insert(project.id, name.version, {
         filename: name.filename,
         kind: name.kind,
         pythonTag: name.pythonTag,
         abiTag: name.abiTag,
         platform: name.platform,
         buildTag: name.buildTag,
-        size,
-        sha256: digest,
-        md5,
+        size: file.bytes.length,
+        sha256: sha256(file.bytes),
+        md5: createHash("md5").update(file.bytes).digest("hex"),
         blake2b256: null,
-        metadataSha256: null,
-        requiresPython: null,
+        metadataSha256: file.metadata ? sha256(file.metadata) : null,
+        requiresPython: file.requiresPython,
         requiresDist: [],
         summary: SUMMARY,
-        topLevel: [],
+        topLevel: file.topLevel,
         jobId: null,
         nativeModules: [],
         linkedLibraries: [],
@@ -151,7 +139,6 @@ export async function populateSdistsByStores(services: Services, specs: WheelSpe
       projects.touch(project.id);
     }
   });
-  return summary(specs, started);
 }
 
 /** A user and an API token for uploads, created before the server starts. */
