@@ -2,8 +2,11 @@
 // seeded into test indexes). Installs what is missing, once per run; costs one dpkg-query per
 // package when everything is there.
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { findPython } from "./pythons.js";
+import { SHARED_PYTHONS_ROOT, SHARED_VERSIONS, TEST_USERS } from "./unprivileged.js";
 
 const run = promisify(execFile);
 
@@ -22,6 +25,7 @@ const REQUIRED: readonly Requirement[] = [
   { pkg: "openssh-server", file: "/usr/sbin/sshd" },
   { pkg: "bzip2", file: "/usr/bin/bzip2" },
   { pkg: "gcc", file: "/usr/bin/gcc" },
+  { pkg: "patchelf", file: "/usr/bin/patchelf" },
 ];
 
 export default async function setup(): Promise<void> {
@@ -34,6 +38,39 @@ export default async function setup(): Promise<void> {
   if (absent.length > 0) {
     throw new Error(`test prerequisites installed but still missing: ${absent.join(", ")}`);
   }
+  for (const user of TEST_USERS) await ensureUser(user);
+  for (const version of SHARED_VERSIONS) await ensureSharedPython(version);
+}
+
+/** A system user with no home, no password and no groups: what builds and node logins run as. */
+async function ensureUser(name: string): Promise<void> {
+  try {
+    await run("id", ["-u", name]);
+  } catch {
+    await run("useradd", ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--user-group", name]);
+  }
+}
+
+/**
+ * A copy of a pyenv Python that any user can run (see unprivileged.ts): made once in a temporary
+ * folder and renamed into place, so an interrupted copy is never taken for a finished one.
+ */
+async function ensureSharedPython(version: string): Promise<void> {
+  const binary = findPython(version);
+  const source = dirname(dirname(binary));
+  const target = join(SHARED_PYTHONS_ROOT, basename(source));
+  if (existsSync(target)) return;
+  mkdirSync(SHARED_PYTHONS_ROOT, { recursive: true, mode: 0o755 });
+  const partial = `${target}.partial-${process.pid}`;
+  rmSync(partial, { recursive: true, force: true });
+  await run("cp", ["-al", source, partial]);
+  const copied = join(partial, "bin", basename(binary));
+  // The binary is the one file patchelf changes: break its hard link first.
+  rmSync(copied);
+  await run("cp", [binary, copied]);
+  await run("patchelf", ["--set-rpath", "$ORIGIN/../lib", copied]);
+  writeFileSync(join(partial, "COPIED-FOR-PYDEPOT-TESTS"), `hard-linked copy of ${source}\n`);
+  renameSync(partial, target);
 }
 
 async function isInstalled(pkg: string): Promise<boolean> {

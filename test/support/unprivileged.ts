@@ -1,0 +1,35 @@
+// What the suite needs to run builds and checks as unprivileged users, as the security model asks
+// of a real deployment: system users with no home and no rights (created by the global setup),
+// and interpreters they can run. The pyenv Pythons live under root's home, which other users
+// cannot enter, and load libpython from there; the global setup makes a copy of each version
+// outside it (files hard-linked, owned by root and read-only to others; the binary copied and
+// pointed at its own lib/ with patchelf), like a system Python on a real host.
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { findPython } from "./pythons.js";
+
+/** Users the global setup creates: builds run as BUILD_USERS (one per slot), checks log in as NODE_USER. */
+export const BUILD_USERS = ["pydepot-build1", "pydepot-build2"] as const;
+export const NODE_USER = "pydepot-node";
+export const TEST_USERS: readonly string[] = [...BUILD_USERS, NODE_USER];
+
+/** Versions copied for unprivileged users. */
+export const SHARED_VERSIONS = ["2.7", "3.11", "3.12"] as const;
+export const SHARED_PYTHONS_ROOT = "/opt/pydepot-test/pythons";
+
+/** The unprivileged-runnable copy of a pyenv Python "X.Y" (the global setup makes it). */
+export function sharedPython(version: string): string {
+  const original = findPython(version);
+  const release = basename(dirname(dirname(original)));
+  const copy = join(SHARED_PYTHONS_ROOT, release, "bin", basename(original));
+  if (!existsSync(copy)) throw new Error(`${copy} is missing: the global setup (test/support/global-setup.ts) makes it from ${original}`);
+  return copy;
+}
+
+/** uid and gid of a user, as spawn() takes them. */
+export function userIds(name: string): { uid: number; gid: number } {
+  const uid = Number(execFileSync("id", ["-u", name], { encoding: "utf8" }).trim());
+  const gid = Number(execFileSync("id", ["-g", name], { encoding: "utf8" }).trim());
+  return { uid, gid };
+}
