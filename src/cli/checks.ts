@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { CheckRow } from "../store/checks.js";
-import { withServices } from "./context.js";
+import { OPERATOR, withServices } from "./context.js";
 
 export function registerChecks(program: Command): void {
   program
@@ -19,7 +19,7 @@ export function registerChecks(program: Command): void {
     .description("show a file's verification and every check of it, with logs")
     .option("--json", "print JSON")
     .action(async (filename: string, options: { json?: boolean }, command: Command) => {
-      const { file, checks } = await withServices(command, (services) => services.checks.checksOf(filename));
+      const { file, checks } = await withServices(command, (services) => services.checks.checksOf(OPERATOR, filename));
       if (options.json) return console.log(JSON.stringify({ file, checks }, null, 2));
       console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded: no compiled code)" : ""}`);
       for (const check of checks) {
@@ -32,7 +32,8 @@ export function registerChecks(program: Command): void {
     .command("list", { isDefault: true })
     .description("each node's health and last error")
     .action(async (_options, command: Command) => {
-      const health = await withServices(command, (services) => services.checks.health());
+      const health = await withServices(command, (services) => services.checks.health(OPERATOR));
+      if (health.length === 0) console.log("no node has been contacted yet (nodes are configured in [[nodes]] of the config file)");
       for (const row of health) console.log(`${row.node}\t${row.healthy ? "healthy" : "unhealthy"}\t${row.checkedAt}\t${row.lastError}`);
     });
   nodes

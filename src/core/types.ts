@@ -14,3 +14,8 @@ export type Filename = Brand<string, "Filename">;
 export type ArtifactKind = "sdist" | "wheel" | "egg";
 export type Role = "view" | "upload" | "admin";
 export const ROLES: readonly Role[] = ["view", "upload", "admin"];
+
+/** A build job's id: a positive integer. */
+export type JobId = Brand<number, "JobId">;
+export const JOB_STATUSES = ["queued", "leased", "succeeded", "failed", "cancelled", "not_applicable"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];

@@ -1,4 +1,4 @@
-import { forbidden, unauthorized } from "../core/errors.js";
+import { forbidden, unauthorized, type AppError } from "../core/errors.js";
 import type { Role } from "../core/types.js";
 import type { AccountStore } from "../store/accounts.js";
 import type { ProjectRow } from "../store/projects.js";
@@ -32,11 +32,22 @@ export class Access {
     }
   }
 
-  /** With anonymous reads off, a user reads a project when a site admin or holding any role on it. */
-  canRead(principal: Principal, project: ProjectRow): void {
+  /**
+   * With anonymous reads off, a user reads a project when a site admin or holding any role on it.
+   * `project` is undefined when the thing asked for does not exist: an unknown and an unreadable
+   * project get the same `missing` error, so nobody learns which private names exist. Anonymous
+   * callers of a closed index get the 401 first, before any lookup can tell them anything.
+   */
+  canRead(principal: Principal, project: ProjectRow | undefined, missing: () => AppError): asserts project is ProjectRow {
     this.canReadIndex(principal);
-    if (this.anonymousRead || this.roleAtLeast(principal, project, "view")) return;
-    throw forbidden(`${actorName(principal)} may not read project ${project.name}`);
+    if (!project || !this.lists(principal, project)) throw missing();
+  }
+
+  /** The ids of the projects the principal may read, or "all" (what a list filters by). */
+  readableProjects(principal: Principal): number[] | "all" {
+    this.canReadIndex(principal);
+    if (this.anonymousRead || principal.kind === "agent" || principal.kind === "system" || (principal.kind === "user" && principal.isAdmin)) return "all";
+    return principal.kind === "user" ? this.accounts.projectsOf(principal.userId) : [];
   }
 
   /** Whether the root page lists this project for the principal. */

@@ -13,6 +13,7 @@ import type { FileRow, FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
+import type { Access, Principal } from "./access.js";
 
 type NodeSettings = Settings["nodes"][number];
 
@@ -71,6 +72,7 @@ export class Checks {
     /** How nodes reach this server; known once it listens. */
     private readonly serverUrl: () => string,
     private readonly now: () => string,
+    private readonly access: Access,
   ) {}
 
   /** Start every due check a node has room for; resolves when those have finished. */
@@ -130,13 +132,15 @@ export class Checks {
     return ids.length;
   }
 
-  checksOf(filename: string): { file: FileRow; checks: CheckRow[] } {
+  /** A file's verification and every check of it, with logs: only for those who may read its project. */
+  checksOf(principal: Principal, filename: string): { file: FileRow; checks: CheckRow[] } {
     const file = this.files.byFilename(filename);
-    if (!file) throw notFound(`No file ${filename}`);
-    return { file, checks: this.store.forFile(file.id) };
+    this.access.canRead(principal, file && this.projects.byName(file.project), () => notFound(`No file ${filename}`));
+    return { file: file!, checks: this.store.forFile(file!.id) };
   }
 
-  health(): NodeHealth[] {
+  health(principal: Principal): NodeHealth[] {
+    this.access.canReadIndex(principal);
     return this.store.health();
   }
 

@@ -1,5 +1,4 @@
 import { notFound } from "../core/errors.js";
-import type { NormalizedName } from "../core/types.js";
 import type { Blobs } from "../store/blobs.js";
 import type { FileStore } from "../store/files.js";
 import type { ProjectStore } from "../store/projects.js";
@@ -23,13 +22,12 @@ export class Downloads {
   ) {}
 
   locate(principal: Principal, project: string, filename: string): Download {
-    this.access.canReadIndex(principal); // before the lookup: a 404 would tell strangers which names exist
     const isMetadata = filename.endsWith(METADATA_SUFFIX);
     const artifact = isMetadata ? filename.slice(0, -METADATA_SUFFIX.length) : filename;
     const file = this.files.byFilename(artifact);
     const hash = isMetadata ? file?.metadataSha256 : file?.sha256;
-    if (!file || file.deletedAt || file.project !== project || !hash) throw notFound(`No file ${filename} in project ${project}`);
-    this.access.canRead(principal, this.projects.byName(project as NormalizedName)!);
-    return { path: this.blobs.locate(file.project, filename), etag: `"${hash}"` };
+    const found = file && !file.deletedAt && file.project === project && hash ? this.projects.byName(file.project) : undefined;
+    this.access.canRead(principal, found, () => notFound(`No file ${filename} in project ${project}`));
+    return { path: this.blobs.locate(file!.project, filename), etag: `"${hash}"` };
   }
 }

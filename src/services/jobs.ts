@@ -1,7 +1,7 @@
 import { badRequest, conflict, notFound } from "../core/errors.js";
 import { parseFilename } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
-import type { NormalizedName, Version } from "../core/types.js";
+import type { JobId, NormalizedName, Version } from "../core/types.js";
 import { compareVersions, satisfiesRequiresPython } from "../core/versions.js";
 import type { AgentStore, TargetRow } from "../store/agents.js";
 import type { Staged } from "../store/blobs.js";
@@ -10,6 +10,7 @@ import type { FileRow, FileStore } from "../store/files.js";
 import type { BuildCandidate, JobFilter, JobRow, JobStore, JobStatus } from "../store/jobs.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
+import type { Access, Principal } from "./access.js";
 import type { Ingest } from "./ingest.js";
 
 export type AgentPrincipal = { kind: "agent"; agentId: number; name: string };
@@ -60,6 +61,7 @@ export class Jobs {
     private readonly wakeUps: WakeUps,
     private readonly settings: FarmSettings,
     private readonly now: () => string,
+    private readonly access: Access,
   ) {}
 
   /** Queue a job for every (sdist, active target) pair that has none, under the backfill rule. */
@@ -148,8 +150,8 @@ export class Jobs {
   }
 
   /** Queue a release again (all active targets, or one), for an admin. */
-  requeue(project: string, version: Version, targetKey?: string): JobRow[] {
-    const projectRow = this.projects.byName(project as NormalizedName);
+  requeue(project: NormalizedName, version: Version, targetKey?: string): JobRow[] {
+    const projectRow = this.projects.byName(project);
     if (!projectRow) throw notFound(`No project named ${project}`);
     this.plan();
     const jobs = this.store.forRelease(projectRow.id, version).filter((job) => !targetKey || job.targetKey === targetKey);
@@ -164,7 +166,7 @@ export class Jobs {
     return jobs.map((job) => this.store.byId(job.id)!);
   }
 
-  cancel(jobId: number): JobRow {
+  cancel(jobId: JobId): JobRow {
     const job = this.store.byId(jobId);
     if (!job) throw notFound(`No job ${jobId}`);
     if (job.status !== "queued" && job.status !== "leased") throw conflict(`Job ${jobId} is already ${job.status}`);
@@ -175,15 +177,19 @@ export class Jobs {
     return this.store.byId(jobId)!;
   }
 
-  list(filter: JobFilter): JobRow[] {
-    return this.store.list(filter);
+  /** Jobs of the projects the principal may read; naming a project it may not read is a 404, as for an unknown one. */
+  list(principal: Principal, filter: JobFilter): JobRow[] {
+    if (filter.project) this.access.canRead(principal, this.projects.byName(filter.project), () => notFound(`No project named ${filter.project}`));
+    return this.store.list(filter, this.access.readableProjects(principal));
   }
 
-  show(jobId: number, logAfter = 0) {
+  /** One job with its files, history and build log: only for those who may read its project. */
+  show(principal: Principal, jobId: JobId, logAfter = 0) {
     const job = this.store.byId(jobId);
-    if (!job) throw notFound(`No job ${jobId}`);
-    const files = this.files.liveByProject(this.projects.byName(job.project as NormalizedName)!.id).filter((file) => file.jobId === jobId);
-    return { job, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
+    const project = job && this.projects.byName(job.project as NormalizedName);
+    this.access.canRead(principal, project, () => notFound(`No job ${jobId}`));
+    const files = this.files.liveByProject(project.id).filter((file) => file.jobId === jobId);
+    return { job: job!, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
   }
 
   private decide(candidate: BuildCandidate, target: TargetRow): [JobStatus, string] {

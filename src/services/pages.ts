@@ -57,10 +57,8 @@ export class Pages {
   }
 
   project(principal: Principal, name: NormalizedName, format: PageFormat, view: IndexView = "default"): Page {
-    this.access.canReadIndex(principal); // before the lookup: a 404 would tell strangers which names exist
     const project = this.projects.byName(name);
-    if (!project) throw notFound(`No project named ${name}`);
-    this.access.canRead(principal, project);
+    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
     return this.cached(`project|${view}|${format}|${name}`, project.serial, () => {
       const shown = this.shown(view);
       const files = this.files

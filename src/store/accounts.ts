@@ -28,6 +28,7 @@ export class AccountStore {
   private readonly tokensOfStatement;
   private readonly roleStatement;
   private readonly setRoleStatement;
+  private readonly projectsOfStatement;
 
   constructor(db: Db) {
     const userColumns = "u.id, u.name, u.password_hash AS passwordHash, u.is_admin AS isAdmin";
@@ -48,6 +49,7 @@ export class AccountStore {
       "SELECT id, user_id AS userId, label, created_at AS createdAt, revoked_at AS revokedAt FROM tokens WHERE user_id = ? ORDER BY id",
     );
     this.roleStatement = db.prepare("SELECT role FROM roles WHERE project_id = ? AND user_id = ?").pluck();
+    this.projectsOfStatement = db.prepare("SELECT project_id FROM roles WHERE user_id = ? ORDER BY project_id").pluck();
     this.setRoleStatement = db.prepare(
       "INSERT INTO roles (project_id, user_id, role) VALUES (?, ?, ?) ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
     );
@@ -87,6 +89,11 @@ export class AccountStore {
 
   role(projectId: number, userId: number): Role | undefined {
     return this.roleStatement.get(projectId, userId) as Role | undefined;
+  }
+
+  /** The projects the user holds any role on. */
+  projectsOf(userId: number): number[] {
+    return this.projectsOfStatement.all(userId) as number[];
   }
 
   setRole(projectId: number, userId: number, role: Role): void {

@@ -1,6 +1,8 @@
+import type { JobFilter } from "../core/parameters.js";
+import type { JobStatus } from "../core/types.js";
 import type { Db } from "./db.js";
 
-export type JobStatus = "queued" | "leased" | "succeeded" | "failed" | "cancelled" | "not_applicable";
+export type { JobFilter, JobStatus };
 
 export interface JobRow {
   id: number;
@@ -41,12 +43,6 @@ export interface JobEvent {
   status: string;
   agent: string | null;
   detail: string;
-}
-
-export interface JobFilter {
-  project?: string;
-  status?: string;
-  target?: string;
 }
 
 const COLUMNS = `j.id, j.sdist_id AS sdistId, p.name AS project, r.version, f.filename AS sdistFilename, f.sha256 AS sdistSha256,
@@ -103,6 +99,7 @@ export class JobStore {
     this.byIdStatement = db.prepare(`SELECT ${COLUMNS} WHERE j.id = ?`);
     this.listStatement = db.prepare(`SELECT ${COLUMNS}
       WHERE (@project IS NULL OR p.name = @project) AND (@status IS NULL OR j.status = @status) AND (@target IS NULL OR j.target_key = @target)
+        AND (@readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))
       ORDER BY j.id DESC LIMIT 500`);
     this.forReleaseStatement = db.prepare(`SELECT ${COLUMNS} WHERE j.sdist_id IN
       (SELECT f2.id FROM files f2 JOIN releases r2 ON r2.id = f2.release_id WHERE r2.project_id = ? AND r2.version = ? AND f2.kind = 'sdist')`);
@@ -159,8 +156,14 @@ export class JobStore {
     return this.byIdStatement.get(jobId) as JobRow | undefined;
   }
 
-  list(filter: JobFilter): JobRow[] {
-    return this.listStatement.all({ project: filter.project ?? null, status: filter.status ?? null, target: filter.target ?? null }) as JobRow[];
+  /** The newest 500 jobs that match, of the `readable` projects only (all when "all"). */
+  list(filter: JobFilter, readable: number[] | "all"): JobRow[] {
+    return this.listStatement.all({
+      project: filter.project ?? null,
+      status: filter.status ?? null,
+      target: filter.target ?? null,
+      readable: readable === "all" ? null : JSON.stringify(readable),
+    }) as JobRow[];
   }
 
   forRelease(projectId: number, version: string): JobRow[] {

@@ -52,11 +52,15 @@ describe("anonymous_read = false", () => {
     }
   });
 
-  test("a user with no role: 403 with the reason on the project's page and files, and the root page leaves it out", async () => {
+  test("a user with no role gets the 404 of an unknown name on the project's page and files, and the root page leaves it out", async () => {
+    const expected = {
+      page: "No project named secret-pkg",
+      file: `No file ${secret.filename} in project secret-pkg`,
+      metadata: `No file ${secret.filename}.metadata in project secret-pkg`,
+    };
     for (const which of ["page", "file", "metadata"] as const) {
       const answer = await get(urls()[which], { accept: "text/html", auth: tokenAuth(tokens.carol) });
-      expect(answer.status).toBe(403);
-      expect(answer.statusText).toBe("carol may not read project secret-pkg");
+      expect([answer.status, answer.statusText, answer.body]).toEqual([404, expected[which], `${expected[which]}\n`]);
     }
     expect(await listedFor(tokens.carol)).toEqual([]);
     expect(await listedFor(tokens.bob)).toEqual(["bobs-pkg"]);

@@ -1,6 +1,8 @@
 import express, { Router, type RequestHandler } from "express";
 import multer from "multer";
 import { badRequest } from "../../core/errors.js";
+import { parseProjectName } from "../../core/names.js";
+import { parseJobFilter, parseJobId } from "../../core/parameters.js";
 import { parseVersion } from "../../core/versions.js";
 import { actorName, type Access } from "../../services/access.js";
 import type { Agents } from "../../services/agents.js";
@@ -41,7 +43,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.post("/api/farm/jobs/:id/log", (request, response) => {
     const principal = access.agent(response.locals.principal);
-    jobs.appendLog(principal, jobId(request.params.id), logLines(request.body?.lines));
+    jobs.appendLog(principal, parseJobId(request.params.id), logLines(request.body?.lines));
     response.json({ ok: true });
   });
   router.post("/api/farm/jobs/:id/result", resultUpload(deps), async (request, response) => {
@@ -50,7 +52,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
     try {
       const result = parseResult(request.body?.result);
       const built = parts.map((part) => ({ ...part, linkedLibraries: result.linkedLibraries[part.filename] ?? [] }));
-      response.json({ job: await jobs.acceptResult(principal, jobId(String(request.params.id)), result, built) });
+      response.json({ job: await jobs.acceptResult(principal, parseJobId(String(request.params.id)), result, built) });
     } finally {
       for (const part of parts) deps.blobs.discard(part.staged);
     }
@@ -70,23 +72,20 @@ export function farmRoutes(deps: FarmDependencies): Router {
     response.json({ revoked: request.params.name });
   });
   router.get("/api/farm/jobs", (request, response) => {
-    access.canReadIndex(response.locals.principal);
-    const { project, status, target } = request.query;
-    response.json({ jobs: jobs.list({ project: text(project), status: text(status), target: text(target) }) });
+    response.json({ jobs: jobs.list(response.locals.principal, parseJobFilter(request.query)) });
   });
   router.get("/api/farm/jobs/:id", (request, response) => {
-    access.canReadIndex(response.locals.principal);
-    response.json(jobs.show(jobId(request.params.id), Number(request.query.log_after ?? 0)));
+    response.json(jobs.show(response.locals.principal, parseJobId(request.params.id), Number(request.query.log_after ?? 0)));
   });
   router.post("/api/farm/builds", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
     const { project, version, target } = request.body ?? {};
     if (typeof project !== "string" || typeof version !== "string") throw badRequest("Send JSON with project, version and optionally target");
-    response.json({ jobs: jobs.requeue(project, parseVersion(version), text(target)) });
+    response.json({ jobs: jobs.requeue(parseProjectName(project), parseVersion(version), text(target)) });
   });
   router.post("/api/farm/jobs/:id/cancel", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
-    response.json({ job: jobs.cancel(jobId(request.params.id)) });
+    response.json({ job: jobs.cancel(parseJobId(request.params.id)) });
   });
   return router;
 }
@@ -114,12 +113,6 @@ function logLines(raw: unknown): { at: string; stream: string; text: string }[] 
     if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
     return { at: typeof line.at === "string" ? line.at : new Date().toISOString(), stream: line.stream.slice(0, 16), text: line.text };
   });
-}
-
-function jobId(raw: string): number {
-  const id = Number(raw);
-  if (!Number.isSafeInteger(id) || id <= 0) throw badRequest(`Invalid job id ${JSON.stringify(raw)}`);
-  return id;
 }
 
 function text(value: unknown): string | undefined {

@@ -1,0 +1,124 @@
+// Read access has one owner, the services: every GET route of the HTTP API, walked from one table
+// as anonymous, as a signed-in user without a role, as a reader and as a site admin, with
+// anonymous reads off. Whoever may not read a project gets the very answer an unknown name gets.
+// The table must name every GET route the app has, so a new route cannot be left out.
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createHttpApp } from "../../src/http/server.js";
+import { sdist, wheel } from "../support/artifacts.js";
+import { FakeAgent, TARGETS } from "../support/farm-api.js";
+import { startTestServer, type TestServer } from "../support/server.js";
+import { get, publish, tokenAuth } from "./requests.js";
+
+type Who = "anonymous" | "stranger" | "reader" | "admin";
+const EVERYONE: readonly Who[] = ["anonymous", "stranger", "reader", "admin"];
+const BUILD_LOG = "SECRET-BUILD-LOG-LINE";
+const WHEEL = "secret_pkg-1.0-py3-none-any.whl";
+/** The first job of a fresh server: the build of the sdist of secret-pkg 2.0 (1.0 has a wheel already). */
+const SECRET_JOB = 1;
+
+interface Row {
+  /** The Express route the request reaches. */
+  route: string;
+  path: string;
+  /** Status per caller. */
+  expect: Record<Who, number>;
+  /** The reason phrase of a 404 (the same words as for a name that does not exist). */
+  missing?: string;
+  /** Text a 200 must hold for those who may read secret-pkg, and must never hold for the others. */
+  secret?: string;
+}
+
+let server: TestServer;
+const auth: Partial<Record<Who, string>> = {};
+
+beforeAll(async () => {
+  server = await startTestServer({ access: { anonymous_read: false } });
+  const alice = await server.userToken("alice");
+  auth.stranger = tokenAuth(await server.userToken("carol"));
+  auth.reader = tokenAuth(await server.userToken("dave"));
+  auth.admin = tokenAuth(await server.userToken("root", { admin: true }));
+  const secretWheel = await wheel({ name: "secret-pkg", version: "1.0" });
+  expect(secretWheel.filename).toBe(WHEEL);
+  await publish(server, alice, secretWheel, await sdist({ name: "secret-pkg", version: "2.0" }));
+  server.services.accounts.grant("dave", "secret-pkg", "view", "test");
+  const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "builder", [TARGETS.wheel311]);
+  const job = await agent.lease();
+  if (job?.id !== SECRET_JOB || job.project !== "secret-pkg") throw new Error(`expected job ${SECRET_JOB} of secret-pkg, got ${JSON.stringify(job)}`);
+  expect((await agent.log(job.id, [BUILD_LOG])).status).toBe(200);
+});
+
+afterAll(() => server?.stop());
+
+const open = (status = 200): Record<Who, number> => ({ anonymous: 401, stranger: status, reader: status, admin: status });
+const projectData = (): Record<Who, number> => ({ anonymous: 401, stranger: 404, reader: 200, admin: 200 });
+const unknown = (): Record<Who, number> => ({ anonymous: 401, stranger: 404, reader: 404, admin: 404 });
+
+const TABLE: Row[] = [
+  { route: "/simple", path: `/simple`, expect: { anonymous: 301, stranger: 301, reader: 301, admin: 301 } },
+  { route: "/simple/", path: `/simple/`, expect: open(), secret: "secret-pkg" },
+  { route: "/simple/:project", path: `/simple/Secret_Pkg`, expect: { anonymous: 301, stranger: 301, reader: 301, admin: 301 } },
+  { route: "/simple/:project/", path: `/simple/secret-pkg/`, expect: projectData(), missing: "No project named secret-pkg", secret: WHEEL },
+  { route: "/simple/:project/", path: `/simple/no-such-pkg/`, expect: unknown(), missing: "No project named no-such-pkg" },
+  { route: "/staging/simple", path: `/staging/simple`, expect: { anonymous: 301, stranger: 301, reader: 301, admin: 301 } },
+  { route: "/staging/simple/", path: `/staging/simple/`, expect: open(), secret: "secret-pkg" },
+  { route: "/staging/simple/:project", path: `/staging/simple/secret-pkg`, expect: { anonymous: 301, stranger: 301, reader: 301, admin: 301 } },
+  { route: "/staging/simple/:project/", path: `/staging/simple/secret-pkg/`, expect: projectData(), missing: "No project named secret-pkg", secret: WHEEL },
+  {
+    route: "/files/:project/:filename",
+    path: `/files/secret-pkg/${WHEEL}`,
+    expect: projectData(),
+    missing: `No file ${WHEEL} in project secret-pkg`,
+  },
+  {
+    route: "/files/:project/:filename",
+    path: `/files/secret-pkg/${WHEEL}.metadata`,
+    expect: projectData(),
+    missing: `No file ${WHEEL}.metadata in project secret-pkg`,
+  },
+  { route: "/files/:project/:filename", path: `/files/secret-pkg/secret_pkg-9.9.tar.gz`, expect: unknown(), missing: "No file secret_pkg-9.9.tar.gz in project secret-pkg" },
+  { route: "/api/farm/agents", path: `/api/farm/agents`, expect: { anonymous: 401, stranger: 403, reader: 403, admin: 200 } },
+  { route: "/api/farm/jobs", path: `/api/farm/jobs`, expect: open(), secret: "secret-pkg" },
+  { route: "/api/farm/jobs", path: `/api/farm/jobs?project=secret-pkg`, expect: projectData(), missing: "No project named secret-pkg", secret: "secret-pkg" },
+  { route: "/api/farm/jobs", path: `/api/farm/jobs?project=Secret_Pkg`, expect: projectData(), missing: "No project named secret-pkg", secret: "secret-pkg" },
+  { route: "/api/farm/jobs", path: `/api/farm/jobs?project=no-such-pkg`, expect: unknown(), missing: "No project named no-such-pkg" },
+  { route: "/api/farm/jobs/:id", path: `/api/farm/jobs/${SECRET_JOB}`, expect: projectData(), missing: `No job ${SECRET_JOB}`, secret: BUILD_LOG },
+  { route: "/api/farm/jobs/:id", path: `/api/farm/jobs/999999`, expect: unknown(), missing: "No job 999999" },
+  {
+    route: "/api/files/:filename/checks",
+    path: `/api/files/${WHEEL}/checks`,
+    expect: projectData(),
+    missing: `No file ${WHEEL}`,
+    secret: WHEEL,
+  },
+  { route: "/api/files/:filename/checks", path: `/api/files/secret_pkg-9.9-py3-none-any.whl/checks`, expect: unknown(), missing: "No file secret_pkg-9.9-py3-none-any.whl" },
+  { route: "/api/nodes", path: `/api/nodes`, expect: open() },
+];
+
+describe("every GET route, as anonymous, role-less user, reader and site admin (anonymous_read = false)", () => {
+  test("the table names every GET route of the app", () => {
+    const app = createHttpApp({ ...server.services, maxUploadBytes: 1, longPollMs: 0, log: () => {} });
+    const routes = new Set<string>();
+    type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle: { stack?: Layer[] } };
+    const walk = (stack: Layer[]) => {
+      for (const layer of stack) {
+        if (layer.route?.methods.get) routes.add(layer.route.path);
+        if (layer.handle.stack) walk(layer.handle.stack);
+      }
+    };
+    walk((app as unknown as { router: { stack: Layer[] } }).router.stack);
+    expect([...routes].sort()).toEqual([...new Set(TABLE.map((row) => row.route))].sort());
+  });
+
+  const cases = TABLE.flatMap((row) => EVERYONE.map((who) => [row.path, who, row] as const));
+  test.each(cases)("GET %s as %s", async (_path, who, row) => {
+    const answer = await get(`${server.url}${row.path}`, { accept: "text/html", auth: auth[who] });
+    expect(answer.status, `${answer.statusText}\n${answer.body}`).toBe(row.expect[who]);
+    if (answer.status === 401) {
+      expect(answer.statusText).toMatch(/^This (index requires authentication|action needs credentials): use __token__ and an API token$/);
+      expect(answer.headers.get("www-authenticate")).toMatch(/^Basic\b/);
+    }
+    if (answer.status === 404) expect([answer.statusText, answer.body]).toEqual([row.missing, `${row.missing}\n`]);
+    // Refusals are checked whole above; an answer that lists things must leave out what the caller may not read.
+    if (row.secret !== undefined && answer.status === 200) expect(answer.body.includes(row.secret), answer.body).toBe(who === "reader" || who === "admin");
+  });
+});
