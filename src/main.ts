@@ -16,13 +16,20 @@ import { AppError } from "./core/errors.js";
 const program = new Command("pydepot")
   .description("An internal Python package index: eggs, wheels and sdists for pip, easy_install and twine")
   .option("-c, --config <file>", "configuration file (default: $PYDEPOT_CONFIG or ./pydepot.toml)")
+  .option("--debug", "on an unexpected error, print where it happened (the stack)")
   .showHelpAfterError();
 
 const commands = [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases, registerAgent, registerAgents, registerJobs, registerNginxConfig, registerChecks];
 for (const register of commands) register(program);
 
+// Every error is one line saying what went wrong and what to do; a stack only when asked for.
 program.parseAsync().catch((error: unknown) => {
-  if (!(error instanceof AppError)) throw error;
-  console.error(`pydepot: ${error.message}`);
-  process.exit(error.status === 2 ? 2 : 1);
+  if (error instanceof AppError) console.error(`pydepot: ${error.message}`);
+  else console.error(`pydepot: unexpected error: ${firstLine(error)} (run again with --debug to see where it happened)`);
+  if (program.opts().debug && error instanceof Error) console.error(error.stack);
+  process.exit(error instanceof AppError && error.status === 2 ? 2 : 1);
 });
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+}

@@ -112,8 +112,9 @@ export function loadSettings(input: SettingsInput = {}): LoadedSettings {
     if (Array.isArray(values)) sources[section] = path.resolve(configPath!);
     else for (const key of Object.keys(values ?? {})) sources[`${section}.${key}`] = path.resolve(configPath!);
   }
+  checkEnvNames(env);
   for (const settingKey of SETTING_KEYS) {
-    const name = `PYDEPOT_${settingKey.replace(".", "_")}`.toUpperCase();
+    const name = envName(settingKey);
     const raw = env[name];
     if (raw === undefined) continue;
     const [section, key] = settingKey.split(".");
@@ -132,11 +133,57 @@ export function loadSettings(input: SettingsInput = {}): LoadedSettings {
     sources.nodes = "override";
   }
   const result = schema.safeParse(tree);
-  if (!result.success) throw new AppError(2, `Invalid configuration: ${z.prettifyError(result.error).replace(/\n/g, "; ")}`);
+  if (!result.success) throw new AppError(2, `Invalid configuration: ${result.error.issues.map((issue) => describeIssue(issue, sources, configPath)).join("; ")}`);
   const settings = result.data;
   settings.storage.path = path.resolve(settings.storage.path);
   for (const key of SETTING_KEYS) sources[key] ??= "default";
   return { settings: deepFreeze(settings), sources };
+}
+
+/** Variables pydepot reads besides PYDEPOT_<SECTION>_<KEY>: anything else starting PYDEPOT_ is a typo. */
+const OTHER_VARIABLES: readonly string[] = [
+  "PYDEPOT_CONFIG",
+  "PYDEPOT_ENROLMENT_SECRET", // `pydepot agent`
+  "PYDEPOT_TEST_PYTHONS", // the test suite
+];
+
+function envName(settingKey: string): string {
+  return `PYDEPOT_${settingKey.replace(".", "_")}`.toUpperCase();
+}
+
+/** A misspelt variable would otherwise be ignored without a word, and the default used instead. */
+function checkEnvNames(env: NodeJS.ProcessEnv): void {
+  const known = [...SETTING_KEYS.map(envName), ...OTHER_VARIABLES];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith("PYDEPOT_") || known.includes(name)) continue;
+    const nearest = known.reduce((best, candidate) => (distance(name, candidate) < distance(name, best) ? candidate : best));
+    const hint = distance(name, nearest) <= 3 ? `did you mean ${nearest}?` : "`pydepot config` lists every setting";
+    throw new AppError(2, `Unknown environment variable ${name}: ${hint} (pydepot reads PYDEPOT_CONFIG and PYDEPOT_<SECTION>_<KEY>; unset the variable to go on)`);
+  }
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+/** One schema complaint, naming the key and where its value came from (the file, or the variable). */
+function describeIssue(issue: z.core.$ZodIssue, sources: Record<string, string>, configPath: string | undefined): string {
+  const key = issue.path.join(".");
+  const file = configPath ? path.resolve(configPath) : "the configuration";
+  if (issue.code === "unrecognized_keys") {
+    const names = issue.keys.map((name) => (key ? `${key}.${name}` : name)).join(", ");
+    return `${file}: unknown key${issue.keys.length > 1 ? "s" : ""} ${names} (\`pydepot config\` lists every setting)`;
+  }
+  const source = sources[key] ?? sources[String(issue.path[0])] ?? file;
+  const where = source.startsWith("PYDEPOT_") ? `${source} (${key})` : source === "override" ? key : `${source}: ${key}`;
+  return `${where}: ${issue.message}`;
 }
 
 function sectionOf(tree: Tree, section: string): Record<string, unknown> {
@@ -147,7 +194,7 @@ function readConfigFile(configPath: string): Tree {
   try {
     return parseToml(readFileSync(configPath, "utf8")) as Tree;
   } catch (error) {
-    throw new AppError(2, `Cannot read configuration ${configPath}: ${(error as Error).message}`);
+    throw new AppError(2, `Cannot read configuration ${configPath}: ${(error as Error).message.split("\n")[0]}`);
   }
 }
 

@@ -17,6 +17,7 @@ export function registerTokens(program: Command): void {
     .description("list a user's tokens")
     .action(async (user: string, _options, command: Command) => {
       const tokens = await withServices(command, (services) => services.accounts.tokens(user));
+      if (tokens.length === 0) console.log(`no tokens for ${user} (\`pydepot token create ${user}\` makes one)`);
       for (const row of tokens) {
         console.log(`#${row.id}\t${row.revokedAt ? `revoked ${row.revokedAt}` : "active"}\tcreated ${row.createdAt}\t${row.label}`);
       }

@@ -9,7 +9,7 @@ import { JOB_STATUSES, type JobId, type JobStatus, type NormalizedName } from ".
 
 export function parseJobId(raw: string): JobId {
   const id = /^\d{1,15}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-  if (!Number.isSafeInteger(id) || id <= 0) throw badRequest(`Invalid job id ${JSON.stringify(raw)}: use the number \`pydepot jobs\` shows (e.g. 12)`);
+  if (!Number.isSafeInteger(id) || id <= 0) throw badRequest(`Invalid job id ${JSON.stringify(raw)}: job ids are whole numbers, as \`pydepot jobs\` lists them`);
   return id as JobId;
 }
 

@@ -363,7 +363,7 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
     const form = new FormData();
     form.append("result", "{not json");
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/result`, form), 400, "The result field must be JSON: {status, reason, linked_libraries}");
-    await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/abc/log`, { lines: [] }), 400, 'Invalid job id "abc"');
+    await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/abc/log`, { lines: [] }), 400, 'Invalid job id "abc": job ids are whole numbers, as `pydepot jobs` lists them');
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/log`, { lines: "text" }), 400, "Send JSON {lines: [{at, stream, text}]}");
   });
 
