@@ -17,7 +17,8 @@ const program = new Command("pydepot")
   .description("An internal Python package index: eggs, wheels and sdists for pip, easy_install and twine")
   .option("-c, --config <file>", "configuration file (default: $PYDEPOT_CONFIG or ./pydepot.toml)")
   .option("--debug", "on an unexpected error, print where it happened (the stack)")
-  .showHelpAfterError();
+  // Usage mistakes are one line too, pointing at --help rather than printing all of it.
+  .configureOutput({ outputError: (message, write) => write(`pydepot: ${message.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see --help)\n`) });
 
 const commands = [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases, registerAgent, registerAgents, registerJobs, registerNginxConfig, registerChecks];
 for (const register of commands) register(program);

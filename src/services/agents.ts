@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import semver from "semver";
 import { z } from "zod";
-import { AppError, badRequest, forbidden, notFound, unauthorized } from "../core/errors.js";
-import type { AgentListing, AgentStore, TargetRow } from "../store/agents.js";
+import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
+import type { AgentListing, AgentStore, EnrolmentRow, TargetRow } from "../store/agents.js";
 import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
 import type { WakeUps } from "../store/wakeups.js";
@@ -37,6 +37,20 @@ export interface AgentView extends AgentListing {
   online: boolean;
 }
 
+/** How long a new enrolment secret works, unless the admin says otherwise. */
+export const DEFAULT_ENROLMENT_HOURS = 24;
+
+export interface EnrolmentLimits {
+  /** Hours until the secret stops working (default DEFAULT_ENROLMENT_HOURS). */
+  hours?: number;
+  /** How many agents it may register (default: any number until it expires). */
+  uses?: number;
+}
+
+export interface EnrolmentView extends EnrolmentRow {
+  state: "active" | "expired" | "used up" | "revoked";
+}
+
 export function isAgentToken(secret: string): boolean {
   return secret.startsWith(AGENT_TOKEN_PREFIX);
 }
@@ -52,26 +66,59 @@ export class Agents {
     private readonly now: () => string,
   ) {}
 
-  /** A one-time secret an admin hands to a new build host. */
-  createEnrolment(label: string, actor: string): string {
+  /**
+   * A secret an admin hands to new build hosts. It registers any number of agents (or `uses`)
+   * until it expires, so one secret can set up a farm; `agents list` shows how often it was used.
+   */
+  createEnrolment(label: string, actor: string, limits: EnrolmentLimits = {}): string {
+    const hours = limits.hours ?? DEFAULT_ENROLMENT_HOURS;
+    if (!(hours > 0 && hours <= 24 * 365)) throw badRequest(`An enrolment secret lasts from a moment to a year: ${hours} hours is out of range`);
+    if (limits.uses !== undefined && !(Number.isSafeInteger(limits.uses) && limits.uses > 0)) throw badRequest(`The number of uses must be a whole number above 0, not ${limits.uses}`);
     const secret = ENROLMENT_PREFIX + randomBytes(24).toString("base64url");
-    this.store.insertEnrolment(hash(secret), label, this.now());
-    this.history.record(this.now(), { actor, action: "agent.enrolment", detail: label });
+    const expiresAt = new Date(Date.parse(this.now()) + hours * 3600_000).toISOString();
+    const id = this.store.insertEnrolment(hash(secret), label, this.now(), expiresAt, limits.uses ?? null);
+    this.history.record(this.now(), { actor, action: "agent.enrolment", subject: `#${id}`, detail: label });
     return secret;
   }
 
-  /** Exchange an enrolment secret for the agent's own token. Re-registering a known name replaces its token. */
+  /** What a secret is: its number, limits and use so far (for the admin who just made it). */
+  enrolmentOf(secret: string): EnrolmentView {
+    const row = this.store.enrolment(hash(secret));
+    if (!row) throw notFound("No such enrolment secret");
+    return this.viewOf(row);
+  }
+
+  enrolments(): EnrolmentView[] {
+    return this.store.enrolments().map((row) => this.viewOf(row));
+  }
+
+  revokeEnrolment(id: number, actor: string): void {
+    if (!this.store.revokeEnrolment(id, this.now())) throw notFound(`No active enrolment secret #${id}: \`pydepot agents list\` shows them`);
+    this.history.record(this.now(), { actor, action: "agent.enrolment.revoke", subject: `#${id}` });
+  }
+
+  /**
+   * Exchange an enrolment secret for a new agent's own token. A name is registered once: the
+   * agent keeps its token in its state folder, and nobody holding a secret can take over a
+   * registered agent (and the jobs it holds) by registering its name again.
+   */
   register(name: string, version: string, enrolmentSecret: string): string {
     this.checkVersion(version);
     if (!AGENT_NAME.test(name)) throw badRequest(`Invalid agent name ${JSON.stringify(name)}: use up to 64 letters, digits, '.', '_' or '-'`);
-    if (!this.store.enrolmentExists(hash(enrolmentSecret))) throw unauthorized("Unknown or revoked enrolment secret: ask an admin for `pydepot agents enrol`");
     const token = AGENT_TOKEN_PREFIX + randomBytes(32).toString("base64url");
     tx(this.db, () => {
+      const enrolment = this.store.enrolment(hash(enrolmentSecret));
+      if (!enrolment || !this.store.useEnrolment(enrolment.id, this.now())) throw this.refusal(enrolment);
       const existing = this.store.byName(name);
       if (existing?.revokedAt) throw forbidden(`Agent ${name} was revoked at ${existing.revokedAt}: register under a new name`);
-      if (existing) this.store.replaceToken(existing.id, hash(token), version, this.now());
-      else this.store.insertAgent(name, hash(token), version, this.now());
-      this.history.record(this.now(), { actor: `agent:${name}`, action: "agent.register", detail: version });
+      if (existing) {
+        throw conflict(
+          `An agent named ${name} is registered already (since ${existing.registeredAt}): its token is in its --state-dir; ` +
+            `if that is lost, revoke it (\`pydepot agents revoke ${name}\`) and register under a new name`,
+        );
+      }
+      this.store.insertAgent(name, hash(token), version, this.now());
+      this.history.record(this.now(), { actor: `agent:${name}`, action: "agent.register", subject: `enrolment #${enrolment.id}`, detail: version });
     });
     return token;
   }
@@ -105,6 +152,20 @@ export class Agents {
   list(): AgentView[] {
     const now = Date.parse(this.now());
     return this.store.list().map((agent) => ({ ...agent, online: !agent.revokedAt && now - Date.parse(agent.lastSeenAt) < ONLINE_WINDOW_MS }));
+  }
+
+  private viewOf(row: EnrolmentRow): EnrolmentView {
+    const state = row.revokedAt ? "revoked" : row.expiresAt <= this.now() ? "expired" : row.maxUses !== null && row.uses >= row.maxUses ? "used up" : "active";
+    return { ...row, state };
+  }
+
+  /** Why a secret registers no more agents; the same answer for unknown and revoked ones. */
+  private refusal(enrolment: EnrolmentRow | undefined): AppError {
+    const again = "ask an admin for `pydepot agents enrol`";
+    const state = enrolment && this.viewOf(enrolment).state;
+    if (state === "expired") return unauthorized(`This enrolment secret expired at ${enrolment!.expiresAt}: ${again}`);
+    if (state === "used up") return unauthorized(`This enrolment secret has registered its ${enrolment!.maxUses} agent(s) already: ${again}`);
+    return unauthorized(`Unknown or revoked enrolment secret: ${again}`);
   }
 
   /** Same major version as the server (same minor while 0.x), as semver's caret means. */

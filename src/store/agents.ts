@@ -22,6 +22,19 @@ export interface TargetRow {
   firstSeenAt: string;
 }
 
+/** A secret that registers agents until it expires or reaches its use limit. */
+export interface EnrolmentRow {
+  id: number;
+  label: string;
+  createdAt: string;
+  expiresAt: string;
+  /** null: any number of agents until it expires. */
+  maxUses: number | null;
+  uses: number;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
 export interface AgentListing extends AgentRow {
   targets: string[];
   /** The jobs it holds a lease on now. */
@@ -32,8 +45,10 @@ export interface AgentListing extends AgentRow {
 export class AgentStore {
   private readonly enrolmentStatement;
   private readonly insertEnrolmentStatement;
+  private readonly useEnrolmentStatement;
+  private readonly enrolmentsStatement;
+  private readonly revokeEnrolmentStatement;
   private readonly insertAgentStatement;
-  private readonly replaceAgentTokenStatement;
   private readonly byNameStatement;
   private readonly byTokenStatement;
   private readonly seenStatement;
@@ -50,14 +65,19 @@ export class AgentStore {
     const agentColumns = "id, name, version, registered_at AS registeredAt, last_seen_at AS lastSeenAt, revoked_at AS revokedAt";
     const targetColumns = `key, kind, implementation, python_version AS pythonVersion, os, arch, egg_platform AS eggPlatform,
       wheel_tags AS wheelTags, first_seen_at AS firstSeenAt`;
-    this.enrolmentStatement = db.prepare("SELECT id FROM enrolments WHERE secret_hash = ? AND revoked_at IS NULL").pluck();
-    this.insertEnrolmentStatement = db.prepare("INSERT INTO enrolments (secret_hash, label, created_at) VALUES (?, ?, ?) RETURNING id").pluck();
+    const enrolmentColumns = `id, label, created_at AS createdAt, expires_at AS expiresAt, max_uses AS maxUses, uses,
+      last_used_at AS lastUsedAt, revoked_at AS revokedAt`;
+    this.enrolmentStatement = db.prepare(`SELECT ${enrolmentColumns} FROM enrolments WHERE secret_hash = ?`);
+    this.insertEnrolmentStatement = db.prepare(
+      "INSERT INTO enrolments (secret_hash, label, created_at, expires_at, max_uses) VALUES (?, ?, ?, ?, ?) RETURNING id",
+    ).pluck();
+    this.useEnrolmentStatement = db.prepare(`UPDATE enrolments SET uses = uses + 1, last_used_at = @now
+      WHERE id = @id AND revoked_at IS NULL AND expires_at > @now AND (max_uses IS NULL OR uses < max_uses)`);
+    this.enrolmentsStatement = db.prepare(`SELECT ${enrolmentColumns} FROM enrolments ORDER BY id`);
+    this.revokeEnrolmentStatement = db.prepare("UPDATE enrolments SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
     this.insertAgentStatement = db.prepare(
       "INSERT INTO agents (name, token_hash, version, registered_at, last_seen_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
     ).pluck();
-    this.replaceAgentTokenStatement = db.prepare(
-      "UPDATE agents SET token_hash = ?, version = ?, last_seen_at = ? WHERE id = ? AND revoked_at IS NULL",
-    );
     this.byNameStatement = db.prepare(`SELECT ${agentColumns} FROM agents WHERE name = ?`);
     this.byTokenStatement = db.prepare(`SELECT ${agentColumns} FROM agents WHERE token_hash = ? AND revoked_at IS NULL`);
     this.seenStatement = db.prepare("UPDATE agents SET last_seen_at = ?, version = ? WHERE id = ?");
@@ -78,20 +98,29 @@ export class AgentStore {
     this.targetStatement = db.prepare(`SELECT ${targetColumns} FROM targets WHERE key = ?`);
   }
 
-  enrolmentExists(secretHash: string): boolean {
-    return this.enrolmentStatement.get(secretHash) !== undefined;
+  enrolment(secretHash: string): EnrolmentRow | undefined {
+    return this.enrolmentStatement.get(secretHash) as EnrolmentRow | undefined;
   }
 
-  insertEnrolment(secretHash: string, label: string, now: string): number {
-    return this.insertEnrolmentStatement.get(secretHash, label, now) as number;
+  insertEnrolment(secretHash: string, label: string, now: string, expiresAt: string, maxUses: number | null): number {
+    return this.insertEnrolmentStatement.get(secretHash, label, now, expiresAt, maxUses) as number;
+  }
+
+  /** Count one registration; false when the secret is revoked, expired or used up (checked in the same statement). */
+  useEnrolment(id: number, now: string): boolean {
+    return this.useEnrolmentStatement.run({ id, now }).changes === 1;
+  }
+
+  enrolments(): EnrolmentRow[] {
+    return this.enrolmentsStatement.all() as EnrolmentRow[];
+  }
+
+  revokeEnrolment(id: number, now: string): boolean {
+    return this.revokeEnrolmentStatement.run(now, id).changes === 1;
   }
 
   insertAgent(name: string, tokenHash: string, version: string, now: string): number {
     return this.insertAgentStatement.get(name, tokenHash, version, now, now) as number;
-  }
-
-  replaceToken(agentId: number, tokenHash: string, version: string, now: string): boolean {
-    return this.replaceAgentTokenStatement.run(tokenHash, version, now, agentId).changes === 1;
   }
 
   byName(name: string): AgentRow | undefined {

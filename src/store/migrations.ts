@@ -203,4 +203,13 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX checks_open;
   CREATE INDEX checks_pending ON checks (retry_after) WHERE status = 'pending';
   `,
+  // Enrolment secrets are reusable until they expire or reach their use limit (NULL: no limit).
+  // Secrets made before this step get a day from their creation, as new ones do by default.
+  `
+  ALTER TABLE enrolments ADD COLUMN expires_at TEXT NOT NULL DEFAULT '';
+  ALTER TABLE enrolments ADD COLUMN max_uses INTEGER;
+  ALTER TABLE enrolments ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE enrolments ADD COLUMN last_used_at TEXT;
+  UPDATE enrolments SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '+1 day');
+  `,
 ];

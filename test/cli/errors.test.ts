@@ -97,6 +97,11 @@ describe("errors are one line", () => {
   });
 });
 
+test("a usage mistake is one line that points at --help", async () => {
+  expectOneLine(await pydepot(["jobs", "--bogus"], storage), 1, "unknown option '--bogus' (see --help)");
+  expectOneLine(await pydepot(["frob"], storage), 1, "unknown command 'frob' (Did you mean job?) (see --help)");
+});
+
 describe("empty lists say so", () => {
   test.each([
     [["jobs"], "no jobs\n"],

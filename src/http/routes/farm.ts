@@ -60,11 +60,14 @@ export function farmRoutes(deps: FarmDependencies): Router {
 
   router.get("/api/farm/agents", (_request, response) => {
     access.requireSiteAdmin(response.locals.principal);
-    response.json({ agents: agents.list() });
+    response.json({ agents: agents.list(), enrolments: agents.enrolments() });
   });
   router.post("/api/farm/enrolments", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
-    response.json({ secret: agents.createEnrolment(String(request.body?.label ?? ""), actorName(response.locals.principal)) });
+    const { label, hours, uses } = request.body ?? {};
+    if ([hours, uses].some((value) => value !== undefined && typeof value !== "number")) throw badRequest("Send JSON {label, hours?, uses?}: hours and uses are numbers");
+    const secret = agents.createEnrolment(String(label ?? ""), actorName(response.locals.principal), { hours, uses });
+    response.json({ secret, enrolment: agents.enrolmentOf(secret) });
   });
   router.post("/api/farm/agents/:name/revoke", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
