@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, readdirSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from "node:fs";
 import path from "node:path";
 import { AppError, notFound } from "../core/errors.js";
 import type { Blobs } from "../store/blobs.js";
@@ -7,10 +7,17 @@ import type { Ingest } from "./ingest.js";
 
 const DISTRIBUTION = /\.(whl|egg|tar\.gz|tar\.bz2|zip)$/;
 
+export interface Passed {
+  file: string;
+  reason: string;
+}
+
 export interface ImportReport {
   added: string[];
   skipped: string[];
-  rejected: { file: string; reason: string }[];
+  rejected: Passed[];
+  /** Files and folders that were not tried, each with the reason: nothing is passed over in silence. */
+  ignored: Passed[];
 }
 
 /** Register every distribution under a folder (or one file): how an egg directory or the build tools move in. */
@@ -22,8 +29,9 @@ export class Imports {
   ) {}
 
   async importDirectory(principal: Principal, directory: string): Promise<ImportReport> {
-    const report: ImportReport = { added: [], skipped: [], rejected: [] };
-    for (const file of distributions(directory)) {
+    const { files, ignored } = distributions(directory);
+    const report: ImportReport = { added: [], skipped: [], rejected: [], ignored };
+    for (const file of files) {
       try {
         const staged = await this.blobs.stage(createReadStream(file), { maxBytes: this.maxBytes });
         const result = await this.ingest.ingest({ staged, filename: path.basename(file), principal, origin: "import" });
@@ -37,11 +45,55 @@ export class Imports {
   }
 }
 
-function distributions(directory: string): string[] {
-  if (!existsSync(directory)) throw notFound(`No such folder: ${directory}`);
-  if (!statSync(directory).isDirectory()) return [path.resolve(directory)];
-  return readdirSync(directory, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile() && DISTRIBUTION.test(entry.name))
-    .map((entry) => path.join(entry.parentPath, entry.name))
-    .sort();
+/**
+ * The distributions under a folder, found through symbolic links too (egg directories are often
+ * folders of links), each folder visited once by its real path so a link loop ends; with every
+ * other entry and the reason it is not imported.
+ */
+function distributions(start: string): { files: string[]; ignored: Passed[] } {
+  if (!existsSync(start)) throw notFound(`No such file or folder: ${start}`);
+  if (!statSync(start).isDirectory()) return { files: [path.resolve(start)], ignored: [] };
+  const files: string[] = [];
+  const ignored: Passed[] = [];
+  const visited = new Set<string>();
+  const visit = (directory: string): void => {
+    const real = realpathSync(directory);
+    if (visited.has(real)) {
+      ignored.push({ file: directory, reason: `a link to ${real}, a folder already visited (a loop)` });
+      return;
+    }
+    visited.add(real);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(directory, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1));
+    } catch (error) {
+      ignored.push({ file: directory, reason: `cannot read the folder: ${(error as Error).message}` });
+      return;
+    }
+    for (const entry of entries) {
+      const entryPath = path.join(directory, entry.name);
+      const target = follow(entryPath, entry);
+      if (typeof target === "string") ignored.push({ file: entryPath, reason: target });
+      else if (target.isDirectory() && DISTRIBUTION.test(entry.name)) {
+        ignored.push({ file: entryPath, reason: "an unzipped egg or wheel folder: only archives are imported (zip its contents into one file)" });
+      } else if (target.isDirectory()) visit(entryPath);
+      else if (!target.isFile()) ignored.push({ file: entryPath, reason: "not a regular file" });
+      else if (DISTRIBUTION.test(entry.name)) files.push(entryPath);
+      else ignored.push({ file: entryPath, reason: "not a wheel, egg or sdist (.whl, .egg, .tar.gz, .tar.bz2, .zip)" });
+    }
+  };
+  visit(path.resolve(start));
+  return { files, ignored };
+}
+
+/** What an entry is, through any symbolic links; or why it cannot be followed. */
+function follow(entryPath: string, entry: Dirent): Stats | string {
+  try {
+    return statSync(entryPath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ELOOP") return "a loop of symbolic links";
+    if (code === "ENOENT" && entry.isSymbolicLink()) return `a broken symbolic link (to ${readlinkSync(entryPath)})`;
+    return `cannot be read: ${(error as Error).message}`;
+  }
 }
