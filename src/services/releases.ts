@@ -31,8 +31,7 @@ export class Releases {
   }
 
   deleteFile(principal: Principal, projectName: string, filename: string): void {
-    const project = this.project(projectName);
-    this.access.canAdminister(principal, project);
+    const project = this.administered(principal, projectName);
     const file = this.files.byFilename(filename);
     if (!file || file.project !== project.name || file.deletedAt) throw notFound(`No file ${filename} in project ${project.name}`);
     tx(this.db, () => {
@@ -45,8 +44,7 @@ export class Releases {
   }
 
   private setYank(principal: Principal, projectName: string, versionText: string, yanked: boolean, reason: string): void {
-    const project = this.project(projectName);
-    this.access.canAdminister(principal, project);
+    const project = this.administered(principal, projectName);
     const version = parseVersion(versionText);
     if (!this.files.hasLiveRelease(project.id, version)) throw notFound(`No release ${version} of project ${project.name}`);
     tx(this.db, () => {
@@ -62,10 +60,12 @@ export class Releases {
     });
   }
 
-  private project(name: string): ProjectRow {
+  /** The project, if the principal administers it; a project it may not even read is as unknown as one that does not exist. */
+  private administered(principal: Principal, name: string): ProjectRow {
     const normalized: NormalizedName = parseProjectName(name);
     const project = this.projects.byName(normalized);
-    if (!project) throw notFound(`No project named ${name}`);
+    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
+    this.access.canAdminister(principal, project);
     return project;
   }
 }

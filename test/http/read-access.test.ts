@@ -122,3 +122,22 @@ describe("every GET route, as anonymous, role-less user, reader and site admin (
     if (row.secret !== undefined && answer.status === 200) expect(answer.body.includes(row.secret), answer.body).toBe(who === "reader" || who === "admin");
   });
 });
+
+describe("the admin API does not tell strangers which private projects exist", () => {
+  const yank = (project: string, who: Who) =>
+    fetch(`${server.url}/api/projects/${project}/releases/1.0/yank`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...(auth[who] ? { Authorization: auth[who]! } : {}) },
+      body: "{}",
+    });
+
+  test.each<[string, Who, number, string]>([
+    ["secret-pkg", "anonymous", 401, "This index requires authentication: use __token__ and an API token"],
+    ["secret-pkg", "stranger", 404, "No project named secret-pkg"],
+    ["no-such-pkg", "stranger", 404, "No project named no-such-pkg"],
+    ["secret-pkg", "reader", 403, "dave is not an admin of project secret-pkg"],
+  ])("yank in %s as %s → %i", async (project, who, status, reason) => {
+    const answer = await yank(project, who);
+    expect([answer.status, answer.statusText]).toEqual([status, reason]);
+  });
+});
