@@ -7,7 +7,7 @@ import type { Ingest } from "./ingest.js";
 
 const DISTRIBUTION = /\.(whl|egg|tar\.gz|tar\.bz2|zip)$/;
 
-export interface Passed {
+export interface FileWithReason {
   file: string;
   reason: string;
 }
@@ -15,9 +15,9 @@ export interface Passed {
 export interface ImportReport {
   added: string[];
   skipped: string[];
-  rejected: Passed[];
+  rejected: FileWithReason[];
   /** Files and folders that were not tried, each with the reason: nothing is passed over in silence. */
-  ignored: Passed[];
+  ignored: FileWithReason[];
 }
 
 /** Register every distribution under a folder (or one file): how an egg directory or the build tools move in. */
@@ -50,11 +50,11 @@ export class Imports {
  * folders of links), each folder visited once by its real path so a link loop ends; with every
  * other entry and the reason it is not imported.
  */
-function distributions(start: string): { files: string[]; ignored: Passed[] } {
+function distributions(start: string): { files: string[]; ignored: FileWithReason[] } {
   if (!existsSync(start)) throw notFound(`No such file or folder: ${start}`);
   if (!statSync(start).isDirectory()) return { files: [path.resolve(start)], ignored: [] };
   const files: string[] = [];
-  const ignored: Passed[] = [];
+  const ignored: FileWithReason[] = [];
   const visited = new Set<string>();
   const visit = (directory: string): void => {
     const real = realpathSync(directory);

@@ -141,4 +141,11 @@ describe("project names are normalised the same way on every door", () => {
     expect(answer.status).toBe(200);
     expect(((await answer.json()) as { jobs: { project: string }[] }).jobs.map((job) => job.project)).toEqual(["demo-pkg"]);
   });
+
+  test("the HTTP API parses job ids and statuses as the CLI does", async () => {
+    const status = await fetch(`${server.url}/api/farm/jobs?status=bogus`);
+    expect([status.status, status.statusText]).toEqual([400, 'Unknown job status "bogus": use one of queued, leased, succeeded, failed, cancelled, not_applicable']);
+    const id = await fetch(`${server.url}/api/farm/jobs/abc`);
+    expect([id.status, id.statusText]).toEqual([400, 'Invalid job id "abc": job ids are whole numbers, as `pydepot jobs` lists them']);
+  });
 });
