@@ -106,7 +106,8 @@ export interface SettingsInput {
 export function loadSettings(input: SettingsInput = {}): LoadedSettings {
   const env = input.env ?? process.env;
   const configPath = input.configPath ?? env.PYDEPOT_CONFIG ?? (existsSync("pydepot.toml") ? "pydepot.toml" : undefined);
-  const tree: Tree = configPath ? readConfigFile(configPath) : {};
+  const namedBy = input.configPath !== undefined ? "--config" : env.PYDEPOT_CONFIG !== undefined ? "PYDEPOT_CONFIG" : "the default ./pydepot.toml";
+  const tree: Tree = configPath ? readConfigFile(configPath, namedBy) : {};
   const sources: Record<string, string> = {};
   for (const [section, values] of Object.entries(tree)) {
     if (Array.isArray(values)) sources[section] = path.resolve(configPath!);
@@ -190,11 +191,11 @@ function sectionOf(tree: Tree, section: string): Record<string, unknown> {
   return (tree[section] ??= {}) as Record<string, unknown>;
 }
 
-function readConfigFile(configPath: string): Tree {
+function readConfigFile(configPath: string, namedBy: string): Tree {
   try {
     return parseToml(readFileSync(configPath, "utf8")) as Tree;
   } catch (error) {
-    throw new AppError(2, `Cannot read configuration ${configPath}: ${(error as Error).message.split("\n")[0]}`);
+    throw new AppError(2, `Cannot read configuration ${configPath} (from ${namedBy}): ${(error as Error).message.split("\n")[0]}`);
   }
 }
 

@@ -75,7 +75,12 @@ describe("errors are one line", () => {
   test("a file that is not TOML names the file, in one line", async () => {
     const file = join(storage, "broken.toml");
     writeFileSync(file, "[server\nport = 1\n");
-    expectOneLine(await pydepot(["config", "--config", file], storage), 2, new RegExp(`^pydepot: Cannot read configuration ${file}: `));
+    expectOneLine(await pydepot(["config", "--config", file], storage), 2, new RegExp(`^pydepot: Cannot read configuration ${file} \\(from --config\\): `));
+  });
+
+  test("a missing file named by PYDEPOT_CONFIG says which variable named it", async () => {
+    const file = join(storage, "absent.toml");
+    expectOneLine(await pydepot(["config"], storage, { PYDEPOT_CONFIG: file }), 2, new RegExp(`^pydepot: Cannot read configuration ${file} \\(from PYDEPOT_CONFIG\\): ENOENT`));
   });
 
   test("a misspelt PYDEPOT_ variable is an error that suggests the right name", async () => {
