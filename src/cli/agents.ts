@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
 import { DEFAULT_ENROLMENT_HOURS, type EnrolmentView } from "../services/agents.js";
-import { OPERATOR_NAME, withServices } from "./context.js";
+import { OPERATOR, OPERATOR_NAME, withServices } from "./context.js";
 
 export function registerAgents(program: Command): void {
   const agents = program.command("agents").description("manage build agents and their enrolment secrets");
@@ -9,7 +9,7 @@ export function registerAgents(program: Command): void {
     .description("list agents (online or offline, targets, last seen, current job), then enrolment secrets and their use")
     .option("--json", "print JSON: {agents, enrolments}")
     .action(async (options: { json?: boolean }, command: Command) => {
-      const { rows, enrolments } = await withServices(command, (services) => ({ rows: services.agents.list(), enrolments: services.agents.enrolments() }));
+      const { rows, enrolments } = await withServices(command, (services) => ({ rows: services.agents.list(OPERATOR), enrolments: services.agents.enrolments(OPERATOR) }));
       if (options.json) return console.log(JSON.stringify({ agents: rows, enrolments }, null, 2));
       if (rows.length === 0) console.log("no agents registered");
       for (const row of rows) {

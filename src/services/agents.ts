@@ -6,7 +6,7 @@ import type { AgentListing, AgentStore, EnrolmentRow, TargetRow } from "../store
 import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
 import type { WakeUps } from "../store/wakeups.js";
-import type { Principal } from "./access.js";
+import type { Access, Principal } from "./access.js";
 
 const AGENT_TOKEN_PREFIX = "pydepot-agent-";
 const ENROLMENT_PREFIX = "pydepot-enrol-";
@@ -64,6 +64,7 @@ export class Agents {
     private readonly wakeUps: WakeUps,
     private readonly serverVersion: string,
     private readonly now: () => string,
+    private readonly access: Access,
   ) {}
 
   /**
@@ -88,7 +89,9 @@ export class Agents {
     return this.viewOf(row);
   }
 
-  enrolments(): EnrolmentView[] {
+  /** Every enrolment secret with its state and use count: for site admins. */
+  enrolments(principal: Principal): EnrolmentView[] {
+    this.access.requireSiteAdmin(principal);
     return this.store.enrolments().map((row) => this.viewOf(row));
   }
 
@@ -149,7 +152,9 @@ export class Agents {
     this.history.record(this.now(), { actor, action: "agent.revoke", subject: name });
   }
 
-  list(): AgentView[] {
+  /** Every agent, online or not, with its targets and jobs: for site admins. */
+  list(principal: Principal): AgentView[] {
+    this.access.requireSiteAdmin(principal);
     const now = Date.parse(this.now());
     return this.store.list().map((agent) => ({ ...agent, online: !agent.revokedAt && now - Date.parse(agent.lastSeenAt) < ONLINE_WINDOW_MS }));
   }

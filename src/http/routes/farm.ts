@@ -59,8 +59,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
 
   router.get("/api/farm/agents", (_request, response) => {
-    access.requireSiteAdmin(response.locals.principal);
-    response.json({ agents: agents.list(), enrolments: agents.enrolments() });
+    response.json({ agents: agents.list(response.locals.principal), enrolments: agents.enrolments(response.locals.principal) });
   });
   router.post("/api/farm/enrolments", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
