@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
+import { parseEnrolmentId } from "../core/parameters.js";
 import { DEFAULT_ENROLMENT_HOURS, type EnrolmentView } from "../services/agents.js";
 import { OPERATOR, OPERATOR_NAME, withServices } from "./context.js";
 
@@ -46,10 +47,11 @@ export function registerAgents(program: Command): void {
   agents
     .command("unenrol")
     .description("revoke an enrolment secret: it registers no more agents (those it registered keep working)")
-    .argument("<id>", "the secret's number, as `agents list` shows it (#3 or 3)", (raw: string) => positiveNumber(raw.replace(/^#/, "")))
-    .action(async (id: number, _options, command: Command) => {
-      await withServices(command, (services) => services.agents.revokeEnrolment(id, OPERATOR_NAME));
-      console.log(`enrolment secret #${id} revoked; agents it registered keep working`);
+    .argument("<id>", "the secret's number, as `agents list` shows it (#3 or 3)")
+    .action(async (id: string, _options, command: Command) => {
+      const enrolmentId = parseEnrolmentId(id);
+      await withServices(command, (services) => services.agents.revokeEnrolment(enrolmentId, OPERATOR_NAME));
+      console.log(`enrolment secret #${enrolmentId} revoked; agents it registered keep working`);
     });
 }
 

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { parseTokenId } from "../core/parameters.js";
 import { OPERATOR_NAME, withServices } from "./context.js";
 
 export function registerTokens(program: Command): void {
@@ -26,7 +27,8 @@ export function registerTokens(program: Command): void {
     .command("revoke <id>")
     .description("revoke a token by its number")
     .action(async (id: string, _options, command: Command) => {
-      await withServices(command, (services) => services.accounts.revokeToken(Number(id.replace(/^#/, "")), OPERATOR_NAME));
-      console.log(`token #${id.replace(/^#/, "")} revoked`);
+      const tokenId = parseTokenId(id);
+      await withServices(command, (services) => services.accounts.revokeToken(tokenId, OPERATOR_NAME));
+      console.log(`token #${tokenId} revoked`);
     });
 }

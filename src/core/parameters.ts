@@ -8,9 +8,23 @@ import { JOB_STATUSES, type JobId, type JobStatus, type NormalizedName } from ".
  */
 
 export function parseJobId(raw: string): JobId {
+  return positiveId(raw, "job", "`pydepot jobs` lists them") as JobId;
+}
+
+/** A token's number as `pydepot token list` shows it (`#3` or `3`). */
+export function parseTokenId(raw: string): number {
+  return positiveId(raw.replace(/^#/, ""), "token", "`pydepot token list USER` lists them");
+}
+
+/** An enrolment secret's number as `pydepot agents list` shows it (`#3` or `3`). */
+export function parseEnrolmentId(raw: string): number {
+  return positiveId(raw.replace(/^#/, ""), "enrolment", "`pydepot agents list` lists them");
+}
+
+function positiveId(raw: string, what: string, listedBy: string): number {
   const id = /^\d{1,15}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-  if (!Number.isSafeInteger(id) || id <= 0) throw badRequest(`Invalid job id ${JSON.stringify(raw)}: job ids are whole numbers, as \`pydepot jobs\` lists them`);
-  return id as JobId;
+  if (!Number.isSafeInteger(id) || id <= 0) throw badRequest(`Invalid ${what} id ${JSON.stringify(raw)}: ${what} ids are whole numbers, as ${listedBy}`);
+  return id;
 }
 
 export function parseJobStatus(raw: string): JobStatus {

@@ -35,6 +35,11 @@ describe("errors are one line", () => {
     expectOneLine(await pydepot(["job", "cancel", "0"], storage), 1, 'Invalid job id "0": job ids are whole numbers, as `pydepot jobs` lists them');
   });
 
+  test("`token revoke abc` and `agents unenrol x` say what an id is", async () => {
+    expectOneLine(await pydepot(["token", "revoke", "abc"], storage), 1, 'Invalid token id "abc": token ids are whole numbers, as `pydepot token list USER` lists them');
+    expectOneLine(await pydepot(["agents", "unenrol", "#x"], storage), 1, 'Invalid enrolment id "x": enrolment ids are whole numbers, as `pydepot agents list` lists them');
+  });
+
   test("`jobs --status bogus` lists the valid statuses", async () => {
     expectOneLine(await pydepot(["jobs", "--status", "bogus"], storage), 1, 'Unknown job status "bogus": use one of queued, leased, succeeded, failed, cancelled, not_applicable');
   });
