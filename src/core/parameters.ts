@@ -21,6 +21,14 @@ export function parseEnrolmentId(raw: string): number {
   return positiveId(raw.replace(/^#/, ""), "enrolment", "`pydepot agents list` lists them");
 }
 
+/** `log_after`: the id of the last log line already seen (0: from the start). */
+export function parseLogAfter(raw: unknown): number {
+  if (raw === undefined || raw === "") return 0;
+  const after = typeof raw === "string" && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(after)) throw badRequest(`Invalid log_after ${JSON.stringify(raw)}: send the id of the last log line seen, or 0`);
+  return after;
+}
+
 function positiveId(raw: string, what: string, listedBy: string): number {
   const id = /^\d{1,15}$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
   if (!Number.isSafeInteger(id) || id <= 0) throw badRequest(`Invalid ${what} id ${JSON.stringify(raw)}: ${what} ids are whole numbers, as ${listedBy}`);

@@ -136,6 +136,7 @@ describe("project names are normalised the same way on every door", () => {
     const demo = await sdist({ name: "Demo_Pkg", version: "1.0" });
     const reply = await uploadFile(server.url, token, demo);
     if (reply.status !== 200) throw new Error(`upload: ${reply.status} ${reply.statusText}`);
+    server.services.jobs.plan(); // the job of the new sdist, as the next lease would make it
   });
 
   afterAll(() => server?.stop());
@@ -157,5 +158,7 @@ describe("project names are normalised the same way on every door", () => {
     expect([status.status, status.statusText]).toEqual([400, 'Unknown job status "bogus": use one of queued, leased, succeeded, failed, cancelled, not_applicable']);
     const id = await fetch(`${server.url}/api/farm/jobs/abc`);
     expect([id.status, id.statusText]).toEqual([400, 'Invalid job id "abc": job ids are whole numbers, as `pydepot jobs` lists them']);
+    const after = await fetch(`${server.url}/api/farm/jobs/1?log_after=soon`);
+    expect([after.status, after.statusText]).toEqual([400, 'Invalid log_after "soon": send the id of the last log line seen, or 0']);
   });
 });

@@ -2,7 +2,7 @@ import express, { Router, type RequestHandler } from "express";
 import multer from "multer";
 import { badRequest } from "../../core/errors.js";
 import { parseProjectName } from "../../core/names.js";
-import { parseJobFilter, parseJobId } from "../../core/parameters.js";
+import { parseJobFilter, parseJobId, parseLogAfter } from "../../core/parameters.js";
 import { parseVersion } from "../../core/versions.js";
 import { actorName, type Access } from "../../services/access.js";
 import type { Agents } from "../../services/agents.js";
@@ -77,7 +77,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
     response.json({ jobs: jobs.list(response.locals.principal, parseJobFilter(request.query)) });
   });
   router.get("/api/farm/jobs/:id", (request, response) => {
-    response.json(jobs.show(response.locals.principal, parseJobId(request.params.id), Number(request.query.log_after ?? 0)));
+    response.json(jobs.show(response.locals.principal, parseJobId(request.params.id), parseLogAfter(request.query.log_after)));
   });
   router.post("/api/farm/builds", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
