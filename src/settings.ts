@@ -23,7 +23,13 @@ const schema = z
       .strict()
       .prefault({}),
     uploads: z
-      .object({ max_bytes: z.number().int().positive().default(GiB) })
+      .object({
+        max_bytes: z.number().int().positive().default(GiB),
+        /** Text fields of one upload form (twine sends one per classifier). */
+        max_fields: z.number().int().positive().default(1000),
+        /** All text fields of one upload together, names included: they are held in memory. */
+        max_field_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+      })
       .strict()
       .prefault({}),
     access: z

@@ -9,7 +9,7 @@ import type { Downloads } from "../services/downloads.js";
 import type { Pages } from "../services/pages.js";
 import type { Releases } from "../services/releases.js";
 import type { Uploads } from "../services/uploads.js";
-import type { Blobs } from "../store/blobs.js";
+import type { Staging } from "../services/staging.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
 import { indexFastPath } from "./index-fast-path.js";
@@ -17,7 +17,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { checkRoutes } from "./routes/checks.js";
 import { farmRoutes } from "./routes/farm.js";
 import { fileRoutes } from "./routes/files.js";
-import { legacyRoutes } from "./routes/legacy.js";
+import { legacyRoutes, type UploadLimits } from "./routes/legacy.js";
 import { simpleRoutes } from "./routes/simple.js";
 
 export interface HttpDependencies {
@@ -30,8 +30,8 @@ export interface HttpDependencies {
   downloads: Downloads;
   uploads: Uploads;
   releases: Releases;
-  blobs: Blobs;
-  maxUploadBytes: number;
+  staging: Staging;
+  uploadLimits: UploadLimits;
   longPollMs: number;
   log: (message: string) => void;
 }
@@ -44,7 +44,7 @@ export function createHttpApp(deps: HttpDependencies): Express {
   app.use(identify(deps.accounts, deps.agents));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads));
-  app.use(legacyRoutes(deps.access, deps.uploads, deps.blobs, deps.maxUploadBytes));
+  app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));
   app.use(adminRoutes(deps.releases));
   app.use(farmRoutes(deps));
   app.use(checkRoutes(deps.access, deps.checks));

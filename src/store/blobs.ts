@@ -104,6 +104,14 @@ export class Blobs {
     syncDirectory(directory);
   }
 
+  /** Undo publish() after its transaction failed: unlink the name if it is still this staged file. */
+  unpublish(staged: Staged, project: string, filename: string): void {
+    const published = this.locate(project, filename);
+    if (!sameFile(published, staged.path)) return;
+    unlinkSync(published);
+    syncDirectory(path.dirname(published));
+  }
+
   /** Forget a staged file once its fate is settled (recorded or refused). */
   discard(staged: Staged): void {
     rmSync(staged.path, { force: true });
