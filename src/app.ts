@@ -117,10 +117,14 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     ...services,
     uploadLimits: { maxBytes: settings.uploads.max_bytes, maxFields: settings.uploads.max_fields, maxFieldBytes: settings.uploads.max_field_bytes },
     longPollMs: settings.farm.long_poll_seconds * 1000,
+    timeouts: {
+      headersMs: settings.server.headers_timeout_seconds * 1000,
+      requestMs: settings.server.request_timeout_seconds * 1000,
+      idleMs: settings.server.idle_timeout_seconds * 1000,
+    },
     log,
   });
   await listen(server, settings.server.port, settings.server.host);
-  server.requestTimeout = 0;
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;

@@ -15,6 +15,12 @@ const schema = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** Absolute base URL when behind a proxy that rewrites paths; links stay relative without it. */
         public_url: z.url().optional(),
+        /** A client must send its request headers within this time (slow-header dripping). */
+        headers_timeout_seconds: z.number().int().positive().default(30),
+        /** A client must send its whole request, body included, within this time (an upload at ~300 kB/s for 1 GiB). */
+        request_timeout_seconds: z.number().int().positive().default(3600),
+        /** A connection with nothing sent either way for this long is closed (a stalled upload); must exceed farm.long_poll_seconds. */
+        idle_timeout_seconds: z.number().int().positive().default(60),
       })
       .strict()
       .prefault({}),
@@ -80,7 +86,15 @@ const schema = z
       )
       .default([]),
   })
-  .strict();
+  .strict()
+  .refine((settings) => settings.server.idle_timeout_seconds > settings.farm.long_poll_seconds, {
+    message: "server.idle_timeout_seconds must be longer than farm.long_poll_seconds, or lease requests are cut off while they wait",
+    path: ["server", "idle_timeout_seconds"],
+  })
+  .refine((settings) => settings.server.headers_timeout_seconds <= settings.server.request_timeout_seconds, {
+    message: "server.headers_timeout_seconds must not exceed server.request_timeout_seconds",
+    path: ["server", "headers_timeout_seconds"],
+  });
 
 export type Settings = Readonly<z.infer<typeof schema>>;
 

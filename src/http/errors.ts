@@ -13,7 +13,7 @@ export function errorHandler(log: (message: string) => void): ErrorRequestHandle
   return (error, request, response, next) => {
     const { status, message } = describe(error);
     if (status === CLIENT_CLOSED) {
-      log(`client closed the connection: ${request.method} ${request.originalUrl}`);
+      log(`connection closed before the request was complete (client aborted or timed out): ${request.method} ${request.originalUrl}`);
       return;
     }
     if (response.headersSent) return next(error);

@@ -33,6 +33,7 @@ export interface HttpDependencies {
   staging: Staging;
   uploadLimits: UploadLimits;
   longPollMs: number;
+  timeouts: { headersMs: number; requestMs: number; idleMs: number };
   log: (message: string) => void;
 }
 
@@ -56,11 +57,19 @@ export function createHttpApp(deps: HttpDependencies): Express {
   return app;
 }
 
-/** The HTTP server: the index fast path first, the Express app for everything else. */
+/**
+ * The HTTP server: the index fast path first, the Express app for everything else. Clients that
+ * drip headers, stall an upload or hold an idle connection are cut off by the timeouts.
+ */
 export function createHttpServer(deps: HttpDependencies): Server {
   const app = createHttpApp(deps);
   const fastPath = indexFastPath(deps.pages);
-  return createServer((request, response) => {
+  const { headersMs, requestMs, idleMs } = deps.timeouts;
+  // Node checks the header and request timeouts only this often (30 s by default).
+  const server = createServer({ headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: Math.min(1000, headersMs) }, (request, response) => {
     if (!fastPath(request, response)) app(request, response);
   });
+  // No 'timeout' listener: Node destroys a socket idle for this long.
+  server.timeout = idleMs;
+  return server;
 }
