@@ -82,7 +82,7 @@ function receive(request: IncomingMessage, set: StagedSet, policy: FormPolicy): 
       // Destroying the parser ends the file part being staged, which then removes its temporary file.
       parser.on("error", () => {});
       parser.destroy();
-      reject(error instanceof AppError ? error : badRequest(`Malformed upload: ${(error as Error)?.message ?? String(error)}`));
+      reject(error);
     };
     const countBody = (chunk: Buffer) => {
       bodyBytes += chunk.length;
@@ -119,7 +119,7 @@ function receive(request: IncomingMessage, set: StagedSet, policy: FormPolicy): 
     parser.on("fieldsLimit", () => fail(tooLarge(`Too many form fields: an upload may have at most ${policy.maxFields}`)));
     parser.on("filesLimit", () => fail(badRequest(`Malformed upload: at most ${maxFiles} file(s)`)));
     parser.on("partsLimit", () => fail(badRequest(`Malformed upload: too many parts`)));
-    parser.on("error", fail);
+    parser.on("error", (error: Error) => fail(badRequest(`Malformed upload: ${error.message}`)));
     parser.on("close", () => {
       void Promise.all(pending).then(() => {
         if (settled) return;

@@ -76,7 +76,13 @@ export class Blobs {
 
   stageBytes(bytes: Buffer): Staged {
     const file = this.tmpName();
-    writeFileSync(file, bytes, { flag: "wx", flush: true });
+    try {
+      writeFileSync(file, bytes, { flag: "wx", flush: true });
+    } catch (error) {
+      // Disk full: the name was created before the write failed.
+      rmSync(file, { force: true });
+      throw error;
+    }
     return {
       path: file,
       size: bytes.length,
