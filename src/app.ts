@@ -7,6 +7,7 @@ import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
 import { Checks } from "./services/checks.js";
 import { Jobs } from "./services/jobs.js";
+import { LoginThrottle } from "./services/login-throttle.js";
 import { Downloads } from "./services/downloads.js";
 import { Imports } from "./services/imports.js";
 import { Ingest } from "./services/ingest.js";
@@ -90,7 +91,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     blobs,
     stores,
     access,
-    accounts: new Accounts(stores.accounts, stores.projects, stores.history, now),
+    accounts: new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now),
     staging,
     ingest,
     uploads: new Uploads(ingest),

@@ -42,6 +42,17 @@ const schema = z
       .object({ anonymous_read: z.boolean().default(true) })
       .strict()
       .prefault({}),
+    /** Password guessing: failed sign-ins lock a user name or a client address out for a while. */
+    logins: z
+      .object({
+        max_failures_per_user: z.number().int().positive().default(5),
+        /** Behind a proxy every client has the proxy's address: raise this there. */
+        max_failures_per_address: z.number().int().positive().default(50),
+        /** The first lockout; each further one doubles, up to a day. */
+        lockout_seconds: z.number().int().positive().default(60),
+      })
+      .strict()
+      .prefault({}),
     farm: z
       .object({
         /** An agent that has not reported for this long loses its job to the queue. */
@@ -99,7 +110,7 @@ const schema = z
 export type Settings = Readonly<z.infer<typeof schema>>;
 
 /** The sections of single values; `nodes` is a list, set in the file only. */
-const SECTIONS = ["server", "storage", "uploads", "access", "farm", "checker"] as const;
+const SECTIONS = ["server", "storage", "uploads", "access", "logins", "farm", "checker"] as const;
 
 /** Every `section.key` the schema knows, in schema order: each can be overridden from the environment. */
 export const SETTING_KEYS: readonly string[] = SECTIONS.flatMap((section) =>
