@@ -92,18 +92,34 @@ function receive(request: IncomingMessage, set: StagedSet, policy: FormPolicy): 
     request.once("close", () => {
       if (!request.complete) fail(clientClosed());
     });
-    parser.on("field", (name, value, info) => {
+    // A throw inside a busboy listener would escape through request.pipe() and end the process.
+    const guarded =
+      <A extends unknown[]>(listener: (...args: A) => void) =>
+      (...args: A) => {
+        try {
+          listener(...args);
+        } catch (error) {
+          fail(error);
+        }
+      };
+    parser.on("field", guarded((name, value, info) => {
+      // busboy passes a part whose Content-Disposition has no name on with name undefined.
+      if ((name as string | undefined) === undefined) return fail(badRequest("Malformed upload: a form field without a name"));
       fieldBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
       if (info.valueTruncated || fieldBytes > policy.maxFieldBytes) {
         return fail(tooLarge(`Form fields too large: the text fields of an upload may take ${policy.maxFieldBytes} bytes together`));
       }
       const previous = form.fields[name];
       form.fields[name] = previous === undefined ? value : [previous, value].flat();
-    });
-    parser.on("file", (name, stream, info) => {
+    }));
+    parser.on("file", guarded((name, stream, info) => {
       // Destroying the parser errors the open part; the stage reading it reports that, or has stopped.
       stream.on("error", () => {});
       if (settled) return stream.resume();
+      if ((name as string | undefined) === undefined) {
+        stream.resume();
+        return fail(badRequest("Malformed upload: a file part without a name"));
+      }
       const count = (fileCounts.get(name) ?? 0) + 1;
       fileCounts.set(name, count);
       const allowed = policy.fileFields[name];
@@ -115,7 +131,7 @@ function receive(request: IncomingMessage, set: StagedSet, policy: FormPolicy): 
         form.files.push({ field: name, filename: info.filename ?? "", staged });
       });
       pending.push(staging.catch(fail));
-    });
+    }));
     parser.on("fieldsLimit", () => fail(tooLarge(`Too many form fields: an upload may have at most ${policy.maxFields}`)));
     parser.on("filesLimit", () => fail(badRequest(`Malformed upload: at most ${maxFiles} file(s)`)));
     parser.on("partsLimit", () => fail(badRequest(`Malformed upload: too many parts`)));

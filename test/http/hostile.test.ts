@@ -10,7 +10,7 @@ import { bearer, request, requestJson, TARGETS, waitFor } from "../support/farm-
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { VERSION } from "../../src/version.js";
-import { api, get, tokenAuth, twineFields, upload, type Reply } from "./requests.js";
+import { api, get, rawRequest, tokenAuth, twineFields, upload, type Reply } from "./requests.js";
 import { stallAfter, streamRequest } from "./streaming.js";
 
 const KiB = 1024;
@@ -57,6 +57,12 @@ describe("upload form limits (max_bytes 1 MiB, 50 fields, 64 KiB of fields)", ()
     const artifact = await wheel({ name: "wordy", version: "1.0" });
     const fields = { description: "d".repeat(30 * KiB), keywords: "k".repeat(30 * KiB), license: "l".repeat(30 * KiB) };
     await expectRefused(server, () => upload(server, artifact, { auth: tokenAuth(token), fields }), 413, `Form fields too large: the text fields of an upload may take ${64 * KiB} bytes together`);
+  });
+
+  test("a part without a name → 400 (busboy hands it on with name undefined)", async () => {
+    const body = Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--${BOUNDARY}--\r\n`);
+    const send = () => rawRequest(server.uploadUrl, { method: "POST", headers: { Authorization: tokenAuth(token), "Content-Type": MULTIPART, "Content-Length": String(body.length) }, body });
+    await expectRefused(server, send, 400, "Malformed upload: a form field without a name");
   });
 
   test("a chunked body (no Content-Length) that goes past the limit → 413 while streaming, connection closed", async () => {
