@@ -4,10 +4,10 @@
 // visible under files/ exactly when its row is committed, the answer is a 507 whose reason says
 // why, and the name stays free for the retry once space is back.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { wheel } from "../support/artifacts.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
@@ -74,4 +74,60 @@ test("an upload that runs out of space at any step → 507 and no trace; the ret
   // The range covers both sides: out of space somewhere, and enough space at the end.
   expect(refused.length).toBeGreaterThan(0);
   expect(refused.length).toBeLessThan(17);
+});
+
+// EIO cannot be produced on tmpfs (nor on a loop device without a failing disk), so these faults
+// are injected at the store's fs calls: the link's directory fsync, and the undo's unlink.
+describe("EIO at the store's fs calls (injected)", () => {
+  const eio = () => Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+  /** A pid above Linux's pid_max, as test/store/blobs.test.ts uses: no process owns it. */
+  const DEAD_PID = 2 ** 22 + 12345;
+
+  test("the metadata's link fails after it was made → 500, both links undone, nothing left", async () => {
+    const blobs = server.services.blobs;
+    const publish = blobs.publish.bind(blobs);
+    let calls = 0;
+    blobs.publish = (staged, project, filename) => {
+      publish(staged, project, filename);
+      if (++calls === 2) throw eio();
+    };
+    try {
+      const before = snapshot(server.services.db, server.storage);
+      const answer = await upload(server, await wheel({ name: "flaky", version: "1.0" }), { auth: tokenAuth(token) });
+      expect([answer.status, answer.statusText]).toEqual([500, "Internal server error"]);
+      expect(snapshot(server.services.db, server.storage)).toEqual(before);
+      expectVisibleIffCommitted();
+    } finally {
+      blobs.publish = publish;
+    }
+  });
+
+  test("the undo's unlink fails too → the staged file and its note stay for the start-up sweep, which removes the orphan", async () => {
+    const blobs = server.services.blobs;
+    const [publish, unpublish] = [blobs.publish.bind(blobs), blobs.unpublish.bind(blobs)];
+    blobs.publish = (staged, project, filename) => {
+      publish(staged, project, filename);
+      throw eio();
+    };
+    blobs.unpublish = () => {
+      throw eio();
+    };
+    const artifact = await wheel({ name: "orphan", version: "1.0" });
+    try {
+      const answer = await upload(server, artifact, { auth: tokenAuth(token) });
+      expect(answer.status).toBe(500);
+    } finally {
+      blobs.publish = publish;
+      blobs.unpublish = unpublish;
+    }
+    const tmp = path.join(mountPoint, "tmp");
+    const kept = readdirSync(tmp).sort();
+    expect(kept).toHaveLength(2);
+    expect(kept[1]).toBe(`${kept[0]}.dest`);
+    // What a restart does: the owner is dead, the sweep unlinks the unrecorded name.
+    for (const entry of kept) renameSync(path.join(tmp, entry), path.join(tmp, entry.replace(/^\d+/, String(DEAD_PID))));
+    const recorded = (_project: string, filename: string) => server.services.stores.files.byFilename(filename.replace(/\.metadata$/, "")) !== undefined;
+    expect(blobs.sweep(recorded)).toBe(1);
+    expectVisibleIffCommitted();
+  });
 });
