@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { wheel } from "../support/artifacts.js";
+import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { tokenAuth, upload } from "./requests.js";
@@ -74,6 +75,24 @@ test("an upload that runs out of space at any step → 507 and no trace; the ret
   // The range covers both sides: out of space somewhere, and enough space at the end.
   expect(refused.length).toBeGreaterThan(0);
   expect(refused.length).toBeLessThan(17);
+});
+
+test("twine prints why: the disk is full", async () => {
+  const artifact = await wheel({ name: "twine-full", version: "1.0" });
+  const folder = mkdtempSync(path.join(os.tmpdir(), "pydepot-twine-"));
+  const file = path.join(folder, artifact.filename);
+  writeFileSync(file, artifact.bytes);
+  fillLeaving(0);
+  try {
+    const result = await twineUpload(server.uploadUrl, [file], { username: "__token__", password: token });
+    expect(result.code).not.toBe(0);
+    // twine retries a 5xx and prints the reason phrase of each answer.
+    expect(result.stdout).toContain(`Received "507: Insufficient storage: the server is out of disk space`);
+    expectVisibleIffCommitted();
+  } finally {
+    rmSync(filler());
+    rmSync(folder, { recursive: true, force: true });
+  }
 });
 
 // EIO cannot be produced on tmpfs (nor on a loop device without a failing disk), so these faults
