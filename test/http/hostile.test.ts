@@ -5,12 +5,12 @@ import { readdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { wheel } from "../support/artifacts.js";
-import { bearer, request, requestJson, TARGETS, waitFor } from "../support/farm-api.js";
+import { sdist, wheel } from "../support/artifacts.js";
+import { bearer, FakeAgent, request, requestJson, TARGETS, waitFor } from "../support/farm-api.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { VERSION } from "../../src/version.js";
-import { api, get, rawRequest, tokenAuth, twineFields, upload, type Reply } from "./requests.js";
+import { api, get, publish, rawRequest, tokenAuth, twineFields, upload, type Reply } from "./requests.js";
 import { stallAfter, streamRequest } from "./streaming.js";
 
 const KiB = 1024;
@@ -167,6 +167,17 @@ describe("JSON bodies: one policy per route", () => {
     const answer = await request(server.url, "/api/farm/targets", { method: "PUT", auth: bearer(token), body: padded, headers: { "X-Pydepot-Agent-Version": VERSION } });
     expect([answer.status, answer.statusText]).toEqual([200, "OK"]);
     expect(JSON.parse(answer.body).targets).toHaveLength(3);
+  });
+
+  test("a build log batch over 64 KB is accepted (it is also the lease's heartbeat)", async () => {
+    const uploader = await server.userToken("uploader");
+    await publish(server, uploader, await sdist({ name: "chatty", version: "1.0" }));
+    const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("log", "test"), "chatty-agent", [TARGETS.wheel311]);
+    const job = await agent.lease();
+    expect(job).not.toBeNull();
+    const lines = Array.from({ length: 100 }, (_, index) => `line ${index} ${"x".repeat(1000)}`);
+    const answer = await agent.log(job!.id, lines);
+    expect([answer.status, answer.statusText]).toEqual([200, "OK"]);
   });
 
   test("the admin API keeps its 64 KB limit and says so", async () => {
