@@ -1,5 +1,6 @@
 import busboy from "busboy";
 import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import type { RequestHandler } from "express";
 import { AppError, badRequest, clientClosed, tooLarge } from "../core/errors.js";
 import type { Staging, StagedSet } from "../services/staging.js";
@@ -56,95 +57,120 @@ export function multipartForm(staging: Staging, policy: FormPolicy): RequestHand
 
 function receive(request: IncomingMessage, set: StagedSet, policy: FormPolicy): Promise<ReceivedForm> {
   return new Promise((resolve, reject) => {
-    const form: ReceivedForm = { fields: Object.create(null) as ReceivedForm["fields"], files: [] };
-    const pending: Promise<void>[] = [];
-    const fileCounts = new Map<string, number>();
-    const maxFiles = Object.values(policy.fileFields).reduce((sum, count) => sum + count, 0);
-    let bodyBytes = 0;
-    let fieldBytes = 0;
-    let settled = false;
     let parser: busboy.Busboy;
     try {
       parser = busboy({
         headers: request.headers,
         preservePath: policy.preservePath ?? false,
-        limits: { fields: policy.maxFields, fieldSize: policy.maxFieldBytes, files: maxFiles, parts: policy.maxFields + maxFiles, headerPairs: 20 },
+        limits: { fields: policy.maxFields, fieldSize: policy.maxFieldBytes, files: maxFiles(policy), parts: policy.maxFields + maxFiles(policy), headerPairs: 20 },
       });
     } catch (error) {
-      reject(badRequest(`Malformed upload: ${(error as Error).message}`));
-      return;
+      return reject(badRequest(`Malformed upload: ${(error as Error).message}`));
     }
-    const fail = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      request.unpipe(parser);
-      request.off("data", countBody);
-      // Destroying the parser ends the file part being staged, which then removes its temporary file.
-      parser.on("error", () => {});
-      parser.destroy();
-      reject(error);
-    };
-    const countBody = (chunk: Buffer) => {
-      bodyBytes += chunk.length;
-      if (bodyBytes > policy.maxBodyBytes) fail(bodyTooLarge(policy));
-    };
-    request.on("data", countBody);
-    request.once("close", () => {
-      if (!request.complete) fail(clientClosed());
-    });
-    // A throw inside a busboy listener would escape through request.pipe() and end the process.
-    const guarded =
-      <A extends unknown[]>(listener: (...args: A) => void) =>
-      (...args: A) => {
-        try {
-          listener(...args);
-        } catch (error) {
-          fail(error);
-        }
-      };
-    parser.on("field", guarded((name, value, info) => {
-      // busboy passes a part whose Content-Disposition has no name on with name undefined.
-      if ((name as string | undefined) === undefined) return fail(badRequest("Malformed upload: a form field without a name"));
-      fieldBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
-      if (info.valueTruncated || fieldBytes > policy.maxFieldBytes) {
-        return fail(tooLarge(`Form fields too large: the text fields of an upload may take ${policy.maxFieldBytes} bytes together`));
-      }
-      const previous = form.fields[name];
-      form.fields[name] = previous === undefined ? value : [previous, value].flat();
-    }));
-    parser.on("file", guarded((name, stream, info) => {
-      // Destroying the parser errors the open part; the stage reading it reports that, or has stopped.
-      stream.on("error", () => {});
-      if (settled) return stream.resume();
-      if ((name as string | undefined) === undefined) {
-        stream.resume();
-        return fail(badRequest("Malformed upload: a file part without a name"));
-      }
-      const count = (fileCounts.get(name) ?? 0) + 1;
-      fileCounts.set(name, count);
-      const allowed = policy.fileFields[name];
-      if (allowed === undefined || count > allowed) {
-        stream.resume();
-        return fail(badRequest(allowed === undefined ? `Malformed upload: unexpected file field '${name}'` : `Malformed upload: at most ${allowed} file(s) in '${name}'`));
-      }
-      const staging = set.stage(stream, policy.maxFileBytes).then((staged) => {
-        form.files.push({ field: name, filename: info.filename ?? "", staged });
-      });
-      pending.push(staging.catch(fail));
-    }));
-    parser.on("fieldsLimit", () => fail(tooLarge(`Too many form fields: an upload may have at most ${policy.maxFields}`)));
-    parser.on("filesLimit", () => fail(badRequest(`Malformed upload: at most ${maxFiles} file(s)`)));
-    parser.on("partsLimit", () => fail(badRequest(`Malformed upload: too many parts`)));
-    parser.on("error", (error: Error) => fail(badRequest(`Malformed upload: ${error.message}`)));
-    parser.on("close", () => {
-      void Promise.all(pending).then(() => {
-        if (settled) return;
-        settled = true;
-        resolve(form);
-      });
-    });
-    request.pipe(parser);
+    new FormReceiver(request, parser, set, policy, resolve, reject).start();
   });
+}
+
+/** One form being received: counts what arrives, stages file parts, and settles exactly once. */
+class FormReceiver {
+  private readonly form: ReceivedForm = { fields: Object.create(null) as ReceivedForm["fields"], files: [] };
+  private readonly pending: Promise<void>[] = [];
+  private readonly fileCounts = new Map<string, number>();
+  private bodyBytes = 0;
+  private fieldBytes = 0;
+  private settled = false;
+
+  constructor(
+    private readonly request: IncomingMessage,
+    private readonly parser: busboy.Busboy,
+    private readonly set: StagedSet,
+    private readonly policy: FormPolicy,
+    private readonly resolve: (form: ReceivedForm) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  start(): void {
+    const { request, parser, policy } = this;
+    request.on("data", this.countBody);
+    request.once("close", () => {
+      if (!request.complete) this.fail(clientClosed());
+    });
+    parser.on("field", this.guarded((name, value, info) => this.field(name, value, info)));
+    parser.on("file", this.guarded((name, stream, info) => this.file(name, stream, info.filename)));
+    parser.on("fieldsLimit", () => this.fail(tooLarge(`Too many form fields: an upload may have at most ${policy.maxFields}`)));
+    parser.on("filesLimit", () => this.fail(badRequest(`Malformed upload: at most ${maxFiles(policy)} file(s)`)));
+    parser.on("partsLimit", () => this.fail(badRequest("Malformed upload: too many parts")));
+    parser.on("error", (error: Error) => this.fail(badRequest(`Malformed upload: ${error.message}`)));
+    parser.on("close", () => void Promise.all(this.pending).then(() => this.settle()));
+    request.pipe(parser);
+  }
+
+  private readonly countBody = (chunk: Buffer): void => {
+    this.bodyBytes += chunk.length;
+    if (this.bodyBytes > this.policy.maxBodyBytes) this.fail(bodyTooLarge(this.policy));
+  };
+
+  private field(name: string | undefined, value: string, info: busboy.FieldInfo): void {
+    // busboy hands on a part whose Content-Disposition has no name with name undefined.
+    if (name === undefined) return this.fail(badRequest("Malformed upload: a form field without a name"));
+    this.fieldBytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+    if (info.valueTruncated || this.fieldBytes > this.policy.maxFieldBytes) {
+      return this.fail(tooLarge(`Form fields too large: the text fields of an upload may take ${this.policy.maxFieldBytes} bytes together`));
+    }
+    const previous = this.form.fields[name];
+    this.form.fields[name] = previous === undefined ? value : [previous, value].flat();
+  }
+
+  private file(name: string | undefined, stream: Readable, filename: string | undefined): void {
+    // Destroying the parser errors the open part; the stage reading it reports that, or has stopped.
+    stream.on("error", () => {});
+    const count = (this.fileCounts.get(name ?? "") ?? 0) + 1;
+    this.fileCounts.set(name ?? "", count);
+    const allowed = name === undefined ? undefined : this.policy.fileFields[name];
+    if (this.settled || name === undefined || allowed === undefined || count > allowed) {
+      stream.resume();
+      if (name === undefined) return this.fail(badRequest("Malformed upload: a file part without a name"));
+      if (allowed === undefined) return this.fail(badRequest(`Malformed upload: unexpected file field '${name}'`));
+      return this.fail(badRequest(`Malformed upload: at most ${allowed} file(s) in '${name}'`));
+    }
+    const staging = this.set.stage(stream, this.policy.maxFileBytes).then((staged) => {
+      this.form.files.push({ field: name, filename: filename ?? "", staged });
+    });
+    this.pending.push(staging.catch((error: unknown) => this.fail(error)));
+  }
+
+  /** A throw inside a busboy listener would escape through request.pipe() and end the process. */
+  private guarded<A extends unknown[]>(listener: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        listener(...args);
+      } catch (error) {
+        this.fail(error);
+      }
+    };
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.request.off("data", this.countBody);
+    this.resolve(this.form);
+  }
+
+  private fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.request.unpipe(this.parser);
+    this.request.off("data", this.countBody);
+    // Destroying the parser ends the file part being staged, which then removes its temporary file.
+    this.parser.on("error", () => {});
+    this.parser.destroy();
+    this.reject(error);
+  }
+}
+
+function maxFiles(policy: FormPolicy): number {
+  return Object.values(policy.fileFields).reduce((sum, count) => sum + count, 0);
 }
 
 function bodyTooLarge(policy: FormPolicy): AppError {
