@@ -16,6 +16,11 @@ export function errorHandler(log: (message: string) => void): ErrorRequestHandle
       log(`connection closed before the request was complete (client aborted or timed out): ${request.method} ${request.originalUrl}`);
       return;
     }
+    if (isClientGone(error)) {
+      log(`connection closed before the answer was complete (client aborted): ${request.method} ${request.originalUrl}`);
+      request.socket.destroy();
+      return;
+    }
     if (response.headersSent) return next(error);
     if (status === 507) log(`out of disk space: ${request.method} ${request.originalUrl}: ${(error as Error)?.message}`);
     else if (status >= 500) log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
@@ -45,6 +50,12 @@ function closeAfterAnswer(request: Request, response: Response): void {
   request.once("end", () => clearTimeout(timer));
   request.socket.once("close", () => clearTimeout(timer));
   request.resume();
+}
+
+/** A download or answer cut short by the client: what `send` and socket writes report then. */
+function isClientGone(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === "ECONNABORTED" || code === "ECONNRESET" || code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE";
 }
 
 function describe(error: unknown): { status: number; message: string } {

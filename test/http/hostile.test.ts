@@ -1,6 +1,7 @@
 // Hostile bodies and connections (issue 7): every limit holds while the body streams in, whatever
 // its framing; nothing is stored before the sender is known; every exit path removes what was
 // staged; stalled and dripping connections are cut off; refused requests close the connection.
+import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -147,6 +148,20 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, idle
     await waitFor("the abort to be logged", async () => (log.some((line) => line.includes("connection closed before the request was complete")) ? true : undefined), { timeoutMs: 10_000 });
     expect(log.filter((line) => line.includes("internal error"))).toEqual([]);
     await waitFor("the staged file to go", async () => (stagedFiles(server).length === 0 ? true : undefined), { timeoutMs: 10_000 });
+  });
+
+  test("a client that aborts a download is logged as such, not as an internal error", async () => {
+    const big = await wheel({ name: "big-download", version: "1.0", extraFiles: { "big/blob.bin": randomBytes(32 * MiB) } });
+    expect((await upload(server, big, { auth: tokenAuth(token) })).status).toBe(200);
+    log.length = 0;
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/files/big-download/${big.filename}`, { signal: controller.signal });
+    const reader = response.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await reader.read().catch(() => undefined);
+    await waitFor("the abort to be logged", async () => (log.some((line) => line.includes("connection closed before the answer was complete")) ? true : undefined), { timeoutMs: 10_000 });
+    expect(log.filter((line) => line.includes("internal error"))).toEqual([]);
   });
 });
 
