@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { VERSION } from "../../src/version.js";
 import { api, get, publish, rawRequest, tokenAuth, twineFields, upload, type Reply } from "./requests.js";
-import { stallAfter, streamRequest } from "./streaming.js";
+import { drip, stallAfter, streamRequest } from "./streaming.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -107,22 +107,39 @@ describe("nothing is stored before the sender is known", () => {
   });
 });
 
-describe("stalled, dripping and aborted connections (timeouts: headers 1 s, idle 2 s)", () => {
+describe("stalled, dripping and aborted connections (timeouts: headers 1 s, request 3 s, idle 2 s)", () => {
   let server: TestServer;
   let token: string;
   const log: string[] = [];
 
   beforeAll(async () => {
     server = await startTestServer(
-      { server: { headers_timeout_seconds: 1, idle_timeout_seconds: 2 }, farm: { long_poll_seconds: 1 } },
+      { server: { headers_timeout_seconds: 1, request_timeout_seconds: 3, idle_timeout_seconds: 2 }, farm: { long_poll_seconds: 1 } },
       { log: (line) => log.push(line) },
     );
     token = await server.userToken("alice");
   });
   afterAll(() => server?.stop());
 
-  test("headers dripped and never finished: the server closes the connection", async () => {
-    await stallAfter(server.url, "POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nX-Slow: ");
+  test("headers dripped a byte every 200 ms (never idle for the idle timeout): the headers timeout closes the connection", async () => {
+    const headers = `POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nX-Slow: ${"x".repeat(100)}\r\n\r\n`;
+    const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise((resolve) => socket.once("connect", resolve));
+    expect(await drip(socket, headers, 200)).toEqual({ sentAll: false });
+  });
+
+  test("an upload body dripped a byte every 200 ms: the request timeout closes the connection and the staged file goes", async () => {
+    const before = snapshot(server.services.db, server.storage);
+    const head = await uploadHead();
+    const headers = `POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nAuthorization: ${tokenAuth(token)}\r\nContent-Type: ${MULTIPART}\r\nContent-Length: ${head.length + 1000}\r\n\r\n`;
+    const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.write(Buffer.concat([Buffer.from(headers), head]));
+    expect(await drip(socket, "z".repeat(1000), 200)).toEqual({ sentAll: false });
+    await waitFor("the staged file to go", async () => (stagedFiles(server).length === 0 ? true : undefined), { timeoutMs: 10_000 });
+    expect(snapshot(server.services.db, server.storage)).toEqual(before);
   });
 
   test("an upload that stops sending halfway: the connection is closed and the staged file removed", async () => {
@@ -151,7 +168,7 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, idle
   });
 
   test("a client that aborts a download is logged as such, not as an internal error", async () => {
-    const big = await wheel({ name: "big-download", version: "1.0", extraFiles: { "big/blob.bin": randomBytes(32 * MiB) } });
+    const big = await wheel({ name: "big-download", version: "1.0", extraFiles: { "big/blob.bin": randomBytes(16 * MiB) } });
     expect((await upload(server, big, { auth: tokenAuth(token) })).status).toBe(200);
     log.length = 0;
     const controller = new AbortController();

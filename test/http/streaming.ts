@@ -62,3 +62,17 @@ export async function stallAfter(url: string, prefix: string | Buffer): Promise<
   socket.write(prefix);
   await once(socket, "close");
 }
+
+/** Send `text` on a connected socket one byte every `intervalMs`: stops when the server closes it. */
+export async function drip(socket: net.Socket, text: string, intervalMs: number): Promise<{ sentAll: boolean }> {
+  socket.resume();
+  const closed = once(socket, "close").then(() => true);
+  for (const character of text) {
+    if (socket.destroyed) return { sentAll: false };
+    socket.write(character);
+    const stop = await Promise.race([closed, new Promise<false>((resolve) => setTimeout(() => resolve(false), intervalMs))]);
+    if (stop) return { sentAll: false };
+  }
+  socket.destroy();
+  return { sentAll: true };
+}
