@@ -9,7 +9,8 @@ export class AppError extends Error {
     /** For 429: when the client may try again. */
     readonly retryAfterSeconds?: number,
   ) {
-    super(message);
+    // One line, whatever a client put in the values it quotes (a metadata field can span lines).
+    super(message.replace(/\r\n|\r|\n/g, "\\n"));
     this.name = "AppError";
   }
 }
