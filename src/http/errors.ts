@@ -2,8 +2,8 @@ import type { ErrorRequestHandler, Request, Response } from "express";
 import { AppError, CLIENT_CLOSED } from "../core/errors.js";
 
 /** How long, and how much, a refused body is still read so the client sees the answer before the close. */
-const LINGER_MS = 2000;
-const LINGER_BYTES = 8 * 1024 * 1024;
+const LINGER_MS = 5000;
+const LINGER_BYTES = 64 * 1024 * 1024;
 
 /**
  * The one place an error becomes an HTTP answer. The message goes in the reason phrase too,

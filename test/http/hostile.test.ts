@@ -2,12 +2,14 @@
 // its framing; nothing is stored before the sender is known; every exit path removes what was
 // staged; stalled and dripping connections are cut off; refused requests close the connection.
 import { randomBytes } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sdist, wheel } from "../support/artifacts.js";
 import { bearer, FakeAgent, request, requestJson, TARGETS, waitFor } from "../support/farm-api.js";
+import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { VERSION } from "../../src/version.js";
@@ -105,6 +107,22 @@ describe("nothing is stored before the sender is known", () => {
     );
     expect(reply!.cutOff).toBe(true);
   });
+});
+
+test("twine with a wrong token and a 20 MiB file still prints why: the refused body is read on briefly before the close", async () => {
+  const server = await startTestServer();
+  const folder = mkdtempSync(path.join(os.tmpdir(), "pydepot-twine-"));
+  try {
+    const big = await wheel({ name: "refused-big", version: "1.0", extraFiles: { "big/blob.bin": randomBytes(20 * MiB) } });
+    const file = path.join(folder, big.filename);
+    writeFileSync(file, big.bytes);
+    const result = await twineUpload(server.uploadUrl, [file], { username: "__token__", password: "pydepot-not-a-token" });
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toContain("Invalid or revoked API token");
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+    await server.stop();
+  }
 });
 
 describe("stalled, dripping and aborted connections (timeouts: headers 1 s, request 3 s, idle 2 s)", () => {
