@@ -7,11 +7,13 @@ import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
 import { Checks } from "./services/checks.js";
 import { Jobs } from "./services/jobs.js";
+import { LoginThrottle } from "./services/login-throttle.js";
 import { Downloads } from "./services/downloads.js";
 import { Imports } from "./services/imports.js";
 import { Ingest } from "./services/ingest.js";
 import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
+import { Staging } from "./services/staging.js";
 import { Uploads } from "./services/uploads.js";
 import type { Settings } from "./settings.js";
 import { VERSION } from "./version.js";
@@ -43,6 +45,7 @@ export interface Services {
   };
   access: Access;
   accounts: Accounts;
+  staging: Staging;
   ingest: Ingest;
   uploads: Uploads;
   releases: Releases;
@@ -81,19 +84,21 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   };
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
-  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, access, wakeUps, now);
+  const staging = new Staging(blobs);
+  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, now);
   return {
     db,
     blobs,
     stores,
     access,
-    accounts: new Accounts(stores.accounts, stores.projects, stores.history, now),
+    accounts: new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now),
+    staging,
     ingest,
     uploads: new Uploads(ingest),
     releases: new Releases(db, stores.projects, stores.files, stores.history, blobs, access, now),
     pages: new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0),
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
-    imports: new Imports(ingest, blobs, settings.uploads.max_bytes),
+    imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, wakeUps, VERSION, now, access),
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, settings.nodes, settings.checker, serverUrl, now, access),
@@ -111,12 +116,16 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   services.stores.checks.requeueRunning();
   const server = createHttpServer({
     ...services,
-    maxUploadBytes: settings.uploads.max_bytes,
+    uploadLimits: { maxBytes: settings.uploads.max_bytes, maxFields: settings.uploads.max_fields, maxFieldBytes: settings.uploads.max_field_bytes },
     longPollMs: settings.farm.long_poll_seconds * 1000,
+    timeouts: {
+      headersMs: settings.server.headers_timeout_seconds * 1000,
+      requestMs: settings.server.request_timeout_seconds * 1000,
+      idleMs: settings.server.idle_timeout_seconds * 1000,
+    },
     log,
   });
   await listen(server, settings.server.port, settings.server.host);
-  server.requestTimeout = 0;
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;

@@ -15,6 +15,12 @@ const schema = z
         port: z.number().int().min(0).max(65535).default(8080),
         /** Absolute base URL when behind a proxy that rewrites paths; links stay relative without it. */
         public_url: z.url().optional(),
+        /** A client must send its request headers within this time (slow-header dripping). */
+        headers_timeout_seconds: z.number().int().positive().default(30),
+        /** A client must send its whole request, body included, within this time (an upload at ~300 kB/s for 1 GiB). */
+        request_timeout_seconds: z.number().int().positive().default(3600),
+        /** A connection with nothing sent either way for this long is closed (a stalled upload); must exceed farm.long_poll_seconds. */
+        idle_timeout_seconds: z.number().int().positive().default(60),
       })
       .strict()
       .prefault({}),
@@ -23,11 +29,28 @@ const schema = z
       .strict()
       .prefault({}),
     uploads: z
-      .object({ max_bytes: z.number().int().positive().default(GiB) })
+      .object({
+        max_bytes: z.number().int().positive().default(GiB),
+        /** Text fields of one upload form (twine sends one per classifier). */
+        max_fields: z.number().int().positive().default(1000),
+        /** All text fields of one upload together, names included: they are held in memory. */
+        max_field_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+      })
       .strict()
       .prefault({}),
     access: z
       .object({ anonymous_read: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
+    /** Password guessing: failed sign-ins lock a user name or a client address out for a while. */
+    logins: z
+      .object({
+        max_failures_per_user: z.number().int().positive().default(5),
+        /** Behind a proxy every client has the proxy's address: raise this there. */
+        max_failures_per_address: z.number().int().positive().default(50),
+        /** The first lockout; each further one doubles, up to a day. */
+        lockout_seconds: z.number().int().positive().default(60),
+      })
       .strict()
       .prefault({}),
     farm: z
@@ -74,12 +97,20 @@ const schema = z
       )
       .default([]),
   })
-  .strict();
+  .strict()
+  .refine((settings) => settings.server.idle_timeout_seconds > settings.farm.long_poll_seconds, {
+    message: "server.idle_timeout_seconds must be longer than farm.long_poll_seconds, or lease requests are cut off while they wait",
+    path: ["server", "idle_timeout_seconds"],
+  })
+  .refine((settings) => settings.server.headers_timeout_seconds <= settings.server.request_timeout_seconds, {
+    message: "server.headers_timeout_seconds must not exceed server.request_timeout_seconds",
+    path: ["server", "headers_timeout_seconds"],
+  });
 
 export type Settings = Readonly<z.infer<typeof schema>>;
 
 /** The sections of single values; `nodes` is a list, set in the file only. */
-const SECTIONS = ["server", "storage", "uploads", "access", "farm", "checker"] as const;
+const SECTIONS = ["server", "storage", "uploads", "access", "logins", "farm", "checker"] as const;
 
 /** Every `section.key` the schema knows, in schema order: each can be overridden from the environment. */
 export const SETTING_KEYS: readonly string[] = SECTIONS.flatMap((section) =>

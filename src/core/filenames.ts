@@ -21,6 +21,8 @@ export interface ArtifactName {
 const SDIST_EXTENSIONS = [".tar.gz", ".tar.bz2", ".zip"] as const;
 const SAFE_CHARACTERS = /^[A-Za-z0-9._+!-]+$/;
 const WHEEL_NAME = /^[A-Za-z0-9_.]+$/;
+/** A compressed tag set (PEP 425): tags joined by '.', none empty (`py2.py3`, not `..py3`). */
+const WHEEL_TAG_SET = /^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*$/;
 const EGG = /^(?<name>[^-]+)-(?<version>[^-]+)-py(?<python>\d+\.\d+)(?:-(?<platform>.+))?\.egg$/;
 
 /**
@@ -60,7 +62,7 @@ function parseWheel(filename: string): ArtifactName {
   const buildTag = parts.length === 6 ? parts[2] : null;
   if (!WHEEL_NAME.test(name) || name.includes("__")) throw badRequest(`Invalid wheel filename ${filename}: bad project name part ${name}`);
   if (buildTag !== null && !/^\d/.test(buildTag)) throw badRequest(`Invalid wheel filename ${filename}: the build tag must start with a digit`);
-  if (![pythonTag, abiTag, platform].every((tag) => /^[A-Za-z0-9_.]+$/.test(tag))) {
+  if (![pythonTag, abiTag, platform].every((tag) => WHEEL_TAG_SET.test(tag))) {
     throw badRequest(`Invalid wheel filename ${filename}: malformed compatibility tags`);
   }
   return {

@@ -1,6 +1,9 @@
-import type { ErrorRequestHandler } from "express";
-import multer from "multer";
-import { AppError } from "../core/errors.js";
+import type { ErrorRequestHandler, Request, Response } from "express";
+import { AppError, CLIENT_CLOSED } from "../core/errors.js";
+
+/** How long, and how much, a refused body is still read so the client sees the answer before the close. */
+const LINGER_MS = 5000;
+const LINGER_BYTES = 64 * 1024 * 1024;
 
 /**
  * The one place an error becomes an HTTP answer. The message goes in the reason phrase too,
@@ -8,32 +11,67 @@ import { AppError } from "../core/errors.js";
  */
 export function errorHandler(log: (message: string) => void): ErrorRequestHandler {
   return (error, request, response, next) => {
-    if (response.headersSent) return next(error);
-    // Read the rest of a refused body, so the client gets to read the answer instead of a reset.
-    if (!request.complete) request.resume();
     const { status, message } = describe(error);
-    if (status >= 500) log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
+    if (status === CLIENT_CLOSED) {
+      log(`connection closed before the request was complete (client aborted or timed out): ${request.method} ${request.originalUrl}`);
+      return;
+    }
+    if (isClientGone(error)) {
+      log(`connection closed before the answer was complete (client aborted): ${request.method} ${request.originalUrl}`);
+      request.socket.destroy();
+      return;
+    }
+    if (response.headersSent) return next(error);
+    if (status === 507) log(`out of disk space: ${request.method} ${request.originalUrl}: ${(error as Error)?.message}`);
+    else if (status >= 500) log(`internal error: ${(error as Error)?.stack ?? String(error)}`);
+    if (!request.complete) closeAfterAnswer(request, response);
     response.status(status);
     response.statusMessage = reasonPhrase(message);
     if (status === 401) response.set("WWW-Authenticate", 'Basic realm="pydepot"');
+    if (error instanceof AppError && error.retryAfterSeconds !== undefined) response.set("Retry-After", String(error.retryAfterSeconds));
     response.type("text/plain").send(`${message}\n`);
   };
 }
 
+/**
+ * A refused request whose body is still coming: answer, read on briefly so the client (which
+ * sends its whole body before it reads) gets to see the answer, then close instead of reading
+ * gigabytes that would be discarded.
+ */
+function closeAfterAnswer(request: Request, response: Response): void {
+  response.set("Connection", "close");
+  let lingered = 0;
+  const close = () => request.socket.destroy();
+  const timer = setTimeout(close, LINGER_MS);
+  request.on("data", (chunk: Buffer) => {
+    lingered += chunk.length;
+    if (lingered > LINGER_BYTES) close();
+  });
+  request.once("end", () => clearTimeout(timer));
+  request.socket.once("close", () => clearTimeout(timer));
+  request.resume();
+}
+
+/** A download or answer cut short by the client: what `send` and socket writes report then. */
+function isClientGone(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === "ECONNABORTED" || code === "ECONNRESET" || code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE";
+}
+
 function describe(error: unknown): { status: number; message: string } {
   if (error instanceof AppError) return { status: error.status, message: error.message };
-  if (error instanceof multer.MulterError) {
-    return error.code === "LIMIT_FILE_SIZE"
-      ? { status: 413, message: "File too large" }
-      : { status: 400, message: `Malformed upload: ${error.message}${error.field ? ` (${error.field})` : ""}` };
+  const code = (error as { code?: unknown })?.code;
+  if (code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL") {
+    return { status: 507, message: "Insufficient storage: the server is out of disk space; try again once an administrator has freed some" };
   }
-  const clientError = error as { status?: number; statusCode?: number; message?: string };
+  // body-parser's errors carry a client status, and for a body over the limit, the limit.
+  const clientError = error as { status?: number; statusCode?: number; message?: string; limit?: number };
   const status = clientError?.status ?? clientError?.statusCode;
+  if (status === 413 && typeof clientError.limit === "number") {
+    return { status, message: `Request body too large: this route takes at most ${clientError.limit} bytes` };
+  }
   if (typeof status === "number" && status >= 400 && status < 500) {
     return { status, message: `Bad request: ${clientError.message ?? "malformed request"}` };
-  }
-  if (error instanceof Error && /Unexpected end of form|Malformed part header|Multipart: Boundary not found/i.test(error.message)) {
-    return { status: 400, message: `Malformed upload: ${error.message}` };
   }
   return { status: 500, message: "Internal server error" };
 }

@@ -21,12 +21,13 @@ export const AGENT_VERSION_HEADER = "X-Pydepot-Agent-Version";
 export function identify(accounts: Accounts, agents: Agents): RequestHandler {
   return async (request, response, next) => {
     const header = request.headers.authorization;
-    response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), accounts, agents) : ANONYMOUS;
+    const address = request.socket.remoteAddress ?? "unknown";
+    response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents) : ANONYMOUS;
     next();
   };
 }
 
-async function principalOf(header: string, agentVersion: string | undefined, accounts: Accounts, agents: Agents): Promise<Principal> {
+async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents): Promise<Principal> {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (bearer) return agents.authenticate(bearer[1], agentVersion);
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
@@ -36,5 +37,5 @@ async function principalOf(header: string, agentVersion: string | undefined, acc
   const secret = decoded.slice(colon + 1);
   // pip on a build host reaches the index with the agent's token as a password.
   if (isAgentToken(secret)) return agents.authenticate(secret, agentVersion);
-  return accounts.authenticate(decoded.slice(0, colon), secret);
+  return accounts.authenticate(decoded.slice(0, colon), secret, address);
 }

@@ -9,7 +9,7 @@ import type { Downloads } from "../services/downloads.js";
 import type { Pages } from "../services/pages.js";
 import type { Releases } from "../services/releases.js";
 import type { Uploads } from "../services/uploads.js";
-import type { Blobs } from "../store/blobs.js";
+import type { Staging } from "../services/staging.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
 import { indexFastPath } from "./index-fast-path.js";
@@ -17,7 +17,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { checkRoutes } from "./routes/checks.js";
 import { farmRoutes } from "./routes/farm.js";
 import { fileRoutes } from "./routes/files.js";
-import { legacyRoutes } from "./routes/legacy.js";
+import { legacyRoutes, type UploadLimits } from "./routes/legacy.js";
 import { simpleRoutes } from "./routes/simple.js";
 
 export interface HttpDependencies {
@@ -30,9 +30,10 @@ export interface HttpDependencies {
   downloads: Downloads;
   uploads: Uploads;
   releases: Releases;
-  blobs: Blobs;
-  maxUploadBytes: number;
+  staging: Staging;
+  uploadLimits: UploadLimits;
   longPollMs: number;
+  timeouts: { headersMs: number; requestMs: number; idleMs: number };
   log: (message: string) => void;
 }
 
@@ -44,7 +45,7 @@ export function createHttpApp(deps: HttpDependencies): Express {
   app.use(identify(deps.accounts, deps.agents));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads));
-  app.use(legacyRoutes(deps.access, deps.uploads, deps.blobs, deps.maxUploadBytes));
+  app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));
   app.use(adminRoutes(deps.releases));
   app.use(farmRoutes(deps));
   app.use(checkRoutes(deps.access, deps.checks));
@@ -56,11 +57,19 @@ export function createHttpApp(deps: HttpDependencies): Express {
   return app;
 }
 
-/** The HTTP server: the index fast path first, the Express app for everything else. */
+/**
+ * The HTTP server: the index fast path first, the Express app for everything else. Clients that
+ * drip headers, stall an upload or hold an idle connection are cut off by the timeouts.
+ */
 export function createHttpServer(deps: HttpDependencies): Server {
   const app = createHttpApp(deps);
   const fastPath = indexFastPath(deps.pages);
-  return createServer((request, response) => {
+  const { headersMs, requestMs, idleMs } = deps.timeouts;
+  // Node checks the header and request timeouts only this often (30 s by default).
+  const server = createServer({ headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: Math.min(1000, headersMs) }, (request, response) => {
     if (!fastPath(request, response)) app(request, response);
   });
+  // No 'timeout' listener: Node destroys a socket idle for this long.
+  server.timeout = idleMs;
+  return server;
 }

@@ -7,7 +7,11 @@ import type { AccountStore, TokenRow, UserRow } from "../store/accounts.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { Principal } from "./access.js";
+import { HashingQueue } from "./hashing-queue.js";
+import type { LoginThrottle } from "./login-throttle.js";
 
+/** A hash of a random key under a random salt: checking any password against it costs a full scrypt and fails. */
+const UNMATCHABLE_HASH = `scrypt$${randomBytes(16).toString("hex")}$${randomBytes(32).toString("hex")}`;
 const scrypt = promisify(scryptCallback) as (password: string, salt: Buffer, length: number) => Promise<Buffer>;
 const TOKEN_PREFIX = "pydepot-";
 /** The username pip and twine send with an API token (PyPI's convention). */
@@ -20,8 +24,11 @@ export class Accounts {
     private readonly store: AccountStore,
     private readonly projects: ProjectStore,
     private readonly history: HistoryStore,
+    private readonly throttle: LoginThrottle,
     private readonly now: () => string,
   ) {}
+
+  private readonly hashing = new HashingQueue();
 
   async createUser(name: string, password: string | null, isAdmin: boolean, actor: string): Promise<UserRow> {
     if (!USER_NAME.test(name) || name === TOKEN_USERNAME) {
@@ -73,17 +80,25 @@ export class Accounts {
     return this.store.tokensOf(this.user(userName).id);
   }
 
-  /** Basic credentials to a principal: `__token__` + token, or user + password (or user + own token). */
-  async authenticate(username: string, secret: string): Promise<Principal> {
+  /**
+   * Basic credentials to a principal: `__token__` + token, or user + password (or user + own token).
+   * Password attempts are throttled per name and per client address; tokens cannot be guessed.
+   */
+  async authenticate(username: string, secret: string, address: string): Promise<Principal> {
     if (secret.startsWith(TOKEN_PREFIX) || username === TOKEN_USERNAME) {
       const user = this.store.userByTokenHash(hashToken(secret));
       if (!user || (username !== TOKEN_USERNAME && username !== user.name)) throw unauthorized("Invalid or revoked API token");
       return principalOf(user);
     }
+    this.throttle.check(username, address);
     const user = this.store.userByName(username);
-    if (!user?.passwordHash || !(await verifyPassword(secret, user.passwordHash))) {
+    // Unknown names and users without a password cost one scrypt too: the timing must not tell which names exist.
+    const matches = await this.hashing.run(() => verifyPassword(secret, user?.passwordHash ?? UNMATCHABLE_HASH));
+    if (!user?.passwordHash || !matches) {
+      this.throttle.failed(username, address);
       throw unauthorized(`Invalid username or password for ${JSON.stringify(username)}`);
     }
+    this.throttle.succeeded(username);
     return principalOf(user);
   }
 }

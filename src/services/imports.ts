@@ -1,7 +1,7 @@
 import { createReadStream, existsSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from "node:fs";
 import path from "node:path";
 import { AppError, notFound } from "../core/errors.js";
-import type { Blobs } from "../store/blobs.js";
+import type { Staging } from "./staging.js";
 import type { Principal } from "./access.js";
 import type { Ingest } from "./ingest.js";
 
@@ -24,7 +24,7 @@ export interface ImportReport {
 export class Imports {
   constructor(
     private readonly ingest: Ingest,
-    private readonly blobs: Blobs,
+    private readonly staging: Staging,
     private readonly maxBytes: number,
   ) {}
 
@@ -33,8 +33,10 @@ export class Imports {
     const report: ImportReport = { added: [], skipped: [], rejected: [], ignored };
     for (const file of files) {
       try {
-        const staged = await this.blobs.stage(createReadStream(file), { maxBytes: this.maxBytes });
-        const result = await this.ingest.ingest({ staged, filename: path.basename(file), principal, origin: "import" });
+        const result = await this.staging.within(async (set) => {
+          const staged = await set.stage(createReadStream(file), this.maxBytes);
+          return this.ingest.ingest({ staged, filename: path.basename(file), principal, origin: "import" });
+        });
         (result.created ? report.added : report.skipped).push(file);
       } catch (error) {
         if (!(error instanceof AppError)) throw error;

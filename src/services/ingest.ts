@@ -11,6 +11,7 @@ import type { FileRow, FileStore, Origin } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
+import type { Staging } from "./staging.js";
 import { actorName, type Access, type Principal } from "./access.js";
 import { readArtifactMetadata, type ArtifactMetadata } from "./metadata.js";
 
@@ -24,6 +25,13 @@ export interface IngestRequest {
   claimedVersion?: string;
   /** For build results: the job that made the file and the libraries its native modules link. */
   build?: { jobId: number; linkedLibraries: string[] };
+}
+
+/** A name published inside a transaction, to undo if the transaction does not commit. */
+interface Link {
+  staged: Staged;
+  project: string;
+  filename: string;
 }
 
 export interface IngestResult {
@@ -41,25 +49,34 @@ export class Ingest {
     private readonly accounts: AccountStore,
     private readonly history: HistoryStore,
     private readonly blobs: Blobs,
+    private readonly staging: Staging,
     private readonly access: Access,
     private readonly wakeUps: WakeUps,
     private readonly now: () => string,
   ) {}
 
+  /**
+   * The caller's staged set keeps owning `request.staged`. A file becomes visible under files/ only
+   * in the transaction that records it, and is unlinked again when that transaction fails to
+   * commit (ENOSPC, EIO): visible ⇔ committed.
+   */
   async ingest(request: IngestRequest): Promise<IngestResult> {
-    const stagedMetadata: Staged[] = [];
-    try {
-      const prepared = await this.prepare(request);
-      if ("existing" in prepared) return { file: prepared.existing, created: false };
-      const { name, metadata } = prepared;
-      const coreMetadata = metadata.coreMetadataFile && this.blobs.stageBytes(metadata.coreMetadataFile);
-      if (coreMetadata) stagedMetadata.push(coreMetadata);
-      const result = tx(this.db, () => this.record(request, name, metadata, coreMetadata));
+    const prepared = await this.prepare(request);
+    if ("existing" in prepared) return { file: prepared.existing, created: false };
+    const { name, metadata } = prepared;
+    return this.staging.within(async (set) => {
+      const coreMetadata = metadata.coreMetadataFile ? set.stageBytes(metadata.coreMetadataFile) : null;
+      const links: Link[] = [];
+      let result: IngestResult;
+      try {
+        result = tx(this.db, () => this.record(request, name, metadata, coreMetadata, links));
+      } catch (error) {
+        for (const link of links) this.unlink(link);
+        throw error;
+      }
       if (result.created) this.wakeUps.notify();
       return result;
-    } finally {
-      for (const staged of [request.staged, ...stagedMetadata]) this.blobs.discard(staged);
-    }
+    });
   }
 
   /**
@@ -101,7 +118,7 @@ export class Ingest {
     return existing;
   }
 
-  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null): IngestResult {
+  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[]): IngestResult {
     const existing = this.files.byFilename(name.filename);
     if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
     const now = this.now();
@@ -138,16 +155,23 @@ export class Ingest {
     });
     this.projects.touch(project.id);
     this.history.record(now, { actor: actorName(request.principal), action: `file.${request.origin}`, project: project.name, subject: name.filename });
+    // Noted before linking: a link made just before a failure (its directory fsync, say) is undone too.
+    links.push({ staged, project: project.name, filename: name.filename });
     this.blobs.publish(staged, project.name, name.filename);
     if (coreMetadata) {
-      try {
-        this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`);
-      } catch (error) {
-        this.blobs.remove(project.name, name.filename);
-        throw error;
-      }
+      links.push({ staged: coreMetadata, project: project.name, filename: `${name.filename}.metadata` });
+      this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`);
     }
     return { file: this.files.byFilename(name.filename)!, created: true };
+  }
+
+  /** Undo a link whose transaction did not commit; if even that fails, the start-up sweep will. */
+  private unlink(link: Link): void {
+    try {
+      this.blobs.unpublish(link.staged, link.project, link.filename);
+    } catch {
+      this.staging.retainForSweep(link.staged);
+    }
   }
 }
 

@@ -76,7 +76,13 @@ export class Blobs {
 
   stageBytes(bytes: Buffer): Staged {
     const file = this.tmpName();
-    writeFileSync(file, bytes, { flag: "wx", flush: true });
+    try {
+      writeFileSync(file, bytes, { flag: "wx", flush: true });
+    } catch (error) {
+      // Disk full: the name was created before the write failed.
+      rmSync(file, { force: true });
+      throw error;
+    }
     return {
       path: file,
       size: bytes.length,
@@ -102,6 +108,14 @@ export class Blobs {
       throw error;
     }
     syncDirectory(directory);
+  }
+
+  /** Undo publish() after its transaction failed: unlink the name if it is still this staged file. */
+  unpublish(staged: Staged, project: string, filename: string): void {
+    const published = this.locate(project, filename);
+    if (!sameFile(published, staged.path)) return;
+    unlinkSync(published);
+    syncDirectory(path.dirname(published));
   }
 
   /** Forget a staged file once its fate is settled (recorded or refused). */

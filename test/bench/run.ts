@@ -9,6 +9,7 @@
  *   BENCH_REAL_AGENT_UPLOADS (5).
  * - check-latency, check-throughput: the import checker over a real sshd (check-latency.ts,
  *   check-throughput.ts). Knob: BENCH_CHECK_WINDOW_SECONDS (240).
+ * - logins: wrong-password timing for known and unknown names, downloads during a flood (logins.ts).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -19,6 +20,7 @@ import { checkThroughputScenario } from "./check-throughput.js";
 import { ensureTools } from "./debian.js";
 import { farmLatencyScenario } from "./farm-latency.js";
 import { farmLeasesScenario } from "./farm-leases.js";
+import { loginsScenario } from "./logins.js";
 import { largeScenario, pagesScenario, uploadScenario, type IndexResult, type Tools } from "./index.js";
 import { describeMachine, fmt, log, watchLoad } from "./machine.js";
 import { formatFigures, formatTable, mergeResults, type ScenarioResult, type Section } from "./report.js";
@@ -34,6 +36,7 @@ const SCENARIOS: Record<string, { title: string; run: Run }> = {
   "farm-leases": { title: "Build farm: leases per second, 10,000 queued jobs, 20 agents", run: (work) => farmLeasesScenario(work) },
   "check-latency": { title: "Import checker: one check of a small pure wheel on a warm node", run: (work) => checkLatencyScenario(work) },
   "check-throughput": { title: "Import checker: 200 pending artifacts, one node running 2 checks at once", run: (work) => checkThroughputScenario(work) },
+  logins: { title: "Password guessing: equal timing for unknown names, downloads during a flood", run: (work) => loginsScenario(work) },
 };
 const NAMES = Object.keys(SCENARIOS);
 

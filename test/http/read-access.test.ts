@@ -96,7 +96,13 @@ const TABLE: Row[] = [
 
 describe("every GET route, as anonymous, role-less user, reader and site admin (anonymous_read = false)", () => {
   test("the table names every GET route of the app", () => {
-    const app = createHttpApp({ ...server.services, maxUploadBytes: 1, longPollMs: 0, log: () => {} });
+    const app = createHttpApp({
+      ...server.services,
+      uploadLimits: { maxBytes: 1, maxFields: 1, maxFieldBytes: 1 },
+      longPollMs: 0,
+      timeouts: { headersMs: 1000, requestMs: 1000, idleMs: 1000 },
+      log: () => {},
+    });
     const routes = new Set<string>();
     type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle: { stack?: Layer[] } };
     const walk = (stack: Layer[]) => {

@@ -14,14 +14,21 @@ export interface TestServer extends App {
   userToken(name: string, options?: { admin?: boolean }): Promise<string>;
 }
 
+export interface TestServerOptions {
+  /** Receives the server's log lines (default: dropped). */
+  log?: (line: string) => void;
+  /** A storage folder the caller owns (a small filesystem, say); default: a temporary folder removed at stop(). */
+  storage?: string;
+}
+
 /** The real app on 127.0.0.1 and a free port, with its own temporary storage folder. */
-export async function startTestServer(overrides: SettingsInput["overrides"] = {}): Promise<TestServer> {
-  const storage = mkdtempSync(path.join(os.tmpdir(), "pydepot-test-"));
+export async function startTestServer(overrides: SettingsInput["overrides"] = {}, options: TestServerOptions = {}): Promise<TestServer> {
+  const storage = options.storage ?? mkdtempSync(path.join(os.tmpdir(), "pydepot-test-"));
   const { settings } = loadSettings({
     env: {},
     overrides: { ...overrides, server: { port: 0, ...overrides.server }, storage: { path: storage } },
   });
-  const app = await startApp(settings, () => {});
+  const app = await startApp(settings, options.log ?? (() => {}));
   return {
     ...app,
     storage,
@@ -33,7 +40,7 @@ export async function startTestServer(overrides: SettingsInput["overrides"] = {}
     },
     async stop() {
       await app.stop();
-      rmSync(storage, { recursive: true, force: true });
+      if (!options.storage) rmSync(storage, { recursive: true, force: true });
     },
   };
 }

@@ -91,6 +91,8 @@ describe("parseCoreMetadata", () => {
     ["an empty Name", lines("Metadata-Version: 2.1", "Name:", "Version: 1.0"), `Invalid ${SOURCE}: no Name`],
     ["the Version only in the body", lines("Metadata-Version: 2.1", "Name: demo", "", "Version: 1.0"), `Invalid ${SOURCE}: no Version`],
     ["Metadata-Version 3.0", lines("Metadata-Version: 3.0", "Name: demo", "Version: 1.0"), `Unsupported ${SOURCE}: Metadata-Version 3.0`],
+    // Found by fuzzing: a continuation line made the message two lines long.
+    ["a Metadata-Version on two lines", lines("Metadata-Version: 10", "\tmore", "Name: demo", "Version: 1.0"), `Unsupported ${SOURCE}: Metadata-Version 10\\nmore`],
     ["an empty file", "", `Invalid ${SOURCE}: no Metadata-Version`],
     ["an indented first line", lines("  Metadata-Version: 2.1", "Name: demo"), `Invalid ${SOURCE}: it starts with an indented line`],
     ["a line that is not a field", lines("Metadata-Version: 2.1", "Name: demo", "Version: 1.0", "garbage"), `Invalid ${SOURCE}: "garbage" is not a "Field: value" line`],

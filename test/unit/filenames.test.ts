@@ -80,6 +80,9 @@ describe("parseFilename: wheels", () => {
     ["demo-1.0-beta-py3-none-any.whl", /build tag must start with a digit/],
     ["demo__pkg-1.0-py3-none-any.whl", /bad project name part/],
     ["demo-1.0-py3-none-.whl", /malformed compatibility tags/],
+    // Found by fuzzing: an empty tag inside a compressed tag set.
+    ["demo-1.0-..py3-none-any.whl", /malformed compatibility tags/],
+    ["demo-1.0-py2..py3-none-any.whl", /malformed compatibility tags/],
   ])("rejects the malformed wheel %s", (filename, message) => {
     const error = rejection(filename);
     expect(error.status).toBe(400);

@@ -5,7 +5,8 @@ import type { Releases } from "../../services/releases.js";
 /** JSON API for project admins: yank, unyank, delete. */
 export function adminRoutes(releases: Releases): Router {
   const router = Router();
-  router.use("/api", express.json({ limit: "64kb" }));
+  // Only this router's routes: a parser on all of /api would cap the farm API's bodies too.
+  router.use("/api/projects", express.json({ limit: "64kb" }));
   router.post("/api/projects/:project/releases/:version/yank", (request, response) => {
     const reason: unknown = request.body?.reason ?? "";
     if (typeof reason !== "string") throw badRequest("reason must be a string");

@@ -1,5 +1,4 @@
 import express, { Router, type RequestHandler } from "express";
-import multer from "multer";
 import { badRequest } from "../../core/errors.js";
 import { parseProjectName } from "../../core/names.js";
 import { parseJobFilter, parseJobId, parseLogAfter } from "../../core/parameters.js";
@@ -7,15 +6,16 @@ import { parseVersion } from "../../core/versions.js";
 import { actorName, type Access } from "../../services/access.js";
 import type { Agents } from "../../services/agents.js";
 import type { Jobs } from "../../services/jobs.js";
-import type { Blobs } from "../../store/blobs.js";
-import { stagedFiles, UploadEngine } from "../upload-engine.js";
+import type { Staging } from "../../services/staging.js";
+import { multipartForm } from "../upload-engine.js";
+import type { UploadLimits } from "./legacy.js";
 
 export interface FarmDependencies {
   access: Access;
   agents: Agents;
   jobs: Jobs;
-  blobs: Blobs;
-  maxUploadBytes: number;
+  staging: Staging;
+  uploadLimits: UploadLimits;
   longPollMs: number;
 }
 
@@ -46,16 +46,17 @@ export function farmRoutes(deps: FarmDependencies): Router {
     jobs.appendLog(principal, parseJobId(request.params.id), logLines(request.body?.lines));
     response.json({ ok: true });
   });
-  router.post("/api/farm/jobs/:id/result", resultUpload(deps), async (request, response) => {
+  // The agent is known from the headers: refuse before a byte of the body is stored.
+  const requireAgent: RequestHandler = (_request, response, next) => {
+    access.agent(response.locals.principal);
+    next();
+  };
+  router.post("/api/farm/jobs/:id/result", requireAgent, resultForm(deps.staging, deps.uploadLimits), async (request, response) => {
     const principal = access.agent(response.locals.principal);
-    const parts = stagedFiles(request);
-    try {
-      const result = parseResult(request.body?.result);
-      const built = parts.map((part) => ({ ...part, linkedLibraries: result.linkedLibraries[part.filename] ?? [] }));
-      response.json({ job: await jobs.acceptResult(principal, parseJobId(String(request.params.id)), result, built) });
-    } finally {
-      for (const part of parts) deps.blobs.discard(part.staged);
-    }
+    const { fields, files } = response.locals.form;
+    const result = parseResult(fields.result);
+    const built = files.map((file) => ({ ...file, linkedLibraries: result.linkedLibraries[file.filename] ?? [] }));
+    response.json({ job: await jobs.acceptResult(principal, parseJobId(String(request.params.id)), result, built) });
   });
 
   router.get("/api/farm/agents", (_request, response) => {
@@ -92,8 +93,10 @@ export function farmRoutes(deps: FarmDependencies): Router {
   return router;
 }
 
-function resultUpload(deps: FarmDependencies): RequestHandler {
-  return multer({ storage: new UploadEngine(deps.blobs, deps.maxUploadBytes), limits: { files: 20, fields: 5, fieldSize: 1024 * 1024 } }).array("files", 20);
+/** Up to 20 built files, together within the upload limit, and the result JSON. */
+function resultForm(staging: Staging, limits: UploadLimits): RequestHandler {
+  const maxFieldBytes = 1024 * 1024;
+  return multipartForm(staging, { fileFields: { files: 20 }, maxFileBytes: limits.maxBytes, maxFields: 5, maxFieldBytes, maxBodyBytes: limits.maxBytes + 2 * maxFieldBytes });
 }
 
 function parseResult(raw: unknown): { status: string; reason: string; linkedLibraries: Record<string, string[]> } {

@@ -1,7 +1,7 @@
-import { Router, type Request, type Response } from "express";
+import { Router } from "express";
 import { normalize } from "../../core/names.js";
-import type { IndexView, Page, Pages } from "../../services/pages.js";
-import { negotiate } from "../negotiate.js";
+import type { IndexView, Pages } from "../../services/pages.js";
+import { pageFor, sendPage } from "../page-sender.js";
 
 const VIEWS: Record<string, IndexView> = { "/simple": "default", "/staging/simple": "staging" };
 
@@ -15,7 +15,7 @@ export function simpleRoutes(pages: Pages): Router {
   for (const [base, view] of Object.entries(VIEWS)) {
     router.get(base, (_request, response) => response.redirect(301, `${base.split("/").at(-1)}/`));
     router.get(`${base}/`, (request, response) => {
-      send(request, response, pages.root(response.locals.principal, negotiate(request.get("accept")), view));
+      sendPage(request, response, pageFor(pages, response.locals.principal, view, undefined, request.get("accept")));
     });
     router.get(`${base}/:project`, (request, response) => {
       response.redirect(301, `${normalize(request.params.project)}/`);
@@ -25,17 +25,8 @@ export function simpleRoutes(pages: Pages): Router {
       const normalized = normalize(project);
       // easy_install asks for the name as typed; a redirect spares it a scan of the root page.
       if (project !== normalized) return response.redirect(301, `../${normalized}/`);
-      send(request, response, pages.project(response.locals.principal, normalized, negotiate(request.get("accept")), view));
+      sendPage(request, response, pageFor(pages, response.locals.principal, view, normalized, request.get("accept")));
     });
   }
   return router;
-}
-
-function send(request: Request, response: Response, page: Page): void {
-  response.set({ "Content-Type": page.contentType, ETag: page.etag, Vary: "Accept, Authorization", "Cache-Control": "no-cache" });
-  if (request.fresh) {
-    response.status(304).end();
-    return;
-  }
-  response.send(page.body);
 }

@@ -1,0 +1,70 @@
+import type { Readable } from "node:stream";
+import type { Blobs, Staged } from "../store/blobs.js";
+
+/**
+ * The one owner of staged files, from arrival in storage/tmp to commit or discard: each upload
+ * request or import opens a set, and closing the set discards whatever it still holds. Ingest
+ * links what it keeps, so discarding after a commit only drops the temporary name.
+ */
+export class Staging {
+  /** Staged files kept with their publish note for the start-up sweep, whatever set held them. */
+  private readonly retained = new Set<string>();
+
+  constructor(private readonly blobs: Blobs) {}
+
+  open(): StagedSet {
+    return new StagedSet(this.blobs, this.retained);
+  }
+
+  /**
+   * Leave a staged file and its publish note for the start-up sweep: a published link whose undo
+   * failed (EIO) must keep the evidence the sweep needs to remove it.
+   */
+  retainForSweep(staged: Staged): void {
+    this.retained.add(staged.path);
+  }
+
+  /** Run work with a fresh set that is closed on every exit path. */
+  async within<T>(work: (set: StagedSet) => Promise<T>): Promise<T> {
+    const set = this.open();
+    try {
+      return await work(set);
+    } finally {
+      set.close();
+    }
+  }
+}
+
+export class StagedSet {
+  private readonly held = new Set<Staged>();
+  private closed = false;
+
+  constructor(
+    private readonly blobs: Blobs,
+    private readonly retained: ReadonlySet<string>,
+  ) {}
+
+  async stage(source: AsyncIterable<Buffer> & Readable, maxBytes: number): Promise<Staged> {
+    return this.hold(await this.blobs.stage(source, { maxBytes }));
+  }
+
+  stageBytes(bytes: Buffer): Staged {
+    return this.hold(this.blobs.stageBytes(bytes));
+  }
+
+  /** Discard everything still held; a file staged after this (a request that ended early) goes at once. */
+  close(): void {
+    this.closed = true;
+    for (const staged of this.held) if (!this.retained.has(staged.path)) this.blobs.discard(staged);
+    this.held.clear();
+  }
+
+  private hold(staged: Staged): Staged {
+    if (this.closed) {
+      this.blobs.discard(staged);
+      throw new Error("the request that staged this file has already ended");
+    }
+    this.held.add(staged);
+    return staged;
+  }
+}
