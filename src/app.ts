@@ -109,6 +109,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   const removed = services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
   services.stores.checks.requeueRunning();
+  for (const warning of services.checks.rootWarnings()) log(warning);
   const server = createHttpServer({
     ...services,
     maxUploadBytes: settings.uploads.max_bytes,

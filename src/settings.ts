@@ -69,6 +69,11 @@ const schema = z
             host_key: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/),
             interpreters: z.array(z.string().regex(/^\/[A-Za-z0-9._/+-]+$/)).min(1),
             parallel: z.number().int().positive().default(1),
+            /**
+             * Checks run untrusted code as the login: as root it can change the interpreters
+             * every later check relies on. Refused unless set, and then warned about at every start.
+             */
+            allow_root_login: z.boolean().default(false),
           })
           .strict(),
       )

@@ -203,4 +203,10 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX checks_open;
   CREATE INDEX checks_pending ON checks (retry_after) WHERE status = 'pending';
   `,
+  // A node whose interpreter changed since its probe is quarantined until probed again; verdicts
+  // it gave since the last check that found it as probed are re-queued.
+  `
+  ALTER TABLE node_health ADD COLUMN quarantine TEXT NOT NULL DEFAULT '';
+  ALTER TABLE node_health ADD COLUMN good_comparison_at TEXT;
+  `,
 ];

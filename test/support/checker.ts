@@ -16,7 +16,7 @@ import { loadSettings, type Settings } from "../../src/settings.js";
 import type { CheckRow, NodeHealth } from "../../src/store/checks.js";
 import { cleanEnv, expectOk, runCommand } from "./commands.js";
 import { buildWith } from "./packages.js";
-import { findPython } from "./pythons.js";
+import { sharedPython } from "./unprivileged.js";
 import type { SshdNode } from "./sshd.js";
 
 const run = promisify(execFile);
@@ -62,8 +62,9 @@ export function wrongHostKey(node: SshdNode): string {
 }
 
 /**
- * The `nodes` entry for an sshd: Python 3.11 first (so py2.py3 wheels are checked there), then
- * Python 2.7 (eggs). Override any field to misconfigure it.
+ * The `nodes` entry for an sshd: the copies of Python 3.11 (first, so py2.py3 wheels are checked
+ * there) and 2.7 (eggs) that the unprivileged login can run and cannot write. Override any
+ * field to misconfigure it.
  */
 export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = {}): NodeSettings {
   return {
@@ -73,8 +74,9 @@ export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = 
     user: node.username,
     private_key_file: privateKeyFile(node.privateKey),
     host_key: node.hostKeySha256,
-    interpreters: [findPython("3.11"), findPython("2.7")],
+    interpreters: [sharedPython("3.11"), sharedPython("2.7")],
     parallel: 1,
+    allow_root_login: false,
     ...overrides,
   };
 }
