@@ -5,10 +5,10 @@
 // LIBRARY_PATH, an rpath, a version).
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startApp, type App } from "../../src/app.js";
@@ -16,6 +16,7 @@ import { loadSettings, type Settings } from "../../src/settings.js";
 import type { CheckRow, NodeHealth } from "../../src/store/checks.js";
 import { cleanEnv, expectOk, runCommand } from "./commands.js";
 import { buildWith } from "./packages.js";
+import { findPython } from "./pythons.js";
 import { sharedPython } from "./unprivileged.js";
 import type { SshdNode } from "./sshd.js";
 
@@ -79,6 +80,31 @@ export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = 
     allow_root_login: false,
     ...overrides,
   };
+}
+
+/** What a writable copy keeps of the base site-packages: what check.py and venv need. */
+const COPIED_SITE_PACKAGES = /^(pip|setuptools|pkg_resources|_distutils_hack)(-.*\.dist-info)?$|^distutils-precedence\.pth$/;
+
+/**
+ * A private copy of a pyenv Python "X.Y" (owned by root, in a temporary folder) that a root login
+ * can write, as an interpreter on a misconfigured node: the standard library without its tests,
+ * only pip and setuptools of the site-packages, and the binary pointed at its own lib/ (as the
+ * global setup does). Real copies, never hard links: writes must not reach the pyenv original.
+ */
+export async function writablePython(version: string): Promise<string> {
+  const original = findPython(version);
+  const source = dirname(dirname(original));
+  const target = temporaryFolder(`python-${version}`);
+  const stdlib = `lib/python${version}`;
+  const site = `${stdlib}/site-packages`;
+  const copy = ["tar", "-C", source, "--exclude", `./${stdlib}/test`, "--exclude", `./${site}`, "--exclude", `./${stdlib}/config-*`, "-cf", "-", "."];
+  expectOk(await runCommand(["sh", "-c", `"$@" | tar -C '${target}' -xf -`, "sh", ...copy], { env: cleanEnv(), cwd: target }));
+  mkdirSync(join(target, site));
+  const kept = readdirSync(join(source, site)).filter((name) => COPIED_SITE_PACKAGES.test(name));
+  expectOk(await runCommand(["cp", "-a", ...kept.map((name) => join(source, site, name)), join(target, site)], { env: cleanEnv(), cwd: target }));
+  const binary = join(target, "bin", basename(original));
+  expectOk(await runCommand(["patchelf", "--set-rpath", "$ORIGIN/../lib", binary], { env: cleanEnv(), cwd: target }));
+  return binary;
 }
 
 // ---- the server --------------------------------------------------------------------------------
