@@ -124,7 +124,7 @@ export class Checks {
       if (!placement) continue;
       if ("problem" in placement) {
         // No node could even be asked what it runs: the check waits with that node's error.
-        this.postpone(check.id, placement.node, `node ${placement.node.name}: ${placement.problem}`, false);
+        this.postpone(check.id, placement.node, placement.problem, false);
         continue;
       }
       const startedAt = this.now();
@@ -182,9 +182,8 @@ export class Checks {
       probes[interpreter] = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as InterpreterProbe;
     }
     if (Object.values(probes).some((probe) => probe.uid === 0) && !node.allow_root_login) {
-      const message = `node ${node.name}: ${rootRefusal(node)}`;
-      this.store.saveHealth(node.name, false, message, this.now());
-      throw conflict(message);
+      this.store.saveHealth(node.name, false, `node ${node.name}: ${rootRefusal(node)}`, this.now());
+      throw conflict(rootRefusal(node));
     }
     tx(this.db, () => {
       for (const [interpreter, probe] of Object.entries(probes)) this.store.saveProbe(node.name, interpreter, JSON.stringify(probe), this.now());
@@ -226,10 +225,10 @@ export class Checks {
     return unusable;
   }
 
-  /** The node's probes, or why no check may run there: unreachable, refused, or quarantined. */
+  /** The node's probes, or why no check may run there (unreachable, refused, or quarantined), naming the node. */
   private async probesOf(node: NodeSettings): Promise<Record<string, InterpreterProbe> | string> {
     const quarantine = this.store.quarantineOf(node.name);
-    if (quarantine) return `${quarantine} (clean it, then run \`pydepot node probe ${node.name}\`)`;
+    if (quarantine) return quarantine;
     const stored = new Map(this.store.probes(node.name).map((row) => [row.path, JSON.parse(row.probe) as InterpreterProbe]));
     // Only the configured interpreters, in the configured order (the order of preference); probes
     // from before start-up fingerprints existed are taken again.
@@ -240,8 +239,9 @@ export class Checks {
       return await this.probe(node.name);
     } catch (error) {
       if (!(error instanceof NodeUnreachable || error instanceof AppError)) throw error;
-      this.store.saveHealth(node.name, false, error.message, this.now());
-      return error.message;
+      const problem = `node ${node.name}: ${error.message}`;
+      this.store.saveHealth(node.name, false, problem, this.now());
+      return problem;
     }
   }
 
@@ -297,7 +297,7 @@ export class Checks {
    * check that found it as probed goes back to pending (off /simple/) to be checked again.
    */
   private quarantine(node: NodeSettings, pendingCheckId: number | null, what: string): void {
-    const reason = `node ${node.name} is quarantined: ${what}`;
+    const reason = `node ${node.name} is quarantined: ${what} (clean it, then run \`pydepot node probe ${node.name}\`)`;
     tx(this.db, () => {
       for (const file of this.store.verifiedSinceGoodComparison(node.name)) {
         this.store.setVerification(file.fileId, "pending", false);
