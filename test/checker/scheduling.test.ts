@@ -2,7 +2,7 @@
 // sweep is an hour away here), `pydepot check FILE --node N` runs one now from another process,
 // a re-verification keeps the history and notices a node that drifted, and a node with
 // parallel = 2 runs two checks at once, never more.
-import { rmSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -103,6 +103,8 @@ describe("re-verification", () => {
     // linked-ext 2.0 finds libpdtest.so through an rpath into a folder of this test: present
     // at first, then removed, as a system library an upgrade took away.
     const libraryFolder = temporaryFolder("node-libraries");
+    // Readable by the node's unprivileged login, as a system library folder is.
+    chmodSync(libraryFolder, 0o755);
     const library = await buildTestLibrary(libraryFolder);
     const built = await buildFixture({
       fixture: "linked-ext",
