@@ -184,13 +184,20 @@ class Check(object):
             self.kill_group(self.child.pid)
 
     def sweep(self):
-        """Kills what the check started and that left its session (setsid and a double fork), found
-        by the marker in its environment: stopped first, so none can fork a new one meanwhile.
-        Linux's /proc only; elsewhere the sessions are all this check ends."""
-        marker = ("PYDEPOT_CHECK=" + self.marker).encode("ascii")
+        """Kills what the check started and that left its session (setsid and a double fork).
+        On a login that runs nothing but this check (the node's exclusive_login), that is every
+        process of the login but this one and its ancestors, found with POSIX ps: on any system,
+        whatever the process did to its environment. Otherwise, the processes carrying this
+        check's marker in their environment, found through Linux's /proc; elsewhere the sessions
+        are all this check ends. Stopped first, so none can fork a new one meanwhile."""
+        if self.request["exclusive_login"] and os.getuid() != 0:
+            find = other_login_processes
+        else:
+            marker = ("PYDEPOT_CHECK=" + self.marker).encode("ascii")
+            find = lambda: marked_processes(marker)
         stopped = set()
         while True:
-            found = [pid for pid in marked_processes(marker) if pid not in stopped]
+            found = [pid for pid in find() if pid not in stopped]
             if not found:
                 break
             for pid in found:
@@ -626,6 +633,26 @@ def marked_processes(marker):
     return found
 
 
+def other_login_processes():
+    """Processes of this login other than this one and its ancestors (the SSH session, the shell)."""
+    import pwd
+    login = pwd.getpwuid(os.getuid()).pw_name
+    lister = subprocess.Popen(["ps", "-U", login, "-o", "pid=", "-o", "ppid="], stdout=subprocess.PIPE,
+                              stdin=open(os.devnull, "rb"), close_fds=True)
+    listing = lister.communicate()[0].decode("ascii", "replace")
+    parents = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+            parents[int(fields[0])] = int(fields[1])
+    keep = set([lister.pid])
+    pid = os.getpid()
+    while pid not in keep and pid > 1:
+        keep.add(pid)
+        pid = parents.get(pid, os.getppid() if pid == os.getpid() else 1)
+    return [pid for pid in parents if pid not in keep]
+
+
 def signal_process(pid, number):
     try:
         os.kill(pid, number)
@@ -737,8 +764,9 @@ def parse_request(text):
     if not isinstance(startup, dict) or not startup or \
             not all(isinstance(value, type(u"")) for value in startup.values()):
         raise Refused("startup must be the interpreter's start-up fingerprint from the probe")
-    if not isinstance(request.get("allow_root"), bool):
-        raise Refused("allow_root must be true or false")
+    for key in ("allow_root", "exclusive_login"):
+        if not isinstance(request.get(key), bool):
+            raise Refused("%s must be true or false" % key)
     request["artifact_url"] = request["artifact_url"].split("#", 1)[0]
     return request
 

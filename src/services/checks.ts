@@ -257,6 +257,7 @@ export class Checks {
       timeout: this.settings.check_timeout_seconds,
       startup: probe.startup,
       allow_root: node.allow_root_login,
+      exclusive_login: node.exclusive_login,
     };
     let result: CheckResult;
     try {

@@ -43,7 +43,7 @@ export async function startChecker(work: string, storage: string, parallel: numb
       server: { host: "127.0.0.1", port: 0 },
       storage: { path: storage },
       checker: { check_timeout_seconds: 120, retry_seconds: 5 },
-      nodes: [{ name: NODE, host: node.host, port: node.port, user: node.username, private_key_file: keyFile, host_key: node.hostKeySha256, interpreters: [python], parallel, allow_root_login: false }],
+      nodes: [{ name: NODE, host: node.host, port: node.port, user: node.username, private_key_file: keyFile, host_key: node.hostKeySha256, interpreters: [python], parallel, allow_root_login: false, exclusive_login: false }],
     },
   });
   const log: string[] = [];

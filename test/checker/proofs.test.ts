@@ -1,28 +1,38 @@
 // A pass is proven, not inferred: on the unprivileged test node, an import that fails but makes
 // its process exit with status 0 is failed, and a daemon an import leaves behind (out of its
-// session) is gone once the check has ended, with the check's folder.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+// session) is gone once the check has ended, with the check's folder: found by its environment
+// on a shared login, and whatever it did to its environment on an exclusive one.
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { addFile, buildFixture, listed, nodeSettings, startCheckerServer, waitForVerdict, type CheckerServer } from "../support/checker.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
+import { SOLE_NODE_USER } from "../support/unprivileged.js";
 
 let node: SshdNode;
 let server: CheckerServer;
+/** A node whose login is SOLE_NODE_USER, which nothing else uses: exclusive_login = true. */
+let soleNode: SshdNode;
+let soleServer: CheckerServer;
 let forger: string;
 let daemon: string;
+let scrubbed: string;
 
 beforeAll(async () => {
-  node = await startSshd();
+  [node, soleNode] = await Promise.all([startSshd(), startSshd({ user: SOLE_NODE_USER })]);
   server = await startCheckerServer({ nodes: [nodeSettings(node)] });
-  const [forgerPath, daemonPath] = await Promise.all([buildFixture({ fixture: "exit-forger" }), buildFixture({ fixture: "daemon-import" })]);
+  soleServer = await startCheckerServer({ nodes: [nodeSettings(soleNode, { exclusive_login: true })] });
+  const [forgerPath, daemonPath, scrubbedPath] = await Promise.all(["exit-forger", "daemon-import", "daemon-scrubbed"].map((fixture) => buildFixture({ fixture })));
   forger = await addFile(server, forgerPath);
   daemon = await addFile(server, daemonPath);
+  scrubbed = await addFile(soleServer, scrubbedPath);
 }, 300_000);
 
 afterAll(async () => {
   await server?.stop();
+  await soleServer?.stop();
   await node?.dispose();
+  await soleNode?.dispose();
 });
 
 /** Running, as opposed to gone or a zombie nobody reaped (a container's init may not). */
@@ -50,26 +60,42 @@ describe("a failed import is never a pass", () => {
   });
 });
 
+/**
+ * The pid of the daemon a check of daemon-import or daemon-scrubbed left, read from the file it
+ * wrote in the node's /tmp (this machine's), named after the check's folder. Removes the file.
+ */
+function daemonOf(log: string): number {
+  const path = join("/tmp", `pydepot-daemon-${basename(folderOf(log))}.pid`);
+  const pid = Number(readFileSync(path, "utf8"));
+  rmSync(path);
+  return pid;
+}
+
+/** The check's folder on the node, as its log names it. */
+function folderOf(log: string): string {
+  const folder = /^check of \S+ on Python \S+ \(\S+\) in (\S+)$/m.exec(log)?.[1];
+  expect(folder).toMatch(/^\/tmp\/pydepot-check-/);
+  return folder!;
+}
+
 describe("everything a check started ends with it", () => {
   test("a daemon the import left outside its session is killed, and the check's folder is gone", async () => {
-    const started = Date.now();
     const { state, check } = await waitForVerdict(server, daemon);
     expect(state.verification).toBe("verified");
     expect(check.log).toContain(", finished import proven]");
-    expect(check.log).toMatch(/\[killed 1 process\(es\) the check left running outside its sessions\]/);
-    // The daemon's pid file, written while the import waited for it (the node's /tmp is ours).
-    const pidFiles = readdirSync("/tmp")
-      .filter((name) => /^pydepot-daemon-\d+\.pid$/.test(name))
-      .map((name) => join("/tmp", name))
-      .filter((path) => statSync(path).mtimeMs >= started - 120_000);
-    expect(pidFiles.length).toBeGreaterThan(0);
-    for (const path of pidFiles) {
-      const pid = Number(readFileSync(path, "utf8"));
-      rmSync(path);
-      expect(alive(pid), `daemon ${pid} from ${path}`).toBe(false);
-    }
-    const folder = /^check of \S+ on Python \S+ \(\S+\) in (\S+)$/m.exec(check.log)?.[1];
-    expect(folder).toMatch(/^\/tmp\/pydepot-check-/);
-    expect(existsSync(folder!)).toBe(false);
+    expect(check.log).toContain("[killed 1 process(es) the check left running outside its sessions]");
+    const pid = daemonOf(check.log);
+    expect(alive(pid), `daemon ${pid}`).toBe(false);
+    expect(existsSync(folderOf(check.log))).toBe(false);
+  });
+
+  test("on an exclusive login, a daemon that emptied its environment is killed too", async () => {
+    const { state, check } = await waitForVerdict(soleServer, scrubbed);
+    expect(state.verification).toBe("verified");
+    // The daemon, and the exited middle process when nothing has reaped it yet (a container's init).
+    expect(check.log).toMatch(/\[killed [12] process\(es\) the check left running outside its sessions\]/);
+    const pid = daemonOf(check.log);
+    expect(alive(pid), `daemon ${pid}`).toBe(false);
+    expect(existsSync(folderOf(check.log))).toBe(false);
   });
 });

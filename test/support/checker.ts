@@ -78,6 +78,7 @@ export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = 
     interpreters: [sharedPython("3.11"), sharedPython("2.7")],
     parallel: 1,
     allow_root_login: false,
+    exclusive_login: false,
     ...overrides,
   };
 }

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:f
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { findPython } from "./pythons.js";
-import { NODE_USER, SHARED_PYTHONS_ROOT, SHARED_VERSIONS, TEST_USERS } from "./unprivileged.js";
+import { NODE_USERS, SHARED_PYTHONS_ROOT, SHARED_VERSIONS, TEST_USERS } from "./unprivileged.js";
 
 const run = promisify(execFile);
 
@@ -39,7 +39,7 @@ export default async function setup(): Promise<void> {
     throw new Error(`test prerequisites installed but still missing: ${absent.join(", ")}`);
   }
   for (const user of TEST_USERS) await ensureUser(user);
-  await unlockForKeys(NODE_USER);
+  for (const user of NODE_USERS) await unlockForKeys(user);
   for (const version of SHARED_VERSIONS) await ensureSharedPython(version);
 }
 
