@@ -40,7 +40,7 @@ export function registerChecks(program: Command): void {
     .description("ask each interpreter of a node what it is and record what it runs at start-up (also ends a quarantine)")
     .action(async (name: string, _options, command: Command) => {
       const probes = await withServices(command, (services) => {
-        for (const warning of services.checks.rootWarnings(name)) console.error(warning);
+        for (const warning of services.nodeTrust.rootWarnings(name)) console.error(warning);
         return services.checks.probe(name);
       });
       for (const [interpreter, probe] of Object.entries(probes)) {

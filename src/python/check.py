@@ -12,7 +12,8 @@
 # value on its stdin, reads it and puts /dev/null in its place before importing, and writes it
 # back on a pipe of its own only after the import returned; the installed files are compared
 # with the artifact's own bytes. The interpreter's start-up files are measured before and after
-# (startup_fingerprint) so the server can tell whether this check changed the node.
+# (startup_fingerprint, and file_sha256, come from fingerprint.py, which runs first in the same
+# namespace) so the server can tell whether this check changed the node.
 import base64
 import binascii
 import errno

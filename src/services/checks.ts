@@ -13,6 +13,7 @@ import type { FileRow, FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
+import type { NodeTrust } from "./node-trust.js";
 
 type NodeSettings = Settings["nodes"][number];
 
@@ -93,6 +94,7 @@ export class Checks {
     private readonly projects: ProjectStore,
     private readonly history: HistoryStore,
     private readonly wakeUps: WakeUps,
+    private readonly trust: NodeTrust,
     private readonly nodes: readonly NodeSettings[],
     private readonly settings: Settings["checker"],
     /** How nodes reach this server; known once it listens. */
@@ -181,27 +183,17 @@ export class Checks {
       if (result.code !== 0) throw new NodeUnreachable("disconnected", `probe of ${interpreter} on ${node.name} failed: ${result.stderr.trim().split("\n").at(-1)}`);
       probes[interpreter] = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as InterpreterProbe;
     }
-    if (Object.values(probes).some((probe) => probe.uid === 0) && !node.allow_root_login) {
-      this.store.saveHealth(node.name, false, `node ${node.name}: ${rootRefusal(node)}`, this.now());
-      throw conflict(rootRefusal(node));
+    const refusal = Object.values(probes).map((probe) => this.trust.loginRefusal(node, probe.uid)).find((found) => found !== null);
+    if (refusal) {
+      this.store.saveHealth(node.name, false, `node ${node.name}: ${refusal}`, this.now());
+      throw conflict(refusal);
     }
     tx(this.db, () => {
       for (const [interpreter, probe] of Object.entries(probes)) this.store.saveProbe(node.name, interpreter, JSON.stringify(probe), this.now());
       this.store.saveHealth(node.name, true, "", this.now());
-      this.store.release(node.name);
+      this.trust.release(node);
     });
     return probes;
-  }
-
-  /** What to say loudly at every start and every probe: nodes whose login is, or may be, root. */
-  rootWarnings(onlyNode?: string): string[] {
-    return this.nodes
-      .filter((node) => (onlyNode === undefined || node.name === onlyNode) && (node.allow_root_login || node.user === "root"))
-      .map((node) =>
-        node.allow_root_login
-          ? `WARNING: node ${node.name} may log in as root (allow_root_login = true): every check there runs untrusted code as root, which can change the interpreters later checks rely on. Log in as an unprivileged user that cannot write them (README: The import checker).`
-          : `WARNING: node ${node.name} logs in as root: ${rootRefusal(node)}`,
-      );
   }
 
   /** A node with room and an interpreter the file fits; else the first node that could not be probed, if any. */
@@ -227,7 +219,7 @@ export class Checks {
 
   /** The node's probes, or why no check may run there (unreachable, refused, or quarantined), naming the node. */
   private async probesOf(node: NodeSettings): Promise<Record<string, InterpreterProbe> | string> {
-    const quarantine = this.store.quarantineOf(node.name);
+    const quarantine = this.trust.quarantineOf(node);
     if (quarantine) return quarantine;
     const stored = new Map(this.store.probes(node.name).map((row) => [row.path, JSON.parse(row.probe) as InterpreterProbe]));
     // Only the configured interpreters, in the configured order (the order of preference); probes
@@ -268,14 +260,23 @@ export class Checks {
       if (!(error instanceof NodeUnreachable)) throw error;
       return this.postpone(checkId, node, `node ${node.name}: ${error.message}`, false);
     }
-    if (result.login_uid === 0 && !node.allow_root_login) return this.postpone(checkId, node, `node ${node.name}: ${rootRefusal(node)}`, false);
-    const changes = result.startup_changes ?? { before: [], after: [] };
-    if (changes.before.length > 0) {
-      return this.quarantine(node, checkId, `the start-up files of ${interpreter} changed since the probe: ${changes.before.join("; ")}`);
+    this.conclude(checkId, file, placement, startedAt, result);
+  }
+
+  /** What the result means: a verdict only from a check as the right login on the interpreter as probed. */
+  private conclude(checkId: number, file: FileRow, { node, interpreter }: Placement, startedAt: string, result: CheckResult): void {
+    const refusal = this.trust.loginRefusal(node, result.login_uid);
+    if (refusal) return this.postpone(checkId, node, `node ${node.name}: ${refusal}`, false);
+    const changes = result.startup_changes;
+    if (changes && changes.before.length > 0) {
+      const what = `the start-up files of ${interpreter} changed since the probe: ${changes.before.join("; ")}`;
+      return tx(this.db, () => this.postpone(checkId, node, this.trust.quarantine(node, what), false));
     }
-    if (changes.after.length > 0) return this.changedDuringCheck(checkId, file, node, interpreter, result, changes.after);
-    this.store.comparedGood(node.name, startedAt);
+    if (changes && changes.after.length > 0) return this.changedDuringCheck(checkId, file, node, interpreter, result, changes.after);
+    if (changes) this.trust.comparedGood(node, startedAt);
     if (result.verdict === "error") return this.postpone(checkId, node, `check could not run on ${node.name}: ${result.reason}`, true, result.log);
+    // A verdict is taken only from a check that compared the interpreter with its probe.
+    if (!changes) return this.postpone(checkId, node, `check on ${node.name} did not compare the interpreter's start-up files`, true, result.log);
     this.record(checkId, file, node, result);
   }
 
@@ -286,30 +287,11 @@ export class Checks {
    */
   private changedDuringCheck(checkId: number, file: FileRow, node: NodeSettings, interpreter: string, result: CheckResult, changes: string[]): void {
     const what = `the start-up files of ${interpreter} changed during a check of ${file.filename}: ${changes.join("; ")}`;
-    if (node.parallel > 1) return this.quarantine(node, checkId, what);
     tx(this.db, () => {
+      const reason = this.trust.quarantine(node, what);
+      if (node.parallel > 1) return this.postpone(checkId, node, reason, false);
       this.record(checkId, file, node, { ...result, verdict: "failed", reason: `the check changed the node's interpreter: ${changes.join("; ")}` });
-      this.quarantine(node, null, what);
     });
-  }
-
-  /**
-   * No check runs on the node until it is probed again, and every file it verified since the last
-   * check that found it as probed goes back to pending (off /simple/) to be checked again.
-   */
-  private quarantine(node: NodeSettings, pendingCheckId: number | null, what: string): void {
-    const reason = `node ${node.name} is quarantined: ${what} (clean it, then run \`pydepot node probe ${node.name}\`)`;
-    tx(this.db, () => {
-      for (const file of this.store.verifiedSinceGoodComparison(node.name)) {
-        this.store.setVerification(file.fileId, "pending", false);
-        this.store.insert(file.fileId, "reverify", this.now());
-        this.projects.touch(this.projects.byName(file.project as NormalizedName)!.id);
-        this.history.record(this.now(), { actor: `checker:${node.name}`, action: "check.requeued", project: file.project, subject: file.filename, detail: reason });
-      }
-      this.store.quarantine(node.name, reason, this.now());
-      if (pendingCheckId !== null) this.postpone(pendingCheckId, node, reason, false);
-    });
-    this.wakeUps.notify();
   }
 
   private record(checkId: number, file: FileRow, node: NodeSettings, result: CheckResult): void {
@@ -362,10 +344,6 @@ export class Checks {
     }
     return { host: node.host, port: node.port, username: node.user, privateKey, hostKeySha256: node.host_key };
   }
-}
-
-function rootRefusal(node: NodeSettings): string {
-  return `the login ${node.user} is root, and checks run untrusted code as their login: refused unless the node's configuration says allow_root_login = true (README: The import checker)`;
 }
 
 function asTarget(file: FileRow, probe: InterpreterProbe): TargetTags {
