@@ -2,10 +2,11 @@
 // its process exit with status 0 is failed, and a daemon an import leaves behind (out of its
 // session) is gone once the check has ended, with the check's folder: found by its environment
 // on a shared login, and whatever it did to its environment on an exclusive one.
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { addFile, buildFixture, listed, nodeSettings, startCheckerServer, waitForVerdict, type CheckerServer } from "../support/checker.js";
+import { wheel } from "../support/artifacts.js";
+import { addFile, buildFixture, listed, nodeSettings, startCheckerServer, temporaryFolder, waitForVerdict, type CheckerServer } from "../support/checker.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 import { SOLE_NODE_USER } from "../support/unprivileged.js";
 
@@ -17,6 +18,7 @@ let soleServer: CheckerServer;
 let forger: string;
 let daemon: string;
 let scrubbed: string;
+let shadowed: string;
 
 beforeAll(async () => {
   [node, soleNode] = await Promise.all([startSshd(), startSshd({ user: SOLE_NODE_USER })]);
@@ -26,7 +28,24 @@ beforeAll(async () => {
   forger = await addFile(server, forgerPath);
   daemon = await addFile(server, daemonPath);
   scrubbed = await addFile(soleServer, scrubbedPath);
+  shadowed = await addFile(server, await shadowedWheel());
 }, 300_000);
+
+/**
+ * A wheel that ships a pkg_resources of its own whose import fails. The check's site folder
+ * already holds the bundled setuptools' pkg_resources, and `pip install --target` keeps an
+ * existing folder (with a warning, exit status 0): the import then finds the bundled one.
+ */
+async function shadowedWheel(): Promise<string> {
+  const { filename, bytes } = await wheel({
+    name: "shadowed_install",
+    version: "1.0",
+    extraFiles: { "pkg_resources/__init__.py": "raise ImportError('shadowed_install: its pkg_resources refuses to be imported')\n" },
+  });
+  const path = join(temporaryFolder("artifact"), filename);
+  writeFileSync(path, bytes);
+  return path;
+}
 
 afterAll(async () => {
   await server?.stop();
@@ -77,6 +96,16 @@ function folderOf(log: string): string {
   expect(folder).toMatch(/^\/tmp\/pydepot-check-/);
   return folder!;
 }
+
+describe("an install passes only when it installed the artifact's own files", () => {
+  test("a file pip kept from before instead of the artifact's: failed, naming it", async () => {
+    const { state, check } = await waitForVerdict(server, shadowed);
+    expect(state.verification).toBe("failed");
+    expect(check.reason).toBe("installing shadowed_install-1.0-py3-none-any.whl did not install the artifact's pkg_resources/__init__.py (other bytes)");
+    expect(check.log).toMatch(/Target directory \S+pkg_resources already exists/);
+    expect(await listed(server.index, "shadowed-install")).toEqual([]);
+  });
+});
 
 describe("everything a check started ends with it", () => {
   test("a daemon the import left outside its session is killed, and the check's folder is gone", async () => {
