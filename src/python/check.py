@@ -638,9 +638,10 @@ def other_login_processes():
     """Processes of this login other than this one and its ancestors (the SSH session, the shell)."""
     import pwd
     login = pwd.getpwuid(os.getuid()).pw_name
-    lister = subprocess.Popen(["ps", "-U", login, "-o", "pid=", "-o", "ppid="], stdout=subprocess.PIPE,
-                              stdin=open(os.devnull, "rb"), close_fds=True)
-    listing = lister.communicate()[0].decode("ascii", "replace")
+    with open(os.devnull, "rb") as nothing:
+        lister = subprocess.Popen(["ps", "-U", login, "-o", "pid=", "-o", "ppid="], stdin=nothing,
+                                  stdout=subprocess.PIPE, close_fds=True)
+        listing = lister.communicate()[0].decode("ascii", "replace")
     parents = {}
     for line in listing.splitlines():
         fields = line.split()

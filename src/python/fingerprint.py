@@ -72,7 +72,9 @@ def stdlib_folders(top):
                 status = os.lstat(os.path.join(folder, name))
             except OSError:
                 continue  # gone while we looked
-            digest.update(("%s\0%d\0%r\0%r\n" % (name, status.st_size, status.st_mtime, status.st_ctime)).encode("utf-8", "replace"))
+            line = "%s\0%d\0%r\0%r\n" % (name, status.st_size, status.st_mtime, status.st_ctime)
+            # Python 2 lists names as bytes already; Python 3 decodes them with surrogateescape.
+            digest.update(line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape"))
         yield folder, digest.hexdigest()
 
 
