@@ -15,6 +15,7 @@ import {
   listed,
   nodeHealth,
   nodeSettings,
+  runCli,
   startCheckerServer,
   waitForCheck,
   waitForVerdict,
@@ -22,6 +23,7 @@ import {
   type CheckerServer,
   type NodeSettings,
 } from "../support/checker.js";
+import { expectOk } from "../support/commands.js";
 import { buildWheel } from "../support/packages.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 
@@ -65,10 +67,12 @@ async function unhealthy(target: CheckerServer, error: RegExp): Promise<string> 
   return health.lastError;
 }
 
-/** What an administrator does: remove what was planted, then `pydepot node probe`. */
+/** What an administrator does: remove what was planted, then `pydepot node probe clean-1` (warned about root). */
 async function cleanAndProbe(): Promise<void> {
   rmSync(planted, { force: true });
-  await server.services.checks.probe("clean-1");
+  const probe = expectOk(await runCli(server, config, ["node", "probe", "clean-1"]));
+  expect(probe.stderr).toMatch(/^WARNING: node clean-1 may log in as root \(allow_root_login = true\)/m);
+  expect(probe.stdout).toContain(`${python}\tPython 3.11`);
   const health = await nodeHealth(server, "clean-1");
   expect([health?.healthy, health?.lastError]).toEqual([true, ""]);
 }

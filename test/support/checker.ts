@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { startApp, type App } from "../../src/app.js";
 import { loadSettings, type Settings } from "../../src/settings.js";
 import type { CheckRow, NodeHealth } from "../../src/store/checks.js";
-import { cleanEnv, expectOk, runCommand } from "./commands.js";
+import { cleanEnv, expectOk, runCommand, type ProcessResult } from "./commands.js";
 import { buildWith } from "./packages.js";
 import { findPython } from "./pythons.js";
 import { sharedPython } from "./unprivileged.js";
@@ -146,6 +146,37 @@ export async function startCheckerServer(options: CheckerServerOptions): Promise
   const log: string[] = [];
   const app = await startApp(settings, (message) => log.push(message));
   return { ...app, storage, index: `${app.url}/simple/`, staging: `${app.url}/staging/simple/`, log };
+}
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "main.js");
+
+/** `node dist/main.js --config FILE ARGS`: the CLI as installed, on the server's storage and with this node. */
+export async function runCli(server: CheckerServer, node: NodeSettings, args: readonly string[]): Promise<ProcessResult> {
+  const config = join(temporaryFolder("cli-config"), "pydepot.toml");
+  writeFileSync(config, configText(server, node));
+  return runCommand(["node", MAIN, "--config", config, ...args], { env: cleanEnv(), cwd: dirname(config), timeoutMs: 120_000 });
+}
+
+function configText(server: CheckerServer, node: NodeSettings): string {
+  const quote = (value: string) => JSON.stringify(value);
+  return [
+    "[storage]",
+    `path = ${quote(server.storage)}`,
+    "[checker]",
+    `server_url = ${quote(server.url)}`,
+    "[[nodes]]",
+    `name = ${quote(node.name)}`,
+    `host = ${quote(node.host)}`,
+    `port = ${node.port}`,
+    `user = ${quote(node.user)}`,
+    `private_key_file = ${quote(node.private_key_file)}`,
+    `host_key = ${quote(node.host_key)}`,
+    `interpreters = [${node.interpreters.map(quote).join(", ")}]`,
+    `parallel = ${node.parallel}`,
+    `allow_root_login = ${node.allow_root_login}`,
+    `exclusive_login = ${node.exclusive_login}`,
+    "",
+  ].join("\n");
 }
 
 /** Register a built file the way `pydepot import` does (the check is then due at once). */
