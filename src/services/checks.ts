@@ -270,10 +270,10 @@ export class Checks {
     const changes = result.startup_changes;
     if (changes && changes.before.length > 0) {
       const what = `the start-up files of ${interpreter} changed since the probe: ${changes.before.join("; ")}`;
-      return tx(this.db, () => this.postpone(checkId, node, this.trust.quarantine(node, what), false));
+      return tx(this.db, () => this.postpone(checkId, node, this.trust.quarantine(node, interpreter, what), false));
     }
     if (changes && changes.after.length > 0) return this.changedDuringCheck(checkId, file, node, interpreter, result, changes.after);
-    if (changes) this.trust.comparedGood(node, startedAt);
+    if (changes) this.trust.comparedGood(node, interpreter, startedAt);
     if (result.verdict === "error") return this.postpone(checkId, node, `check could not run on ${node.name}: ${result.reason}`, true, result.log);
     // A verdict is taken only from a check that compared the interpreter with its probe.
     if (!changes) return this.postpone(checkId, node, `check on ${node.name} did not compare the interpreter's start-up files`, true, result.log);
@@ -288,7 +288,7 @@ export class Checks {
   private changedDuringCheck(checkId: number, file: FileRow, node: NodeSettings, interpreter: string, result: CheckResult, changes: string[]): void {
     const what = `the start-up files of ${interpreter} changed during a check of ${file.filename}: ${changes.join("; ")}`;
     tx(this.db, () => {
-      const reason = this.trust.quarantine(node, what);
+      const reason = this.trust.quarantine(node, interpreter, what);
       if (node.parallel > 1) return this.postpone(checkId, node, reason, false);
       this.record(checkId, file, node, { ...result, verdict: "failed", reason: `the check changed the node's interpreter: ${changes.join("; ")}` });
     });

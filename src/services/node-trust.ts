@@ -48,13 +48,13 @@ export class NodeTrust {
 
   /**
    * No check runs on the node until it is probed again, and every file it verified since the last
-   * check that found it as probed goes back to pending (off /simple/) to be checked again.
-   * Returns the reason, which names the node and how to end it.
+   * check that found the changed interpreter as probed goes back to pending (off /simple/) to be
+   * checked again. Returns the reason, which names the node and how to end it.
    */
-  quarantine(node: NodeSettings, what: string): string {
+  quarantine(node: NodeSettings, interpreter: string, what: string): string {
     const reason = `node ${node.name} is quarantined: ${what} (clean it, then run \`pydepot node probe ${node.name}\`)`;
     tx(this.db, () => {
-      for (const file of this.store.verifiedSinceGoodComparison(node.name)) {
+      for (const file of this.store.verifiedSinceGoodComparison(node.name, interpreter)) {
         this.store.setVerification(file.fileId, "pending", false);
         this.store.insert(file.fileId, "reverify", this.now());
         this.projects.touch(this.projects.byName(file.project as NormalizedName)!.id);
@@ -67,8 +67,8 @@ export class NodeTrust {
   }
 
   /** A check that started at `startedAt` found the interpreter as probed. */
-  comparedGood(node: NodeSettings, startedAt: string): void {
-    this.store.comparedGood(node.name, startedAt);
+  comparedGood(node: NodeSettings, interpreter: string, startedAt: string): void {
+    this.store.comparedGood(node.name, interpreter, startedAt);
   }
 
   /** A fresh probe: the node's start-up files are what it now records. */

@@ -102,13 +102,13 @@ export class CheckStore {
       ON CONFLICT (node) DO UPDATE SET healthy = 0, quarantine = excluded.quarantine, last_error = excluded.last_error, checked_at = excluded.checked_at`);
     this.quarantineOfStatement = db.prepare("SELECT quarantine FROM node_health WHERE node = ?").pluck();
     this.releaseStatement = db.prepare("UPDATE node_health SET quarantine = '' WHERE node = ?");
-    this.comparedStatement = db.prepare(`INSERT INTO node_health (node, healthy, checked_at, good_comparison_at) VALUES (@node, 1, @at, @at)
-      ON CONFLICT (node) DO UPDATE SET good_comparison_at = MAX(COALESCE(good_comparison_at, ''), excluded.good_comparison_at)`);
+    this.comparedStatement = db.prepare(`UPDATE node_interpreters SET good_comparison_at = MAX(COALESCE(good_comparison_at, ''), @at)
+      WHERE node = @node AND path = @interpreter`);
     // With no good comparison recorded, every verdict of the node is in doubt.
     this.verifiedSinceStatement = db.prepare(`SELECT DISTINCT f.id AS fileId, f.filename, p.name AS project
       FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id
       WHERE c.node = @node AND c.status = 'verified' AND f.verification = 'verified' AND f.deleted_at IS NULL
-      AND c.finished_at >= COALESCE((SELECT good_comparison_at FROM node_health WHERE node = @node), '')`);
+      AND c.finished_at >= COALESCE((SELECT good_comparison_at FROM node_interpreters WHERE node = @node AND path = @interpreter), '')`);
   }
 
   /** Eggs and wheels with no verdict yet and no check waiting. */
@@ -197,14 +197,17 @@ export class CheckStore {
     this.releaseStatement.run(node);
   }
 
-  /** A check found the node's interpreter as probed when it started at `at`. */
-  comparedGood(node: string, at: string): void {
-    this.comparedStatement.run({ node, at });
+  /** A check that started at `at` found the node's interpreter as probed. */
+  comparedGood(node: string, interpreter: string, at: string): void {
+    this.comparedStatement.run({ node, interpreter, at });
   }
 
-  /** Verified files whose verifying check on the node finished after its last good comparison. */
-  verifiedSinceGoodComparison(node: string): { fileId: number; filename: string; project: string }[] {
-    return this.verifiedSinceStatement.all({ node }) as { fileId: number; filename: string; project: string }[];
+  /**
+   * Verified files whose verifying check on the node (on any of its interpreters: one check can
+   * write another's files) finished after the last check that found `interpreter` as probed.
+   */
+  verifiedSinceGoodComparison(node: string, interpreter: string): { fileId: number; filename: string; project: string }[] {
+    return this.verifiedSinceStatement.all({ node, interpreter }) as { fileId: number; filename: string; project: string }[];
   }
 }
 

@@ -204,9 +204,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX checks_pending ON checks (retry_after) WHERE status = 'pending';
   `,
   // A node whose interpreter changed since its probe is quarantined until probed again; verdicts
-  // it gave since the last check that found it as probed are re-queued.
+  // it gave since the last check that found that interpreter as probed are re-queued.
   `
   ALTER TABLE node_health ADD COLUMN quarantine TEXT NOT NULL DEFAULT '';
-  ALTER TABLE node_health ADD COLUMN good_comparison_at TEXT;
+  ALTER TABLE node_interpreters ADD COLUMN good_comparison_at TEXT;
   `,
 ];
