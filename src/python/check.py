@@ -52,6 +52,7 @@ NOT_FOUND = re.compile(r"^\s*(\S+) => not found\s*$")
 # An extension module by its name (PEP 3149 tags, abi3), whatever its bytes: a damaged one must
 # be imported and fail, not be taken for a plain library.
 EXTENSION_SUFFIX = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*|cp\d+-[^.]+)\.(so|pyd)$")
+CHECK_FOLDER_PREFIX = "pydepot-check-"
 DEFAULT_TIMEOUT = 300.0
 # One hung import must not use up the whole check, and one chatty child not the memory.
 IMPORT_TIMEOUT = 60.0
@@ -191,23 +192,31 @@ class Check(object):
         whatever the process did to its environment. Otherwise, the processes carrying this
         check's marker in their environment, found through Linux's /proc; elsewhere the sessions
         are all this check ends. Stopped first, so none can fork a new one meanwhile."""
-        if self.request["exclusive_login"] and os.getuid() != 0:
-            find = other_login_processes
+        if self.exclusive():
+            killed = stop_and_kill(other_login_processes)
         else:
             marker = ("PYDEPOT_CHECK=" + self.marker).encode("ascii")
-            find = lambda: marked_processes(marker)
-        stopped = set()
-        while True:
-            found = [pid for pid in find() if pid not in stopped]
-            if not found:
-                break
-            for pid in found:
-                signal_process(pid, signal.SIGSTOP)
-                stopped.add(pid)
-        for pid in stopped:
-            signal_process(pid, signal.SIGKILL)
-        if stopped:
-            self.log("[killed %d process(es) the check left running outside its sessions]" % len(stopped))
+            killed = stop_and_kill(lambda: marked_processes(marker))
+        if killed:
+            self.log("[killed %d process(es) the check left running outside its sessions]" % killed)
+
+    def clear_leftovers(self):
+        """On an exclusive login, what an earlier check left when it could not end (the connection
+        lost, the node rebooted mid-check): its processes and its folder."""
+        if not self.exclusive():
+            return
+        killed = stop_and_kill(other_login_processes)
+        top = tempfile.gettempdir()
+        folders = [os.path.join(top, name) for name in os.listdir(top) if name.startswith(CHECK_FOLDER_PREFIX)]
+        folders = [folder for folder in folders if os.lstat(folder).st_uid == os.getuid()]
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        if killed or folders:
+            self.log("[removed what an earlier check left: %d process(es), %d folder(s)]" % (killed, len(folders)))
+
+    def exclusive(self):
+        # Never as root: every process of root is the whole node.
+        return self.request["exclusive_login"] and os.getuid() != 0
 
     @staticmethod
     def kill_group(group):
@@ -219,7 +228,8 @@ class Check(object):
     # -- the steps ---------------------------------------------------------------------------
 
     def execute(self):
-        self.folder = tempfile.mkdtemp(prefix="pydepot-check-")
+        self.clear_leftovers()
+        self.folder = tempfile.mkdtemp(prefix=CHECK_FOLDER_PREFIX)
         for name in ("download", "run", "home", "egg-cache", "scan"):
             os.mkdir(os.path.join(self.folder, name))
         self.log("check of %s on Python %s (%s) in %s" % (
@@ -653,6 +663,22 @@ def other_login_processes():
         keep.add(pid)
         pid = parents.get(pid, os.getppid() if pid == os.getpid() else 1)
     return [pid for pid in parents if pid not in keep]
+
+
+def stop_and_kill(find):
+    """Stops every process find() lists until it lists no new one (so none can fork meanwhile),
+    then kills them all. Returns how many."""
+    stopped = set()
+    while True:
+        found = [pid for pid in find() if pid not in stopped]
+        if not found:
+            break
+        for pid in found:
+            signal_process(pid, signal.SIGSTOP)
+            stopped.add(pid)
+    for pid in stopped:
+        signal_process(pid, signal.SIGKILL)
+    return len(stopped)
 
 
 def signal_process(pid, number):

@@ -2,13 +2,16 @@
 // its process exit with status 0 is failed, and a daemon an import leaves behind (out of its
 // session) is gone once the check has ended, with the check's folder: found by its environment
 // on a shared login, and whatever it did to its environment on an exclusive one.
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { wheel } from "../support/artifacts.js";
 import { addFile, buildFixture, listed, nodeSettings, startCheckerServer, temporaryFolder, waitForVerdict, type CheckerServer } from "../support/checker.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
-import { SOLE_NODE_USER } from "../support/unprivileged.js";
+import { buildWheel } from "../support/packages.js";
+import { SOLE_NODE_USER, userIds } from "../support/unprivileged.js";
 
 let node: SshdNode;
 let server: CheckerServer;
@@ -126,5 +129,25 @@ describe("everything a check started ends with it", () => {
     const pid = daemonOf(check.log);
     expect(alive(pid), `daemon ${pid}`).toBe(false);
     expect(existsSync(folderOf(check.log))).toBe(false);
+  });
+
+  test("on an exclusive login, what a check that could not end left (a process, its folder) is removed by the next check", async () => {
+    // As a check cut off mid-run leaves them: a process of the login, and a folder of its own.
+    const leftover = spawn("sleep", ["600"], { ...userIds(SOLE_NODE_USER), detached: true, stdio: "ignore" });
+    const folder = mkdtempSync(join(tmpdir(), "pydepot-check-"));
+    writeFileSync(join(folder, "output.txt"), "cut off\n");
+    const { uid, gid } = userIds(SOLE_NODE_USER);
+    for (const path of [folder, join(folder, "output.txt")]) chownSync(path, uid, gid);
+    try {
+      const filename = await addFile(soleServer, await buildWheel("dep-b"));
+      const { state, check } = await waitForVerdict(soleServer, filename);
+      expect(state.verification).toBe("verified");
+      expect(check.log).toMatch(/^\[removed what an earlier check left: [1-9]\d* process\(es\), [1-9]\d* folder\(s\)\]$/m);
+      expect(alive(leftover.pid!), `leftover ${leftover.pid}`).toBe(false);
+      expect(existsSync(folder)).toBe(false);
+    } finally {
+      leftover.kill("SIGKILL");
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });
