@@ -125,7 +125,7 @@ export class Checks {
       const placement = await this.place(file, probed, onlyNode);
       if (!placement) continue;
       if ("problem" in placement) {
-        // No node could even be asked what it runs: the check waits with that node's error.
+        // No node may run it now (unreachable, refused, quarantined): the check waits with that node's reason.
         this.postpone(check.id, placement.node, placement.problem, false);
         continue;
       }
