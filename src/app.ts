@@ -6,6 +6,7 @@ import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
 import { Checks } from "./services/checks.js";
+import { NodeTrust } from "./services/node-trust.js";
 import { Jobs } from "./services/jobs.js";
 import { LoginThrottle } from "./services/login-throttle.js";
 import { Downloads } from "./services/downloads.js";
@@ -55,6 +56,7 @@ export interface Services {
   agents: Agents;
   jobs: Jobs;
   checks: Checks;
+  nodeTrust: NodeTrust;
   wakeUps: WakeUps;
   close(): void;
 }
@@ -86,6 +88,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, now);
+  const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   return {
     db,
     blobs,
@@ -101,7 +104,8 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, wakeUps, VERSION, now, access),
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
-    checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, settings.nodes, settings.checker, serverUrl, now, access),
+    checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access),
+    nodeTrust,
     wakeUps,
     close: () => db.close(),
   };
@@ -114,6 +118,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   const removed = services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
   services.stores.checks.requeueRunning();
+  for (const warning of services.nodeTrust.rootWarnings()) log(warning);
   const server = createHttpServer({
     ...services,
     uploadLimits: { maxBytes: settings.uploads.max_bytes, maxFields: settings.uploads.max_fields, maxFieldBytes: settings.uploads.max_field_bytes },

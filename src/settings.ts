@@ -92,8 +92,22 @@ const schema = z
             host_key: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/),
             interpreters: z.array(z.string().regex(/^\/[A-Za-z0-9._/+-]+$/)).min(1),
             parallel: z.number().int().positive().default(1),
+            /**
+             * Checks run untrusted code as the login: as root it can change the interpreters
+             * every later check relies on. Refused unless set, and then warned about at every start.
+             */
+            allow_root_login: z.boolean().default(false),
+            /**
+             * The login runs nothing but this node's checks, one at a time: after each check every
+             * other process of the login is killed, wherever it hid (POSIX ps, any system).
+             * Without it a daemon a check left is found by its environment, on Linux only.
+             */
+            exclusive_login: z.boolean().default(false),
           })
-          .strict(),
+          .strict()
+          .refine((node) => !node.exclusive_login || node.parallel === 1, {
+            message: "exclusive_login = true needs parallel = 1: the checks would kill each other",
+          }),
       )
       .default([]),
   })

@@ -38,9 +38,12 @@ export function registerChecks(program: Command): void {
     });
   nodes
     .command("probe <name>")
-    .description("ask each interpreter of a node for its version, platform and wheel tags")
+    .description("ask each interpreter of a node what it is and record what it runs at start-up (also ends a quarantine)")
     .action(async (name: string, _options, command: Command) => {
-      const probes = await withServices(command, (services) => services.checks.probe(name));
+      const probes = await withServices(command, (services) => {
+        for (const warning of services.nodeTrust.rootWarnings(name)) console.error(warning);
+        return services.checks.probe(name);
+      });
       for (const [interpreter, probe] of Object.entries(probes)) {
         console.log(`${interpreter}\tPython ${probe.version}\tegg platform ${probe.egg_platform}\t${probe.wheel_tags.length} wheel tags, first ${probe.wheel_tags[0]}`);
       }

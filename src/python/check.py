@@ -1,11 +1,23 @@
 # Proves that one egg or wheel installs and imports in a clean environment on this node.
-# Sent to the node as data and run by the interpreter under test; reads ONE JSON request on
-# stdin and prints ONE JSON result as the last line of stdout. Standard library only, and the
-# same source runs on Python 2.7 and 3.6 to 3.13 (no f-strings, no annotations).
+# Sent to the node as data, after fingerprint.py, and run by the interpreter under test with
+# -S -E -s -B (nothing of site, the environment or the interpreter's start-up files runs before
+# it); reads ONE JSON request on stdin and prints ONE JSON result as the last line of stdout.
+# Standard library only, and the same source runs on Python 2.7 and 3.6 to 3.13 (no f-strings,
+# no annotations).
 #
 # Nothing from the request reaches a shell: every child gets an argv list, module names are
 # validated, and the import command receives the name as an argument, not as code.
+#
+# A pass is proven, never inferred from an exit status: the import child gets a fresh random
+# value on its stdin, reads it and puts /dev/null in its place before importing, and writes it
+# back on a pipe of its own only after the import returned; the installed files are compared
+# with the artifact's own bytes. The interpreter's start-up files are measured before and after
+# (startup_fingerprint, and file_sha256, come from fingerprint.py, which runs first in the same
+# namespace) so the server can tell whether this check changed the node.
 import base64
+import binascii
+import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -14,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import zipfile
@@ -39,17 +52,32 @@ NOT_FOUND = re.compile(r"^\s*(\S+) => not found\s*$")
 # An extension module by its name (PEP 3149 tags, abi3), whatever its bytes: a damaged one must
 # be imported and fail, not be taken for a plain library.
 EXTENSION_SUFFIX = re.compile(r"\.(cpython-[^.]+|abi3|pypy[^.]*|cp\d+-[^.]+)\.(so|pyd)$")
+CHECK_FOLDER_PREFIX = "pydepot-check-"
 DEFAULT_TIMEOUT = 300.0
 # One hung import must not use up the whole check, and one chatty child not the memory.
 IMPORT_TIMEOUT = 60.0
 OUTPUT_LIMIT = 1024 * 1024
 
+# The proof of a finished import (see the top): the value comes on stdin, which the imported code
+# then finds empty, and goes back on the pipe whose number is the last argument. A failed import
+# raises before the write, whatever an atexit handler or os._exit does with the status later.
+PROOF_LINES = [
+    "def prove(name, result):",
+    "    nonce = os.read(0, 64)",
+    "    nothing = os.open(os.devnull, os.O_RDONLY)",
+    "    os.dup2(nothing, 0)",
+    "    os.close(nothing)",
+    "    __import__(name)",
+    "    os.write(result, nonce)",
+    "    os.close(result)",
+]
 # The import, with the module name as an argument: nothing from the artifact is ever code.
-IMPORT_SOURCE = "import sys; __import__(sys.argv[1])"
+# sys.argv: [-c, module, result fd].
+IMPORT_SOURCE = "\n".join(["import os, sys"] + PROOF_LINES + ["prove(sys.argv[1], int(sys.argv[2]))"])
 # Python 2.7 has no venv: the interpreter runs with -S (no site-packages of the node) and this
 # adds the check's folder the way site.addsitedir would, .pth files included (easy_install's
-# easy-install.pth, namespace packages). sys.argv: [-c, folder, module].
-ISOLATED_IMPORT_SOURCE = "\n".join([
+# easy-install.pth, namespace packages). sys.argv: [-c, folder, module, result fd].
+ISOLATED_IMPORT_SOURCE = "\n".join(PROOF_LINES + [
     "import os, sys",
     "folder = sys.argv[1]",
     "sys.path.append(folder)",
@@ -62,11 +90,11 @@ ISOLATED_IMPORT_SOURCE = "\n".join([
     "            continue",
     "        entry = os.path.join(folder, line.rstrip())",
     "        if line.strip() and entry not in sys.path and os.path.exists(entry): sys.path.append(entry)",
-    "__import__(sys.argv[2])",
+    "prove(sys.argv[2], int(sys.argv[3]))",
 ])
 PURELIB_SOURCE = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 # The log names this long argument instead of repeating it for every module.
-LOG_NAMES = {ISOLATED_IMPORT_SOURCE: "\"$ISOLATED_IMPORT\""}
+LOG_NAMES = {ISOLATED_IMPORT_SOURCE: "\"$ISOLATED_IMPORT\"", IMPORT_SOURCE: "\"$PROVEN_IMPORT\""}
 # `python setup.py easy_install ...` without a setup.py: `python -m easy_install` needs the
 # easy_install.py that setuptools dropped in version 52, and its main() went later still.
 EASY_INSTALL_SOURCE = "from setuptools import setup; setup()"
@@ -88,6 +116,8 @@ class Check(object):
         self.log_lines = []
         self.child = None
         self.folder = None
+        # In the environment of every child, so that sweep() finds what left its session.
+        self.marker = binascii.hexlify(os.urandom(16)).decode("ascii")
 
     # -- logging and processes ---------------------------------------------------------------
 
@@ -98,36 +128,95 @@ class Check(object):
         return self.deadline - time.time()
 
     def run(self, argv, env, limit=None):
-        """Runs argv in a process group of its own, output (stderr interleaved) to a file so a
-        chatty child cannot block on a full pipe. Returns (returncode, timed_out, output)."""
+        """Runs argv in a session of its own, output (stderr interleaved) to a file so a chatty
+        child cannot block on a full pipe. Returns (returncode, timed_out, output)."""
+        returncode, timed_out, text, _ = self.run_child(argv, env, limit, False)
+        return returncode, timed_out, text
+
+    def run_proving(self, argv, env, limit=None):
+        """run() for a child that proves it finished (PROOF_LINES): a fresh random value on its
+        stdin, the number of the pipe to write it back on as its last argument. Returns
+        (returncode, timed_out, output, proven)."""
+        return self.run_child(argv, env, limit, True)
+
+    def run_child(self, argv, env, limit, proving):
         limit = self.remaining() if limit is None else min(limit, self.remaining())
         self.log("$ " + " ".join(LOG_NAMES.get(part) or shell_display(part) for part in argv))
         output_path = os.path.join(self.folder, "output.txt")
         began = time.time()
-        with open(output_path, "wb") as output, open(os.devnull, "rb") as nothing:
-            if limit <= 0:
-                self.log("[not started: the check's time limit is used up]")
-                return -signal.SIGKILL, True, ""
-            self.child = subprocess.Popen(argv, stdin=nothing, stdout=output, stderr=subprocess.STDOUT,
-                                          env=env, cwd=os.path.join(self.folder, "run"),
-                                          preexec_fn=os.setsid, close_fds=True)
-            timed_out = wait_until(self.child, began + limit)
-            if timed_out:
-                self.kill_child()
-            returncode = self.child.wait()
-            # Whatever the child left running in its group (a daemon thread's subprocess) goes too.
-            self.kill_group(self.child.pid)
-            self.child = None
+        if limit <= 0:
+            self.log("[not started: the check's time limit is used up]")
+            return -signal.SIGKILL, True, "", False
+        nonce = binascii.hexlify(os.urandom(32)) if proving else None
+        channel = ProofChannel(nonce) if proving else None
+        try:
+            with open(output_path, "wb") as output, open(os.devnull, "rb") as nothing:
+                options = dict(stdout=output, stderr=subprocess.STDOUT, env=dict(env, PYDEPOT_CHECK=self.marker),
+                               cwd=os.path.join(self.folder, "run"), preexec_fn=os.setsid)
+                if proving:
+                    options.update(channel.popen_options())
+                    self.child = subprocess.Popen(argv + [str(channel.result_write)], stdin=channel.nonce_read, **options)
+                else:
+                    self.child = subprocess.Popen(argv, stdin=nothing, close_fds=True, **options)
+                if channel is not None:
+                    channel.child_started()
+                timed_out = wait_until(self.child, began + limit)
+                if timed_out:
+                    self.kill_child()
+                returncode = self.child.wait()
+                # Whatever the child left running in its session (a daemon thread's subprocess) goes too.
+                self.kill_group(self.child.pid)
+                self.child = None
+            proven = channel is not None and channel.answer() == nonce
+        finally:
+            if channel is not None:
+                channel.close()
         text = read_limited(output_path)
         if text.strip():
             self.log(text)
         note = " (killed after %.0f s)" % limit if timed_out else ""
-        self.log("[%s in %.2f s%s]" % (describe_status(returncode), time.time() - began, note))
-        return returncode, timed_out, text
+        proof = ""
+        if proving:
+            proof = ", finished import proven" if proven else ", no proof that the import finished"
+        self.log("[%s in %.2f s%s%s]" % (describe_status(returncode), time.time() - began, note, proof))
+        return returncode, timed_out, text, proven
 
     def kill_child(self):
         if self.child is not None and self.child.poll() is None:
             self.kill_group(self.child.pid)
+
+    def sweep(self):
+        """Kills what the check started and that left its session (setsid and a double fork).
+        On a login that runs nothing but this check (the node's exclusive_login), that is every
+        process of the login but this one and its ancestors, found with POSIX ps: on any system,
+        whatever the process did to its environment. Otherwise, the processes carrying this
+        check's marker in their environment, found through Linux's /proc; elsewhere the sessions
+        are all this check ends. Stopped first, so none can fork a new one meanwhile."""
+        if self.exclusive():
+            killed = stop_and_kill(other_login_processes)
+        else:
+            marker = ("PYDEPOT_CHECK=" + self.marker).encode("ascii")
+            killed = stop_and_kill(lambda: marked_processes(marker))
+        if killed:
+            self.log("[killed %d process(es) the check left running outside its sessions]" % killed)
+
+    def clear_leftovers(self):
+        """On an exclusive login, what an earlier check left when it could not end (the connection
+        lost, the node rebooted mid-check): its processes and its folder."""
+        if not self.exclusive():
+            return
+        killed = stop_and_kill(other_login_processes)
+        top = tempfile.gettempdir()
+        folders = [os.path.join(top, name) for name in os.listdir(top) if name.startswith(CHECK_FOLDER_PREFIX)]
+        folders = [folder for folder in folders if os.lstat(folder).st_uid == os.getuid()]
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        if killed or folders:
+            self.log("[removed what an earlier check left: %d process(es), %d folder(s)]" % (killed, len(folders)))
+
+    def exclusive(self):
+        # Never as root: every process of root is the whole node.
+        return self.request["exclusive_login"] and os.getuid() != 0
 
     @staticmethod
     def kill_group(group):
@@ -139,7 +228,8 @@ class Check(object):
     # -- the steps ---------------------------------------------------------------------------
 
     def execute(self):
-        self.folder = tempfile.mkdtemp(prefix="pydepot-check-")
+        self.clear_leftovers()
+        self.folder = tempfile.mkdtemp(prefix=CHECK_FOLDER_PREFIX)
         for name in ("download", "run", "home", "egg-cache", "scan"):
             os.mkdir(os.path.join(self.folder, name))
         self.log("check of %s on Python %s (%s) in %s" % (
@@ -225,7 +315,7 @@ class Check(object):
         index = self.request["index_url"]
         env = dict(environment["env"])
         if self.request["kind"] == "wheel":
-            if not module_exists("pip"):
+            if not pip_installed():
                 raise Refused("Python %s at %s has no pip to install wheels with"
                               % (sys.version.split()[0], sys.executable))
             argv = [sys.executable, "-s", "-m", "pip", "install", "--isolated", "--no-cache-dir",
@@ -245,27 +335,55 @@ class Check(object):
             argv = interpreter + ["-c", EASY_INSTALL_SOURCE, "-q", "easy_install", "-v", "--index-url", index,
                                   "--allow-hosts", allowed_hosts(index), "-d", environment["site"],
                                   "--exclude-scripts", artifact]
+        # What the installer is given is still the file with the expected hash.
+        if file_sha256(artifact) != self.request["sha256"]:
+            raise Refused("%s changed on the node after its download" % self.request["filename"])
         code, timed_out, text = self.run(argv, env)
         if timed_out:
             raise Refused("installing %s timed out (the check's limit is %.0f s)"
                           % (self.request["filename"], self.request["timeout"]))
         if code == 0:
-            return None
+            return self.installed_differences(environment["site"], artifact)
         if "is not a supported wheel on this platform" in text:
             # The caller picked an interpreter the wheel is not for: no verdict on the wheel.
             raise Refused("%s is not a wheel for Python %s on this node"
                           % (self.request["filename"], sys.version.split()[0]))
         return "installing %s failed: %s" % (self.request["filename"], installer_error(text))
 
+    def installed_differences(self, site, artifact):
+        """None when every file of the artifact is installed with its own bytes (an exit status
+        alone proves nothing), else the first difference."""
+        archive = zipfile.ZipFile(artifact)
+        kind = self.request["kind"]
+        if kind == "egg":
+            target = os.path.join(site, os.path.basename(artifact))
+            if os.path.isfile(target):
+                same = file_sha256(target) == self.request["sha256"]
+                return None if same else "%s was installed with other bytes than the artifact's" % target
+            expected = [(member, member) for member in archive.namelist()
+                        if not member.endswith("/") and not member.startswith("EGG-INFO/")]
+        else:
+            target = site
+            expected = [(member, importable_path(member, kind)) for member in archive.namelist()]
+            expected = [(member, relative) for member, relative in expected if relative is not None]
+        for member, relative in expected:
+            path = os.path.join(target, *relative.split("/"))
+            wanted = hashlib.sha256(archive.read(member)).hexdigest()
+            if not os.path.isfile(path) or file_sha256(path) != wanted:
+                return "installing %s did not install the artifact's %s (%s)" % (
+                    self.request["filename"], member, "missing" if not os.path.isfile(path) else "other bytes")
+        self.log("every file of %s is installed with the artifact's bytes" % self.request["filename"])
+        return None
+
     def import_module(self, environment, name):
         argv = environment["python"] + [name]
-        code, timed_out, text = self.run(argv, environment["env"], IMPORT_TIMEOUT)
+        code, timed_out, text, proven = self.run_proving(argv, environment["env"], IMPORT_TIMEOUT)
         if timed_out and self.remaining() <= 0:
             raise Refused("the check's time limit (%.0f s) ran out while importing %s"
                           % (self.request["timeout"], name))
-        return {"name": name, "ok": code == 0, "returncode": code,
+        return {"name": name, "ok": code == 0 and not timed_out and proven, "returncode": code,
                 "signal": signal_name(-code) if code < 0 else None,
-                "timed_out": timed_out, "output": text}
+                "timed_out": timed_out, "proven": proven, "output": text}
 
     def missing_libraries(self, site):
         """Sorted names that `ldd` reports as `not found` for any shared object installed."""
@@ -284,6 +402,46 @@ class Check(object):
                 return []
             missing.update(match.group(1) for match in map(NOT_FOUND.match, text.splitlines()) if match)
         return sorted(missing)
+
+
+class ProofChannel(object):
+    """The two pipes of one proving child: the random value in on its stdin, the answer out."""
+
+    def __init__(self, nonce):
+        self.nonce_read, nonce_write = os.pipe()
+        # Far below a pipe's buffer: written whole before the child starts, never blocking.
+        os.write(nonce_write, nonce)
+        os.close(nonce_write)
+        self.result_read, self.result_write = os.pipe()
+
+    def popen_options(self):
+        if PYTHON_2:
+            # 2.7's subprocess cannot close every descriptor but one: the child inherits this
+            # check's few (its stdin, stdout and stderr are replaced all the same).
+            return {"close_fds": False}
+        return {"close_fds": True, "pass_fds": (self.result_write,)}
+
+    def child_started(self):
+        for name in ("nonce_read", "result_write"):
+            os.close(getattr(self, name))
+            setattr(self, name, None)
+
+    def answer(self):
+        """What the child wrote before it exited; never waits for a descendant that kept the pipe."""
+        flags = fcntl.fcntl(self.result_read, fcntl.F_GETFL)
+        fcntl.fcntl(self.result_read, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        try:
+            return os.read(self.result_read, 256)
+        except OSError as error:
+            if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return b""
+            raise
+
+    def close(self):
+        for name in ("nonce_read", "result_read", "result_write"):
+            if getattr(self, name) is not None:
+                os.close(getattr(self, name))
+                setattr(self, name, None)
 
 
 # -- the artifact's contents -----------------------------------------------------------------
@@ -403,17 +561,9 @@ def bundled_setuptools():
     return None
 
 
-def module_exists(name):
-    try:
-        import importlib.util
-        return importlib.util.find_spec(name) is not None
-    except ImportError:  # Python 2.7
-        import imp
-        try:
-            imp.find_module(name)
-            return True
-        except ImportError:
-            return False
+def pip_installed():
+    # This script runs without site-packages (-S): look where the interpreter's pip would be.
+    return os.path.isdir(os.path.join(sysconfig.get_paths()["purelib"], "pip"))
 
 
 def allowed_hosts(index_url):
@@ -444,6 +594,10 @@ def judge(modules, missing):
         else:
             lines = [line.strip() for line in module["output"].splitlines() if line.strip()]
             last = lines[-1] if lines else "exit status %d" % module["returncode"]
+            if module["returncode"] == 0:
+                # Exit status 0 without the proof: something after a failed import (an atexit
+                # handler calling os._exit(0), a hook) made the status lie.
+                last = "exit status 0 without proof that the import finished (%s)" % last
             reasons.append("import %s failed: %s" % (module["name"], last))
     if missing:
         reasons.append("native libraries not found on the node: " + ", ".join(missing))
@@ -464,9 +618,74 @@ def clean_environment(folder):
         if upper.startswith(("PIP_", "PYTHON", "VIRTUAL_ENV")) or upper.endswith("_PROXY"):
             continue
         env[name] = value
-    env.update(PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1", PYTHONIOENCODING="utf-8",
+    # No bytecode written: an interpreter whose files the login can write must not change because
+    # a check imported a module of it (the start-up fingerprint would take that for tampering).
+    env.update(PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1", PYTHONIOENCODING="utf-8", PYTHONDONTWRITEBYTECODE="1",
                HOME=os.path.join(folder, "home"), PYTHON_EGG_CACHE=os.path.join(folder, "egg-cache"))
     return env
+
+
+def marked_processes(marker):
+    """Processes of this user whose environment holds `marker`, other than this one."""
+    if not os.path.isdir("/proc/self"):
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat("/proc/" + entry).st_uid != os.getuid():
+                continue
+            with open("/proc/%s/environ" % entry, "rb") as source:
+                if marker in source.read().split(b"\0"):
+                    found.append(int(entry))
+        except (IOError, OSError):
+            continue  # gone, or not ours to read
+    return found
+
+
+def other_login_processes():
+    """Processes of this login other than this one and its ancestors (the SSH session, the shell)."""
+    import pwd
+    login = pwd.getpwuid(os.getuid()).pw_name
+    with open(os.devnull, "rb") as nothing:
+        lister = subprocess.Popen(["ps", "-U", login, "-o", "pid=", "-o", "ppid="], stdin=nothing,
+                                  stdout=subprocess.PIPE, close_fds=True)
+        listing = lister.communicate()[0].decode("ascii", "replace")
+    parents = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+            parents[int(fields[0])] = int(fields[1])
+    keep = set([lister.pid])
+    pid = os.getpid()
+    while pid not in keep and pid > 1:
+        keep.add(pid)
+        pid = parents.get(pid, os.getppid() if pid == os.getpid() else 1)
+    return [pid for pid in parents if pid not in keep]
+
+
+def stop_and_kill(find):
+    """Stops every process find() lists until it lists no new one (so none can fork meanwhile),
+    then kills them all. Returns how many."""
+    stopped = set()
+    while True:
+        found = [pid for pid in find() if pid not in stopped]
+        if not found:
+            break
+        for pid in found:
+            signal_process(pid, signal.SIGSTOP)
+            stopped.add(pid)
+    for pid in stopped:
+        signal_process(pid, signal.SIGKILL)
+    return len(stopped)
+
+
+def signal_process(pid, number):
+    try:
+        os.kill(pid, number)
+    except OSError:
+        pass  # already gone
 
 
 def shared_objects(folders):
@@ -569,6 +788,13 @@ def parse_request(text):
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise Refused("timeout must be a positive number of seconds")
     request["timeout"] = float(timeout)
+    startup = request.get("startup")
+    if not isinstance(startup, dict) or not startup or \
+            not all(isinstance(value, type(u"")) for value in startup.values()):
+        raise Refused("startup must be the interpreter's start-up fingerprint from the probe")
+    for key in ("allow_root", "exclusive_login"):
+        if not isinstance(request.get(key), bool):
+            raise Refused("%s must be true or false" % key)
     request["artifact_url"] = request["artifact_url"].split("#", 1)[0]
     return request
 
@@ -577,14 +803,36 @@ def interrupt(number, _frame):
     raise Interrupted(signal_name(number))
 
 
+def startup_changes(recorded):
+    """What differs between the interpreter's start-up files now and at probe time, one line each."""
+    current = startup_fingerprint()
+    changes = []
+    for path in sorted(set(recorded) | set(current)):
+        if path not in current:
+            changes.append("%s removed" % path)
+        elif path not in recorded:
+            changes.append("%s added" % path)
+        elif current[path] != recorded[path]:
+            changes.append("%s changed" % path)
+    return changes
+
+
 def main():
     started = time.time()
     for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(number, interrupt)
     check = None
+    request = None
+    changes = {"before": [], "after": []}
     try:
         try:
-            check = Check(parse_request(sys.stdin.read()))
+            request = parse_request(sys.stdin.read())
+            if os.getuid() == 0 and not request["allow_root"]:
+                raise Refused("the node login is root, and the node's configuration does not allow it")
+            changes["before"] = startup_changes(request["startup"])
+            if changes["before"]:
+                raise Refused("the interpreter's start-up files changed since the probe: " + "; ".join(changes["before"]))
+            check = Check(request)
             result = check.execute()
         except Refused as error:
             result = {"verdict": "error", "reason": str(error)}
@@ -597,12 +845,17 @@ def main():
     finally:
         if check is not None:
             check.kill_child()
+            check.sweep()
             if check.folder is not None:
                 shutil.rmtree(check.folder, ignore_errors=True)
     if check is not None:
+        # Measured once everything the check started is gone: did this check change the node?
+        changes["after"] = startup_changes(request["startup"])
         check.log("[%s: %s]" % (result["verdict"], result["reason"]))
     for key, empty in (("modules", []), ("missing_libraries", []), ("native_modules", []), ("degraded", False)):
         result.setdefault(key, empty)
+    result["startup_changes"] = changes
+    result["login_uid"] = os.getuid()
     result["log"] = "\n".join(check.log_lines) if check is not None else ""
     result["python"] = sys.version.split()[0]
     result["duration"] = round(time.time() - started, 3)

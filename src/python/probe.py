@@ -1,6 +1,9 @@
 # Describes the interpreter that runs it: version, platform, egg platform and the wheel tags it
-# accepts, as ONE JSON object on stdout. Sent to a node as data (`python - < probe.py`), so it
-# uses the standard library only and runs unchanged on Python 2.7 and 3.6 to 3.13.
+# accepts, the login's uid and the interpreter's start-up fingerprint (fingerprint.py, sent
+# ahead of this script), as ONE JSON object on stdout. Sent to a node as data and run with
+# -S -E -s -B, so the fingerprint is taken before anything of site has run; site is loaded
+# afterwards for setuptools and pip. Standard library only; runs unchanged on Python 2.7 and
+# 3.6 to 3.13.
 import json
 import os
 import platform
@@ -123,7 +126,16 @@ def abi_flags():
     return flags
 
 
+def load_site():
+    # Python 2's site module sets everything up when imported; Python 3's with -S waits for main().
+    import site
+    if sys.version_info[0] >= 3:
+        site.main()
+
+
 def facts():
+    startup = startup_fingerprint()
+    load_site()
     has_setuptools, setuptools_version, egg_platform = setuptools_facts()
     tags, tags_source = wheel_tags()
     pip = pip_version()
@@ -144,6 +156,8 @@ def facts():
         "has_venv": module_exists("venv") and module_exists("ensurepip"),
         "wheel_tags": tags,
         "wheel_tags_source": tags_source,
+        "uid": os.getuid(),
+        "startup": startup,
     }
 
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { badRequest, notFound } from "../core/errors.js";
+import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
 import { normalize } from "../core/names.js";
 import { fits, type TargetTags } from "../core/tags.js";
 import type { NormalizedName } from "../core/types.js";
@@ -14,29 +14,48 @@ import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
+import type { NodeTrust } from "./node-trust.js";
 
 type NodeSettings = Settings["nodes"][number];
 
 const SCRIPTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/python");
 
 /**
- * The one fixed command run on a node: it reads `<script>\0<request JSON>` on stdin and runs the
- * script with the request as its stdin. Nothing from an upload is ever part of the command.
+ * The one fixed command run on a node: it reads `<script>\0…<script>\0<request JSON>` on stdin
+ * and runs the scripts, one after the other in one namespace, with the request as their stdin.
+ * Nothing from an upload is ever part of the command. The interpreter starts with -S -E -s -B:
+ * nothing of site (sitecustomize, .pth files), the environment or the user's folder runs before
+ * the scripts, which measure those start-up files first (fingerprint.py).
  */
 const BOOTSTRAP = [
   "import sys",
-  "script, _, request = sys.stdin.read().partition('\\0')",
+  "parts = sys.stdin.read().split('\\0')",
   "try:\n    from StringIO import StringIO\nexcept ImportError:\n    from io import StringIO",
-  "sys.stdin = StringIO(request)",
+  "sys.stdin = StringIO(parts.pop())",
   "sys.argv = ['pydepot']",
-  "exec(compile(script, 'pydepot', 'exec'), {'__name__': '__main__'})",
+  "namespace = {'__name__': '__main__'}",
+  "for script in parts:\n    exec(compile(script, 'pydepot', 'exec'), namespace)",
 ].join("\n");
+
+/** The command for an interpreter: see BOOTSTRAP. */
+function bootstrap(interpreter: string): string[] {
+  return [interpreter, "-S", "-E", "-s", "-B", "-c", BOOTSTRAP];
+}
+
+/** What the bootstrap reads: the scripts, then the request. */
+function scriptInput(name: "probe.py" | "check.py", request: object): string {
+  return [script("fingerprint.py"), script(name), JSON.stringify(request)].join("\0");
+}
 
 /** What probe.py says about an interpreter on a node. */
 export interface InterpreterProbe {
   version: string;
   egg_platform: string;
   wheel_tags: string[];
+  /** The node login's uid: 0 is refused unless the node allows a root login. */
+  uid: number;
+  /** fingerprint.py's {path: digest} of what the interpreter runs at start-up. */
+  startup: Record<string, string>;
 }
 
 interface CheckResult {
@@ -47,6 +66,15 @@ interface CheckResult {
   missing_libraries: string[];
   degraded: boolean;
   duration: number;
+  /** How the interpreter's start-up files differ from the probe's, before and after the check. */
+  startup_changes?: { before: string[]; after: string[] };
+  login_uid?: number;
+}
+
+interface Placement {
+  node: NodeSettings;
+  interpreter: string;
+  probe: InterpreterProbe;
 }
 
 /**
@@ -67,6 +95,7 @@ export class Checks {
     private readonly projects: ProjectStore,
     private readonly history: HistoryStore,
     private readonly wakeUps: WakeUps,
+    private readonly trust: NodeTrust,
     private readonly nodes: readonly NodeSettings[],
     private readonly settings: Settings["checker"],
     /** How nodes reach this server; known once it listens. */
@@ -92,19 +121,20 @@ export class Checks {
     for (const fileId of this.store.unchecked()) this.store.insert(fileId, "new", this.now());
     const started: Promise<void>[] = [];
     // Each node is asked what it runs at most once a pass, so a dead node costs one timeout, not one per check.
-    const probed = new Map<string, Record<string, InterpreterProbe> | NodeUnreachable>();
+    const probed = new Map<string, Record<string, InterpreterProbe> | string>();
     for (const check of this.store.due(Date.now())) {
       const file = this.files.byFilename(check.filename)!;
       const placement = await this.place(file, probed, onlyNode);
       if (!placement) continue;
       if ("problem" in placement) {
-        // No node could even be asked what it runs: the check waits with that node's error.
-        this.postpone(check.id, placement.node, `node ${placement.node.name}: ${placement.problem}`, false);
+        // No node may run it now (unreachable, refused, quarantined): the check waits with that node's reason.
+        this.postpone(check.id, placement.node, placement.problem, false);
         continue;
       }
-      if (!this.store.start(check.id, placement.node.name, placement.interpreter, this.now())) continue;
+      const startedAt = this.now();
+      if (!this.store.start(check.id, placement.node.name, placement.interpreter, startedAt)) continue;
       this.running.set(placement.node.name, (this.running.get(placement.node.name) ?? 0) + 1);
-      const running = this.run(check.id, file, placement.node, placement.interpreter).finally(() => {
+      const running = this.run(check.id, file, placement, startedAt).finally(() => {
         this.running.set(placement.node.name, this.running.get(placement.node.name)! - 1);
         this.inFlight.delete(running);
         this.wakeUps.notify();
@@ -144,58 +174,75 @@ export class Checks {
     return this.store.health();
   }
 
-  /** Ask each interpreter of a node what it is (first contact, and on demand). */
+  /**
+   * Ask each interpreter of a node what it is and record what it runs at start-up (first contact,
+   * and on demand: after cleaning a quarantined node, this is what lets it run checks again).
+   * A root login is refused unless the node allows it.
+   */
   async probe(nodeName: string): Promise<Record<string, InterpreterProbe>> {
     const node = this.node(nodeName);
     const probes: Record<string, InterpreterProbe> = {};
     for (const interpreter of node.interpreters) {
-      const result = await runRemote(this.connection(node), [interpreter, "-c", BOOTSTRAP], `${script("probe.py")}\0{}`, { timeoutMs: 60_000 });
+      const result = await runRemote(this.connection(node), bootstrap(interpreter), scriptInput("probe.py", {}), { timeoutMs: 60_000 });
       if (result.code !== 0) throw new NodeUnreachable("disconnected", `probe of ${interpreter} on ${node.name} failed: ${result.stderr.trim().split("\n").at(-1)}`);
-      const probe = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as InterpreterProbe;
-      this.store.saveProbe(node.name, interpreter, JSON.stringify(probe), this.now());
-      probes[interpreter] = probe;
+      probes[interpreter] = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as InterpreterProbe;
     }
-    this.store.saveHealth(node.name, true, "", this.now());
+    const refusal = Object.values(probes).map((probe) => this.trust.loginRefusal(node, probe.uid)).find((found) => found !== null);
+    if (refusal) {
+      this.store.saveHealth(node.name, false, `node ${node.name}: ${refusal}`, this.now());
+      throw conflict(refusal);
+    }
+    tx(this.db, () => {
+      for (const [interpreter, probe] of Object.entries(probes)) this.store.saveProbe(node.name, interpreter, JSON.stringify(probe), this.now());
+      this.store.saveHealth(node.name, true, "", this.now());
+      this.trust.release(node);
+    });
     return probes;
   }
 
   /** A node with room and an interpreter the file fits; else the first node that could not be probed, if any. */
   private async place(
     file: FileRow,
-    probed: Map<string, Record<string, InterpreterProbe> | NodeUnreachable>,
+    probed: Map<string, Record<string, InterpreterProbe> | string>,
     onlyNode?: string,
-  ): Promise<{ node: NodeSettings; interpreter: string } | { node: NodeSettings; problem: string } | null> {
-    let unreachable: { node: NodeSettings; problem: string } | null = null;
+  ): Promise<Placement | { node: NodeSettings; problem: string } | null> {
+    let unusable: { node: NodeSettings; problem: string } | null = null;
     for (const node of this.nodes) {
       if ((onlyNode && node.name !== onlyNode) || (this.running.get(node.name) ?? 0) >= node.parallel) continue;
       if (!probed.has(node.name)) probed.set(node.name, await this.probesOf(node));
       const probes = probed.get(node.name)!;
-      if (probes instanceof NodeUnreachable) {
-        unreachable ??= { node, problem: probes.message };
+      if (typeof probes === "string") {
+        unusable ??= { node, problem: probes };
         continue;
       }
-      const interpreter = Object.entries(probes).find(([, probe]) => fits(file, asTarget(file, probe)))?.[0];
-      if (interpreter) return { node, interpreter };
+      const found = Object.entries(probes).find(([, probe]) => fits(file, asTarget(file, probe)));
+      if (found) return { node, interpreter: found[0], probe: found[1] };
     }
-    return unreachable;
+    return unusable;
   }
 
-  private async probesOf(node: NodeSettings): Promise<Record<string, InterpreterProbe> | NodeUnreachable> {
+  /** The node's probes, or why no check may run there (unreachable, refused, or quarantined), naming the node. */
+  private async probesOf(node: NodeSettings): Promise<Record<string, InterpreterProbe> | string> {
+    const quarantine = this.trust.quarantineOf(node);
+    if (quarantine) return quarantine;
     const stored = new Map(this.store.probes(node.name).map((row) => [row.path, JSON.parse(row.probe) as InterpreterProbe]));
-    // Only the configured interpreters, in the configured order (the order of preference).
-    if (node.interpreters.every((interpreter) => stored.has(interpreter))) {
+    // Only the configured interpreters, in the configured order (the order of preference); probes
+    // from before start-up fingerprints existed are taken again.
+    if (node.interpreters.every((interpreter) => stored.get(interpreter)?.startup !== undefined)) {
       return Object.fromEntries(node.interpreters.map((interpreter) => [interpreter, stored.get(interpreter)!]));
     }
     try {
       return await this.probe(node.name);
     } catch (error) {
-      if (!(error instanceof NodeUnreachable)) throw error;
-      this.store.saveHealth(node.name, false, error.message, this.now());
-      return error;
+      if (!(error instanceof NodeUnreachable || error instanceof AppError)) throw error;
+      const problem = `node ${node.name}: ${error.message}`;
+      this.store.saveHealth(node.name, false, problem, this.now());
+      return problem;
     }
   }
 
-  private async run(checkId: number, file: FileRow, node: NodeSettings, interpreter: string): Promise<void> {
+  private async run(checkId: number, file: FileRow, placement: Placement, startedAt: string): Promise<void> {
+    const { node, interpreter, probe } = placement;
     const request = {
       artifact_url: `${this.serverUrl()}/files/${file.project}/${file.filename}`,
       sha256: file.sha256,
@@ -204,18 +251,51 @@ export class Checks {
       index_url: `${this.serverUrl()}/staging/simple/`,
       modules: file.topLevel,
       timeout: this.settings.check_timeout_seconds,
+      startup: probe.startup,
+      allow_root: node.allow_root_login,
+      exclusive_login: node.exclusive_login,
     };
     let result: CheckResult;
     try {
       const timeoutMs = (this.settings.check_timeout_seconds + 30) * 1000;
-      const output = await runRemote(this.connection(node), [interpreter, "-c", BOOTSTRAP], `${script("check.py")}\0${JSON.stringify(request)}`, { timeoutMs });
+      const output = await runRemote(this.connection(node), bootstrap(interpreter), scriptInput("check.py", request), { timeoutMs });
       result = parseResult(output.stdout, output.stderr, output.code, output.signal);
     } catch (error) {
       if (!(error instanceof NodeUnreachable)) throw error;
       return this.postpone(checkId, node, `node ${node.name}: ${error.message}`, false);
     }
+    this.conclude(checkId, file, placement, startedAt, result);
+  }
+
+  /** What the result means: a verdict only from a check as the right login on the interpreter as probed. */
+  private conclude(checkId: number, file: FileRow, { node, interpreter }: Placement, startedAt: string, result: CheckResult): void {
+    const refusal = this.trust.loginRefusal(node, result.login_uid);
+    if (refusal) return this.postpone(checkId, node, `node ${node.name}: ${refusal}`, false);
+    const changes = result.startup_changes;
+    if (changes && changes.before.length > 0) {
+      const what = `the start-up files of ${interpreter} changed since the probe: ${changes.before.join("; ")}`;
+      return tx(this.db, () => this.postpone(checkId, node, this.trust.quarantine(node, interpreter, what), false));
+    }
+    if (changes && changes.after.length > 0) return this.changedDuringCheck(checkId, file, node, interpreter, result, changes.after);
+    if (changes) this.trust.comparedGood(node, interpreter, startedAt);
     if (result.verdict === "error") return this.postpone(checkId, node, `check could not run on ${node.name}: ${result.reason}`, true, result.log);
+    // A verdict is taken only from a check that compared the interpreter with its probe.
+    if (!changes) return this.postpone(checkId, node, `check on ${node.name} did not compare the interpreter's start-up files`, true, result.log);
     this.record(checkId, file, node, result);
+  }
+
+  /**
+   * The interpreter was as probed when the check started and is not any more. With one check at a
+   * time on the node, this check did it: failed, whatever its import said. With several, which one
+   * did it is unknown, so this one waits like the rest.
+   */
+  private changedDuringCheck(checkId: number, file: FileRow, node: NodeSettings, interpreter: string, result: CheckResult, changes: string[]): void {
+    const what = `the start-up files of ${interpreter} changed during a check of ${file.filename}: ${changes.join("; ")}`;
+    tx(this.db, () => {
+      const reason = this.trust.quarantine(node, interpreter, what);
+      if (node.parallel > 1) return this.postpone(checkId, node, reason, false);
+      this.record(checkId, file, node, { ...result, verdict: "failed", reason: `the check changed the node's interpreter: ${changes.join("; ")}` });
+    });
   }
 
   private record(checkId: number, file: FileRow, node: NodeSettings, result: CheckResult): void {

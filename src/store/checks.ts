@@ -36,7 +36,9 @@ export interface CheckVerdict {
 
 export interface NodeHealth {
   node: string;
+  /** False after a failed contact, and while quarantined. */
   healthy: boolean;
+  /** The quarantine's reason while there is one, else the last contact's error. */
   lastError: string;
   checkedAt: string;
 }
@@ -65,6 +67,11 @@ export class CheckStore {
   private readonly saveProbeStatement;
   private readonly healthStatement;
   private readonly saveHealthStatement;
+  private readonly quarantineStatement;
+  private readonly quarantineOfStatement;
+  private readonly releaseStatement;
+  private readonly comparedStatement;
+  private readonly verifiedSinceStatement;
 
   constructor(db: Db) {
     this.uncheckedStatement = db.prepare(`SELECT f.id FROM files f WHERE f.kind != 'sdist' AND f.deleted_at IS NULL
@@ -87,9 +94,21 @@ export class CheckStore {
     this.probeStatement = db.prepare("SELECT path, probe FROM node_interpreters WHERE node = ?");
     this.saveProbeStatement = db.prepare(`INSERT INTO node_interpreters (node, path, probe, probed_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (node, path) DO UPDATE SET probe = excluded.probe, probed_at = excluded.probed_at`);
-    this.healthStatement = db.prepare("SELECT node, healthy, last_error AS lastError, checked_at AS checkedAt FROM node_health ORDER BY node");
+    this.healthStatement = db.prepare(`SELECT node, healthy AND quarantine = '' AS healthy,
+      CASE WHEN quarantine = '' THEN last_error ELSE quarantine END AS lastError, checked_at AS checkedAt FROM node_health ORDER BY node`);
     this.saveHealthStatement = db.prepare(`INSERT INTO node_health (node, healthy, last_error, checked_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (node) DO UPDATE SET healthy = excluded.healthy, last_error = excluded.last_error, checked_at = excluded.checked_at`);
+    this.quarantineStatement = db.prepare(`INSERT INTO node_health (node, healthy, last_error, checked_at, quarantine) VALUES (@node, 0, @reason, @now, @reason)
+      ON CONFLICT (node) DO UPDATE SET healthy = 0, quarantine = excluded.quarantine, last_error = excluded.last_error, checked_at = excluded.checked_at`);
+    this.quarantineOfStatement = db.prepare("SELECT quarantine FROM node_health WHERE node = ?").pluck();
+    this.releaseStatement = db.prepare("UPDATE node_health SET quarantine = '' WHERE node = ?");
+    this.comparedStatement = db.prepare(`UPDATE node_interpreters SET good_comparison_at = MAX(COALESCE(good_comparison_at, ''), @at)
+      WHERE node = @node AND path = @interpreter`);
+    // With no good comparison recorded, every verdict of the node is in doubt.
+    this.verifiedSinceStatement = db.prepare(`SELECT DISTINCT f.id AS fileId, f.filename, p.name AS project
+      FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id
+      WHERE c.node = @node AND c.status = 'verified' AND f.verification = 'verified' AND f.deleted_at IS NULL
+      AND c.finished_at >= COALESCE((SELECT good_comparison_at FROM node_interpreters WHERE node = @node AND path = @interpreter), '')`);
   }
 
   /** Eggs and wheels with no verdict yet and no check waiting. */
@@ -126,7 +145,7 @@ export class CheckStore {
     this.postponeStatement.run(reason, node, retryAfterMs, checkId);
   }
 
-  setVerification(fileId: number, verification: "verified" | "failed", degraded: boolean): void {
+  setVerification(fileId: number, verification: Verification, degraded: boolean): void {
     this.setVerificationStatement.run(verification, degraded ? 1 : 0, fileId);
   }
 
@@ -162,6 +181,33 @@ export class CheckStore {
 
   saveHealth(node: string, healthy: boolean, lastError: string, now: string): void {
     this.saveHealthStatement.run(node, healthy ? 1 : 0, lastError, now);
+  }
+
+  /** No check runs on the node until release(): its interpreters are not what the probe saw. */
+  quarantine(node: string, reason: string, now: string): void {
+    this.quarantineStatement.run({ node, reason, now });
+  }
+
+  /** The quarantine's reason, or "" when the node may run checks. */
+  quarantineOf(node: string): string {
+    return (this.quarantineOfStatement.get(node) as string | undefined) ?? "";
+  }
+
+  release(node: string): void {
+    this.releaseStatement.run(node);
+  }
+
+  /** A check that started at `at` found the node's interpreter as probed. */
+  comparedGood(node: string, interpreter: string, at: string): void {
+    this.comparedStatement.run({ node, interpreter, at });
+  }
+
+  /**
+   * Verified files whose verifying check on the node (on any of its interpreters: one check can
+   * write another's files) finished after the last check that found `interpreter` as probed.
+   */
+  verifiedSinceGoodComparison(node: string, interpreter: string): { fileId: number; filename: string; project: string }[] {
+    return this.verifiedSinceStatement.all({ node, interpreter }) as { fileId: number; filename: string; project: string }[];
   }
 }
 

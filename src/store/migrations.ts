@@ -212,4 +212,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE enrolments ADD COLUMN last_used_at TEXT;
   UPDATE enrolments SET expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '+1 day');
   `,
+  // A node whose interpreter changed since its probe is quarantined until probed again; verdicts
+  // it gave since the last check that found that interpreter as probed are re-queued.
+  `
+  ALTER TABLE node_health ADD COLUMN quarantine TEXT NOT NULL DEFAULT '';
+  ALTER TABLE node_interpreters ADD COLUMN good_comparison_at TEXT;
+  `,
 ];

@@ -11,7 +11,7 @@ import { runRemote, type NodeConnection } from "../../src/remote/ssh.js";
 import { loadSettings } from "../../src/settings.js";
 import type { CheckRow } from "../../src/store/checks.js";
 import { uploadFile } from "../support/farm-api.js";
-import { findPython } from "../support/pythons.js";
+import { sharedPython } from "../support/unprivileged.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 import { median } from "./machine.js";
 import { wheelBytes, wheelFilename, type WheelSpec } from "./wheels.js";
@@ -39,7 +39,7 @@ export async function startChecker(work: string, storage: string, parallel: numb
   const node = await startSshd();
   const keyFile = path.join(work, "node_ed25519");
   writeFileSync(keyFile, node.privateKey, { mode: 0o600 });
-  const python = findPython("3.11");
+  const python = sharedPython("3.11");
   const { settings } = loadSettings({
     env: {},
     configPath: "/dev/null",
@@ -47,7 +47,7 @@ export async function startChecker(work: string, storage: string, parallel: numb
       server: { host: "127.0.0.1", port: 0 },
       storage: { path: storage },
       checker: { check_timeout_seconds: 120, retry_seconds: 5 },
-      nodes: [{ name: NODE, host: node.host, port: node.port, user: node.username, private_key_file: keyFile, host_key: node.hostKeySha256, interpreters: [python], parallel }],
+      nodes: [{ name: NODE, host: node.host, port: node.port, user: node.username, private_key_file: keyFile, host_key: node.hostKeySha256, interpreters: [python], parallel, allow_root_login: false, exclusive_login: false }],
     },
   });
   const log: string[] = [];

@@ -17,7 +17,7 @@ import {
   type CheckerServer,
 } from "../support/checker.js";
 import { buildEgg, buildWheel } from "../support/packages.js";
-import { findPython } from "../support/pythons.js";
+import { sharedPython } from "../support/unprivileged.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 
 let node: SshdNode;
@@ -83,11 +83,11 @@ describe("a pure wheel and a pure egg", () => {
       expect(check.missingLibraries).toEqual([]);
       expect(check.degraded).toBe(false);
     }
-    expect(wheel.check.interpreter).toBe(findPython("3.11"));
+    expect(wheel.check.interpreter).toBe(sharedPython("3.11"));
     expect(wheel.check.log).toContain(`check of ${wheelFile} on Python 3.11`);
     expect(wheel.check.log).toContain("-m pip install --isolated --no-cache-dir");
     expect(wheel.check.log).toContain("Successfully installed Demo-Pkg-1.0");
-    expect(egg.check.interpreter).toBe(findPython("2.7"));
+    expect(egg.check.interpreter).toBe(sharedPython("2.7"));
     expect(egg.check.log).toContain(`check of ${eggFile} on Python 2.7`);
     expect(egg.check.log).toContain("easy_install");
     expect(egg.check.log).toMatch(/Installed \S+Demo_Pkg-1\.0-py2\.7\.egg/);

@@ -126,9 +126,10 @@ describe("the node is the problem, not the artifact", () => {
       await node.stop();
       down = true;
       // Which comes first is a race: the connection closing, or the session reporting that its
-      // command was killed (sshd kills the command a moment before the session).
+      // command was killed (sshd kills the command a moment before the session). The login's
+      // /bin/sh (dash) reports its killed child as exit status 137 (128 + SIGKILL).
       const lost =
-        /^(node clean-1: (the connection to 127\.0\.0\.1:\d+ closed before the command finished|lost the connection to 127\.0\.0\.1:\d+ during the command: \S+)$|check could not run on clean-1: no verdict from the check script \(killed by SIGKILL\)\n)/;
+        /^(node clean-1: (the connection to 127\.0\.0\.1:\d+ closed before the command finished|lost the connection to 127\.0\.0\.1:\d+ during the command: \S+)$|check could not run on clean-1: no verdict from the check script \((killed by SIGKILL|exit 137)\)\n)/;
       const reason = await pendingWith(server, filename, lost);
       expect(reason).toMatch(lost);
       // A retry meanwhile may already have found no node at all (gate.test.ts waits for that one).

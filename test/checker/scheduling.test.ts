@@ -2,9 +2,7 @@
 // sweep is an hour away here), `pydepot check FILE --node N` runs one now from another process,
 // a re-verification keeps the history and notices a node that drifted, and a node with
 // parallel = 2 runs two checks at once, never more.
-import { rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { chmodSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   addFile,
@@ -13,6 +11,7 @@ import {
   fileChecks,
   listed,
   nodeSettings,
+  runCli,
   startCheckerServer,
   temporaryFolder,
   waitForCheck,
@@ -20,11 +19,10 @@ import {
   type CheckerServer,
   type NodeSettings,
 } from "../support/checker.js";
-import { cleanEnv, expectOk, runCommand } from "../support/commands.js";
+import { expectOk } from "../support/commands.js";
 import { buildWheel } from "../support/packages.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 
-const MAIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "main.js");
 /** No sweep within a test's lifetime: whatever runs was started by a wake-up (or by hand). */
 const NO_SWEEP = { sweep_seconds: 3600 };
 
@@ -47,32 +45,9 @@ afterAll(async () => {
   await node?.dispose();
 });
 
-/** `node dist/main.js --config FILE ARGS`, the CLI as installed, on the server's storage and node. */
+/** The CLI as installed, on the server's storage and node. */
 async function pydepot(...args: string[]): Promise<string> {
-  const config = join(temporaryFolder("cli-config"), "pydepot.toml");
-  writeFileSync(config, toml(server, nodeConfig));
-  const result = expectOk(await runCommand(["node", MAIN, "--config", config, ...args], { env: cleanEnv(), cwd: dirname(config), timeoutMs: 120_000 }));
-  return result.stdout;
-}
-
-function toml(target: CheckerServer, nodeSetting: NodeSettings): string {
-  const quote = (value: string) => JSON.stringify(value);
-  return [
-    "[storage]",
-    `path = ${quote(target.storage)}`,
-    "[checker]",
-    `server_url = ${quote(target.url)}`,
-    "[[nodes]]",
-    `name = ${quote(nodeSetting.name)}`,
-    `host = ${quote(nodeSetting.host)}`,
-    `port = ${nodeSetting.port}`,
-    `user = ${quote(nodeSetting.user)}`,
-    `private_key_file = ${quote(nodeSetting.private_key_file)}`,
-    `host_key = ${quote(nodeSetting.host_key)}`,
-    `interpreters = [${nodeSetting.interpreters.map(quote).join(", ")}]`,
-    `parallel = ${nodeSetting.parallel}`,
-    "",
-  ].join("\n");
+  return expectOk(await runCli(server, nodeConfig, args)).stdout;
 }
 
 describe("picking up work", () => {
@@ -103,6 +78,8 @@ describe("re-verification", () => {
     // linked-ext 2.0 finds libpdtest.so through an rpath into a folder of this test: present
     // at first, then removed, as a system library an upgrade took away.
     const libraryFolder = temporaryFolder("node-libraries");
+    // Readable by the node's unprivileged login, as a system library folder is.
+    chmodSync(libraryFolder, 0o755);
     const library = await buildTestLibrary(libraryFolder);
     const built = await buildFixture({
       fixture: "linked-ext",

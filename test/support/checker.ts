@@ -5,18 +5,19 @@
 // LIBRARY_PATH, an rpath, a version).
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startApp, type App } from "../../src/app.js";
 import { loadSettings, type Settings } from "../../src/settings.js";
 import type { CheckRow, NodeHealth } from "../../src/store/checks.js";
-import { cleanEnv, expectOk, runCommand } from "./commands.js";
+import { cleanEnv, expectOk, runCommand, type ProcessResult } from "./commands.js";
 import { buildWith } from "./packages.js";
 import { findPython } from "./pythons.js";
+import { sharedPython } from "./unprivileged.js";
 import type { SshdNode } from "./sshd.js";
 
 const run = promisify(execFile);
@@ -62,8 +63,9 @@ export function wrongHostKey(node: SshdNode): string {
 }
 
 /**
- * The `nodes` entry for an sshd: Python 3.11 first (so py2.py3 wheels are checked there), then
- * Python 2.7 (eggs). Override any field to misconfigure it.
+ * The `nodes` entry for an sshd: the copies of Python 3.11 (first, so py2.py3 wheels are checked
+ * there) and 2.7 (eggs) that the unprivileged login can run and cannot write. Override any
+ * field to misconfigure it.
  */
 export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = {}): NodeSettings {
   return {
@@ -73,10 +75,37 @@ export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = 
     user: node.username,
     private_key_file: privateKeyFile(node.privateKey),
     host_key: node.hostKeySha256,
-    interpreters: [findPython("3.11"), findPython("2.7")],
+    interpreters: [sharedPython("3.11"), sharedPython("2.7")],
     parallel: 1,
+    allow_root_login: false,
+    exclusive_login: false,
     ...overrides,
   };
+}
+
+/** What a writable copy keeps of the base site-packages: what check.py and venv need. */
+const COPIED_SITE_PACKAGES = /^(pip|setuptools|pkg_resources|_distutils_hack)(-.*\.dist-info)?$|^distutils-precedence\.pth$/;
+
+/**
+ * A private copy of a pyenv Python "X.Y" (owned by root, in a temporary folder) that a root login
+ * can write, as an interpreter on a misconfigured node: the standard library without its tests,
+ * only pip and setuptools of the site-packages, and the binary pointed at its own lib/ (as the
+ * global setup does). Real copies, never hard links: writes must not reach the pyenv original.
+ */
+export async function writablePython(version: string): Promise<string> {
+  const original = findPython(version);
+  const source = dirname(dirname(original));
+  const target = temporaryFolder(`python-${version}`);
+  const stdlib = `lib/python${version}`;
+  const site = `${stdlib}/site-packages`;
+  const copy = ["tar", "-C", source, "--exclude", `./${stdlib}/test`, "--exclude", `./${site}`, "--exclude", `./${stdlib}/config-*`, "-cf", "-", "."];
+  expectOk(await runCommand(["sh", "-c", `"$@" | tar -C '${target}' -xf -`, "sh", ...copy], { env: cleanEnv(), cwd: target }));
+  mkdirSync(join(target, site));
+  const kept = readdirSync(join(source, site)).filter((name) => COPIED_SITE_PACKAGES.test(name));
+  expectOk(await runCommand(["cp", "-a", ...kept.map((name) => join(source, site, name)), join(target, site)], { env: cleanEnv(), cwd: target }));
+  const binary = join(target, "bin", basename(original));
+  expectOk(await runCommand(["patchelf", "--set-rpath", "$ORIGIN/../lib", binary], { env: cleanEnv(), cwd: target }));
+  return binary;
 }
 
 // ---- the server --------------------------------------------------------------------------------
@@ -117,6 +146,37 @@ export async function startCheckerServer(options: CheckerServerOptions): Promise
   const log: string[] = [];
   const app = await startApp(settings, (message) => log.push(message));
   return { ...app, storage, index: `${app.url}/simple/`, staging: `${app.url}/staging/simple/`, log };
+}
+
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "main.js");
+
+/** `node dist/main.js --config FILE ARGS`: the CLI as installed, on the server's storage and with this node. */
+export async function runCli(server: CheckerServer, node: NodeSettings, args: readonly string[]): Promise<ProcessResult> {
+  const config = join(temporaryFolder("cli-config"), "pydepot.toml");
+  writeFileSync(config, configText(server, node));
+  return runCommand(["node", MAIN, "--config", config, ...args], { env: cleanEnv(), cwd: dirname(config), timeoutMs: 120_000 });
+}
+
+function configText(server: CheckerServer, node: NodeSettings): string {
+  const quote = (value: string) => JSON.stringify(value);
+  return [
+    "[storage]",
+    `path = ${quote(server.storage)}`,
+    "[checker]",
+    `server_url = ${quote(server.url)}`,
+    "[[nodes]]",
+    `name = ${quote(node.name)}`,
+    `host = ${quote(node.host)}`,
+    `port = ${node.port}`,
+    `user = ${quote(node.user)}`,
+    `private_key_file = ${quote(node.private_key_file)}`,
+    `host_key = ${quote(node.host_key)}`,
+    `interpreters = [${node.interpreters.map(quote).join(", ")}]`,
+    `parallel = ${node.parallel}`,
+    `allow_root_login = ${node.allow_root_login}`,
+    `exclusive_login = ${node.exclusive_login}`,
+    "",
+  ].join("\n");
 }
 
 /** Register a built file the way `pydepot import` does (the check is then due at once). */

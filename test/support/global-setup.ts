@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:f
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { findPython } from "./pythons.js";
-import { SHARED_PYTHONS_ROOT, SHARED_VERSIONS, TEST_USERS } from "./unprivileged.js";
+import { NODE_USERS, SHARED_PYTHONS_ROOT, SHARED_VERSIONS, TEST_USERS } from "./unprivileged.js";
 
 const run = promisify(execFile);
 
@@ -39,6 +39,7 @@ export default async function setup(): Promise<void> {
     throw new Error(`test prerequisites installed but still missing: ${absent.join(", ")}`);
   }
   for (const user of TEST_USERS) await ensureUser(user);
+  for (const user of NODE_USERS) await unlockForKeys(user);
   for (const version of SHARED_VERSIONS) await ensureSharedPython(version);
 }
 
@@ -49,6 +50,14 @@ async function ensureUser(name: string): Promise<void> {
   } catch {
     await run("useradd", ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--user-group", name]);
   }
+}
+
+/**
+ * useradd leaves the password field "!" (locked), and sshd without PAM refuses a locked account
+ * whatever the key: "*" is no password, yet not locked. A node login needs exactly that.
+ */
+async function unlockForKeys(name: string): Promise<void> {
+  await run("usermod", ["-p", "*", name]);
 }
 
 /**

@@ -1,13 +1,15 @@
 // A real OpenSSH server (Debian's /usr/sbin/sshd) on a loopback port, playing the clean node:
 // generated host and client keys, run in the foreground as a child of the test, and stoppable
-// mid-run so a test can watch a check lose its node and finish after restart().
+// mid-run so a test can watch a check lose its node and finish after restart(). Its login is the
+// unprivileged NODE_USER unless a test asks for another (root, to play a misconfigured node).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
-import { tmpdir, userInfo } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { freePort } from "./ports.js";
+import { NODE_USER } from "./unprivileged.js";
 
 const run = promisify(execFile);
 
@@ -33,14 +35,21 @@ export interface SshdNode {
   dispose(): Promise<void>;
 }
 
+export interface SshdOptions {
+  /** The login the client key is for: NODE_USER by default. */
+  readonly user?: string;
+}
+
 /** Starts sshd and resolves once it answers with an SSH banner. Throws with sshd's own words. */
-export async function startSshd(): Promise<SshdNode> {
+export async function startSshd(options: SshdOptions = {}): Promise<SshdNode> {
   const dir = mkdtempSync(join(tmpdir(), "pydepot-sshd-"));
+  // sshd reads authorized_keys with the login's rights, and the session starts in this folder.
+  chmodSync(dir, 0o755);
   // sshd refuses to start without its privilege separation folder; a container rarely has it.
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   await generateKey(join(dir, "host_ed25519"), "pydepot-test-host");
   await generateKey(join(dir, "client_ed25519"), "pydepot-test-client");
-  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_ed25519.pub")));
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_ed25519.pub")), { mode: 0o644 });
   const { stdout } = await run("ssh-keygen", ["-l", "-E", "sha256", "-f", join(dir, "host_ed25519.pub")]);
   const hostKeySha256 = stdout.trim().split(/\s+/)[1];
   if (hostKeySha256 === undefined || !hostKeySha256.startsWith("SHA256:")) {
@@ -55,7 +64,7 @@ export async function startSshd(): Promise<SshdNode> {
   let stderr = "";
   const launch = async (): Promise<void> => {
     // -D: stay in the foreground as our child; -e: log to stderr instead of syslog.
-    const started = spawn(SSHD, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+    const started = spawn(SSHD, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"], cwd: dir });
     started.stderr?.on("data", (chunk: Buffer) => {
       stderr += chunk.toString("utf8");
     });
@@ -81,7 +90,7 @@ export async function startSshd(): Promise<SshdNode> {
   return {
     host: HOST,
     port,
-    username: userInfo().username,
+    username: options.user ?? NODE_USER,
     privateKey: readFileSync(join(dir, "client_ed25519")),
     hostKeySha256,
     log: () => stderr,
@@ -108,7 +117,7 @@ function sshdConfig(dir: string, port: number): string {
     `HostKey ${join(dir, "host_ed25519")}`,
     `PidFile ${join(dir, "sshd.pid")}`,
     `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-    // We run as root in a temp folder: no PAM stack, no ownership checks on our files.
+    // We run as root in a temp folder: no PAM stack, no ownership checks on our files (root's).
     "UsePAM no",
     "StrictModes no",
     "PermitRootLogin yes",
@@ -123,7 +132,7 @@ function sshdConfig(dir: string, port: number): string {
     "AllowTcpForwarding no",
     "PermitUserEnvironment no",
     // sshd runs every command through the user's shell, and Debian's bash sources ~/.bashrc when
-    // it sees SSH_CLIENT at SHLVL < 2. Here that is root's, whose `pyenv init` runs `pyenv rehash`
+    // it sees SSH_CLIENT at SHLVL < 2. For a root login that is root's, whose `pyenv init` runs `pyenv rehash`
     // under a lock file: a session killed by stop() at that moment leaves the lock behind, and
     // every later session on this machine then waits 60 s for it. A clean node runs no dotfiles.
     "SetEnv SHLVL=1",

@@ -9,10 +9,17 @@ import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { findPython } from "./pythons.js";
 
-/** Users the global setup creates: builds run as BUILD_USERS (one per slot), checks log in as NODE_USER. */
+/**
+ * Users the global setup creates: builds run as BUILD_USERS (one per slot), checks log in as
+ * NODE_USER, shared by every test file. SOLE_NODE_USER is the login of one test's node only
+ * (exclusive_login: each check kills every other process of its login).
+ */
 export const BUILD_USERS = ["pydepot-build1", "pydepot-build2"] as const;
 export const NODE_USER = "pydepot-node";
-export const TEST_USERS: readonly string[] = [...BUILD_USERS, NODE_USER];
+export const SOLE_NODE_USER = "pydepot-node-sole";
+/** Logins of test nodes: sshd must accept keys for them. */
+export const NODE_USERS: readonly string[] = [NODE_USER, SOLE_NODE_USER];
+export const TEST_USERS: readonly string[] = [...BUILD_USERS, ...NODE_USERS];
 
 /** Versions copied for unprivileged users. */
 export const SHARED_VERSIONS = ["2.7", "3.11", "3.12"] as const;
