@@ -203,4 +203,12 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX checks_open;
   CREATE INDEX checks_pending ON checks (retry_after) WHERE status = 'pending';
   `,
+  `
+  ALTER TABLE agents ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE jobs ADD COLUMN lease_secret_hash TEXT;
+  ALTER TABLE jobs ADD COLUMN build_token_hash TEXT;
+  CREATE UNIQUE INDEX jobs_by_build_token ON jobs (build_token_hash) WHERE build_token_hash IS NOT NULL;
+  CREATE INDEX jobs_by_agent ON jobs (agent_id) WHERE status = 'leased';
+  ALTER TABLE files ADD COLUMN provenance TEXT;
+  `,
 ];

@@ -10,7 +10,7 @@ export function checkRoutes(access: Access, checks: Checks): Router {
   router.get("/api/files/:filename/checks", (request, response) => {
     access.canReadIndex(response.locals.principal);
     const { file, checks: history } = checks.checksOf(request.params.filename);
-    response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, checks: history });
+    response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, provenance: file.provenance, checks: history });
   });
   router.get("/api/nodes", (_request, response) => {
     access.canReadIndex(response.locals.principal);

@@ -1,6 +1,7 @@
-import express, { Router, type RequestHandler } from "express";
+import express, { Router, type Request, type RequestHandler } from "express";
 import multer from "multer";
 import { badRequest } from "../../core/errors.js";
+import { LEASE_SECRET_HEADER } from "../../core/farm.js";
 import { parseVersion } from "../../core/versions.js";
 import { actorName, type Access } from "../../services/access.js";
 import type { Agents } from "../../services/agents.js";
@@ -30,7 +31,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.put("/api/farm/targets", (request, response) => {
     const principal = access.agent(response.locals.principal);
-    response.json({ targets: agents.setTargets(principal.agentId, request.body?.targets) });
+    response.json(agents.startSession(principal, request.body?.targets, request.body?.slots));
   });
   router.post("/api/farm/lease", async (request, response) => {
     const principal = access.agent(response.locals.principal);
@@ -41,16 +42,21 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.post("/api/farm/jobs/:id/log", (request, response) => {
     const principal = access.agent(response.locals.principal);
-    jobs.appendLog(principal, jobId(request.params.id), logLines(request.body?.lines));
+    jobs.appendLog(principal, jobId(request.params.id), leaseSecret(request), logLines(request.body?.lines));
     response.json({ ok: true });
   });
-  router.post("/api/farm/jobs/:id/result", resultUpload(deps), async (request, response) => {
-    const principal = access.agent(response.locals.principal);
+  // The agent and its lease are proved before multer stores the first byte of a file.
+  const proveLease: RequestHandler = (request, response, next) => {
+    jobs.proveLease(access.agent(response.locals.principal), jobId(String(request.params.id)), leaseSecret(request));
+    next();
+  };
+  router.post("/api/farm/jobs/:id/result", proveLease, resultUpload(deps), async (request, response) => {
     const parts = stagedFiles(request);
     try {
+      const principal = access.agent(response.locals.principal);
       const result = parseResult(request.body?.result);
       const built = parts.map((part) => ({ ...part, linkedLibraries: result.linkedLibraries[part.filename] ?? [] }));
-      response.json({ job: await jobs.acceptResult(principal, jobId(String(request.params.id)), result, built) });
+      response.json({ job: await jobs.acceptResult(principal, jobId(String(request.params.id)), leaseSecret(request), result, built) });
     } finally {
       for (const part of parts) deps.blobs.discard(part.staged);
     }
@@ -114,6 +120,10 @@ function logLines(raw: unknown): { at: string; stream: string; text: string }[] 
     if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
     return { at: typeof line.at === "string" ? line.at : new Date().toISOString(), stream: line.stream.slice(0, 16), text: line.text };
   });
+}
+
+function leaseSecret(request: Request): string | undefined {
+  return request.get(LEASE_SECRET_HEADER);
 }
 
 function jobId(raw: string): number {
