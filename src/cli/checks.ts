@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import type { CheckRow } from "../store/checks.js";
 import type { BuildProvenance } from "../store/files.js";
-import { withServices } from "./context.js";
+import { rootLoginWarning } from "../core/node-logins.js";
+import { settingsOf, withServices } from "./context.js";
 
 export function registerChecks(program: Command): void {
   program
@@ -41,6 +42,8 @@ export function registerChecks(program: Command): void {
     .command("probe <name>")
     .description("ask each interpreter of a node for its version, platform and wheel tags")
     .action(async (name: string, _options, command: Command) => {
+      const warning = rootLoginWarning(settingsOf(command).settings.nodes.find((node) => node.name === name) ?? { name, user: "" });
+      if (warning) console.error(warning);
       const probes = await withServices(command, (services) => services.checks.probe(name));
       for (const [interpreter, probe] of Object.entries(probes)) {
         console.log(`${interpreter}\tPython ${probe.version}\tegg platform ${probe.egg_platform}\t${probe.wheel_tags.length} wheel tags, first ${probe.wheel_tags[0]}`);

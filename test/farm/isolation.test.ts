@@ -14,7 +14,7 @@ import { cleanEnv, expectOk, runCommand } from "../support/commands.js";
 import { Farm, FARM_TEST_TIMEOUT_MS, processesOf } from "../support/farm.js";
 import { logText, waitFor, zipMember, type JobDetails } from "../support/farm-api.js";
 import { buildSdist } from "../support/packages.js";
-import { BUILD_USERS, sharedPython, userIds } from "../support/unprivileged.js";
+import { sharedPython, userIds } from "../support/unprivileged.js";
 
 const VICTIM_WHEEL = "Demo_Pkg-13.0-py2.py3-none-any.whl";
 
@@ -53,10 +53,11 @@ async function sleepers(marker: string): Promise<string> {
 
 describe("a hostile upload attacks the farm during its own build", { timeout: FARM_TEST_TIMEOUT_MS }, () => {
   let farm: Farm;
+  let user: string;
 
   beforeAll(async () => {
     farm = await Farm.start();
-    await farm.startAgent("guard", { pythons: [sharedPython("3.11")], buildUsers: [BUILD_USERS[0]] });
+    user = (await farm.startAgent("guard", { pythons: [sharedPython("3.11")] })).buildUsers[0];
   });
 
   afterAll(() => farm?.stop());
@@ -79,7 +80,7 @@ describe("a hostile upload attacks the farm during its own build", { timeout: FA
     // It ran as the slot's build user, and this farm's secrets were nowhere it could look: the
     // agent's token, the enrolment secret, the lease secrets. (Other farms on a shared test host
     // may show it theirs; the server refuses those too, below.)
-    expect(report.uid).toBe(userIds(BUILD_USERS[0]).uid);
+    expect(report.uid).toBe(userIds(user).uid);
     const own = report.secrets.filter((secret) => secret.startsWith("pydepot-build-"));
     expect(own, JSON.stringify(report.credentials)).toHaveLength(1);
     expect(report.secrets).not.toContain(farm.agentToken("guard"));
@@ -130,7 +131,7 @@ describe("a hostile upload attacks the farm during its own build", { timeout: FA
     expect(report.written.length).toBeGreaterThanOrEqual(4);
     expect(report.written.filter(existsSync)).toEqual([]);
     expect(await sleepers("pydepot-hostile-sleeper")).toBe("");
-    expect(processesOf(BUILD_USERS[0])).toEqual([]);
+    expect(processesOf(user)).toEqual([]);
     expect(readdirSync(farm.agents.get("guard")!.workDir)).toEqual([]);
   });
 });
@@ -138,14 +139,14 @@ describe("a hostile upload attacks the farm during its own build", { timeout: FA
 describe("an agent killed during a build", { timeout: FARM_TEST_TIMEOUT_MS }, () => {
   let farm: Farm;
   let jobId: number;
-  const user = BUILD_USERS[1];
-  const eggs = { pythons: [sharedPython("2.7")], buildUsers: [user] };
+  let user: string;
+  const eggs = { pythons: [sharedPython("2.7")] };
   const HANG_MARKER = "pydepot-build-hangs-sleeper";
 
   beforeAll(async () => {
     // Ten-minute leases: a job back within the test's time came back because its agent started again.
     farm = await Farm.start({ lease_seconds: 600 });
-    await farm.startAgent("crashy", eggs);
+    user = (await farm.startAgent("crashy", eggs)).buildUsers[0];
   });
 
   afterAll(() => farm?.stop());

@@ -23,7 +23,7 @@ import {
   type JobRow,
 } from "./farm-api.js";
 import { buildToolWheels } from "./packages.js";
-import { BUILD_USERS, sharedPython, userIds } from "./unprivileged.js";
+import { claimBuildUser, releaseBuildUser, sharedPython, userIds } from "./unprivileged.js";
 import { freePort } from "./ports.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -40,7 +40,7 @@ export interface AgentProcess {
   readonly name: string;
   /** `--python` arguments. */
   readonly pythons: readonly string[];
-  /** `--build-user` arguments: one per slot; no two agents of a farm share one. */
+  /** `--build-user` arguments: one per slot; no two agents share one. */
   readonly buildUsers: readonly string[];
   /** The agent's --work-dir: every build folder it makes is inside. */
   readonly workDir: string;
@@ -233,7 +233,7 @@ export class Farm {
     const pythons = options.pythons ?? defaultPythons();
     const previous = this.agents.get(name);
     if (previous && previous.process.exitCode === null && previous.process.signalCode === null) throw new Error(`agent ${name} is already running`);
-    const buildUsers = options.buildUsers ?? previous?.buildUsers ?? [this.unusedBuildUser()];
+    const buildUsers = options.buildUsers ?? previous?.buildUsers ?? [this.claimBuildUser()];
     const workDir = join(this.workRoot, name);
     const secretFile = join(this.root, "enrolment-secret");
     writeFileSync(secretFile, this.enrolmentSecret, { mode: 0o600 });
@@ -258,11 +258,13 @@ export class Farm {
     return agent;
   }
 
-  private unusedBuildUser(): string {
-    const taken = new Set([...this.agents.values()].flatMap((agent) => agent.buildUsers));
-    const free = BUILD_USERS.find((user) => !taken.has(user));
-    if (!free) throw new Error(`every build user (${BUILD_USERS.join(", ")}) already belongs to an agent of this farm: pass buildUsers`);
-    return free;
+  private readonly claimedUsers: string[] = [];
+
+  /** A build user no other agent, of this farm or of a test file running beside it, has. */
+  private claimBuildUser(): string {
+    const user = claimBuildUser();
+    this.claimedUsers.push(user);
+    return user;
   }
 
   stateDir(name: string): string {
@@ -376,6 +378,7 @@ export class Farm {
     await this.killServer();
     rmSync(this.root, { recursive: true, force: true });
     rmSync(this.workRoot, { recursive: true, force: true });
+    for (const user of this.claimedUsers) releaseBuildUser(user);
   }
 }
 
