@@ -41,12 +41,13 @@ export async function runAgent(options: AgentOptions, log: Log = (message) => co
   if (!existsSync(stateFile(options)) && !options.enrolmentSecret) {
     throw new AppError(2, `no token in ${stateFile(options)}: the first run needs an enrolment secret from \`pydepot agents enrol\` (--enrolment-secret-file FILE, - for stdin, or $PYDEPOT_ENROLMENT_SECRET)`);
   }
+  // Registering first: a refused enrolment secret is the operator's one line, nothing else.
+  const client = new FarmClient(options.server, await token(options, log));
   mkdirSync(options.workDir, { recursive: true, mode: 0o711 });
   await startWatchdog(users, options.workDir, options.stateDir);
   const cleaned = await sweepAll(users, options.workDir);
   log(cleaned.length ? `cleaned up what a previous run left: ${cleaned.join(", ")}` : "nothing left behind by a previous run");
   try {
-    const client = new FarmClient(options.server, await token(options, log));
     const byTarget = new Map<string, Interpreter>();
     const session = await retrying(() => client.startSession(found.flatMap((interpreter) => interpreter.targets), slots.length), log);
     found.flatMap((interpreter) => interpreter.targets.map(() => interpreter)).forEach((interpreter, index) => byTarget.set(session.targets[index], interpreter));
@@ -108,7 +109,7 @@ async function token(options: AgentOptions, log: Log): Promise<string> {
     fresh = await retrying(() => client.register(options.name, options.enrolmentSecret!), log);
   } catch (error) {
     if (!(error instanceof ServerRefusal)) throw error;
-    throw new AppError(2, `the server refused to register ${options.name} (${error.message}): ask an admin for a new secret with \`pydepot agents enrol\``);
+    throw new AppError(2, `the server refused to register ${options.name}: ${error.message}`);
   }
   writeFileSync(stateFile(options), JSON.stringify({ token: fresh }), { mode: 0o600 });
   log(`registered as ${options.name}`);
