@@ -21,7 +21,7 @@ export interface BuildUser {
 
 /** World-writable folders a build can leave files in; swept of the build user's files after each job. */
 const SHARED_TEMP_FOLDERS = ["/tmp", "/var/tmp", "/dev/shm"];
-export const WORK_DIR_PREFIX = "pydepot-build-";
+const WORK_DIR_PREFIX = "pydepot-build-";
 /** Rounds of kill -1 before giving up on a user whose processes keep coming back (fork bombs end sooner). */
 const KILL_ROUNDS = 200;
 
@@ -49,7 +49,7 @@ export async function resolveBuildUser(name: string): Promise<BuildUser> {
 }
 
 /** spawn()/execFile() options that run a command as the build user, with nothing of the agent's environment. */
-export function asUser(user: BuildUser | null, env: NodeJS.ProcessEnv = { PATH: process.env.PATH }): { uid?: number; gid?: number; env: NodeJS.ProcessEnv; cwd: string } {
+function asUser(user: BuildUser | null, env: NodeJS.ProcessEnv = { PATH: process.env.PATH }): { uid?: number; gid?: number; env: NodeJS.ProcessEnv; cwd: string } {
   return user ? { uid: user.uid, gid: user.gid, env, cwd: "/" } : { env, cwd: "/" };
 }
 
@@ -92,7 +92,7 @@ export async function endProcesses(user: BuildUser): Promise<number> {
 }
 
 /** Files and folders of the build user in the shared temporary folders; its processes must be gone first. */
-export async function removeTempFiles(user: BuildUser): Promise<number> {
+async function removeTempFiles(user: BuildUser): Promise<number> {
   let files = 0;
   for (const folder of SHARED_TEMP_FOLDERS.filter(existsSync)) {
     // -xdev: never cross into another filesystem; find follows no symbolic link by default.
@@ -127,7 +127,7 @@ export async function giveFile(file: string, content: string | null, user: Build
 }
 
 /** Build folders a dead agent left behind under `root`. */
-export async function leftoverWorkDirs(root: string): Promise<string[]> {
+async function leftoverWorkDirs(root: string): Promise<string[]> {
   const entries = await readdir(root).catch(() => [] as string[]);
   const found: string[] = [];
   for (const entry of entries.filter((name) => name.startsWith(WORK_DIR_PREFIX))) {
