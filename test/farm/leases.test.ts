@@ -153,3 +153,26 @@ describe("a result refused at the door", () => {
     expect(stagedFiles()).toEqual([]);
   });
 });
+
+describe("a build's credential when its lease expires (lease 1 s)", () => {
+  let quick: TestServer;
+
+  beforeAll(async () => {
+    quick = await startTestServer({ farm: { lease_seconds: 1 } });
+  });
+  afterAll(() => quick?.stop());
+
+  test("the agent goes silent, its lease expires: the credential dies with it", async () => {
+    const secretOfQuick = quick.services.agents.createEnrolment("quick", "test");
+    const silent = await FakeAgent.register(quick.url, secretOfQuick, "silent", [TARGETS.egg27]);
+    const other = await FakeAgent.register(quick.url, secretOfQuick, "other", [TARGETS.egg27]);
+    const reply = await uploadFile(quick.url, await quick.userToken("someone"), await sdist({ name: "expiring", version: "1.0" }));
+    expect(reply.status).toBe(200);
+    const job = (await silent.lease(0))!;
+    expect((await request(quick.url, "/staging/simple/", { auth: tokenAuth(job.buildToken) })).status).toBe(200);
+    // The other agent's long poll sees the lease expire and takes the job.
+    expect((await other.lease(10))?.id).toBe(job.id);
+    expect((await request(quick.url, "/staging/simple/", { auth: tokenAuth(job.buildToken) })).status).toBe(401);
+  });
+});
+
