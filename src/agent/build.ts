@@ -79,11 +79,13 @@ async function buildIn(
   // Nothing of the build may run on and change its output while the agent reads it.
   if (slot.user) await endProcesses(slot.user);
   if (exit !== "ok") return fail(exit);
+  // The build user owns the folder: `out` replaced by a symbolic link would make the agent read elsewhere.
+  if (!(await lstat(out)).isDirectory()) return fail("the build replaced its output folder");
   const extension = job.target.kind === "egg" ? "egg" : "whl";
   const files = [];
   for (const name of (await readdir(out)).filter((entry) => entry.endsWith(`.${extension}`))) {
     const file = path.join(out, name);
-    // The build user owns this folder: a symbolic link here could make the agent upload its own secrets.
+    // Likewise a symbolic link here could make the agent upload a file of its own.
     if (!(await lstat(file)).isFile()) return fail(`${name} is not a regular file`);
     const libraries = await linkedLibraries(file);
     log("agent", `${name}: ${libraries.length ? `links ${libraries.join(", ")}` : "links no shared libraries"}`);

@@ -65,7 +65,8 @@ export async function runAgent(options: AgentOptions, log: Log = (message) => co
 async function buildUsers(options: AgentOptions, log: Log): Promise<BuildUser[]> {
   if (options.buildAsAgentUser) {
     if (options.buildUsers.length) throw new AppError(2, "--build-as-agent-user and --build-user exclude each other: pick one");
-    log("WARNING: --build-as-agent-user: builds run as the agent's own user. Code from any upload can read this agent's token and state, " +
+    const who = process.getuid?.() === 0 ? "the agent's own user, ROOT" : "the agent's own user";
+    log(`WARNING: --build-as-agent-user: builds run as ${who}. Code from any upload can read this agent's token and state, ` +
       "and a build that leaves its process group may outlive its job. Use --build-user NAME (one unprivileged user per slot) on any shared farm.");
     return [];
   }
