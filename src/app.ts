@@ -102,7 +102,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     pages: new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0),
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
-    agents: new Agents(db, stores.agents, stores.history, wakeUps, VERSION, now, access),
+    agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access),
     nodeTrust,

@@ -1,8 +1,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -10,6 +9,7 @@ import type { FarmClient } from "./client.js";
 import type { Interpreter } from "./interpreters.js";
 import type { LeasedJobMessage } from "./messages.js";
 import { linkedLibraries } from "./natives.js";
+import { buildSpawnOptions, endProcesses, giveFile, makeWorkDir, removeWorkDir, sweepUser, type BuildUser } from "./sandbox.js";
 
 export interface BuildOutcome {
   status: "succeeded" | "failed";
@@ -19,57 +19,110 @@ export interface BuildOutcome {
 
 export type LogSink = (stream: string, text: string) => void;
 
+/** One build slot: the user its builds run as (null: the agent's own user) and where their folders go. */
+export interface Slot {
+  user: BuildUser | null;
+  workRoot: string;
+}
+
 /**
- * Build one job in a fresh folder with a clean environment: the sdist from the index (hash
- * checked), build requirements from the index only, the whole process group killed at the limit.
- * The caller removes `workDir` after reporting.
+ * Build one job as the slot's user, in a fresh folder it owns, with an environment made from
+ * nothing: the sdist from the index (hash checked), build requirements from the staging index
+ * with the job's own read-only credential, every process of the build ended when it exits or
+ * at the limit. The caller removes `workDir` (endJob) after reporting.
  */
 export async function buildJob(
   job: LeasedJobMessage,
   interpreter: Interpreter,
   client: FarmClient,
+  slot: Slot,
   log: LogSink,
   abort: AbortSignal,
 ): Promise<BuildOutcome & { workDir: string }> {
-  const workDir = await mkdtemp(path.join(os.tmpdir(), `pydepot-build-${job.id}-`));
-  const fail = (reason: string) => ({ status: "failed" as const, reason, files: [], workDir });
+  const folders = await makeWorkDir(slot.workRoot, job.id, slot.user);
+  try {
+    return { ...(await buildIn(folders, job, interpreter, client, slot, log, abort)), workDir: folders.workDir };
+  } catch (error) {
+    return { status: "failed", reason: (error as Error).message, files: [], workDir: folders.workDir };
+  }
+}
+
+async function buildIn(
+  { workDir, home, tmp, out }: { workDir: string; home: string; tmp: string; out: string },
+  job: LeasedJobMessage,
+  interpreter: Interpreter,
+  client: FarmClient,
+  slot: Slot,
+  log: LogSink,
+  abort: AbortSignal,
+): Promise<BuildOutcome> {
+  const fail = (reason: string) => ({ status: "failed" as const, reason, files: [] });
   const sdist = path.join(workDir, job.sdist.filename);
   const sha256 = await download(client, job.sdist.path, sdist);
   if (sha256 !== job.sdist.sha256) return fail(`sdist hash mismatch: expected ${job.sdist.sha256}, got ${sha256}`);
-  const out = path.join(workDir, "out");
-  const home = path.join(workDir, "home");
-  await mkdir(out);
-  await mkdir(home);
-  const env = cleanEnvironment(home);
+  await giveFile(sdist, null, slot.user);
+  const index = client.stagingIndexUrl();
+  await handOverCredential(home, index, job.buildToken, slot.user);
+  const env = buildEnvironment(home, tmp, index, slot.user);
+  const context = { slot, env, log, abort };
   let command: string[];
   let cwd = workDir;
   if (job.target.kind === "egg") {
-    cwd = await unpack(interpreter.executable, sdist, path.join(workDir, "src"), env, log);
-    // setup_requires makes setuptools fetch build tools itself: point it at this index, nowhere else.
-    await writeFile(path.join(home, ".pydistutils.cfg"), `[easy_install]\nindex_url = ${client.indexUrl()}\n`);
+    cwd = await unpack(interpreter.executable, sdist, path.join(workDir, "src"), context);
     command = [interpreter.executable, "setup.py", "bdist_egg", "--dist-dir", out];
   } else {
-    command = [interpreter.executable, "-m", "pip", "wheel", "--no-deps", "--isolated", "--no-cache-dir",
-      "--disable-pip-version-check", "--index-url", client.indexUrl(), "--wheel-dir", out, sdist];
+    // No --isolated: it would make pip ignore PIP_INDEX_URL. The environment is built from
+    // nothing and PIP_CONFIG_FILE=/dev/null skips every pip.conf, which is what --isolated was for.
+    command = [interpreter.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--wheel-dir", out, sdist];
   }
-  const exit = await runLogged(command, { cwd, env, timeoutSeconds: job.timeoutSeconds, log, abort });
+  const exit = await runLogged(command, { ...context, cwd, timeoutSeconds: job.timeoutSeconds });
+  // Nothing of the build may run on and change its output while the agent reads it.
+  if (slot.user) await endProcesses(slot.user);
   if (exit !== "ok") return fail(exit);
-  const built = (await readdir(out)).filter((name) => name.endsWith(`.${job.target.kind === "egg" ? "egg" : "whl"}`));
-  if (built.length === 0) return fail(`the build exited 0 but produced no .${job.target.kind === "egg" ? "egg" : "whl"} file`);
+  // The build user owns the folder: `out` replaced by a symbolic link would make the agent read elsewhere.
+  if (!(await lstat(out)).isDirectory()) return fail("the build replaced its output folder");
+  const extension = job.target.kind === "egg" ? "egg" : "whl";
   const files = [];
-  for (const name of built) {
+  for (const name of (await readdir(out)).filter((entry) => entry.endsWith(`.${extension}`))) {
     const file = path.join(out, name);
-    const libraries = await linkedLibraries(file);
+    // Likewise a symbolic link here could make the agent upload a file of its own.
+    if (!(await lstat(file)).isFile()) return fail(`${name} is not a regular file`);
+    const libraries = await linkedLibraries(file, workDir, slot.user);
     log("agent", `${name}: ${libraries.length ? `links ${libraries.join(", ")}` : "links no shared libraries"}`);
     files.push({ path: file, linkedLibraries: libraries });
   }
-  return { status: "succeeded", reason: "", files, workDir };
+  if (files.length === 0) return fail(`the build exited 0 but produced no .${extension} file`);
+  return { status: "succeeded", reason: "", files };
 }
 
-/** Nothing of this host's Python configuration leaks into a build. */
-function cleanEnvironment(home: string): NodeJS.ProcessEnv {
-  const kept = Object.entries(process.env).filter(([name]) => !/^(PIP_|PYTHON|VIRTUAL_ENV$|TWINE_|PYDEPOT_)/.test(name));
-  return { ...Object.fromEntries(kept), HOME: home, PIP_CONFIG_FILE: "/dev/null", PYTHONNOUSERSITE: "1", LANG: "C.UTF-8" };
+/**
+ * The job's read-only credential, where pip and setuptools look for one and `ps` does not show
+ * it: ~/.netrc for pip (requests reads it for a URL without credentials), ~/.pypirc for
+ * easy_install (setuptools' package_index matches its repository to the URL), both mode 0600 and
+ * owned by the build user. setup_requires makes setuptools fetch build tools itself:
+ * .pydistutils.cfg points it at this index, nowhere else.
+ */
+async function handOverCredential(home: string, index: string, buildToken: string, user: BuildUser | null): Promise<void> {
+  const host = new URL(index).hostname;
+  await giveFile(path.join(home, ".netrc"), `machine ${host}\nlogin __token__\npassword ${buildToken}\n`, user);
+  await giveFile(path.join(home, ".pypirc"), `[distutils]\nindex-servers = pydepot\n\n[pydepot]\nrepository = ${index}\nusername = __token__\npassword = ${buildToken}\n`, user);
+  await giveFile(path.join(home, ".pydistutils.cfg"), `[easy_install]\nindex_url = ${index}\n`, user);
+}
+
+/** Nothing of the agent's environment (its configuration, this host's pip and Python settings) reaches a build. */
+function buildEnvironment(home: string, tmp: string, index: string, user: BuildUser | null): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    LANG: "C.UTF-8",
+    HOME: home,
+    TMPDIR: tmp,
+    USER: user?.name ?? process.env.USER,
+    LOGNAME: user?.name ?? process.env.LOGNAME,
+    PIP_CONFIG_FILE: "/dev/null",
+    PIP_INDEX_URL: index,
+    PIP_NO_INPUT: "1",
+    PYTHONNOUSERSITE: "1",
+  };
 }
 
 async function download(client: FarmClient, urlPath: string, target: string): Promise<string> {
@@ -85,11 +138,12 @@ async function download(client: FarmClient, urlPath: string, target: string): Pr
   return hash.digest("hex");
 }
 
-/** Unpack an sdist (tar.* with tar, zip with the interpreter's zipfile) and return its one top folder. */
-async function unpack(python: string, archive: string, into: string, env: NodeJS.ProcessEnv, log: LogSink): Promise<string> {
-  await mkdir(into);
+/** Unpack an sdist (tar.* with tar, zip with the interpreter's zipfile), as the build user, and return its one top folder. */
+async function unpack(python: string, archive: string, into: string, context: BuildContext): Promise<string> {
+  await mkdir(into, { mode: 0o700 });
+  await giveFile(into, null, context.slot.user);
   const command = archive.endsWith(".zip") ? [python, "-m", "zipfile", "-e", archive, into] : ["tar", "-xf", archive, "-C", into];
-  const exit = await runLogged(command, { cwd: into, env, timeoutSeconds: 300, log, abort: new AbortController().signal });
+  const exit = await runLogged(command, { ...context, abort: new AbortController().signal, cwd: into, timeoutSeconds: 300 });
   if (exit !== "ok") throw new Error(`cannot unpack ${path.basename(archive)}: ${exit}`);
   const entries = await readdir(into, { withFileTypes: true });
   const folders = entries.filter((entry) => entry.isDirectory());
@@ -97,30 +151,43 @@ async function unpack(python: string, archive: string, into: string, env: NodeJS
   return path.join(into, folders[0].name);
 }
 
-interface RunOptions {
-  cwd: string;
+interface BuildContext {
+  slot: Slot;
   env: NodeJS.ProcessEnv;
-  timeoutSeconds: number;
   log: LogSink;
   abort: AbortSignal;
 }
 
-/** Run in a new process group, stream each output line to the log, kill the group at the limit. */
+interface RunOptions extends BuildContext {
+  cwd: string;
+  timeoutSeconds: number;
+}
+
+/**
+ * Run as the slot's user in a new session, stream each output line to the log; at the limit or
+ * on cancel end every process of the build user (its process group only, for a build run as the
+ * agent's own user: that cannot reach a build that left its group).
+ */
 function runLogged(command: string[], options: RunOptions): Promise<"ok" | string> {
   return new Promise((resolve) => {
-    options.log("agent", `$ ${withoutPasswords(command.join(" "))}`);
-    const child = spawn(command[0], command.slice(1), { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    options.log("agent", `$ ${command.join(" ")}`);
+    const child = spawn(command[0], command.slice(1), buildSpawnOptions(options.slot.user, options.cwd, options.env));
     let verdict: string | null = null;
-    const killGroup = (reason: string) => {
+    // Every sweep started here ends before the command counts as finished: a sweep still running
+    // when the next command starts would end that one too.
+    const sweeps: Promise<unknown>[] = [];
+    const endAll = (user: BuildUser) => sweeps.push(endProcesses(user).catch((error: Error) => options.log("agent", `cannot end the build: ${error.message}`)));
+    const end = (reason: string) => {
       verdict = reason;
+      if (options.slot.user) return void endAll(options.slot.user);
       try {
         process.kill(-child.pid!, "SIGKILL");
       } catch {
         // the group already exited
       }
     };
-    const timer = setTimeout(() => killGroup(`timed out after ${options.timeoutSeconds} s`), options.timeoutSeconds * 1000);
-    const onAbort = () => killGroup("cancelled: the server took the job back");
+    const timer = setTimeout(() => end(`timed out after ${options.timeoutSeconds} s`), options.timeoutSeconds * 1000);
+    const onAbort = () => end("cancelled: the server took the job back");
     options.abort.addEventListener("abort", onAbort);
     for (const [name, stream] of [["stdout", child.stdout], ["stderr", child.stderr]] as const) {
       let pending = "";
@@ -128,17 +195,23 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
       stream.on("data", (chunk: string) => {
         const lines = (pending + chunk).split("\n");
         pending = lines.pop()!;
-        for (const line of lines) options.log(name, withoutPasswords(line));
+        for (const line of lines) options.log(name, line);
       });
-      stream.on("end", () => pending && options.log(name, withoutPasswords(pending)));
+      stream.on("end", () => pending && options.log(name, pending));
     }
+    // A process the build left behind may hold its output pipes open: once the build's own
+    // process has exited, end the rest, or "close" would wait for them.
+    child.on("exit", () => {
+      if (options.slot.user) endAll(options.slot.user);
+    });
     child.on("error", (error) => {
       clearTimeout(timer);
       resolve(`cannot start ${command[0]}: ${error.message}`);
     });
-    child.on("close", (code, signal) => {
+    child.on("close", async (code, signal) => {
       clearTimeout(timer);
       options.abort.removeEventListener("abort", onAbort);
+      await Promise.all(sweeps);
       if (verdict) resolve(verdict);
       else if (code === 0) resolve("ok");
       else resolve(signal ? `build killed by ${signal}` : `build exited with status ${code}`);
@@ -146,14 +219,8 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
   });
 }
 
-/**
- * The index URL carries the agent token, and tools print URLs (easy_install does, with the
- * password, when the index cannot be reached); the log is readable by every index reader.
- */
-function withoutPasswords(text: string): string {
-  return text.replace(/:\/\/([^:@/\s]+):[^@/\s]+@/g, "://$1:****@");
-}
-
-export async function removeWorkDir(workDir: string): Promise<void> {
-  await rm(workDir, { recursive: true, force: true });
+/** After the result is reported: no process, folder or temporary file of the build is left. */
+export async function endJob(workDir: string | null, slot: Slot): Promise<void> {
+  if (slot.user) await sweepUser(slot.user);
+  if (workDir) await removeWorkDir(workDir);
 }

@@ -1,6 +1,7 @@
 import { openAsBlob } from "node:fs";
 import path from "node:path";
 import { VERSION } from "../version.js";
+import { LEASE_SECRET_HEADER } from "../core/farm.js";
 import type { LeasedJobMessage, TargetMessage } from "./messages.js";
 
 /** An answer the server gave on purpose (a refusal), as opposed to not answering at all. */
@@ -13,7 +14,10 @@ export class ServerRefusal extends Error {
   }
 }
 
-/** The agent's side of the farm API: JSON over HTTP with the agent's bearer token. */
+/**
+ * The agent's side of the farm API: JSON over HTTP with the agent's bearer token, which never
+ * leaves this process (no child gets it in its arguments, environment or files).
+ */
 export class FarmClient {
   constructor(
     readonly serverUrl: string,
@@ -21,16 +25,11 @@ export class FarmClient {
   ) {}
 
   /**
-   * The staging index with the agent token as Basic password, for pip and setuptools: build
-   * requirements the import checker has not verified yet are fine for a build, never for production.
+   * The staging index, for pip and setuptools, with no credential in it (a build gets its own):
+   * build requirements the import checker has not verified yet are fine for a build, never for production.
    */
-  indexUrl(): string {
-    const url = new URL("/staging/simple/", this.serverUrl);
-    if (this.token) {
-      url.username = "__token__";
-      url.password = this.token;
-    }
-    return url.toString();
+  stagingIndexUrl(): string {
+    return new URL("/staging/simple/", this.serverUrl).toString();
   }
 
   async register(name: string, enrolmentSecret: string): Promise<string> {
@@ -39,8 +38,9 @@ export class FarmClient {
     return token;
   }
 
-  async setTargets(targets: TargetMessage[]): Promise<string[]> {
-    return (await this.call<{ targets: string[] }>("PUT", "/api/farm/targets", { targets })).targets;
+  /** This process starts: its targets and slots; the server returns the previous process's leases to the queue. */
+  async startSession(targets: TargetMessage[], slots: number): Promise<{ targets: string[]; returned: number[] }> {
+    return this.call("PUT", "/api/farm/targets", { targets, slots });
   }
 
   /** Long poll: the next job, or null when none came within the server's wait. */
@@ -49,16 +49,16 @@ export class FarmClient {
     return answer?.job ?? null;
   }
 
-  async log(jobId: number, lines: { at: string; stream: string; text: string }[]): Promise<void> {
-    await this.call("POST", `/api/farm/jobs/${jobId}/log`, { lines });
+  async log(job: LeasedJobMessage, lines: { at: string; stream: string; text: string }[]): Promise<void> {
+    await this.call("POST", `/api/farm/jobs/${job.id}/log`, { lines }, { [LEASE_SECRET_HEADER]: job.leaseSecret });
   }
 
-  async result(jobId: number, status: "succeeded" | "failed", reason: string, files: { path: string; linkedLibraries: string[] }[]): Promise<void> {
+  async result(job: LeasedJobMessage, status: "succeeded" | "failed", reason: string, files: { path: string; linkedLibraries: string[] }[]): Promise<void> {
     const form = new FormData();
     const linked = Object.fromEntries(files.map((file) => [path.basename(file.path), file.linkedLibraries]));
     form.append("result", JSON.stringify({ status, reason, linked_libraries: linked }));
     for (const file of files) form.append("files", await openAsBlob(file.path), path.basename(file.path));
-    await this.call("POST", `/api/farm/jobs/${jobId}/result`, form);
+    await this.call("POST", `/api/farm/jobs/${job.id}/result`, form, { [LEASE_SECRET_HEADER]: job.leaseSecret });
   }
 
   async download(urlPath: string): Promise<Response> {
@@ -71,11 +71,11 @@ export class FarmClient {
     return { "X-Pydepot-Agent-Version": VERSION, ...(this.token ? { Authorization: `Bearer ${this.token}` } : {}) };
   }
 
-  private async call<T>(method: string, urlPath: string, body: unknown): Promise<T> {
+  private async call<T>(method: string, urlPath: string, body: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
     const isForm = body instanceof FormData;
     const response = await fetch(new URL(urlPath, this.serverUrl), {
       method,
-      headers: { ...this.headers(), ...(isForm ? {} : { "Content-Type": "application/json" }) },
+      headers: { ...this.headers(), ...extraHeaders, ...(isForm ? {} : { "Content-Type": "application/json" }) },
       body: isForm ? body : JSON.stringify(body),
     });
     if (response.status === 204) return null as T;

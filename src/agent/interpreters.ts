@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { AppError } from "../core/errors.js";
 import type { TargetMessage } from "./messages.js";
 
 const run = promisify(execFile);
@@ -33,11 +34,39 @@ interface Probe {
 
 /**
  * `--python PATH[:egg|:wheel|:egg+wheel]`; without a kind, Python 2 builds eggs and Python 3 wheels.
- * With no `--python` at all, every interpreter found under pyenv and on PATH.
+ * Each must run, for the agent and for the build users (`usable` says why not): a named one that
+ * does not is an error, checked before the agent registers. With no `--python` at all, every
+ * interpreter found under pyenv and on PATH that works, the others skipped with a word why.
  */
-export async function interpreters(specs: string[]): Promise<Interpreter[]> {
-  const chosen = specs.length > 0 ? specs.map(parseSpec) : discover().map((executable) => ({ executable, kinds: null }));
-  return Promise.all(chosen.map(({ executable, kinds }) => probe(executable, kinds)));
+export async function interpreters(specs: string[], usable: (executable: string) => Promise<string | null>, log: (message: string) => void): Promise<Interpreter[]> {
+  if (specs.length > 0) {
+    return Promise.all(
+      specs.map(parseSpec).map(async ({ executable, kinds }) => {
+        if (!existsSync(executable)) throw new AppError(2, `--python ${executable}: no such file; give the path of an installed interpreter`);
+        const found = await probe(executable, kinds).catch((error: Error) => {
+          throw new AppError(2, `--python ${executable} does not work (${firstLine(error)}); give the path of a working interpreter`);
+        });
+        const problem = await usable(executable);
+        if (problem) throw new AppError(2, `--python ${executable}: ${problem}; install an interpreter the build users can run (README, Security model)`);
+        return found;
+      }),
+    );
+  }
+  const found: Interpreter[] = [];
+  for (const executable of discover()) {
+    const problem = await probe(executable, null).then(
+      async (interpreter) => (await usable(executable)) ?? (found.push(interpreter), null),
+      (error: Error) => `it does not run: ${firstLine(error)}`,
+    );
+    if (problem) log(`skipping ${executable}: ${problem}`);
+  }
+  if (found.length === 0) throw new AppError(2, "no working Python interpreter found under pyenv or on PATH: pass --python PATH");
+  return found;
+}
+
+function firstLine(error: Error): string {
+  const stderr = String((error as { stderr?: string }).stderr ?? "").trim();
+  return (stderr.split("\n").pop() || error.message).slice(0, 200);
 }
 
 function parseSpec(spec: string): { executable: string; kinds: BuildKind[] | null } {
@@ -45,13 +74,14 @@ function parseSpec(spec: string): { executable: string; kinds: BuildKind[] | nul
   return { executable: match[1], kinds: match[2] ? (match[2].split("+") as BuildKind[]) : null };
 }
 
+/** Candidates; pyenv shims are skipped: one exists for every version pyenv ever saw, installed or not. */
 function discover(): string[] {
   const pyenvVersions = path.join(process.env.PYENV_ROOT ?? path.join(os.homedir(), ".pyenv"), "versions");
   const candidates = existsSync(pyenvVersions)
     ? readdirSync(pyenvVersions).map((version) => path.join(pyenvVersions, version, "bin", `python${version.split(".").slice(0, 2).join(".")}`))
     : [];
   for (const directory of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (!existsSync(directory)) continue;
+    if (!existsSync(directory) || directory.split(path.sep).includes("shims")) continue;
     for (const name of readdirSync(directory)) if (/^python\d\.\d+$/.test(name)) candidates.push(path.join(directory, name));
   }
   const unique = new Map<string, string>();

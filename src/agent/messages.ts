@@ -19,4 +19,8 @@ export interface LeasedJobMessage {
   target: { key: string; kind: "wheel" | "egg"; pythonVersion: string };
   timeoutSeconds: number;
   leaseSeconds: number;
+  /** Sent back with every log and result of this lease; never given to the build. */
+  leaseSecret: string;
+  /** The build's read-only index credential, valid while this lease is held. */
+  buildToken: string;
 }

@@ -1,7 +1,6 @@
 import { execFile } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import { chown, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
@@ -13,15 +12,18 @@ const NATIVE = /\.(so(\.\d+)*|pyd)$/;
 
 /**
  * The shared libraries each compiled module in a built egg or wheel links, as `ldd` prints them
- * (`libfoo.so.1 => not found` included): a build can exit 0 and still be unusable.
+ * (`libfoo.so.1 => not found` included): a build can exit 0 and still be unusable. The modules
+ * are the build's, so `ldd` reads them as the build user (`runAs`), never as the agent's user.
  */
-export async function linkedLibraries(archive: string): Promise<string[]> {
-  const scratch = await mkdtemp(path.join(os.tmpdir(), "pydepot-natives-"));
+export async function linkedLibraries(archive: string, scratchRoot: string, runAs: { uid: number; gid: number } | null): Promise<string[]> {
+  const scratch = await mkdtemp(path.join(scratchRoot, "natives-"));
   try {
     const modules = await extractNativeModules(archive, scratch);
+    if (runAs) for (const file of [scratch, ...modules]) await chown(file, runAs.uid, runAs.gid);
     const libraries = new Set<string>();
     for (const module of modules) {
-      const { stdout } = await run("ldd", [module]).catch((error) => ({ stdout: String(error.stdout ?? "") }));
+      const options = runAs ? { uid: runAs.uid, gid: runAs.gid, cwd: "/", env: { PATH: process.env.PATH } } : {};
+      const { stdout } = await run("ldd", [module], options).catch((error) => ({ stdout: String(error.stdout ?? "") }));
       for (const line of stdout.split("\n")) {
         const entry = line.trim().replace(/\s*\(0x[0-9a-f]+\)$/, "");
         // Only "name => path" lines name a needed library ("statically linked" means none).

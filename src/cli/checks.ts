@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import type { CheckRow } from "../store/checks.js";
+import type { BuildProvenance } from "../store/files.js";
 import { OPERATOR, withServices } from "./context.js";
 
 export function registerChecks(program: Command): void {
@@ -22,6 +23,7 @@ export function registerChecks(program: Command): void {
       const { file, checks } = await withServices(command, (services) => services.checks.checksOf(OPERATOR, filename));
       if (options.json) return console.log(JSON.stringify({ file, checks }, null, 2));
       console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded: no compiled code)" : ""}`);
+      if (file.provenance) console.log(describeProvenance(file.provenance));
       for (const check of checks) {
         console.log(describe(check));
         if (check.log) console.log(check.log.replace(/^/gm, "    "));
@@ -54,4 +56,8 @@ function describe(check: CheckRow): string {
   const where = check.node ? ` on ${check.node} ${check.interpreter ?? ""}` : "";
   const missing = check.missingLibraries.length ? ` missing ${check.missingLibraries.join(", ")}` : "";
   return `#${check.id}\t${check.status}\t${check.filename}${where}\t${check.reason}${missing}`;
+}
+
+function describeProvenance(provenance: BuildProvenance): string {
+  return `built by job #${provenance.jobId} (lease ${provenance.attempt}) on agent ${provenance.agent} from sdist sha256 ${provenance.sdistSha256}, build log sha256 ${provenance.logSha256}`;
 }

@@ -3,6 +3,7 @@ import { unauthorized } from "../core/errors.js";
 import { ANONYMOUS, type Principal } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
 import { isAgentToken, type Agents } from "../services/agents.js";
+import { isBuildToken, type Jobs } from "../services/jobs.js";
 
 declare module "express-serve-static-core" {
   interface Locals {
@@ -18,24 +19,25 @@ export const AGENT_VERSION_HEADER = "X-Pydepot-Agent-Version";
  * agents do. Access rules are checked per route; credentials that are present but wrong are
  * refused here, so a mistyped token is never mistaken for anonymous access.
  */
-export function identify(accounts: Accounts, agents: Agents): RequestHandler {
+export function identify(accounts: Accounts, agents: Agents, jobs: Jobs): RequestHandler {
   return async (request, response, next) => {
     const header = request.headers.authorization;
     const address = request.socket.remoteAddress ?? "unknown";
-    response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents) : ANONYMOUS;
+    response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents, jobs) : ANONYMOUS;
     next();
   };
 }
 
-async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents): Promise<Principal> {
+async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents, jobs: Jobs): Promise<Principal> {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return agents.authenticate(bearer[1], agentVersion);
+  if (bearer) return isBuildToken(bearer[1]) ? jobs.authenticateBuild(bearer[1]) : agents.authenticate(bearer[1], agentVersion);
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   const decoded = basic ? Buffer.from(basic[1], "base64").toString("utf8") : "";
   const colon = decoded.indexOf(":");
   if (colon < 0) throw unauthorized("Malformed Authorization header: use Basic auth with __token__ and an API token");
   const secret = decoded.slice(colon + 1);
-  // pip on a build host reaches the index with the agent's token as a password.
+  // pip and setuptools in a build reach the staging index with the job's build credential.
+  if (isBuildToken(secret)) return jobs.authenticateBuild(secret);
   if (isAgentToken(secret)) return agents.authenticate(secret, agentVersion);
   return accounts.authenticate(decoded.slice(0, colon), secret, address);
 }

@@ -42,7 +42,7 @@ export function createHttpApp(deps: HttpDependencies): Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  app.use(identify(deps.accounts, deps.agents));
+  app.use(identify(deps.accounts, deps.agents, deps.jobs));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads));
   app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));

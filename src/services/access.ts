@@ -9,7 +9,9 @@ export type Principal =
   /** The operator at the command line: acts as a site admin. */
   | { kind: "system"; name: string }
   /** A build agent: reads everything, writes only its jobs' results (through the farm API). */
-  | { kind: "agent"; agentId: number; name: string };
+  | { kind: "agent"; agentId: number; name: string }
+  /** A running build's tools (pip, setuptools): read only, while its job's lease is held. */
+  | { kind: "build"; jobId: number; name: string };
 
 export const ANONYMOUS: Principal = { kind: "anonymous" };
 
@@ -59,6 +61,7 @@ export class Access {
   canUpload(principal: Principal, project: ProjectRow | undefined): asserts principal is Exclude<Principal, { kind: "anonymous" }> {
     if (principal.kind === "anonymous") throw unauthorized("Uploading needs credentials: use __token__ and an API token");
     if (principal.kind === "agent") throw forbidden(`Agent ${principal.name} uploads build results through its job, not the upload API`);
+    if (principal.kind === "build") throw forbidden("A build credential reads the index only");
     if (project && !this.roleAtLeast(principal, project, "upload")) {
       throw forbidden(`User ${principal.name} may not upload to project ${project.name}: ask a project admin for the upload role`);
     }
@@ -73,20 +76,21 @@ export class Access {
 
   /** The principal as a build agent, or a 401 for anyone else. */
   agent(principal: Principal): Extract<Principal, { kind: "agent" }> {
+    if (principal.kind === "build") throw forbidden("A build credential reads the index only: the farm API is for the agent itself");
     if (principal.kind !== "agent") throw unauthorized("This endpoint is for build agents: authenticate with the agent's token");
     return principal;
   }
 
   requireSiteAdmin(principal: Principal): void {
     if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
-    if (principal.kind === "agent" || (principal.kind === "user" && !principal.isAdmin)) {
+    if (principal.kind === "agent" || principal.kind === "build" || (principal.kind === "user" && !principal.isAdmin)) {
       throw forbidden(`${actorName(principal)} is not a site admin`);
     }
   }
 
   private roleAtLeast(principal: Principal, project: ProjectRow, wanted: Role): boolean {
     if (principal.kind === "anonymous") return false;
-    if (principal.kind === "agent") return wanted === "view";
+    if (principal.kind === "agent" || principal.kind === "build") return wanted === "view";
     if (principal.kind === "system" || principal.isAdmin) return true;
     const role = this.accounts.role(project.id, principal.userId);
     return role !== undefined && RANK[role] >= RANK[wanted];

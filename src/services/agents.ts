@@ -1,12 +1,14 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import semver from "semver";
 import { z } from "zod";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
 import type { AgentListing, AgentStore, EnrolmentRow, TargetRow } from "../store/agents.js";
 import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
+import type { JobStore } from "../store/jobs.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
+import { hashSecret as hash } from "./secrets.js";
 
 const AGENT_TOKEN_PREFIX = "pydepot-agent-";
 const ENROLMENT_PREFIX = "pydepot-enrol-";
@@ -28,6 +30,8 @@ const targetReport = z
   .strict();
 export type TargetReport = z.infer<typeof targetReport>;
 
+/** More build slots than this on one host is a typo, not a plan. */
+const MAX_SLOTS = 64;
 /** Agents not heard from within this long are shown offline (an idle agent asks for work every long poll). */
 const ONLINE_WINDOW_MS = 90_000;
 /** "Last seen" is written at most this often per agent: a lease or log line must not cost a disk write. */
@@ -61,6 +65,7 @@ export class Agents {
     private readonly db: Db,
     private readonly store: AgentStore,
     private readonly history: HistoryStore,
+    private readonly jobs: JobStore,
     private readonly wakeUps: WakeUps,
     private readonly serverVersion: string,
     private readonly now: () => string,
@@ -137,14 +142,27 @@ export class Agents {
     return { kind: "agent", agentId: agent.id, name: agent.name };
   }
 
-  /** Replace the agent's targets with what it reports now; new targets wake the job planner. */
-  setTargets(agentId: number, reports: unknown): string[] {
+  /**
+   * An agent process starts: it reports its targets and build slots. Whatever it leased before
+   * was lost with its previous process, so those jobs go back to the queue now, not when their
+   * leases expire. New targets and returned jobs wake the job planner.
+   */
+  startSession(agent: { agentId: number; name: string }, reports: unknown, slots: unknown = 1): { targets: string[]; returned: number[] } {
     const parsed = z.array(targetReport).min(1).max(100).safeParse(reports);
     if (!parsed.success) throw badRequest(`Malformed target report: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
+    if (!Number.isSafeInteger(slots) || (slots as number) < 1 || (slots as number) > MAX_SLOTS) {
+      throw badRequest(`Invalid slots ${JSON.stringify(slots)}: send how many builds the agent runs at once, 1 to ${MAX_SLOTS}`);
+    }
     const targets = parsed.data.map((report) => toTarget(report, this.now()));
-    tx(this.db, () => this.store.setTargets(agentId, targets));
+    const returned = tx(this.db, () => {
+      this.store.setTargets(agent.agentId, targets);
+      this.store.setSlots(agent.agentId, slots as number);
+      const released = this.jobs.releaseAgent(agent.agentId, this.now());
+      for (const jobId of released) this.jobs.recordEvent(jobId, this.now(), "queued", agent.name, "agent started again: its lease returned to the queue");
+      return released;
+    });
     this.wakeUps.notify();
-    return targets.map((target) => target.key);
+    return { targets: targets.map((target) => target.key), returned };
   }
 
   revoke(name: string, actor: string): void {
@@ -201,8 +219,4 @@ function toTarget(report: TargetReport, now: string): TargetRow {
     wheelTags: report.wheel_tags,
     firstSeenAt: now,
   };
-}
-
-function hash(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
 }

@@ -7,7 +7,7 @@ import { normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
 import type { Blobs, Staged } from "../store/blobs.js";
 import { tx, type Db } from "../store/db.js";
-import type { FileRow, FileStore, Origin } from "../store/files.js";
+import type { BuildProvenance, FileRow, FileStore, Origin } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
@@ -23,8 +23,8 @@ export interface IngestRequest {
   /** What the client claimed (upload form `name` / `version`): must agree with filename and metadata. */
   claimedName?: string;
   claimedVersion?: string;
-  /** For build results: the job that made the file and the libraries its native modules link. */
-  build?: { jobId: number; linkedLibraries: string[] };
+  /** For build results: where the file came from and the libraries its native modules link. */
+  build?: { provenance: BuildProvenance; linkedLibraries: string[] };
 }
 
 /** A name published inside a transaction, to undo if the transaction does not commit. */
@@ -145,7 +145,8 @@ export class Ingest {
       requiresDist: metadata.requiresDist,
       summary: metadata.summary,
       topLevel: metadata.topLevel,
-      jobId: request.build?.jobId ?? null,
+      jobId: request.build?.provenance.jobId ?? null,
+      provenance: request.build?.provenance ?? null,
       nativeModules: metadata.nativeModules,
       linkedLibraries: request.build?.linkedLibraries ?? [],
       degraded: isPlatformSpecific(name) && metadata.nativeModules.length === 0,

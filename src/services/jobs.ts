@@ -1,4 +1,5 @@
-import { badRequest, conflict, notFound } from "../core/errors.js";
+import { createHash } from "node:crypto";
+import { badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
 import { parseFilename } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
@@ -12,6 +13,7 @@ import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
 import type { Ingest } from "./ingest.js";
+import { hashSecret, newSecret } from "./secrets.js";
 
 export type AgentPrincipal = { kind: "agent"; agentId: number; name: string };
 
@@ -19,6 +21,13 @@ export interface FarmSettings {
   lease_seconds: number;
   max_attempts: number;
   build_timeout_seconds: number;
+}
+
+const BUILD_TOKEN_PREFIX = "pydepot-build-";
+const LEASE_SECRET_PREFIX = "pydepot-lease-";
+
+export function isBuildToken(secret: string): boolean {
+  return secret.startsWith(BUILD_TOKEN_PREFIX);
 }
 
 /** What an agent needs to build one job. */
@@ -30,6 +39,10 @@ export interface LeasedJob {
   target: TargetRow;
   timeoutSeconds: number;
   leaseSeconds: number;
+  /** Proves to the server that a log or result comes from the process that took this lease. */
+  leaseSecret: string;
+  /** Read-only index access for the build's own tools (pip, setuptools), for this lease only. */
+  buildToken: string;
 }
 
 export interface BuiltFile {
@@ -92,12 +105,20 @@ export class Jobs {
     for (;;) {
       if (this.plannedGeneration !== this.wakeUps.generation || Date.now() - this.plannedAt > REPLAN_MS) this.plan();
       this.expireLeases();
+      const leaseSecret = newSecret(LEASE_SECRET_PREFIX);
+      const buildToken = newSecret(BUILD_TOKEN_PREFIX);
       const jobId = tx(this.db, () => {
-        const id = this.store.claim(agent.agentId, Date.now() + this.settings.lease_seconds * 1000, this.now());
+        const id = this.store.claim({
+          agentId: agent.agentId,
+          expiresAt: Date.now() + this.settings.lease_seconds * 1000,
+          now: this.now(),
+          leaseSecretHash: hashSecret(leaseSecret),
+          buildTokenHash: hashSecret(buildToken),
+        });
         if (id !== undefined) this.store.recordEvent(id, this.now(), "leased", agent.name, "");
         return id;
       });
-      if (jobId !== undefined) return this.describe(jobId);
+      if (jobId !== undefined) return { ...this.describe(jobId), leaseSecret, buildToken };
       const remaining = deadline - Date.now();
       if (remaining <= 0) return null;
       await this.wakeUps.wait(Math.min(remaining, RECHECK_MS));
@@ -113,21 +134,56 @@ export class Jobs {
     if (expired.some((row) => row.status === "queued")) this.wakeUps.notify();
   }
 
+  /**
+   * The principal a build credential stands for: read access while its job's lease is held, and
+   * nothing else (it can never lease, log, report or upload).
+   */
+  authenticateBuild(token: string): Principal {
+    const jobId = this.store.jobOfBuildToken(hashSecret(token));
+    if (jobId === undefined) throw unauthorized("Unknown or expired build credential: it is valid only while its build job runs");
+    return { kind: "build", jobId, name: `build:job-${jobId}` };
+  }
+
+  /**
+   * The agent holds the job's current lease and proves it with that lease's secret: an agent's
+   * token alone (which a build might have stolen) answers no job. Checked before a result's
+   * first byte is stored.
+   */
+  proveLease(agent: AgentPrincipal, jobId: number, leaseSecret: string | undefined): void {
+    const expected = this.store.leaseSecretHash(jobId, agent.agentId);
+    if (expected === undefined) {
+      if (!this.store.byId(jobId)) throw notFound(`No job ${jobId}`);
+      throw this.notHeld(jobId);
+    }
+    if (!leaseSecret) throw forbidden(`Job ${jobId} needs its lease secret (X-Pydepot-Lease-Secret): only the agent process that leased it may report on it`);
+    if (hashSecret(leaseSecret) !== expected) throw forbidden(`Wrong lease secret for job ${jobId}: only the agent process that leased it may report on it`);
+  }
+
   /** Build output; also the heartbeat that keeps the lease. Refused once the job is no longer the agent's. */
-  appendLog(agent: AgentPrincipal, jobId: number, lines: { at: string; stream: string; text: string }[]): void {
+  appendLog(agent: AgentPrincipal, jobId: number, leaseSecret: string | undefined, lines: { at: string; stream: string; text: string }[]): void {
     tx(this.db, () => {
+      this.proveLease(agent, jobId, leaseSecret);
       if (!this.store.extend(jobId, agent.agentId, Date.now() + this.settings.lease_seconds * 1000)) throw this.notHeld(jobId);
       this.store.appendLog(jobId, lines);
     });
   }
 
-  async acceptResult(agent: AgentPrincipal, jobId: number, outcome: { status: string; reason: string }, built: BuiltFile[]): Promise<JobRow> {
-    const job = this.held(agent, jobId);
-    if (outcome.status === "failed") return this.settle(agent, job, "failed", outcome.reason || "build failed");
+  async acceptResult(
+    agent: AgentPrincipal,
+    jobId: number,
+    leaseSecret: string | undefined,
+    outcome: { status: string; reason: string },
+    built: BuiltFile[],
+  ): Promise<JobRow> {
+    this.proveLease(agent, jobId, leaseSecret);
+    const job = this.store.byId(jobId)!;
+    const lease = { agent, secretHash: hashSecret(leaseSecret!) };
+    if (outcome.status === "failed") return this.settle(lease, job, "failed", outcome.reason || "build failed");
     if (outcome.status !== "succeeded") throw badRequest(`Unknown result status ${JSON.stringify(outcome.status)}: use succeeded or failed`);
     if (built.length === 0) throw badRequest("A succeeded build must upload at least one file");
     const target = this.agents.target(job.targetKey)!;
     for (const file of built) this.checkBelongs(job, target, file.filename);
+    const provenance = { jobId, agent: agent.name, attempt: job.attempts, sdistSha256: job.sdistSha256, logSha256: this.logDigest(jobId) };
     const fresh = built.filter((file) => {
       const existing = this.files.byFilename(file.filename);
       return !existing || existing.deletedAt;
@@ -139,14 +195,14 @@ export class Jobs {
       origin: "build" as const,
       claimedName: job.project,
       claimedVersion: job.version,
-      build: { jobId, linkedLibraries: file.linkedLibraries },
+      build: { provenance, linkedLibraries: file.linkedLibraries },
     }));
     // A result is taken whole or not at all: check every file before storing the first.
     for (const request of requests) await this.ingest.check(request);
     for (const request of requests) await this.ingest.ingest(request);
     const kept = requests.map((request) => request.filename);
     const names = built.map((file) => file.filename).join(", ");
-    return this.settle(agent, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
+    return this.settle(lease, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
   }
 
   /** Queue a release again (all active targets, or one), for an admin. */
@@ -213,7 +269,7 @@ export class Jobs {
     return latest;
   }
 
-  private describe(jobId: number): LeasedJob {
+  private describe(jobId: number): Omit<LeasedJob, "leaseSecret" | "buildToken"> {
     const job = this.store.byId(jobId)!;
     return {
       id: job.id,
@@ -226,11 +282,11 @@ export class Jobs {
     };
   }
 
-  private held(agent: AgentPrincipal, jobId: number): JobRow {
-    const job = this.store.byId(jobId);
-    if (!job) throw notFound(`No job ${jobId}`);
-    if (job.status !== "leased" || job.agent !== agent.name) throw this.notHeld(jobId);
-    return job;
+  /** The build log as stored now, one line per row: `at TAB stream TAB text`. */
+  private logDigest(jobId: number): string {
+    const digest = createHash("sha256");
+    for (const line of this.store.log(jobId)) digest.update(`${line.at}\t${line.stream}\t${line.text}\n`);
+    return digest.digest("hex");
   }
 
   private notHeld(jobId: number) {
@@ -245,10 +301,10 @@ export class Jobs {
   }
 
   /** Finish the job and mark the other queued targets a pure result also serves. */
-  private settle(agent: AgentPrincipal, job: JobRow, status: JobStatus, reason: string): JobRow {
+  private settle(lease: { agent: AgentPrincipal; secretHash: string }, job: JobRow, status: JobStatus, reason: string): JobRow {
     tx(this.db, () => {
-      if (!this.store.finish(job.id, agent.agentId, status, reason, this.now())) throw this.notHeld(job.id);
-      this.store.recordEvent(job.id, this.now(), status, agent.name, reason);
+      if (!this.store.finish(job.id, lease.agent.agentId, lease.secretHash, status, reason, this.now())) throw this.notHeld(job.id);
+      this.store.recordEvent(job.id, this.now(), status, lease.agent.name, reason);
       if (status !== "succeeded") return;
       const projectId = this.projects.byName(job.project as NormalizedName)!.id;
       const files = this.releaseFiles(projectId, job.version);

@@ -7,6 +7,8 @@ export interface AgentRow {
   registeredAt: string;
   lastSeenAt: string;
   revokedAt: string | null;
+  /** How many builds the agent runs at once: it never holds more leases than this. */
+  slots: number;
 }
 
 /** A platform builds can be made for: one interpreter and one artifact kind. */
@@ -60,9 +62,10 @@ export class AgentStore {
   private readonly targetsOfStatement;
   private readonly activeTargetsStatement;
   private readonly targetStatement;
+  private readonly slotsStatement;
 
   constructor(db: Db) {
-    const agentColumns = "id, name, version, registered_at AS registeredAt, last_seen_at AS lastSeenAt, revoked_at AS revokedAt";
+    const agentColumns = "id, name, version, registered_at AS registeredAt, last_seen_at AS lastSeenAt, revoked_at AS revokedAt, slots";
     const targetColumns = `key, kind, implementation, python_version AS pythonVersion, os, arch, egg_platform AS eggPlatform,
       wheel_tags AS wheelTags, first_seen_at AS firstSeenAt`;
     const enrolmentColumns = `id, label, created_at AS createdAt, expires_at AS expiresAt, max_uses AS maxUses, uses,
@@ -96,6 +99,7 @@ export class AgentStore {
       `SELECT ${targetColumns} FROM targets WHERE key IN (SELECT target_key FROM agent_targets JOIN agents a ON a.id = agent_id WHERE a.revoked_at IS NULL)`,
     );
     this.targetStatement = db.prepare(`SELECT ${targetColumns} FROM targets WHERE key = ?`);
+    this.slotsStatement = db.prepare("UPDATE agents SET slots = ? WHERE id = ?");
   }
 
   enrolment(secretHash: string): EnrolmentRow | undefined {
@@ -154,6 +158,10 @@ export class AgentStore {
       this.upsertTargetStatement.run({ ...target, wheelTags: JSON.stringify(target.wheelTags) });
       this.linkTargetStatement.run(agentId, target.key);
     }
+  }
+
+  setSlots(agentId: number, slots: number): void {
+    this.slotsStatement.run(slots, agentId);
   }
 
   targetsOf(agentId: number): string[] {

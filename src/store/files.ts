@@ -3,6 +3,17 @@ import type { ArtifactKind, Filename, NormalizedName, Sha256, Version } from "..
 
 export type Origin = "upload" | "import" | "build";
 
+/** Where a farm-built file came from: enough to tell the agent's own build from anything else. */
+export interface BuildProvenance {
+  jobId: number;
+  agent: string;
+  /** Which lease of the job (1 for the first attempt): the lease whose secret came with the result. */
+  attempt: number;
+  sdistSha256: string;
+  /** sha256 of the build log as the server stored it when the result arrived. */
+  logSha256: string;
+}
+
 /** One stored distribution file as the index shows it. */
 export interface FileRow {
   id: number;
@@ -39,6 +50,8 @@ export interface FileRow {
   degraded: boolean;
   /** The import checker's current verdict (sdists are never checked). */
   verification: "pending" | "verified" | "failed";
+  /** Farm builds only. */
+  provenance: BuildProvenance | null;
 }
 
 export type NewFile = Omit<
@@ -46,7 +59,8 @@ export type NewFile = Omit<
   "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt" | "verification"
 >;
 
-interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked" | "nativeModules" | "linkedLibraries" | "degraded"> {
+interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked" | "nativeModules" | "linkedLibraries" | "degraded" | "provenance"> {
+  provenance: string | null;
   requiresDist: string;
   topLevel: string;
   yanked: number;
@@ -60,7 +74,7 @@ const COLUMNS = `f.id, p.name AS project, p.display_name AS projectDisplayName, 
   f.blake2b_256 AS blake2b256, f.metadata_sha256 AS metadataSha256, f.requires_python AS requiresPython,
   f.requires_dist AS requiresDist, f.summary, f.top_level AS topLevel, f.uploaded_at AS uploadedAt, f.uploader,
   f.origin, r.yanked, r.yank_reason AS yankReason, f.deleted_at AS deletedAt, f.job_id AS jobId,
-  f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded, f.verification
+  f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded, f.verification, f.provenance
   FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
 
 /** Releases and their files. Deleted files keep their row so their names are never reused. */
@@ -81,10 +95,10 @@ export class FileStore {
     this.insertReleaseStatement = db.prepare("INSERT INTO releases (project_id, version) VALUES (?, ?) RETURNING id").pluck();
     this.insertFileStatement = db.prepare(`INSERT INTO files (release_id, filename, kind, python_tag, abi_tag, platform,
       build_tag, size, sha256, md5, blake2b_256, metadata_sha256, requires_python, requires_dist, summary, top_level,
-      uploaded_at, uploader, origin, job_id, native_modules, linked_libraries, degraded) VALUES (@releaseId, @filename,
+      uploaded_at, uploader, origin, job_id, native_modules, linked_libraries, degraded, provenance) VALUES (@releaseId, @filename,
       @kind, @pythonTag, @abiTag, @platform, @buildTag, @size, @sha256, @md5, @blake2b256, @metadataSha256, @requiresPython,
       @requiresDist, @summary, @topLevel, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
-      @degraded) RETURNING id`).pluck();
+      @degraded, @provenance) RETURNING id`).pluck();
     this.yankStatement = db.prepare("UPDATE releases SET yanked = ?, yank_reason = ? WHERE project_id = ? AND version = ?");
     this.deleteStatement = db.prepare("UPDATE files SET deleted_at = ?, deleted_by = ? WHERE id = ?");
     this.releaseExistsStatement = db.prepare(
@@ -113,6 +127,7 @@ export class FileStore {
       nativeModules: JSON.stringify(file.nativeModules),
       linkedLibraries: JSON.stringify(file.linkedLibraries),
       degraded: file.degraded ? 1 : 0,
+      provenance: file.provenance && JSON.stringify(file.provenance),
     }) as number;
   }
 
@@ -138,5 +153,6 @@ function fromRaw(raw: RawFile): FileRow {
     nativeModules: JSON.parse(raw.nativeModules),
     linkedLibraries: JSON.parse(raw.linkedLibraries),
     degraded: raw.degraded === 1,
+    provenance: raw.provenance === null ? null : JSON.parse(raw.provenance),
   };
 }

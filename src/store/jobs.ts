@@ -69,6 +69,9 @@ export class JobStore {
   private readonly eventsStatement;
   private readonly sdistVersionsStatement;
   private readonly queuedForSdistStatement;
+  private readonly leaseSecretStatement;
+  private readonly buildTokenJobStatement;
+  private readonly releaseAgentStatement;
 
   constructor(db: Db) {
     this.candidatesStatement = db.prepare(`SELECT f.id AS sdistId, r.project_id AS projectId, r.version,
@@ -78,23 +81,28 @@ export class JobStore {
         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.sdist_id = f.id AND j.target_key = ?)`);
     this.insertStatement = db.prepare(`INSERT INTO jobs (sdist_id, target_key, status, reason, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sdist_id, target_key) DO NOTHING RETURNING id`).pluck();
+    // An agent holds at most as many leases as it declared slots: the count is part of the claim itself.
     this.claimStatement = db.prepare(`UPDATE jobs SET status = 'leased', agent_id = @agentId, attempts = attempts + 1,
-      lease_expires_at = @expiresAt, updated_at = @now
+      lease_expires_at = @expiresAt, updated_at = @now, lease_secret_hash = @leaseSecretHash, build_token_hash = @buildTokenHash
       WHERE id = (SELECT min((SELECT j.id FROM jobs j WHERE j.status = 'queued' AND j.target_key = t.target_key ORDER BY j.id LIMIT 1))
                   FROM agent_targets t WHERE t.agent_id = @agentId)
+        AND (SELECT count(*) FROM jobs h INDEXED BY jobs_by_agent WHERE h.agent_id = @agentId AND h.status = 'leased')
+          < (SELECT slots FROM agents WHERE id = @agentId)
       RETURNING id`).pluck();
     // Without INDEXED BY the planner reads every leased job through jobs_by_status.
     this.expireStatement = db.prepare(`UPDATE jobs INDEXED BY jobs_leases SET
         status = CASE WHEN attempts >= @maxAttempts THEN 'failed' ELSE 'queued' END,
         reason = CASE WHEN attempts >= @maxAttempts THEN 'lease expired ' || attempts || ' times: the agents building it stopped answering' ELSE reason END,
-        agent_id = NULL, lease_expires_at = NULL, updated_at = @now
+        agent_id = NULL, lease_expires_at = NULL, lease_secret_hash = NULL, build_token_hash = NULL, updated_at = @now
       WHERE status = 'leased' AND lease_expires_at < @nowMs RETURNING id, status, reason`);
     this.extendStatement = db.prepare(
       "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND agent_id = ? AND status = 'leased'",
     );
-    this.finishStatement = db.prepare(`UPDATE jobs SET status = ?, reason = ?, lease_expires_at = NULL, updated_at = ?
-      WHERE id = ? AND agent_id = ? AND status = 'leased'`);
+    this.finishStatement = db.prepare(`UPDATE jobs SET status = ?, reason = ?, lease_expires_at = NULL, updated_at = ?,
+      lease_secret_hash = NULL, build_token_hash = NULL
+      WHERE id = ? AND agent_id = ? AND status = 'leased' AND lease_secret_hash = ?`);
     this.setStatusStatement = db.prepare(`UPDATE jobs SET status = ?, reason = ?, agent_id = NULL, lease_expires_at = NULL,
+      lease_secret_hash = NULL, build_token_hash = NULL,
       attempts = CASE WHEN ? = 'queued' THEN 0 ELSE attempts END, updated_at = ? WHERE id = ?`);
     this.byIdStatement = db.prepare(`SELECT ${COLUMNS} WHERE j.id = ?`);
     this.listStatement = db.prepare(`SELECT ${COLUMNS}
@@ -110,6 +118,11 @@ export class JobStore {
     this.sdistVersionsStatement = db.prepare(`SELECT DISTINCT r.project_id AS projectId, r.version FROM files f
       JOIN releases r ON r.id = f.release_id WHERE f.kind = 'sdist' AND f.deleted_at IS NULL`);
     this.queuedForSdistStatement = db.prepare("SELECT id, target_key AS targetKey FROM jobs WHERE sdist_id = ? AND status = 'queued'");
+    this.leaseSecretStatement = db.prepare("SELECT lease_secret_hash FROM jobs WHERE id = ? AND agent_id = ? AND status = 'leased'").pluck();
+    this.buildTokenJobStatement = db.prepare("SELECT id FROM jobs WHERE build_token_hash = ? AND status = 'leased'").pluck();
+    this.releaseAgentStatement = db.prepare(`UPDATE jobs INDEXED BY jobs_by_agent SET status = 'queued', agent_id = NULL,
+      lease_expires_at = NULL, lease_secret_hash = NULL, build_token_hash = NULL, updated_at = ?
+      WHERE agent_id = ? AND status = 'leased' RETURNING id`).pluck();
   }
 
   /** Every (project, version) with a live sdist: the backfill rule needs each project's latest. */
@@ -129,9 +142,27 @@ export class JobStore {
     return this.insertStatement.get(sdistId, targetKey, status, reason, now, now) as number | undefined;
   }
 
-  /** Lease the oldest queued job among the agent's targets: per target the first of the jobs_queue index, then the oldest of those. */
-  claim(agentId: number, expiresAt: number, now: string): number | undefined {
-    return this.claimStatement.get({ agentId, expiresAt, now }) as number | undefined;
+  /**
+   * Lease the oldest queued job among the agent's targets (per target the first of the jobs_queue
+   * index, then the oldest of those), unless every slot of the agent already holds one.
+   */
+  claim(lease: { agentId: number; expiresAt: number; now: string; leaseSecretHash: string; buildTokenHash: string }): number | undefined {
+    return this.claimStatement.get(lease) as number | undefined;
+  }
+
+  /** The hashed secret of the agent's current lease of the job; undefined when it holds none. */
+  leaseSecretHash(jobId: number, agentId: number): string | undefined {
+    return (this.leaseSecretStatement.get(jobId, agentId) as string | null | undefined) ?? undefined;
+  }
+
+  /** The leased job a build credential belongs to. */
+  jobOfBuildToken(buildTokenHash: string): number | undefined {
+    return this.buildTokenJobStatement.get(buildTokenHash) as number | undefined;
+  }
+
+  /** Every lease the agent holds back to the queue (it started again: those builds are gone). */
+  releaseAgent(agentId: number, now: string): number[] {
+    return this.releaseAgentStatement.all(now, agentId) as number[];
   }
 
   /** Return expired leases to the queue, or fail them once out of attempts. */
@@ -143,9 +174,9 @@ export class JobStore {
     return this.extendStatement.run(expiresAt, jobId, agentId).changes === 1;
   }
 
-  /** Settle a job the agent still holds; false when it no longer does. */
-  finish(jobId: number, agentId: number, status: JobStatus, reason: string, now: string): boolean {
-    return this.finishStatement.run(status, reason, now, jobId, agentId).changes === 1;
+  /** Settle a job the agent still holds under this lease; false when it no longer does. */
+  finish(jobId: number, agentId: number, leaseSecretHash: string, status: JobStatus, reason: string, now: string): boolean {
+    return this.finishStatement.run(status, reason, now, jobId, agentId, leaseSecretHash).changes === 1;
   }
 
   setStatus(jobId: number, status: JobStatus, reason: string, now: string): void {

@@ -218,4 +218,12 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE node_health ADD COLUMN quarantine TEXT NOT NULL DEFAULT '';
   ALTER TABLE node_interpreters ADD COLUMN good_comparison_at TEXT;
   `,
+  `
+  ALTER TABLE agents ADD COLUMN slots INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE jobs ADD COLUMN lease_secret_hash TEXT;
+  ALTER TABLE jobs ADD COLUMN build_token_hash TEXT;
+  CREATE UNIQUE INDEX jobs_by_build_token ON jobs (build_token_hash) WHERE build_token_hash IS NOT NULL;
+  CREATE INDEX jobs_by_agent ON jobs (agent_id) WHERE status = 'leased';
+  ALTER TABLE files ADD COLUMN provenance TEXT;
+  `,
 ];

@@ -41,16 +41,20 @@ export function jobsIndexes(plan: string[]): { indexed: boolean; indexes: string
 /** Microseconds per claim by `agentName`, 1,000 claims in a row. */
 export function claimCost(services: Services, agentName: string): number {
   const agentId = services.stores.agents.byName(agentName)!.id;
-  return rolledBack(services, () => timed(1000, () => services.stores.jobs.claim(agentId, Date.now() + 60_000, new Date().toISOString())));
+  return rolledBack(services, () => timed(1000, () => services.stores.jobs.claim(benchLease(agentId))));
 }
 
 /** Microseconds per expiry pass (nothing due) while `held` jobs are leased. */
 export function expireCost(services: Services, agentName: string, held: number): number {
   const agentId = services.stores.agents.byName(agentName)!.id;
   return rolledBack(services, () => {
-    for (let index = 0; index < held; index++) services.stores.jobs.claim(agentId, Date.now() + 60_000, new Date().toISOString());
+    for (let index = 0; index < held; index++) services.stores.jobs.claim(benchLease(agentId));
     return timed(200, () => services.stores.jobs.expire(Date.now(), 3, new Date().toISOString()));
   });
+}
+
+function benchLease(agentId: number) {
+  return { agentId, expiresAt: Date.now() + 60_000, now: new Date().toISOString(), leaseSecretHash: "bench", buildTokenHash: `bench-${Math.random()}` };
 }
 
 function timed(count: number, work: () => unknown): number {

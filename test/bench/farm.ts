@@ -52,7 +52,8 @@ export function registerAgents(services: Services, enrolmentSecret: string, coun
   for (let index = 0; index < count; index++) {
     const name = `${prefix}-${String(index + 1).padStart(2, "0")}`;
     const token = services.agents.register(name, VERSION, enrolmentSecret);
-    services.agents.setTargets(services.stores.agents.byName(name)!.id, [target]);
+    // As many slots as the bench may lease at once: the bench measures the queue, not the slot limit.
+    services.agents.startSession({ agentId: services.stores.agents.byName(name)!.id, name }, [target], 64);
     agents.push({ name, token });
   }
   return (baseUrl) => agents.map(({ name, token }) => new FakeAgent(baseUrl, name, token));
@@ -73,8 +74,10 @@ export async function startAgent(options: { server: string; name: string; python
   const tmp = path.join(options.work, options.name, "tmp");
   mkdirSync(tmp, { recursive: true });
   const args = [MAIN, "agent", "--server", options.server, "--name", options.name, "--python", options.python];
-  args.push("--enrolment-secret", options.enrolmentSecret, "--state-dir", path.join(options.work, options.name, "state"));
-  const child: ChildProcess = track(spawn(process.execPath, args, { env: cleanEnv({ TMPDIR: tmp }), cwd: options.work, stdio: ["ignore", "pipe", "pipe"] }));
+  // The bench measures latency on a machine of its own: builds as the agent's user are fine there.
+  args.push("--build-as-agent-user", "--work-dir", tmp, "--state-dir", path.join(options.work, options.name, "state"));
+  const env = cleanEnv({ TMPDIR: tmp, PYDEPOT_ENROLMENT_SECRET: options.enrolmentSecret });
+  const child: ChildProcess = track(spawn(process.execPath, args, { env, cwd: options.work, stdio: ["ignore", "pipe", "pipe"] }));
   let output = "";
   const lines: { at: number; text: string }[] = [];
   // Each line with the moment it arrived, on the bench's clock.

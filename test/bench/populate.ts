@@ -113,6 +113,7 @@ function recordByStores(services: Services, files: ShortcutFile[]): void {
       const name = parseFilename(file.filename);
       const project = projects.byName(name.project) ?? projects.create(name.project, file.displayName, now);
       fileStore.insert(project.id, name.version, {
+        provenance: null,
         filename: name.filename,
         kind: name.kind,
         pythonTag: name.pythonTag,

@@ -11,6 +11,7 @@ import {
   AGENT_VERSION_HEADER,
   bearer,
   FakeAgent,
+  LEASE_SECRET_HEADER,
   listAgents,
   listJobs,
   request,
@@ -77,7 +78,8 @@ describe("two agents racing", () => {
 
   beforeAll(async () => {
     setup = await farmServer();
-    racers = await Promise.all(["racer-a", "racer-b", "racer-c", "racer-d"].map((name) => FakeAgent.register(setup.server.url, setup.enrolment, name, [TARGETS.wheel311])));
+    // Twelve slots each: any one of them may win every job of the crowd below.
+    racers = await Promise.all(["racer-a", "racer-b", "racer-c", "racer-d"].map((name) => FakeAgent.register(setup.server.url, setup.enrolment, name, [TARGETS.wheel311], 12)));
   });
   afterAll(() => setup?.server.stop());
 
@@ -212,7 +214,7 @@ describe("admin: re-queue, cancel and the agent listing", () => {
 
   beforeAll(async () => {
     setup = await farmServer();
-    agent = await FakeAgent.register(setup.server.url, setup.enrolment, "worker", [TARGETS.egg27, TARGETS.wheel311]);
+    agent = await FakeAgent.register(setup.server.url, setup.enrolment, "worker", [TARGETS.egg27, TARGETS.wheel311], 2);
     await publish(setup, await sdist({ name: "managed", version: "1.0" }));
   });
   afterAll(() => setup?.server.stop());
@@ -362,7 +364,8 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
     await expectRefused(setup.server, () => builder.result(jobId, { status: "done" }, [good]), 400, 'Unknown result status "done": use succeeded or failed');
     const form = new FormData();
     form.append("result", "{not json");
-    await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/result`, form), 400, "The result field must be JSON: {status, reason, linked_libraries}");
+    const lease = { [LEASE_SECRET_HEADER]: builder.leases.get(jobId)!.leaseSecret };
+    await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/result`, form, lease), 400, "The result field must be JSON: {status, reason, linked_libraries}");
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/abc/log`, { lines: [] }), 400, 'Invalid job id "abc": job ids are whole numbers, as `pydepot jobs` lists them');
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/log`, { lines: "text" }), 400, "Send JSON {lines: [{at, stream, text}]}");
   });

@@ -13,7 +13,7 @@ import { cleanEnv, expectOk, runCommand } from "../support/commands.js";
 import { Farm, FARM_TEST_TIMEOUT_MS } from "../support/farm.js";
 import { logText, zipMember, type JobRow } from "../support/farm-api.js";
 import { buildSdist } from "../support/packages.js";
-import { findPython } from "../support/pythons.js";
+import { sharedPython } from "../support/unprivileged.js";
 import { startRequestLog, type RequestLog } from "../support/request-log.js";
 import { VERSION } from "../../src/version.js";
 
@@ -130,14 +130,15 @@ describe("real builds on Python 2.7, 3.11 and 3.12", { timeout: FARM_TEST_TIMEOU
   });
 
   test("Python 3.12, which has no setuptools, builds in isolation with setuptools and wheel from this index only", async () => {
-    const python312 = findPython("3.12");
+    const python312 = sharedPython("3.12");
     const withoutSetuptools = await runCommand([python312, "-c", "import setuptools"], { env: cleanEnv(), cwd: tmpdir() });
     expect(withoutSetuptools.code, "precondition: Python 3.12 comes without setuptools").not.toBe(0);
 
     const job = (await farm.settled("natmod", 3)).find((row) => row.targetKey === CP312)!;
     const log = logText(await farm.job(job.id));
     const index = new URL(requests.index);
-    expect(log).toContain(`Looking in indexes: http://__token__:****@${index.host}/staging/simple/`);
+    // No credential in the URL: the build's own read-only one sits in its HOME (.netrc).
+    expect(log).toContain(`Looking in indexes: http://${index.host}/staging/simple/`);
     expect(log).toContain("Installing build dependencies: finished with status 'done'");
     const hosts = new Set([...log.matchAll(/\b[a-z][a-z0-9+.-]*:\/\/(?:[^@\s/]*@)?([^/\s?#]+)/gi)].map((match) => match[1]));
     expect([...hosts]).toEqual([index.host]);

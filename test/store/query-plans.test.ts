@@ -65,6 +65,8 @@ describe("hot queries search indexes instead of scanning tables", () => {
     ["role of a user on a project (every access check)", () => sqlOf(accounts, "roleStatement"), /SEARCH roles USING INDEX \S+ \(project_id=\? AND user_id=\?\)/],
     ["agent by token hash (every agent request)", () => sqlOf(agents, "byTokenStatement"), /SEARCH agents USING INDEX \S+ \(token_hash=\?\)/],
     ["lease claim: the first queued job of each of the agent's targets", () => sqlOf(jobs, "claimStatement"), /SEARCH j USING COVERING INDEX jobs_queue \(target_key=\?\)/],
+    ["leases an agent holds (every claim, every agent start)", () => sqlOf(jobs, "releaseAgentStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_by_agent \(agent_id=\?\)/],
+    ["job of a build credential (every request of a build)", () => sqlOf(jobs, "buildTokenJobStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_by_build_token \(build_token_hash=\?\)/],
     ["lease expiry (before every lease)", () => sqlOf(jobs, "expireStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_leases \(lease_expires_at<\?\)/],
     ["due checks (every checker pass)", () => sqlOf(checks, "dueStatement"), /SEARCH c USING INDEX checks_pending \(retry_after<\?\)/],
   ])("%s", (_, sql, search) => {

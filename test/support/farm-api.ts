@@ -7,11 +7,13 @@ import type { JobEvent, JobRow, JobStatus, LogLine } from "../../src/store/jobs.
 import type { AgentView } from "../../src/services/agents.js";
 import type { LeasedJobMessage, TargetMessage } from "../../src/agent/messages.js";
 import { VERSION } from "../../src/version.js";
+import { LEASE_SECRET_HEADER } from "../../src/core/farm.js";
 import { createHash } from "node:crypto";
 import yauzl from "yauzl";
 import { basicAuth } from "./server.js";
 
 export type { JobRow, JobStatus, FileRow, JobEvent, LogLine, LeasedJobMessage, TargetMessage };
+export { LEASE_SECRET_HEADER };
 
 export const AGENT_VERSION_HEADER = "X-Pydepot-Agent-Version";
 /** States a job does not leave by itself. */
@@ -200,23 +202,36 @@ export interface BuiltFile {
   bytes: Buffer;
 }
 
-/** An agent played by the test: the same requests as src/agent/client.ts, answers kept whole. */
+/**
+ * An agent played by the test: the same requests as src/agent/client.ts, answers kept whole. It
+ * keeps each lease's secret and build credential as the real agent does, and sends the secret
+ * with logs and results.
+ */
 export class FakeAgent {
+  /** job id → what the lease answer gave for it. */
+  readonly leases = new Map<number, { leaseSecret: string; buildToken: string }>();
+
   constructor(
     readonly baseUrl: string,
     readonly name: string,
     readonly token: string,
   ) {}
 
-  static async register(baseUrl: string, enrolmentSecret: string, name: string, targets: TargetMessage[]): Promise<FakeAgent> {
+  /** Registers and starts a session with `slots` build slots (how many leases it may hold at once). */
+  static async register(baseUrl: string, enrolmentSecret: string, name: string, targets: TargetMessage[], slots = 1): Promise<FakeAgent> {
     const answer = await requestJson<{ token: string }>(baseUrl, "/api/farm/register", {
       body: { name, version: VERSION, enrolment_secret: enrolmentSecret },
       headers: { [AGENT_VERSION_HEADER]: VERSION },
     });
     const agent = new FakeAgent(baseUrl, name, answer.token);
-    const reply = await agent.send("PUT", "/api/farm/targets", { targets });
+    const reply = await agent.startSession(targets, slots);
     if (reply.status !== 200) throw new Error(`target report of ${name} refused: ${reply.status} ${reply.statusText}`);
     return agent;
+  }
+
+  /** PUT /api/farm/targets, as an agent process does when it starts. */
+  startSession(targets: TargetMessage[], slots?: number): Promise<Reply> {
+    return this.send("PUT", "/api/farm/targets", { targets, slots });
   }
 
   send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
@@ -232,18 +247,27 @@ export class FakeAgent {
     const reply = await this.leaseReply(waitSeconds);
     if (reply.status === 204) return null;
     if (reply.status !== 200) throw new Error(`lease by ${this.name}: ${reply.status} ${reply.statusText}`);
-    return (JSON.parse(reply.body) as { job: LeasedJobMessage }).job;
+    const job = (JSON.parse(reply.body) as { job: LeasedJobMessage }).job;
+    this.leases.set(job.id, { leaseSecret: job.leaseSecret, buildToken: job.buildToken });
+    return job;
   }
 
-  log(jobId: number, texts: string[]): Promise<Reply> {
-    return this.send("POST", `/api/farm/jobs/${jobId}/log`, { lines: texts.map((text) => ({ at: new Date().toISOString(), stream: "stdout", text })) });
+  /** The lease secret header for the job: the one this agent was given, or `secret` to play a thief. */
+  private leaseHeader(jobId: number, secret?: string | null): Record<string, string> {
+    const value = secret === undefined ? this.leases.get(jobId)?.leaseSecret : secret;
+    return value ? { [LEASE_SECRET_HEADER]: value } : {};
+  }
+
+  log(jobId: number, texts: string[], secret?: string | null): Promise<Reply> {
+    const lines = texts.map((text) => ({ at: new Date().toISOString(), stream: "stdout", text }));
+    return this.send("POST", `/api/farm/jobs/${jobId}/log`, { lines }, this.leaseHeader(jobId, secret));
   }
 
   /** A result as the agent uploads it: a `result` JSON field and `files` parts. */
-  result(jobId: number, outcome: { status: string; reason?: string; linked?: Record<string, string[]> }, files: BuiltFile[] = []): Promise<Reply> {
+  result(jobId: number, outcome: { status: string; reason?: string; linked?: Record<string, string[]> }, files: BuiltFile[] = [], secret?: string | null): Promise<Reply> {
     const form = new FormData();
     form.append("result", JSON.stringify({ status: outcome.status, reason: outcome.reason ?? "", linked_libraries: outcome.linked ?? {} }));
     for (const file of files) form.append("files", new Blob([new Uint8Array(file.bytes)]), file.filename);
-    return this.send("POST", `/api/farm/jobs/${jobId}/result`, form);
+    return this.send("POST", `/api/farm/jobs/${jobId}/result`, form, this.leaseHeader(jobId, secret));
   }
 }

@@ -2,10 +2,11 @@
 // storage (so it can be killed and started again on the same URL), an index seeded with
 // `pydepot import` (setuptools and wheel, so no build ever needs the internet), an admin, an
 // uploader with a token for twine, an enrolment secret, and real `pydepot agent` processes
-// building with the pyenv interpreters. Everything the tests look at goes through the same doors
+// building as unprivileged build users with interpreters those users can run (copies of the pyenv
+// Pythons, see unprivileged.ts): the safe set-up is the default one. Everything the tests look at goes through the same doors
 // a user has: HTTP (the JSON API, /simple/) and the CLI.
-import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +23,7 @@ import {
   type JobRow,
 } from "./farm-api.js";
 import { buildToolWheels } from "./packages.js";
-import { findPython } from "./pythons.js";
+import { claimBuildUser, releaseBuildUser, sharedPython, userIds } from "./unprivileged.js";
 import { freePort } from "./ports.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -39,16 +40,18 @@ export interface AgentProcess {
   readonly name: string;
   /** `--python` arguments. */
   readonly pythons: readonly string[];
-  /** The agent's TMPDIR: every build folder it makes (and so every build process's cwd) is inside. */
-  readonly tmp: string;
+  /** `--build-user` arguments: one per slot; no two agents share one. */
+  readonly buildUsers: readonly string[];
+  /** The agent's --work-dir: every build folder it makes is inside. */
+  readonly workDir: string;
   readonly process: ChildProcess;
   /** What the agent printed (it logs to stderr). */
   output(): string;
 }
 
-/** The interpreters of the issue: 2.7 builds eggs, 3.11 and 3.12 wheels (3.12 has no setuptools). */
+/** The interpreters of the issue: 2.7 builds eggs, 3.11 and 3.12 wheels (3.12 has no setuptools); copies build users can run. */
 export function defaultPythons(): string[] {
-  return [findPython("2.7"), findPython("3.11"), findPython("3.12")];
+  return [sharedPython("2.7"), sharedPython("3.11"), sharedPython("3.12")];
 }
 
 /**
@@ -116,6 +119,8 @@ export class Farm {
   readonly index: string;
   readonly uploadUrl: string;
   readonly storage: string;
+  /** Agents' work folders: outside the farm's root, which build users must not enter. */
+  readonly workRoot: string;
   readonly agents = new Map<string, AgentProcess>();
   adminToken = "";
   uploaderToken = "";
@@ -132,6 +137,9 @@ export class Farm {
     this.index = `${this.url}/simple/`;
     this.uploadUrl = `${this.url}/legacy/`;
     this.storage = join(root, "storage");
+    this.workRoot = mkdtempSync(join(tmpdir(), "pydepot-work-"));
+    // Build users pass through to their own build folders; they cannot list what is here.
+    chmodSync(this.workRoot, 0o711);
   }
 
   /** A seeded server with an admin, an uploader and an enrolment secret; no agents yet. */
@@ -215,26 +223,29 @@ export class Farm {
   }
 
   /**
-   * `pydepot agent` with its own state folder (its token survives a restart) and TMPDIR. The
-   * first start registers with the enrolment secret. Resolves once it has reported its targets.
-   * `server` replaces the farm's URL (e.g. a request log in front of it).
+   * `pydepot agent` with its own state folder (its token survives a restart) and work folder
+   * (which build users can enter), building as `buildUsers` (default: a build user no other agent
+   * of this farm has). The first start registers with the enrolment secret, read from a file.
+   * Resolves once it has reported its targets. `server` replaces the farm's URL (e.g. a request
+   * log in front of it).
    */
-  async startAgent(name: string, options: { pythons?: readonly string[]; server?: string } = {}): Promise<AgentProcess> {
+  async startAgent(name: string, options: { pythons?: readonly string[]; server?: string; buildUsers?: readonly string[] } = {}): Promise<AgentProcess> {
     const pythons = options.pythons ?? defaultPythons();
-    if (this.agents.get(name)?.process.exitCode === null && this.agents.get(name)?.process.signalCode === null) {
-      throw new Error(`agent ${name} is already running`);
-    }
-    const tmp = join(this.root, "agents", name, "tmp");
-    mkdirSync(tmp, { recursive: true });
-    const args = [MAIN, "agent", "--server", options.server ?? this.url, "--name", name, "--state-dir", join(this.root, "agents", name, "state")];
+    const previous = this.agents.get(name);
+    if (previous && previous.process.exitCode === null && previous.process.signalCode === null) throw new Error(`agent ${name} is already running`);
+    const buildUsers = options.buildUsers ?? previous?.buildUsers ?? [this.claimBuildUser()];
+    const workDir = join(this.workRoot, name);
+    const secretFile = join(this.root, "enrolment-secret");
+    writeFileSync(secretFile, this.enrolmentSecret, { mode: 0o600 });
+    const args = [MAIN, "agent", "--server", options.server ?? this.url, "--name", name, "--state-dir", this.stateDir(name), "--work-dir", workDir];
     for (const python of pythons) args.push("--python", python);
-    args.push("--enrolment-secret", this.enrolmentSecret);
-    // The agent strips pip's and Python's variables from its builds itself; the test gives it
-    // a clean start anyway (no PIP_FIND_LINKS that could let a build pass on local wheels).
-    const child = spawn(process.execPath, args, { env: cleanEnv({ TMPDIR: tmp }), cwd: this.root, stdio: ["ignore", "pipe", "pipe"] });
+    for (const user of buildUsers) args.push("--build-user", user);
+    args.push("--enrolment-secret-file", secretFile);
+    // The agent makes its builds' environment from nothing itself; the test gives it a clean start anyway.
+    const child = spawn(process.execPath, args, { env: cleanEnv(), cwd: this.root, stdio: ["ignore", "pipe", "pipe"] });
     running.add(child);
     child.once("exit", () => running.delete(child));
-    const agent: AgentProcess = { name, pythons, tmp, process: child, output: capture(child) };
+    const agent: AgentProcess = { name, pythons, buildUsers, workDir, process: child, output: capture(child) };
     this.agents.set(name, agent);
     await waitFor(
       `agent ${name} to report its targets`,
@@ -247,9 +258,22 @@ export class Farm {
     return agent;
   }
 
+  private readonly claimedUsers: string[] = [];
+
+  /** A build user no other agent, of this farm or of a test file running beside it, has. */
+  private claimBuildUser(): string {
+    const user = claimBuildUser();
+    this.claimedUsers.push(user);
+    return user;
+  }
+
+  stateDir(name: string): string {
+    return join(this.root, "agents", name, "state");
+  }
+
   /** The token the agent got at registration (from its state folder). */
   agentToken(name: string): string {
-    return JSON.parse(readFileSync(join(this.root, "agents", name, "state", `${name}.json`), "utf8")).token;
+    return JSON.parse(readFileSync(join(this.stateDir(name), `${name}.json`), "utf8")).token;
   }
 
   /** A stored file's bytes, as pip or easy_install download it. */
@@ -259,7 +283,7 @@ export class Farm {
     return Buffer.from(await answer.arrayBuffer());
   }
 
-  /** SIGKILL an agent, as a crash or a power cut would. Its build processes live on (see killBuilds). */
+  /** SIGKILL an agent, as a crash or a power cut would. */
   async killAgent(name: string): Promise<void> {
     const agent = this.agents.get(name);
     if (!agent) throw new Error(`no agent ${name}`);
@@ -267,36 +291,21 @@ export class Farm {
     await exited(agent.process);
   }
 
-  /** Processes working inside the agent's TMPDIR: its builds (setup.py, pip, compilers, their children). */
-  buildProcesses(name: string): number[] {
+  /** Live processes of the agent's build users: its builds and whatever they started, however detached. */
+  buildProcesses(name: string): string[] {
     const agent = this.agents.get(name);
     if (!agent) throw new Error(`no agent ${name}`);
-    const found: number[] = [];
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        if (readlinkSync(`/proc/${entry}/cwd`).startsWith(agent.tmp + "/")) found.push(Number(entry));
-      } catch {
-        // gone already, or not ours to look at
-      }
-    }
-    return found;
-  }
-
-  /** Clean up after a killed agent: its orphaned builds would otherwise run on. */
-  killBuilds(name: string): void {
-    for (const pid of this.buildProcesses(name)) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // exited meanwhile
-      }
-    }
+    return agent.buildUsers.flatMap((user) => processesOf(user));
   }
 
   /** twine upload as the uploader; must succeed. */
   async upload(...files: string[]): Promise<void> {
-    expectOk(await twineUpload(this.uploadUrl, files, { username: "__token__", password: this.uploaderToken }));
+    await this.uploadAs(this.uploaderToken, ...files);
+  }
+
+  /** twine upload with an API token (e.g. the admin's); must succeed. */
+  async uploadAs(token: string, ...files: string[]): Promise<void> {
+    expectOk(await twineUpload(this.uploadUrl, files, { username: "__token__", password: token }));
   }
 
   jobs(filter: { project?: string; status?: string; target?: string } = {}): Promise<JobRow[]> {
@@ -357,13 +366,33 @@ export class Farm {
     return parts.join("\n");
   }
 
+  /** Kills everything; each agent's watchdog ends its builds (waited for, so the next farm's agents start clean). */
   async stop(): Promise<void> {
     for (const agent of this.agents.values()) {
       agent.process.kill("SIGKILL");
       await exited(agent.process);
-      this.killBuilds(agent.name);
+    }
+    for (const agent of this.agents.values()) {
+      await waitFor(`the builds of agent ${agent.name} to end`, async () => (this.buildProcesses(agent.name).length === 0 ? true : undefined), { timeoutMs: 60_000 }).catch(() => undefined);
     }
     await this.killServer();
     rmSync(this.root, { recursive: true, force: true });
+    rmSync(this.workRoot, { recursive: true, force: true });
+    for (const user of this.claimedUsers) releaseBuildUser(user);
   }
+}
+
+/** Live (not zombie) processes of a user, as `ps` lists them: "PID COMMAND" lines. */
+export function processesOf(user: string): string[] {
+  let listing = "";
+  try {
+    listing = execFileSync("ps", ["-U", String(userIds(user).uid), "-o", "pid=,stat=,args="], { encoding: "utf8" });
+  } catch (error) {
+    listing = String((error as { stdout?: string }).stdout ?? ""); // ps exits 1 when it lists nothing
+  }
+  return listing
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, stat]) => pid && !stat.startsWith("Z"))
+    .map(([pid, , ...args]) => `${pid} ${args.join(" ")}`);
 }

@@ -2,7 +2,7 @@
 // seeded into test indexes). Installs what is missing, once per run; costs one dpkg-query per
 // package when everything is there.
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { findPython } from "./pythons.js";
@@ -68,7 +68,7 @@ async function ensureSharedPython(version: string): Promise<void> {
   const binary = findPython(version);
   const source = dirname(dirname(binary));
   const target = join(SHARED_PYTHONS_ROOT, basename(source));
-  if (existsSync(target)) return;
+  if (existsSync(target)) return retargetBuildConfig(target, source);
   mkdirSync(SHARED_PYTHONS_ROOT, { recursive: true, mode: 0o755 });
   const partial = `${target}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
@@ -80,6 +80,26 @@ async function ensureSharedPython(version: string): Promise<void> {
   await run("patchelf", ["--set-rpath", "$ORIGIN/../lib", copied]);
   writeFileSync(join(partial, "COPIED-FOR-PYDEPOT-TESTS"), `hard-linked copy of ${source}\n`);
   renameSync(partial, target);
+  retargetBuildConfig(target, source);
+}
+
+/**
+ * The copy's build configuration (sysconfig data, config Makefile) still names the original's
+ * folders, which a build user cannot enter: Python 2.7 links C extensions against libpython from
+ * there. Rewrite those files in the copy (a new file renamed into place, so the original keeps its
+ * hard-linked bytes). Idempotent: done once, then there is nothing left to replace.
+ */
+function retargetBuildConfig(target: string, source: string): void {
+  const lib = join(target, "lib");
+  for (const entry of readdirSync(lib, { recursive: true, withFileTypes: true })) {
+    const isConfig = /^_sysconfigdata.*\.py$/.test(entry.name) || (entry.name === "Makefile" && /\/config[^/]*$/.test(entry.parentPath));
+    if (!entry.isFile() || !isConfig || !/\/lib\/python[^/]+(\/config[^/]*)?$/.test(entry.parentPath)) continue;
+    const file = join(entry.parentPath, entry.name);
+    const text = readFileSync(file, "utf8");
+    if (!text.includes(source)) continue;
+    writeFileSync(`${file}.retarget`, text.split(source).join(target));
+    renameSync(`${file}.retarget`, file);
+  }
 }
 
 async function isInstalled(pkg: string): Promise<boolean> {

@@ -22,7 +22,8 @@ export type Fixture =
   | "build-hangs" // setup.py (and a child) sleep for ever
   | "optional-ext" // an optional C extension that cannot compile: a degraded build
   | "slow-build" // pure, but every build sleeps a few seconds first
-  | "sleepy-build-req"; // sleeps a few seconds, then fetches buildhelper (setup_requires)
+  | "sleepy-build-req" // sleeps a few seconds, then fetches buildhelper (setup_requires)
+  | "hostile-build"; // its wheel build hunts for credentials, attacks the farm API and leaves litter
 
 /** Fixtures whose setup.py reads settings.json, so each build can be another release. */
 const CONFIGURABLE: ReadonlySet<Fixture> = new Set(["demo-pkg", "slow-build"]);

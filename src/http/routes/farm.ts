@@ -1,5 +1,6 @@
-import express, { Router, type RequestHandler } from "express";
+import express, { Router, type Request, type RequestHandler } from "express";
 import { badRequest } from "../../core/errors.js";
+import { LEASE_SECRET_HEADER } from "../../core/farm.js";
 import { parseProjectName } from "../../core/names.js";
 import { parseJobFilter, parseJobId, parseLogAfter } from "../../core/parameters.js";
 import { parseVersion } from "../../core/versions.js";
@@ -32,7 +33,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.put("/api/farm/targets", (request, response) => {
     const principal = access.agent(response.locals.principal);
-    response.json({ targets: agents.setTargets(principal.agentId, request.body?.targets) });
+    response.json(agents.startSession(principal, request.body?.targets, request.body?.slots));
   });
   router.post("/api/farm/lease", async (request, response) => {
     const principal = access.agent(response.locals.principal);
@@ -43,20 +44,20 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.post("/api/farm/jobs/:id/log", (request, response) => {
     const principal = access.agent(response.locals.principal);
-    jobs.appendLog(principal, parseJobId(request.params.id), logLines(request.body?.lines));
+    jobs.appendLog(principal, parseJobId(request.params.id), leaseSecret(request), logLines(request.body?.lines));
     response.json({ ok: true });
   });
-  // The agent is known from the headers: refuse before a byte of the body is stored.
-  const requireAgent: RequestHandler = (_request, response, next) => {
-    access.agent(response.locals.principal);
+  // The agent and its lease are proved from the headers, before a byte of the body is stored.
+  const proveLease: RequestHandler = (request, response, next) => {
+    jobs.proveLease(access.agent(response.locals.principal), parseJobId(String(request.params.id)), leaseSecret(request));
     next();
   };
-  router.post("/api/farm/jobs/:id/result", requireAgent, resultForm(deps.staging, deps.uploadLimits), async (request, response) => {
+  router.post("/api/farm/jobs/:id/result", proveLease, resultForm(deps.staging, deps.uploadLimits), async (request, response) => {
     const principal = access.agent(response.locals.principal);
     const { fields, files } = response.locals.form;
     const result = parseResult(fields.result);
     const built = files.map((file) => ({ ...file, linkedLibraries: result.linkedLibraries[file.filename] ?? [] }));
-    response.json({ job: await jobs.acceptResult(principal, parseJobId(String(request.params.id)), result, built) });
+    response.json({ job: await jobs.acceptResult(principal, parseJobId(String(request.params.id)), leaseSecret(request), result, built) });
   });
 
   router.get("/api/farm/agents", (_request, response) => {
@@ -118,6 +119,10 @@ function logLines(raw: unknown): { at: string; stream: string; text: string }[] 
     if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
     return { at: typeof line.at === "string" ? line.at : new Date().toISOString(), stream: line.stream.slice(0, 16), text: line.text };
   });
+}
+
+function leaseSecret(request: Request): string | undefined {
+  return request.get(LEASE_SECRET_HEADER);
 }
 
 function text(value: unknown): string | undefined {
