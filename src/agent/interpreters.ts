@@ -1,13 +1,12 @@
 import { execFile } from "node:child_process";
-import { existsSync, readdirSync, realpathSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { AppError } from "../core/errors.js";
+import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
 import type { TargetMessage } from "./messages.js";
 
-const run = promisify(execFile);
 /** Scripts shipped to interpreters as data; they live in src/python for both src/ and dist/ builds. */
 export const PYTHON_SCRIPTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/python");
 
@@ -90,7 +89,9 @@ function discover(): string[] {
 }
 
 async function probe(executable: string, kinds: BuildKind[] | null): Promise<Interpreter> {
-  const { stdout } = await run(executable, [path.join(PYTHON_SCRIPTS, "probe.py")], { timeout: 60_000 });
+  const [command, ...args] = bootstrapCommand(executable);
+  const scripts = ["fingerprint.py", "probe.py"].map((name) => readFileSync(path.join(PYTHON_SCRIPTS, name), "utf8"));
+  const { stdout } = await runWithInput(command, args, bootstrapInput(scripts, {}));
   const facts = JSON.parse(stdout) as Probe;
   const chosenKinds = kinds ?? [facts.version.startsWith("2.") ? "egg" : "wheel"];
   return {
@@ -108,4 +109,12 @@ async function probe(executable: string, kinds: BuildKind[] | null): Promise<Int
       wheel_tags: facts.wheel_tags,
     })),
   };
+}
+
+/** execFile with a text on stdin (promisified execFile cannot write to the child). */
+function runWithInput(command: string, args: string[], input: string): Promise<{ stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(command, args, { timeout: 60_000 }, (error, stdout, stderr) => (error ? reject(Object.assign(error, { stderr })) : resolve({ stdout })));
+    child.stdin?.end(input);
+  });
 }

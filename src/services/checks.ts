@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
 import { normalize } from "../core/names.js";
+import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
 import { fits, type TargetTags } from "../core/tags.js";
 import type { NormalizedName } from "../core/types.js";
 import { NodeUnreachable, runRemote, type NodeConnection } from "../remote/ssh.js";
@@ -20,31 +21,9 @@ type NodeSettings = Settings["nodes"][number];
 
 const SCRIPTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/python");
 
-/**
- * The one fixed command run on a node: it reads `<script>\0…<script>\0<request JSON>` on stdin
- * and runs the scripts, one after the other in one namespace, with the request as their stdin.
- * Nothing from an upload is ever part of the command. The interpreter starts with -S -E -s -B:
- * nothing of site (sitecustomize, .pth files), the environment or the user's folder runs before
- * the scripts, which measure those start-up files first (fingerprint.py).
- */
-const BOOTSTRAP = [
-  "import sys",
-  "parts = sys.stdin.read().split('\\0')",
-  "try:\n    from StringIO import StringIO\nexcept ImportError:\n    from io import StringIO",
-  "sys.stdin = StringIO(parts.pop())",
-  "sys.argv = ['pydepot']",
-  "namespace = {'__name__': '__main__'}",
-  "for script in parts:\n    exec(compile(script, 'pydepot', 'exec'), namespace)",
-].join("\n");
-
-/** The command for an interpreter: see BOOTSTRAP. */
-function bootstrap(interpreter: string): string[] {
-  return [interpreter, "-S", "-E", "-s", "-B", "-c", BOOTSTRAP];
-}
-
-/** What the bootstrap reads: the scripts, then the request. */
+/** What a node runs for probe.py or check.py: the start-up fingerprint first, see core/python-bootstrap. */
 function scriptInput(name: "probe.py" | "check.py", request: object): string {
-  return [script("fingerprint.py"), script(name), JSON.stringify(request)].join("\0");
+  return bootstrapInput([script("fingerprint.py"), script(name)], request);
 }
 
 /** What probe.py says about an interpreter on a node. */
@@ -183,7 +162,7 @@ export class Checks {
     const node = this.node(nodeName);
     const probes: Record<string, InterpreterProbe> = {};
     for (const interpreter of node.interpreters) {
-      const result = await runRemote(this.connection(node), bootstrap(interpreter), scriptInput("probe.py", {}), { timeoutMs: 60_000 });
+      const result = await runRemote(this.connection(node), bootstrapCommand(interpreter), scriptInput("probe.py", {}), { timeoutMs: 60_000 });
       if (result.code !== 0) throw new NodeUnreachable("disconnected", `probe of ${interpreter} on ${node.name} failed: ${result.stderr.trim().split("\n").at(-1)}`);
       probes[interpreter] = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as InterpreterProbe;
     }
@@ -258,7 +237,7 @@ export class Checks {
     let result: CheckResult;
     try {
       const timeoutMs = (this.settings.check_timeout_seconds + 30) * 1000;
-      const output = await runRemote(this.connection(node), bootstrap(interpreter), scriptInput("check.py", request), { timeoutMs });
+      const output = await runRemote(this.connection(node), bootstrapCommand(interpreter), scriptInput("check.py", request), { timeoutMs });
       result = parseResult(output.stdout, output.stderr, output.code, output.signal);
     } catch (error) {
       if (!(error instanceof NodeUnreachable)) throw error;
