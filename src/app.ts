@@ -9,6 +9,7 @@ import { Checks } from "./services/checks.js";
 import { Jobs } from "./services/jobs.js";
 import { Downloads } from "./services/downloads.js";
 import { Imports } from "./services/imports.js";
+import { Operations } from "./services/operations.js";
 import { Ingest } from "./services/ingest.js";
 import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
@@ -25,6 +26,7 @@ import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
 import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
+import { StatsStore } from "./store/stats.js";
 import { WakeUps } from "./store/wakeups.js";
 
 
@@ -40,6 +42,7 @@ export interface Services {
     agents: AgentStore;
     jobs: JobStore;
     checks: CheckStore;
+    stats: StatsStore;
   };
   access: Access;
   accounts: Accounts;
@@ -52,6 +55,7 @@ export interface Services {
   agents: Agents;
   jobs: Jobs;
   checks: Checks;
+  operations: Operations;
   wakeUps: WakeUps;
   close(): void;
 }
@@ -78,9 +82,11 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     agents: new AgentStore(db),
     jobs: new JobStore(db),
     checks: new CheckStore(db),
+    stats: new StatsStore(db),
   };
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
+  const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, access, wakeUps, now);
   return {
     db,
@@ -91,12 +97,13 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     ingest,
     uploads: new Uploads(ingest),
     releases: new Releases(db, stores.projects, stores.files, stores.history, blobs, access, now),
-    pages: new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0),
+    pages,
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, blobs, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, wakeUps, VERSION, now, access),
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, settings.nodes, settings.checker, serverUrl, now, access),
+    operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
     wakeUps,
     close: () => db.close(),
   };

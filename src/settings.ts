@@ -19,7 +19,11 @@ const schema = z
       .strict()
       .prefault({}),
     storage: z
-      .object({ path: z.string().min(1).default("./storage") })
+      .object({
+        path: z.string().min(1).default("./storage"),
+        /** /healthz answers 503 when the storage filesystem has less free space than this. */
+        min_free_bytes: z.number().int().nonnegative().default(GiB),
+      })
       .strict()
       .prefault({}),
     uploads: z
@@ -55,6 +59,17 @@ const schema = z
       })
       .strict()
       .prefault({}),
+    backup: z
+      .object({
+        /** Where `serve` writes scheduled backups (as `pydepot backup DEST`); none without it. */
+        destination: z.string().min(1).optional(),
+        /** node-cron schedule of the backups. */
+        schedule: z.string().default("30 2 * * *"),
+        /** How many backups to keep in the destination; older ones are removed after each new one. */
+        keep: z.number().int().positive().default(7),
+      })
+      .strict()
+      .prefault({}),
     /** Clean nodes checks run on. With none, no check runs and the index lists every file. */
     nodes: z
       .array(
@@ -79,7 +94,7 @@ const schema = z
 export type Settings = Readonly<z.infer<typeof schema>>;
 
 /** The sections of single values; `nodes` is a list, set in the file only. */
-const SECTIONS = ["server", "storage", "uploads", "access", "farm", "checker"] as const;
+const SECTIONS = ["server", "storage", "uploads", "access", "farm", "checker", "backup"] as const;
 
 /** Every `section.key` the schema knows, in schema order: each can be overridden from the environment. */
 export const SETTING_KEYS: readonly string[] = SECTIONS.flatMap((section) =>
