@@ -5,6 +5,7 @@ import { createHttpServer } from "./http/server.js";
 import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
+import { Backups } from "./services/backups.js";
 import { Checks } from "./services/checks.js";
 import { Jobs } from "./services/jobs.js";
 import { Downloads } from "./services/downloads.js";
@@ -16,7 +17,7 @@ import { Releases } from "./services/releases.js";
 import { Uploads } from "./services/uploads.js";
 import type { Settings } from "./settings.js";
 import { VERSION } from "./version.js";
-import { startScheduler } from "./workers/scheduler.js";
+import { scheduleBackups, startScheduler } from "./workers/scheduler.js";
 import { AccountStore } from "./store/accounts.js";
 import { AgentStore } from "./store/agents.js";
 import { CheckStore } from "./store/checks.js";
@@ -56,6 +57,7 @@ export interface Services {
   jobs: Jobs;
   checks: Checks;
   operations: Operations;
+  backups: Backups;
   wakeUps: WakeUps;
   close(): void;
 }
@@ -104,6 +106,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, settings.nodes, settings.checker, serverUrl, now, access),
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
+    backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
     wakeUps,
     close: () => db.close(),
   };
@@ -131,11 +134,14 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     settings.nodes.length > 0
       ? startScheduler(services.checks, services.wakeUps, { sweepSeconds: settings.checker.sweep_seconds, reverifySchedule: settings.checker.reverify_schedule }, log)
       : null;
+  const { destination, schedule, keep } = settings.backup;
+  const backups = destination ? scheduleBackups(services.backups, { destination, schedule, keep }, log) : null;
   return {
     url,
     services,
     stop: async () => {
       await scheduler?.stop();
+      await backups?.stop();
       await services.checks.drain();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
