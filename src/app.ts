@@ -9,6 +9,7 @@ import { Backups } from "./services/backups.js";
 import { Checks } from "./services/checks.js";
 import { Jobs } from "./services/jobs.js";
 import { Downloads } from "./services/downloads.js";
+import { Fsck } from "./services/fsck.js";
 import { Imports } from "./services/imports.js";
 import { Operations } from "./services/operations.js";
 import { Ingest } from "./services/ingest.js";
@@ -58,6 +59,7 @@ export interface Services {
   checks: Checks;
   operations: Operations;
   backups: Backups;
+  fsck: Fsck;
   wakeUps: WakeUps;
   close(): void;
 }
@@ -107,6 +109,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, settings.nodes, settings.checker, serverUrl, now, access),
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
+    fsck: new Fsck(db, blobs),
     wakeUps,
     close: () => db.close(),
   };

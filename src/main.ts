@@ -5,6 +5,7 @@ import { registerAgents } from "./cli/agents.js";
 import { registerBackup } from "./cli/backup.js";
 import { registerChecks } from "./cli/checks.js";
 import { registerConfig } from "./cli/config.js";
+import { registerFsck } from "./cli/fsck.js";
 import { registerImport } from "./cli/import.js";
 import { registerJobs } from "./cli/jobs.js";
 import { registerNginxConfig } from "./cli/nginx-config.js";
@@ -21,7 +22,7 @@ const program = new Command("pydepot")
   // Usage mistakes are one line too, pointing at --help rather than printing all of it.
   .configureOutput({ outputError: (message, write) => write(`pydepot: ${message.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see --help)\n`) });
 
-const commands = [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases, registerAgent, registerAgents, registerJobs, registerNginxConfig, registerChecks, registerBackup];
+const commands = [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases, registerAgent, registerAgents, registerJobs, registerNginxConfig, registerChecks, registerBackup, registerFsck];
 for (const register of commands) register(program);
 
 // Every error is one line saying what went wrong and what to do; a stack only when asked for.

@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { copyFile, open, rename } from "node:fs/promises";
 import path from "node:path";
 import { AppError } from "../core/errors.js";
+import { hashFile, isAlive } from "../store/blobs.js";
 import type { Db } from "../store/db.js";
 import type { FileStore } from "../store/files.js";
 import { copyDatabase, integrityProblems, markDeletedInCopy, openCopy, recordedFiles } from "../store/snapshots.js";
@@ -107,7 +108,7 @@ export class Backups {
       } finally {
         copy.close();
       }
-      const manifest: Manifest = { format: 1, createdAt: this.now().toISOString(), database: { size: statSync(databaseFile).size, sha256: await sha256Of(databaseFile) }, files: entries };
+      const manifest: Manifest = { format: 1, createdAt: this.now().toISOString(), database: { size: statSync(databaseFile).size, sha256: await hashFile(databaseFile) }, files: entries };
       writeFileSync(path.join(partial, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`, { flush: true });
       await syncPath(databaseFile);
       await rename(partial, report.snapshot);
@@ -128,7 +129,7 @@ export class Backups {
     const incoming = path.join(root, POOL, `.incoming-${process.pid}-${randomBytes(6).toString("hex")}`);
     try {
       await copyFile(source, incoming);
-      const copied = await sha256Of(incoming);
+      const copied = await hashFile(incoming);
       if (copied !== sha256) {
         throw new AppError(1, `${relative} in storage does not match its recorded sha256 (${copied}, recorded ${sha256}): run pydepot fsck`);
       }
@@ -231,7 +232,7 @@ function lock(root: string): () => void {
 async function copyChecked(source: string, target: string, sha256: string, tmp: string, place = true): Promise<void> {
   const staged = place ? path.join(tmp, `${process.pid}-restore-${randomBytes(6).toString("hex")}`) : target;
   await copyFile(source, staged);
-  const copied = await sha256Of(staged);
+  const copied = await hashFile(staged);
   if (copied !== sha256) {
     rmSync(staged, { force: true });
     throw new AppError(1, `${source} does not match the backup's manifest (sha256 ${copied}, expected ${sha256}): the backup is damaged`);
@@ -240,15 +241,6 @@ async function copyChecked(source: string, target: string, sha256: string, tmp: 
   if (place) await rename(staged, target);
 }
 
-function sha256Of(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    createReadStream(file)
-      .on("data", (chunk) => hash.update(chunk))
-      .on("error", reject)
-      .on("end", () => resolve(hash.digest("hex")));
-  });
-}
 
 async function syncPath(file: string): Promise<void> {
   const handle = await open(file, "r");
@@ -262,14 +254,4 @@ async function syncPath(file: string): Promise<void> {
 function isInside(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
   return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative));
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -1,10 +1,12 @@
 import Database from "better-sqlite3";
+import type { ArtifactKind } from "../core/types.js";
 import type { Db } from "./db.js";
 
 /** A file row as backups and fsck see it: where it lives and what its bytes must be. */
 export interface RecordedFile {
   project: string;
   filename: string;
+  kind: ArtifactKind;
   size: number;
   sha256: string;
   /** The sha256 of `<filename>.metadata` beside it, when the file has one (PEP 658). */
@@ -18,7 +20,7 @@ export interface RecordedFile {
  */
 export function recordedFiles(db: Db): RecordedFile[] {
   const rows = db
-    .prepare(`SELECT p.name AS project, f.filename, f.size, f.sha256, f.metadata_sha256 AS metadataSha256, f.deleted_at IS NOT NULL AS deleted
+    .prepare(`SELECT p.name AS project, f.filename, f.kind, f.size, f.sha256, f.metadata_sha256 AS metadataSha256, f.deleted_at IS NOT NULL AS deleted
       FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id ORDER BY f.id`)
     .all() as (Omit<RecordedFile, "deleted"> & { deleted: number })[];
   return rows.map((row) => ({ ...row, deleted: row.deleted === 1 }));

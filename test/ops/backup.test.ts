@@ -152,6 +152,7 @@ describe("backup while twenty uploads run, then restore", () => {
     expect(second.stdout).toMatch(/\d+ already there/);
     const target = emptyFolder("restored-2");
     expectOk(await pydepot(["restore", dest], target));
+    expect(expectOk(await pydepot(["fsck"], target)).stdout).toContain("no problems");
     const app = await serve(target);
     try {
       const busy = await served(app, "busy");
