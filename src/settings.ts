@@ -106,6 +106,8 @@ type Tree = Record<string, unknown>;
 
 export interface LoadedSettings {
   settings: Settings;
+  /** The configuration file read, as an absolute path; none when every value is a default or from the environment. */
+  configPath?: string;
   /** Where each `section.key` came from: "default", the file path, or the env variable name. */
   sources: Record<string, string>;
 }
@@ -153,7 +155,7 @@ export function loadSettings(input: SettingsInput = {}): LoadedSettings {
   const settings = result.data;
   settings.storage.path = path.resolve(settings.storage.path);
   for (const key of SETTING_KEYS) sources[key] ??= "default";
-  return { settings: deepFreeze(settings), sources };
+  return { settings: deepFreeze(settings), configPath: configPath && path.resolve(configPath), sources };
 }
 
 /** Variables pydepot reads besides PYDEPOT_<SECTION>_<KEY>: anything else starting PYDEPOT_ is a typo. */
