@@ -6,9 +6,6 @@ import type { Operations } from "../services/operations.js";
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BUILD_BUCKETS = [5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600];
 
-/** The index fast path answers these two shapes only (see index-fast-path.ts). */
-const FAST_ROOT = /^\/(staging\/)?simple\/(?:\?|$)/;
-
 /**
  * pydepot's Prometheus metrics, one registry per server. Requests are counted as they finish;
  * everything stored in SQLite (queues, agents, verdicts, bytes) is read once per scrape, so
@@ -16,8 +13,14 @@ const FAST_ROOT = /^\/(staging\/)?simple\/(?:\?|$)/;
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({ name: "pydepot_http_requests_total", help: "HTTP requests answered, by route and status", labelNames: ["route", "status"], registers: [this.registry] });
-  private readonly latency = new Histogram({ name: "pydepot_http_request_duration_seconds", help: "Time from request to the last byte handed to the socket, by route", labelNames: ["route"], buckets: LATENCY_BUCKETS, registers: [this.registry] });
+  /** Its `_count` is the number of requests by route and status: one observation per request, not two. */
+  private readonly requests = new Histogram({
+    name: "pydepot_http_request_duration_seconds",
+    help: "HTTP requests by route and status: time from the request to the last byte handed to the socket",
+    labelNames: ["route", "status"],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
   private readonly acceptedBytes = new Counter({ name: "pydepot_accepted_file_bytes_total", help: "Bytes of files accepted, by origin (upload, import, build)", labelNames: ["origin"], registers: [this.registry] });
   private readonly pageCache = new Counter({ name: "pydepot_page_cache_requests_total", help: "Index pages asked for, by whether the rendered page was cached", labelNames: ["result"], registers: [this.registry] });
   private readonly jobs = new Gauge({ name: "pydepot_build_jobs", help: "Build jobs by status (queued is the queue length)", labelNames: ["status"], registers: [this.registry] });
@@ -27,8 +30,8 @@ export class Metrics {
   private readonly verdicts = new Counter({ name: "pydepot_check_verdicts_total", help: "Import check verdicts, by interpreter and verdict", labelNames: ["interpreter", "verdict"], registers: [this.registry] });
   private readonly nodes = new Gauge({ name: "pydepot_nodes", help: "Configured clean nodes, by whether their last contact went well", labelNames: ["state"], registers: [this.registry] });
   private readonly freeBytes = new Gauge({ name: "pydepot_storage_free_bytes", help: "Free space for pydepot on the storage folder's filesystem", registers: [this.registry] });
-  /** Label children by key: prom-client hashes label objects on each call, a Map lookup is cheaper. */
-  private readonly children = new Map<string, { count: () => void; observe: (seconds: number) => void }>();
+  /** Label children by key: prom-client hashes a label object on each call, a Map lookup is cheaper. */
+  private readonly children = new Map<string, Histogram.Internal<"route" | "status">>();
   private lastJobEvent: number;
 
   constructor(private readonly operations: Operations) {
@@ -39,15 +42,12 @@ export class Metrics {
   /** Count a request once its answer is written; `fast` when the index fast path answered it. */
   finished(request: IncomingMessage, response: ServerResponse, startedAt: bigint, fast: boolean): void {
     const route = fast ? fastRoute(request.url ?? "") : ((request as { route?: { path?: string } }).route?.path ?? "unmatched");
-    const key = `${route} ${response.statusCode}`;
+    const key = `${response.statusCode} ${route}`;
     let child = this.children.get(key);
     if (!child) {
-      const counter = this.requests.labels(route, String(response.statusCode));
-      const histogram = this.latency.labels(route);
-      child = { count: () => counter.inc(), observe: (seconds) => histogram.observe(seconds) };
+      child = this.requests.labels(route, String(response.statusCode));
       this.children.set(key, child);
     }
-    child.count();
     child.observe(Number(process.hrtime.bigint() - startedAt) / 1e9);
   }
 
@@ -79,9 +79,12 @@ export class Metrics {
   }
 }
 
+/** The fast path answers `[/staging]/simple/` and `[/staging]/simple/<project>/` only (see index-fast-path.ts). */
 function fastRoute(url: string): string {
-  const staging = url.startsWith("/staging/") ? "/staging" : "";
-  return FAST_ROOT.test(url) ? `${staging}/simple/` : `${staging}/simple/:project/`;
+  const query = url.indexOf("?");
+  const root = (query < 0 ? url : url.slice(0, query)).endsWith("/simple/");
+  if (url.startsWith("/staging/")) return root ? "/staging/simple/" : "/staging/simple/:project/";
+  return root ? "/simple/" : "/simple/:project/";
 }
 
 /** Totals kept in SQLite become counters: set to the stored total at each scrape. */
