@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import cron from "node-cron";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { AppError } from "./core/errors.js";
@@ -64,7 +65,10 @@ const schema = z
         /** Where `serve` writes scheduled backups (as `pydepot backup DEST`); none without it. */
         destination: z.string().min(1).optional(),
         /** node-cron schedule of the backups. */
-        schedule: z.string().default("30 2 * * *"),
+        schedule: z
+          .string()
+          .refine((value) => cron.validate(value), "not a node-cron schedule (minute hour day month weekday, an optional seconds field first)")
+          .default("30 2 * * *"),
         /** How many backups to keep in the destination; older ones are removed after each new one. */
         keep: z.number().int().positive().default(7),
       })

@@ -5,10 +5,8 @@ import type { Settings } from "../settings.js";
 import type { CheckStore } from "../store/checks.js";
 import type { Count, FinishedBuild, StatsStore, Verdicts } from "../store/stats.js";
 import type { Access, Principal } from "./access.js";
+import { ONLINE_WINDOW_MS } from "./agents.js";
 import type { Pages } from "./pages.js";
-
-/** How recently an agent must have been heard from to count as online (as `agents list` says). */
-const ONLINE_WINDOW_MS = 90_000;
 
 export interface Health {
   ok: boolean;

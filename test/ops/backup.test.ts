@@ -200,6 +200,13 @@ describe("backup while twenty uploads run, then restore", () => {
 });
 
 describe("scheduled backups", () => {
+  test("a schedule node-cron cannot read is a configuration error, named with its variable", async () => {
+    const result = await pydepot(["config"], root, { PYDEPOT_BACKUP_SCHEDULE: "every night" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^pydepot: Invalid configuration: PYDEPOT_BACKUP_SCHEDULE \(backup\.schedule\): not a node-cron schedule/);
+  });
+
+
   test("run on the node-cron schedule and keep the newest backup.keep", async () => {
     const scheduledDest = join(root, "scheduled");
     const scheduled = await startTestServer({ backup: { destination: scheduledDest, schedule: "* * * * * *", keep: 2 } });
