@@ -2,7 +2,6 @@
 // an empty folder and a real server on it: every upload acknowledged before the backup began is
 // there, byte for byte, and nothing the restored database lists is missing. Then the incremental
 // second backup, retention, a damaged backup, and the node-cron schedule.
-import { request } from "node:http";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +13,8 @@ import { expectOk } from "../support/commands.js";
 import { pydepot } from "../support/farm.js";
 import { waitFor } from "../support/farm-api.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { get, JSON_V1, publish, sha256, tokenAuth, twineFields } from "../http/requests.js";
+import { heldUpload } from "../support/held-upload.js";
+import { get, JSON_V1, publish, sha256, tokenAuth } from "../http/requests.js";
 
 let server: TestServer;
 let token: string;
@@ -60,34 +60,6 @@ afterAll(async () => {
   await server?.stop();
   rmSync(root, { recursive: true, force: true });
 });
-
-/** An upload as twine sends it, stopped half-way through the body until finish() sends the rest. */
-async function heldUpload(url: string, artifact: Artifact, auth: string): Promise<{ finish(): Promise<number> }> {
-  const form = new FormData();
-  for (const [name, value] of twineFields(artifact)) form.append(name, value);
-  form.append("content", new Blob([new Uint8Array(artifact.bytes)]), artifact.filename);
-  const encoded = new Response(form);
-  const contentType = encoded.headers.get("content-type")!;
-  const body = Buffer.from(await encoded.arrayBuffer());
-  let settle: (status: number) => void = () => {};
-  let fail: (error: Error) => void = () => {};
-  const answer = new Promise<number>((resolve, reject) => {
-    settle = resolve;
-    fail = reject;
-  });
-  const outgoing = request(url, { method: "POST", headers: { "Content-Type": contentType, "Content-Length": body.length, Authorization: auth } }, (response) => {
-    response.resume();
-    settle(response.statusCode ?? 0);
-  });
-  outgoing.on("error", fail);
-  outgoing.write(body.subarray(0, body.length >> 1));
-  return {
-    finish() {
-      outgoing.end(body.subarray(body.length >> 1));
-      return answer;
-    },
-  };
-}
 
 /** A real server on a restored storage folder. */
 async function serve(storage: string): Promise<App> {
@@ -196,6 +168,37 @@ describe("backup while twenty uploads run, then restore", () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`${before[0].filename} does not match the backup's manifest`);
     expect(readdirSync(target)).not.toContain("pydepot.sqlite3");
+  });
+});
+
+describe("a file deleted while the backup runs", () => {
+  test("is recorded as deleted in the copy, so the restored store is whole", async () => {
+    const doomed = await wheel({ name: "doomed", version: "1.0" });
+    await publish(server, token, doomed);
+    // Delete it right after the database copy is taken and before its file is copied.
+    const db = server.services.db;
+    const copyDatabase = db.backup.bind(db);
+    db.backup = async (...args: Parameters<typeof db.backup>) => {
+      const result = await copyDatabase(...args);
+      server.services.releases.deleteFile({ kind: "system", name: "test" }, "doomed", doomed.filename);
+      return result;
+    };
+    const deletedDest = join(root, "deleted-while-running");
+    try {
+      await server.services.backups.backup(deletedDest);
+    } finally {
+      delete (db as { backup?: unknown }).backup;
+    }
+    const target = emptyFolder("restored-deleted");
+    expectOk(await pydepot(["restore", deletedDest], target));
+    expect(expectOk(await pydepot(["fsck"], target)).stdout).toContain("no problems");
+    const app = await serve(target);
+    try {
+      expect((await get(`${app.url}/simple/doomed/`)).status).toBe(404);
+      expect((await served(app, "steady")).size).toBe(5);
+    } finally {
+      await app.stop();
+    }
   });
 });
 

@@ -8,12 +8,14 @@ import { sdist, wheel, type Artifact, type Wheel } from "../support/artifacts.js
 import { expectOk } from "../support/commands.js";
 import { pydepot } from "../support/farm.js";
 import { startTestServer, type TestServer } from "../support/server.js";
+import { heldUpload } from "../support/held-upload.js";
 import { api, publish, tokenAuth } from "../http/requests.js";
 
 /** No process has this id (Linux pids stop at 2^22), so what it left in tmp/ is a leftover. */
 const DEAD_PID = 2147483646;
 
 let server: TestServer;
+let token: string;
 let files: string;
 let missing: Wheel;
 let grown: Wheel;
@@ -25,14 +27,16 @@ const before = new Map<string, Buffer>();
 
 beforeAll(async () => {
   server = await startTestServer();
-  const token = await server.userToken("alice");
+  token = await server.userToken("alice");
   [missing, grown, flipped, badMetadata] = await Promise.all(["1", "2", "3", "4"].map((minor) => wheel({ name: "damaged", version: `1.${minor}` })));
   deleted = await wheel({ name: "damaged", version: "1.5" });
   intact = await sdist({ name: "damaged", version: "1.6" });
   await publish(server, token, missing, grown, flipped, badMetadata, deleted, intact);
   files = join(server.storage, "files");
-  expect(expectOk(await pydepot(["fsck"], server.storage)).stdout).toContain("no problems");
+});
 
+/** The damage, done once the intact store has been checked. */
+async function damage(): Promise<void> {
   rmSync(join(files, "damaged", missing.filename));
   appendFileSync(join(files, "damaged", grown.filename), "tail");
   const bytes = readFileSync(join(files, "damaged", flipped.filename));
@@ -54,13 +58,26 @@ beforeAll(async () => {
   for (const name of [missing, grown, flipped, intact].map((artifact) => artifact.filename)) {
     if (existsSync(join(files, "damaged", name))) before.set(name, readFileSync(join(files, "damaged", name)));
   }
-});
+}
 
 afterAll(() => server?.stop());
 
 const line = (output: string, kind: string, path: string) => output.split("\n").find((text) => text.startsWith(kind.padEnd(10)) && text.includes(` ${path}:`));
 
-describe("pydepot fsck", () => {
+describe("pydepot fsck on an intact store", () => {
+  test("finds no problem, also while uploads are being staged", async () => {
+    const uploads = await Promise.all(
+      ["2.0", "2.1", "2.2"].map(async (version) => heldUpload(server.uploadUrl, await wheel({ name: "arriving", version }), tokenAuth(token))),
+    );
+    expect(expectOk(await pydepot(["fsck"], server.storage)).stdout).toBe("no problems: the files and the database agree\n");
+    for (const upload of uploads) expect(await upload.finish()).toBe(200);
+    expect(expectOk(await pydepot(["fsck"], server.storage)).stdout).toBe("no problems: the files and the database agree\n");
+  });
+});
+
+describe("pydepot fsck on a store damaged on purpose", () => {
+  beforeAll(damage);
+
   test("reports each damage, one line each, and changes nothing", async () => {
     const result = await pydepot(["fsck"], server.storage);
     expect(result.code, result.stderr).toBe(1);
@@ -92,12 +109,10 @@ describe("pydepot fsck", () => {
     expect(existsSync(join(files, "ghost", "ghost-1.0.tar.gz"))).toBe(false);
     expect(readFileSync(join(files, "damaged", `${badMetadata.filename}.metadata`)).equals(badMetadata.metadata)).toBe(true);
     for (const [name, bytes] of before) expect(readFileSync(join(files, "damaged", name)).equals(bytes), name).toBe(true);
-  });
-
-  test("afterwards only what cannot be repaired safely is reported", async () => {
-    const result = await pydepot(["fsck"], server.storage);
-    expect(result.code).toBe(1);
-    const kinds = result.stdout.trim().split("\n").slice(0, -1).map((text) => text.split(/\s+/)[0]).sort();
+    // Afterwards only what cannot be repaired safely is reported.
+    const again = await pydepot(["fsck"], server.storage);
+    expect(again.code).toBe(1);
+    const kinds = again.stdout.trim().split("\n").slice(0, -1).map((text) => text.split(/\s+/)[0]).sort();
     expect(kinds).toEqual(["missing", "sha256", "size"]);
   });
 });
