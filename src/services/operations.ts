@@ -108,11 +108,12 @@ export class Operations {
   }
 }
 
+/** The error's code (EACCES, ENOSPC, SQLITE_READONLY …) rather than its message: anyone may ask, and messages name paths. */
 function attempt(probe: () => void): { writable: boolean; error?: string } {
   try {
     probe();
     return { writable: true };
   } catch (error) {
-    return { writable: false, error: (error as Error).message.split("\n")[0] };
+    return { writable: false, error: (error as NodeJS.ErrnoException).code ?? "unexpected error" };
   }
 }

@@ -1,6 +1,8 @@
 // /metrics as Prometheus reads it (parsed by a text-format parser, not by regular expressions) and
 // /healthz as a load balancer reads it, after real traffic: uploads, index pages (the fast path
 // and Express), downloads, a build leased and finished by an agent, a check verdict.
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sdist, wheel, type Artifact } from "../support/artifacts.js";
 import { FakeAgent, TARGETS } from "../support/farm-api.js";
@@ -106,6 +108,27 @@ describe("/healthz", () => {
       expect(JSON.parse(answer.body)).toMatchObject({ ok: false, database: { writable: true }, storage: { writable: true } });
     } finally {
       await full.stop();
+    }
+  });
+});
+
+describe("/healthz when something is wrong", () => {
+  test("a database that refuses writes and a storage folder that cannot be written: 503, each named", async () => {
+    const broken = await startTestServer();
+    try {
+      broken.services.db.pragma("query_only = ON");
+      rmSync(join(broken.storage, "tmp"), { recursive: true });
+      const answer = await get(`${broken.url}/healthz`);
+      expect(answer.status).toBe(503);
+      expect(JSON.parse(answer.body)).toMatchObject({
+        ok: false,
+        database: { writable: false, error: "SQLITE_READONLY" },
+        storage: { writable: false, error: "ENOENT" },
+      });
+    } finally {
+      broken.services.db.pragma("query_only = OFF");
+      mkdirSync(join(broken.storage, "tmp"));
+      await broken.stop();
     }
   });
 });
