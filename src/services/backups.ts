@@ -72,52 +72,63 @@ export class Backups {
     mkdirSync(path.join(root, POOL), { recursive: true });
     mkdirSync(path.join(root, SNAPSHOTS), { recursive: true });
     const unlock = lock(root);
+    const name = this.now().toISOString().replace(/:/g, "-");
+    const partial = path.join(root, SNAPSHOTS, `${PARTIAL}${name}`);
     try {
-      const name = this.now().toISOString().replace(/:/g, "-");
-      const partial = path.join(root, SNAPSHOTS, `${PARTIAL}${name}`);
       mkdirSync(partial);
-      const databaseFile = path.join(partial, DATABASE);
-      await copyDatabase(this.db, databaseFile);
-      const report = { snapshot: path.join(root, SNAPSHOTS, name), files: 0, copied: 0, reused: 0, copiedBytes: 0, removed: [] as string[] };
-      const entries: ManifestEntry[] = [];
-      const copy = openCopy(databaseFile, { readonly: false });
-      try {
-        for (const file of recordedFiles(copy)) {
-          if (file.deleted) continue;
-          const wanted = [{ path: `${file.project}/${file.filename}`, sha256: file.sha256 }];
-          if (file.metadataSha256) wanted.push({ path: `${file.project}/${file.filename}.metadata`, sha256: file.metadataSha256 });
-          const copied: (ManifestEntry & { fresh: boolean })[] = [];
-          try {
-            for (const entry of wanted) copied.push(await this.copyToPool(root, entry.path, entry.sha256));
-          } catch (error) {
-            const deletedAt = (error as NodeJS.ErrnoException).code === "ENOENT" ? this.files.byFilename(file.filename)?.deletedAt : null;
-            if (!deletedAt) throw error;
-            // Deleted after the database copy was taken: the copy says so too, as if taken a moment later.
-            markDeletedInCopy(copy, file.filename, deletedAt);
-            continue;
-          }
-          for (const { fresh, ...entry } of copied) {
-            entries.push(entry);
-            if (fresh) {
-              report.copied++;
-              report.copiedBytes += entry.size;
-            } else report.reused++;
-          }
-          report.files++;
-        }
-      } finally {
-        copy.close();
-      }
-      const manifest: Manifest = { format: 1, createdAt: this.now().toISOString(), database: { size: statSync(databaseFile).size, sha256: await hashFile(databaseFile) }, files: entries };
-      writeFileSync(path.join(partial, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`, { flush: true });
-      await syncPath(databaseFile);
-      await rename(partial, report.snapshot);
-      await syncPath(path.join(root, SNAPSHOTS));
+      const report = await this.snapshot(root, partial, path.join(root, SNAPSHOTS, name));
       if (keep !== undefined) report.removed = prune(root, keep);
       return report;
+    } catch (error) {
+      // The files already copied stay in the pool for the next backup; the half snapshot goes.
+      rmSync(partial, { recursive: true, force: true });
+      throw error;
     } finally {
       unlock();
     }
+  }
+
+  /** The database copy, the files its rows name, the manifest; then `partial` becomes `complete`. */
+  private async snapshot(root: string, partial: string, complete: string): Promise<BackupReport> {
+    const databaseFile = path.join(partial, DATABASE);
+    await copyDatabase(this.db, databaseFile);
+    const report = { snapshot: complete, files: 0, copied: 0, reused: 0, copiedBytes: 0, removed: [] as string[] };
+    const entries: ManifestEntry[] = [];
+    const copy = openCopy(databaseFile, { readonly: false });
+    try {
+      for (const file of recordedFiles(copy)) {
+        if (file.deleted) continue;
+        const wanted = [{ path: `${file.project}/${file.filename}`, sha256: file.sha256 }];
+        if (file.metadataSha256) wanted.push({ path: `${file.project}/${file.filename}.metadata`, sha256: file.metadataSha256 });
+        const copied: (ManifestEntry & { fresh: boolean })[] = [];
+        try {
+          for (const entry of wanted) copied.push(await this.copyToPool(root, entry.path, entry.sha256));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+          const deletedAt = this.files.byFilename(file.filename)?.deletedAt;
+          if (!deletedAt) throw new AppError(1, `${file.project}/${file.filename} is recorded but not in the storage folder: run pydepot fsck`);
+          // Deleted after the database copy was taken: the copy says so too, as if taken a moment later.
+          markDeletedInCopy(copy, file.filename, deletedAt);
+          continue;
+        }
+        for (const { fresh, ...entry } of copied) {
+          entries.push(entry);
+          if (fresh) {
+            report.copied++;
+            report.copiedBytes += entry.size;
+          } else report.reused++;
+        }
+        report.files++;
+      }
+    } finally {
+      copy.close();
+    }
+    const manifest: Manifest = { format: 1, createdAt: this.now().toISOString(), database: { size: statSync(databaseFile).size, sha256: await hashFile(databaseFile) }, files: entries };
+    writeFileSync(path.join(partial, MANIFEST), `${JSON.stringify(manifest, null, 1)}\n`, { flush: true });
+    await syncPath(databaseFile);
+    await rename(partial, complete);
+    await syncPath(path.join(root, SNAPSHOTS));
+    return report;
   }
 
   /** Copy one stored file into the pool unless it is there already, checking the copy's sha256 against its row. */

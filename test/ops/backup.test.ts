@@ -171,6 +171,28 @@ describe("backup while twenty uploads run, then restore", () => {
   });
 });
 
+describe("a store whose files do not match their rows", () => {
+  test("is not backed up: the damaged file is named, fsck suggested, no half snapshot left", async () => {
+    const damaged = await startTestServer();
+    try {
+      const [gone, changed] = [await wheel({ name: "frail", version: "1.0" }), await wheel({ name: "frail", version: "2.0" })];
+      await publish(damaged, await damaged.userToken("carol"), gone, changed);
+      const damagedDest = join(root, "from-damaged");
+      writeFileSync(join(damaged.storage, "files", "frail", changed.filename), "other bytes");
+      const changedResult = await pydepot(["backup", damagedDest], damaged.storage);
+      expect(changedResult.code).toBe(1);
+      expect(changedResult.stderr).toMatch(new RegExp(`^pydepot: frail/${changed.filename.replace(/\./g, "\\.")} in storage does not match its recorded sha256 .*: run pydepot fsck$`, "m"));
+      rmSync(join(damaged.storage, "files", "frail", gone.filename));
+      const goneResult = await pydepot(["backup", damagedDest], damaged.storage);
+      expect(goneResult.code).toBe(1);
+      expect(goneResult.stderr).toBe(`pydepot: frail/${gone.filename} is recorded but not in the storage folder: run pydepot fsck\n`);
+      expect(readdirSync(join(damagedDest, "snapshots"))).toEqual([]);
+    } finally {
+      await damaged.stop();
+    }
+  });
+});
+
 describe("a file deleted while the backup runs", () => {
   test("is recorded as deleted in the copy, so the restored store is whole", async () => {
     const doomed = await wheel({ name: "doomed", version: "1.0" });
