@@ -112,6 +112,26 @@ describe("/healthz", () => {
   });
 });
 
+describe("clean nodes", () => {
+  test("configured nodes are healthy once their last contact went well, in /healthz and /metrics", async () => {
+    const node = { name: "clean-1", host: "127.0.0.1", port: 1, user: "checker", private_key_file: "/nonexistent", host_key: `SHA256:${"A".repeat(43)}`, interpreters: ["/usr/bin/python3"], parallel: 1 };
+    const withNodes = await startTestServer({ nodes: [node, { ...node, name: "clean-2" }] });
+    try {
+      const nodes = async () => {
+        const families = parsePrometheusText((await get(`${withNodes.url}/metrics`)).body);
+        const health = JSON.parse((await get(`${withNodes.url}/healthz`)).body);
+        return { healthz: health.nodes, healthy: promSample(families, "pydepot_nodes", { state: "healthy" }), unhealthy: promSample(families, "pydepot_nodes", { state: "unhealthy" }) };
+      };
+      expect(await nodes()).toEqual({ healthz: { configured: 2, healthy: 0 }, healthy: 0, unhealthy: 2 });
+      withNodes.services.stores.checks.saveHealth("clean-1", true, "", new Date().toISOString());
+      withNodes.services.stores.checks.saveHealth("clean-2", false, "connection refused", new Date().toISOString());
+      expect(await nodes()).toEqual({ healthz: { configured: 2, healthy: 1 }, healthy: 1, unhealthy: 1 });
+    } finally {
+      await withNodes.stop();
+    }
+  });
+});
+
 describe("/healthz when something is wrong", () => {
   test("a database that refuses writes and a storage folder that cannot be written: 503, each named", async () => {
     const broken = await startTestServer();
