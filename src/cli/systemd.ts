@@ -30,15 +30,16 @@ export function renderServerUnit(loaded: LoadedSettings, options: ServerUnitOpti
   const workingDirectory = absolute(options.workingDirectory, "--working-directory");
   const { settings, sources, configPath } = loaded;
   // The default ./storage is inside the working folder; a configured one is where the config says.
-  const writable = [workingDirectory];
-  if (sources["storage.path"] !== "default") writable.push(settings.storage.path);
-  if (settings.backup.destination) writable.push(path.resolve(workingDirectory, settings.backup.destination));
+  // `-`: a folder not made yet must not stop the unit from starting (pydepot then says what is missing).
+  const writable = [unitPath(workingDirectory)];
+  if (sources["storage.path"] !== "default") writable.push(`-${unitPath(settings.storage.path)}`);
+  if (settings.backup.destination) writable.push(`-${unitPath(path.resolve(workingDirectory, settings.backup.destination))}`);
   return fill(template("pydepot.service.template"), {
     user: name(options.user, "--user"),
     group: name(options.group, "--group"),
     working_directory: unitPath(workingDirectory),
     exec_start: command([process.execPath, MAIN, ...(configPath ? ["--config", configPath] : []), "serve"]),
-    read_write_paths: [...new Set(writable)].map(unitPath).join(" "),
+    read_write_paths: writable.join(" "),
     protect_home: underHome(process.execPath) || underHome(MAIN) ? "read-only" : "yes",
   });
 }

@@ -42,7 +42,7 @@ describe("pydepot systemd server", () => {
     expect(found.get("WorkingDirectory")).toEqual(["/srv/pydepot"]);
     expect(found.get("ExecStart")![0]).toMatch(new RegExp(`^${process.execPath} \\S+/dist/main\\.js --config ${config} serve$`));
     expect(found.get("Restart")).toEqual(["on-failure"]);
-    expect(found.get("ReadWritePaths")![0].split(" ")).toEqual(["/srv/pydepot", root, "/srv/backups/pydepot"]);
+    expect(found.get("ReadWritePaths")![0].split(" ")).toEqual(["/srv/pydepot", `-${root}`, "-/srv/backups/pydepot"]);
     for (const [key, value] of Object.entries({ NoNewPrivileges: "yes", ProtectSystem: "strict", PrivateTmp: "yes", CapabilityBoundingSet: "", RestrictSUIDSGID: "yes" })) {
       expect(found.get(key), key).toEqual([value]);
     }
