@@ -5,12 +5,15 @@ import { createHttpServer } from "./http/server.js";
 import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
+import { Backups } from "./services/backups.js";
 import { Checks } from "./services/checks.js";
 import { NodeTrust } from "./services/node-trust.js";
 import { Jobs } from "./services/jobs.js";
 import { LoginThrottle } from "./services/login-throttle.js";
 import { Downloads } from "./services/downloads.js";
+import { Fsck } from "./services/fsck.js";
 import { Imports } from "./services/imports.js";
+import { Operations } from "./services/operations.js";
 import { Ingest } from "./services/ingest.js";
 import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
@@ -18,7 +21,7 @@ import { Staging } from "./services/staging.js";
 import { Uploads } from "./services/uploads.js";
 import type { Settings } from "./settings.js";
 import { VERSION } from "./version.js";
-import { startScheduler } from "./workers/scheduler.js";
+import { scheduleBackups, startScheduler } from "./workers/scheduler.js";
 import { AccountStore } from "./store/accounts.js";
 import { AgentStore } from "./store/agents.js";
 import { CheckStore } from "./store/checks.js";
@@ -28,6 +31,7 @@ import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
 import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
+import { StatsStore } from "./store/stats.js";
 import { WakeUps } from "./store/wakeups.js";
 
 
@@ -43,6 +47,7 @@ export interface Services {
     agents: AgentStore;
     jobs: JobStore;
     checks: CheckStore;
+    stats: StatsStore;
   };
   access: Access;
   accounts: Accounts;
@@ -57,6 +62,9 @@ export interface Services {
   jobs: Jobs;
   checks: Checks;
   nodeTrust: NodeTrust;
+  operations: Operations;
+  backups: Backups;
+  fsck: Fsck;
   wakeUps: WakeUps;
   close(): void;
 }
@@ -83,12 +91,14 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     agents: new AgentStore(db),
     jobs: new JobStore(db),
     checks: new CheckStore(db),
+    stats: new StatsStore(db),
   };
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
+  const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0);
   return {
     db,
     blobs,
@@ -99,13 +109,16 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     ingest,
     uploads: new Uploads(ingest),
     releases: new Releases(db, stores.projects, stores.files, stores.history, blobs, access, now),
-    pages: new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0),
+    pages,
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access),
     nodeTrust,
+    operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
+    backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
+    fsck: new Fsck(db, blobs),
     wakeUps,
     close: () => db.close(),
   };
@@ -138,11 +151,14 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     settings.nodes.length > 0
       ? startScheduler(services.checks, services.wakeUps, { sweepSeconds: settings.checker.sweep_seconds, reverifySchedule: settings.checker.reverify_schedule }, log)
       : null;
+  const { destination, schedule, keep } = settings.backup;
+  const backups = destination ? scheduleBackups(services.backups, { destination, schedule, keep }, log) : null;
   return {
     url,
     services,
     stop: async () => {
       await scheduler?.stop();
+      await backups?.stop();
       await services.checks.drain();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

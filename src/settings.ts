@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import cron from "node-cron";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { AppError } from "./core/errors.js";
@@ -25,7 +26,11 @@ const schema = z
       .strict()
       .prefault({}),
     storage: z
-      .object({ path: z.string().min(1).default("./storage") })
+      .object({
+        path: z.string().min(1).default("./storage"),
+        /** /healthz answers 503 when the storage filesystem has less free space than this. */
+        min_free_bytes: z.number().int().nonnegative().default(GiB),
+      })
       .strict()
       .prefault({}),
     uploads: z
@@ -78,6 +83,20 @@ const schema = z
       })
       .strict()
       .prefault({}),
+    backup: z
+      .object({
+        /** Where `serve` writes scheduled backups (as `pydepot backup DEST`); none without it. */
+        destination: z.string().min(1).optional(),
+        /** node-cron schedule of the backups. */
+        schedule: z
+          .string()
+          .refine((value) => cron.validate(value), "not a node-cron schedule (minute hour day month weekday, an optional seconds field first)")
+          .default("30 2 * * *"),
+        /** How many backups to keep in the destination; older ones are removed after each new one. */
+        keep: z.number().int().positive().default(7),
+      })
+      .strict()
+      .prefault({}),
     /** Clean nodes checks run on. With none, no check runs and the index lists every file. */
     nodes: z
       .array(
@@ -124,7 +143,7 @@ const schema = z
 export type Settings = Readonly<z.infer<typeof schema>>;
 
 /** The sections of single values; `nodes` is a list, set in the file only. */
-const SECTIONS = ["server", "storage", "uploads", "access", "logins", "farm", "checker"] as const;
+const SECTIONS = ["server", "storage", "uploads", "access", "logins", "farm", "checker", "backup"] as const;
 
 /** Every `section.key` the schema knows, in schema order: each can be overridden from the environment. */
 export const SETTING_KEYS: readonly string[] = SECTIONS.flatMap((section) =>
@@ -136,6 +155,8 @@ type Tree = Record<string, unknown>;
 
 export interface LoadedSettings {
   settings: Settings;
+  /** The configuration file read, as an absolute path; none when every value is a default or from the environment. */
+  configPath?: string;
   /** Where each `section.key` came from: "default", the file path, or the env variable name. */
   sources: Record<string, string>;
 }
@@ -183,7 +204,7 @@ export function loadSettings(input: SettingsInput = {}): LoadedSettings {
   const settings = result.data;
   settings.storage.path = path.resolve(settings.storage.path);
   for (const key of SETTING_KEYS) sources[key] ??= "default";
-  return { settings: deepFreeze(settings), sources };
+  return { settings: deepFreeze(settings), configPath: configPath && path.resolve(configPath), sources };
 }
 
 /** Variables pydepot reads besides PYDEPOT_<SECTION>_<KEY>: anything else starting PYDEPOT_ is a typo. */

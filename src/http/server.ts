@@ -6,6 +6,7 @@ import type { Agents } from "../services/agents.js";
 import type { Checks } from "../services/checks.js";
 import type { Jobs } from "../services/jobs.js";
 import type { Downloads } from "../services/downloads.js";
+import type { Operations } from "../services/operations.js";
 import type { Pages } from "../services/pages.js";
 import type { Releases } from "../services/releases.js";
 import type { Uploads } from "../services/uploads.js";
@@ -13,11 +14,13 @@ import type { Staging } from "../services/staging.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
 import { indexFastPath } from "./index-fast-path.js";
+import { Metrics } from "./metrics.js";
 import { adminRoutes } from "./routes/admin.js";
 import { checkRoutes } from "./routes/checks.js";
 import { farmRoutes } from "./routes/farm.js";
 import { fileRoutes } from "./routes/files.js";
 import { legacyRoutes, type UploadLimits } from "./routes/legacy.js";
+import { operationRoutes } from "./routes/operations.js";
 import { simpleRoutes } from "./routes/simple.js";
 
 export interface HttpDependencies {
@@ -32,13 +35,14 @@ export interface HttpDependencies {
   releases: Releases;
   staging: Staging;
   uploadLimits: UploadLimits;
+  operations: Operations;
   longPollMs: number;
   timeouts: { headersMs: number; requestMs: number; idleMs: number };
   log: (message: string) => void;
 }
 
 /** Middleware order: identify, routers, then the one error handler. */
-export function createHttpApp(deps: HttpDependencies): Express {
+export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps.operations)): Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
@@ -49,6 +53,7 @@ export function createHttpApp(deps: HttpDependencies): Express {
   app.use(adminRoutes(deps.releases));
   app.use(farmRoutes(deps));
   app.use(checkRoutes(deps.access, deps.checks));
+  app.use(operationRoutes(deps.operations, metrics));
   app.use((request, response) => {
     response.statusMessage = "Not Found";
     response.status(404).type("text/plain").send(`Not found: ${request.path}\n`);
@@ -58,16 +63,21 @@ export function createHttpApp(deps: HttpDependencies): Express {
 }
 
 /**
- * The HTTP server: the index fast path first, the Express app for everything else. Clients that
- * drip headers, stall an upload or hold an idle connection are cut off by the timeouts.
+ * The HTTP server: the index fast path first, the Express app for everything else. Every answer
+ * is counted here, around both, so the fast path itself stays as it is. Clients that drip
+ * headers, stall an upload or hold an idle connection are cut off by the timeouts.
  */
 export function createHttpServer(deps: HttpDependencies): Server {
-  const app = createHttpApp(deps);
+  const metrics = new Metrics(deps.operations);
+  const app = createHttpApp(deps, metrics);
   const fastPath = indexFastPath(deps.pages);
   const { headersMs, requestMs, idleMs } = deps.timeouts;
   // Node checks the header and request timeouts only this often (30 s by default).
   const server = createServer({ headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: Math.min(1000, headersMs) }, (request, response) => {
-    if (!fastPath(request, response)) app(request, response);
+    const startedAt = process.hrtime.bigint();
+    if (fastPath(request, response)) return metrics.finished(request, response, startedAt, true);
+    response.once("finish", () => metrics.finished(request, response, startedAt, false));
+    app(request, response);
   });
   // No 'timeout' listener: Node destroys a socket idle for this long.
   server.timeout = idleMs;

@@ -33,7 +33,7 @@ export type TargetReport = z.infer<typeof targetReport>;
 /** More build slots than this on one host is a typo, not a plan. */
 const MAX_SLOTS = 64;
 /** Agents not heard from within this long are shown offline (an idle agent asks for work every long poll). */
-const ONLINE_WINDOW_MS = 90_000;
+export const ONLINE_WINDOW_MS = 90_000;
 /** "Last seen" is written at most this often per agent: a lease or log line must not cost a disk write. */
 const SEEN_WRITE_MS = 10_000;
 

@@ -36,6 +36,9 @@ const API_VERSION = "1.1";
  */
 export class Pages {
   private readonly cache = new Map<string, Cached>();
+  /** Plain counts (an increment per page), read by /metrics at each scrape. */
+  private hits = 0;
+  private misses = 0;
 
   constructor(
     private readonly projects: ProjectStore,
@@ -71,6 +74,10 @@ export class Pages {
     }, format);
   }
 
+  cacheStats(): { hits: number; misses: number } {
+    return { hits: this.hits, misses: this.misses };
+  }
+
   /** The verifications of eggs and wheels a view lists. */
   private shown(view: IndexView): readonly string[] {
     if (!this.gated) return ["pending", "verified", "failed"];
@@ -79,7 +86,11 @@ export class Pages {
 
   private cached(key: string, serial: number, render: () => string, format: PageFormat): Page {
     const hit = this.cache.get(key);
-    if (hit && hit.serial === serial) return hit.page;
+    if (hit && hit.serial === serial) {
+      this.hits++;
+      return hit.page;
+    }
+    this.misses++;
     const body = Buffer.from(render());
     const page = {
       body,

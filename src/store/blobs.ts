@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -29,10 +29,13 @@ export interface StageOptions {
 export class Blobs {
   readonly filesDir: string;
   private readonly tmpDir: string;
+  /** Where fsck puts files that no row accounts for: moved aside, never deleted. */
+  readonly lostFoundDir: string;
 
   constructor(root: string) {
     this.filesDir = path.join(root, "files");
     this.tmpDir = path.join(root, "tmp");
+    this.lostFoundDir = path.join(root, "lost+found");
     mkdirSync(this.filesDir, { recursive: true });
     mkdirSync(this.tmpDir, { recursive: true });
   }
@@ -158,12 +161,65 @@ export class Blobs {
     return removed;
   }
 
+  /** Every file under files/, as `<project>/<filename>`. */
+  listFiles(): string[] {
+    return readdirSync(this.filesDir, { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.relative(this.filesDir, path.join(entry.parentPath, entry.name)).split(path.sep).join("/"));
+  }
+
+  /** What dead processes left in tmp/ (what the start-up sweep removes). */
+  leftovers(): string[] {
+    return readdirSync(this.tmpDir).filter((entry) => !isAlive(Number(entry.split("-")[0])));
+  }
+
+  /** `<project>/<filename>` of files a running process is publishing: linked, their row not yet committed. */
+  publishing(): Set<string> {
+    const names = new Set<string>();
+    for (const entry of readdirSync(this.tmpDir)) {
+      if (!entry.endsWith(".dest") || !isAlive(Number(entry.split("-")[0]))) continue;
+      try {
+        names.add(readFileSync(path.join(this.tmpDir, entry), "utf8").split(path.sep).join("/"));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
+    }
+    return names;
+  }
+
+  /** Move a file out of files/ into lost+found/ (same filesystem, so a rename); returns where it went. */
+  quarantine(relative: string): string {
+    const target = path.join(this.lostFoundDir, relative);
+    mkdirSync(path.dirname(target), { recursive: true });
+    renameSync(path.join(this.filesDir, relative), target);
+    return target;
+  }
+
+  /** Replace a file's bytes atomically: staged in tmp/, then renamed over the old name. */
+  replace(relative: string, bytes: Buffer): void {
+    const staged = this.tmpName();
+    writeFileSync(staged, bytes, { flag: "wx", flush: true });
+    renameSync(staged, path.join(this.filesDir, relative));
+    syncDirectory(path.dirname(path.join(this.filesDir, relative)));
+  }
+
   private tmpName(): string {
     return path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
   }
 }
 
-function isAlive(pid: number): boolean {
+/** The sha256 of a file, read as a stream (backups and fsck hash while the server serves). */
+export function hashFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    createReadStream(file)
+      .on("data", (chunk) => hash.update(chunk))
+      .on("error", reject)
+      .on("end", () => resolve(hash.digest("hex")));
+  });
+}
+
+export function isAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

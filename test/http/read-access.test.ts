@@ -92,6 +92,9 @@ const TABLE: Row[] = [
   },
   { route: "/api/files/:filename/checks", path: `/api/files/secret_pkg-9.9-py3-none-any.whl/checks`, expect: unknown(), missing: "No file secret_pkg-9.9-py3-none-any.whl" },
   { route: "/api/nodes", path: `/api/nodes`, expect: open() },
+  // Counts only, never a name: a load balancer has no token.
+  { route: "/healthz", path: `/healthz`, expect: { anonymous: 200, stranger: 200, reader: 200, admin: 200 } },
+  { route: "/metrics", path: `/metrics`, expect: open() },
 ];
 
 describe("every GET route, as anonymous, role-less user, reader and site admin (anonymous_read = false)", () => {

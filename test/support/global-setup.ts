@@ -22,6 +22,8 @@ const REQUIRED: readonly Requirement[] = [
   { pkg: "python3-setuptools-whl" },
   { pkg: "python3-wheel-whl" },
   { pkg: "python3-pip-whl" },
+  { pkg: "systemd", file: "/usr/bin/systemd-analyze" },
+  { pkg: "python3-prometheus-client", file: "/usr/lib/python3/dist-packages/prometheus_client/parser.py" },
   { pkg: "openssh-server", file: "/usr/sbin/sshd" },
   { pkg: "bzip2", file: "/usr/bin/bzip2" },
   { pkg: "gcc", file: "/usr/bin/gcc" },

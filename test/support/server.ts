@@ -26,7 +26,7 @@ export async function startTestServer(overrides: SettingsInput["overrides"] = {}
   const storage = options.storage ?? mkdtempSync(path.join(os.tmpdir(), "pydepot-test-"));
   const { settings } = loadSettings({
     env: {},
-    overrides: { ...overrides, server: { port: 0, ...overrides.server }, storage: { path: storage } },
+    overrides: { ...overrides, server: { port: 0, ...overrides.server }, storage: { ...overrides.storage, path: storage } },
   });
   const app = await startApp(settings, options.log ?? (() => {}));
   return {
