@@ -39,7 +39,7 @@ export class Metrics {
     this.lastJobEvent = operations.lastJobEvent();
   }
 
-  /** Count a request once its answer is written; `fast` when the index fast path answered it. */
+  /** Count a request once its answer is written; `fast` when a fast path answered it. */
   finished(request: IncomingMessage, response: ServerResponse, startedAt: bigint, fast: boolean): void {
     const route = fast ? fastRoute(request.url ?? "") : ((request as { route?: { path?: string } }).route?.path ?? "unmatched");
     const key = `${response.statusCode} ${route}`;
@@ -79,8 +79,9 @@ export class Metrics {
   }
 }
 
-/** The fast path answers `[/staging]/simple/` and `[/staging]/simple/<project>/` only (see index-fast-path.ts). */
+/** The fast paths answer `[/staging]/simple/`, `[/staging]/simple/<project>/` and `/files/<project>/<filename>` only. */
 function fastRoute(url: string): string {
+  if (url.startsWith("/files/")) return "/files/:project/:filename";
   const query = url.indexOf("?");
   const root = (query < 0 ? url : url.slice(0, query)).endsWith("/simple/");
   if (url.startsWith("/staging/")) return root ? "/staging/simple/" : "/staging/simple/:project/";

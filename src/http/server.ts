@@ -13,6 +13,7 @@ import type { Uploads } from "../services/uploads.js";
 import type { Staging } from "../services/staging.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
+import { downloadFastPath } from "./download-fast-path.js";
 import { indexFastPath } from "./index-fast-path.js";
 import { Metrics } from "./metrics.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -63,19 +64,22 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
 }
 
 /**
- * The HTTP server: the index fast path first, the Express app for everything else. Every answer
- * is counted here, around both, so the fast path itself stays as it is. Clients that drip
+ * The HTTP server: the index and download fast paths first, the Express app for everything else.
+ * Every answer is counted here, around all three, so the fast paths themselves stay as they are
+ * (a download ends after its last byte, hence the 'finish' listener there too). Clients that drip
  * headers, stall an upload or hold an idle connection are cut off by the timeouts.
  */
 export function createHttpServer(deps: HttpDependencies): Server {
   const metrics = new Metrics(deps.operations);
   const app = createHttpApp(deps, metrics);
   const fastPath = indexFastPath(deps.pages);
+  const fastDownload = downloadFastPath(deps.downloads, app);
   const { headersMs, requestMs, idleMs } = deps.timeouts;
   // Node checks the header and request timeouts only this often (30 s by default).
   const server = createServer({ headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: Math.min(1000, headersMs) }, (request, response) => {
     const startedAt = process.hrtime.bigint();
     if (fastPath(request, response)) return metrics.finished(request, response, startedAt, true);
+    if (fastDownload(request, response)) return void response.once("finish", () => metrics.finished(request, response, startedAt, true));
     response.once("finish", () => metrics.finished(request, response, startedAt, false));
     app(request, response);
   });
