@@ -1,13 +1,14 @@
 import { spawn } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { freePort } from "../support/ports.js";
 import { pollUntilOk, stopChild, track } from "./server.js";
 
 export interface StaticPage {
-  /** URL path ending in `/`, e.g. `/simple/` or `/simple/<project>/`. */
+  /** URL path: ending in `/` (`/simple/<project>/`, served as its index.html) or a file's own path. */
   urlPath: string;
-  body: Buffer;
+  /** The bytes, or the path of a file to hard-link (a large download is not held in memory). */
+  body: Buffer | { file: string };
 }
 
 export interface Nginx {
@@ -23,9 +24,11 @@ export async function startNginx(binary: string, pages: StaticPage[], parent: st
   const prefix = mkdtempSync(path.join(parent, "nginx-"));
   const root = path.join(prefix, "root");
   for (const page of pages) {
-    const directory = path.join(root, page.urlPath);
-    mkdirSync(directory, { recursive: true });
-    writeFileSync(path.join(directory, "index.html"), page.body);
+    const target = page.urlPath.endsWith("/") ? path.join(root, page.urlPath, "index.html") : path.join(root, page.urlPath);
+    mkdirSync(path.dirname(target), { recursive: true });
+    if (Buffer.isBuffer(page.body)) writeFileSync(target, page.body);
+    else linkSync(page.body.file, target);
+    chmodSync(target, 0o644);
   }
   // Workers run as nobody when the master is root: the files must be world-readable.
   for (const directory of [prefix, root]) chmodSync(directory, 0o755);

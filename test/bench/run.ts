@@ -9,6 +9,8 @@
  *   BENCH_REAL_AGENT_UPLOADS (5).
  * - check-latency, check-throughput: the import checker over a real sshd (check-latency.ts,
  *   check-throughput.ts). Knob: BENCH_CHECK_WINDOW_SECONDS (240).
+ * - downloads: a small wheel under wrk (1 thread, 16 connections) and one 512 MiB wheel by curl,
+ *   against nginx serving the same files (downloads.ts).
  * - logins: wrong-password timing for known and unknown names, downloads during a flood (logins.ts).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { checkLatencyScenario } from "./check-latency.js";
 import { checkThroughputScenario } from "./check-throughput.js";
 import { ensureTools } from "./debian.js";
+import { downloadsScenario } from "./downloads.js";
 import { farmLatencyScenario } from "./farm-latency.js";
 import { farmLeasesScenario } from "./farm-leases.js";
 import { loginsScenario } from "./logins.js";
@@ -30,6 +33,7 @@ type Run = (work: string, tools: () => Tools) => Promise<IndexResult | ScenarioR
 /** Every scenario, in the order they run and appear in results.md. */
 const SCENARIOS: Record<string, { title: string; run: Run }> = {
   pages: { title: "Index pages against nginx, 2,000 projects through ingest", run: (work, tools) => pagesScenario(tools(), work) },
+  downloads: { title: "Downloads against nginx: a small wheel under load, one large wheel", run: (work, tools) => downloadsScenario(tools(), work) },
   upload: { title: "A 200 MiB wheel upload: server memory and throughput", run: (work) => uploadScenario(work) },
   "100k": { title: "100,000 files: start-up and pages against nginx", run: (work, tools) => largeScenario(tools(), work) },
   "farm-latency": { title: "Build farm: sdist upload → an idle agent starts the job", run: (work) => farmLatencyScenario(work) },
