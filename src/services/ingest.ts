@@ -1,4 +1,5 @@
-import { badRequest } from "../core/errors.js";
+import { mapConcurrently } from "../core/concurrency.js";
+import { AppError, badRequest } from "../core/errors.js";
 import { parseFilename, type ArtifactName } from "../core/filenames.js";
 import { normalize, parseProjectName } from "../core/names.js";
 import { isPlatformSpecific } from "../core/tags.js";
@@ -14,6 +15,9 @@ import type { WakeUps } from "../store/wakeups.js";
 import type { Staging } from "./staging.js";
 import { actorName, type Access, type Principal } from "./access.js";
 import { readArtifactMetadata, type ArtifactMetadata } from "./metadata.js";
+
+/** A batch's files read for their metadata at once (read-only: the checks record nothing). */
+const CONCURRENT_CHECKS = 8;
 
 export interface IngestRequest {
   staged: Staged;
@@ -80,6 +84,72 @@ export class Ingest {
   }
 
   /**
+   * Many files with the durability work of one, for imports: the callers stage them with
+   * `sync: false`; one syncfs makes every staged byte durable, then one transaction records and
+   * links them all, fsyncs each folder it linked into once, and commits once. Visible ⇔
+   * committed as in ingest(): links are made inside the transaction and undone if it does not
+   * commit. A file refused by the checks, or by its own record (a savepoint each, so a name
+   * taken meanwhile refuses that file only), comes back as its AppError; results in request order.
+   */
+  async ingestBatch(requests: IngestRequest[]): Promise<(IngestResult | AppError)[]> {
+    const results: (IngestResult | AppError)[] = [];
+    const pending: { index: number; request: IngestRequest; name: ArtifactName; metadata: ArtifactMetadata }[] = [];
+    const prepared = await mapConcurrently(requests, CONCURRENT_CHECKS, (request) =>
+      this.prepare(request).then((ready) => ({ ready, error: null }), (error: unknown) => ({ ready: null, error })),
+    );
+    prepared.forEach(({ ready, error }, index) => {
+      if (!ready) {
+        if (!(error instanceof AppError)) throw error;
+        results[index] = error;
+      } else if ("existing" in ready) results[index] = { file: ready.existing, created: false };
+      else pending.push({ index, request: requests[index], ...ready });
+    });
+    if (pending.length === 0) return results;
+    return this.staging.within(async (set) => {
+      const coreMetadata = await Promise.all(pending.map(({ metadata }) => (metadata.coreMetadataFile ? set.stageBytesUnsynced(metadata.coreMetadataFile) : null)));
+      const note = await this.blobs.noteBatch(
+        pending.flatMap(({ request, name }, position) => {
+          const metadataFile = coreMetadata[position];
+          const planned: { staged: Staged; project: string; filename: string }[] = [{ staged: request.staged, project: name.project, filename: name.filename }];
+          if (metadataFile) planned.push({ staged: metadataFile, project: name.project, filename: `${name.filename}.metadata` });
+          return planned;
+        }),
+      );
+      this.blobs.syncStaged();
+      const links: Link[] = [];
+      // A link whose undo fails leaves its line of the note for the start-up sweep.
+      let keepNote = false;
+      const undo = (link: Link) => {
+        if (!this.unlink(link)) keepNote = true;
+      };
+      try {
+        tx(this.db, () => {
+          const folders: string[] = [];
+          pending.forEach(({ index, request, name, metadata }, position) => {
+            const own: Link[] = [];
+            try {
+              results[index] = this.db.transaction(() => this.record(request, name, metadata, coreMetadata[position], own, folders))();
+              links.push(...own);
+            } catch (error) {
+              own.forEach(undo);
+              if (!(error instanceof AppError) || keepNote) throw error;
+              results[index] = error;
+            }
+          });
+          this.blobs.syncProjectFolders(folders);
+        });
+      } catch (error) {
+        links.forEach(undo);
+        throw error;
+      } finally {
+        if (!keepNote) this.blobs.forgetNote(note);
+      }
+      if (results.some((result) => !(result instanceof AppError) && result.created)) this.wakeUps.notify();
+      return results;
+    });
+  }
+
+  /**
    * Every check ingest() makes before it records anything, recording nothing and keeping the
    * staged file: for a caller that must accept several files whole or not at all (a build result).
    */
@@ -118,7 +188,8 @@ export class Ingest {
     return existing;
   }
 
-  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[]): IngestResult {
+  /** `folders`: a batch's (notes written ahead): link without a folder fsync and note the project, to fsync its folder once. */
+  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[], folders?: string[]): IngestResult {
     const existing = this.files.byFilename(name.filename);
     if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
     const now = this.now();
@@ -157,21 +228,25 @@ export class Ingest {
     this.projects.touch(project.id);
     this.history.record(now, { actor: actorName(request.principal), action: `file.${request.origin}`, project: project.name, subject: name.filename });
     // Noted before linking: a link made just before a failure (its directory fsync, say) is undone too.
+    const options = { syncDirectory: !folders, noted: Boolean(folders) };
     links.push({ staged, project: project.name, filename: name.filename });
-    this.blobs.publish(staged, project.name, name.filename);
+    this.blobs.publish(staged, project.name, name.filename, options);
+    folders?.push(project.name);
     if (coreMetadata) {
       links.push({ staged: coreMetadata, project: project.name, filename: `${name.filename}.metadata` });
-      this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`);
+      this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`, options);
     }
     return { file: this.files.byFilename(name.filename)!, created: true };
   }
 
-  /** Undo a link whose transaction did not commit; if even that fails, the start-up sweep will. */
-  private unlink(link: Link): void {
+  /** Undo a link whose transaction did not commit; if even that fails (false), the start-up sweep will. */
+  private unlink(link: Link): boolean {
     try {
       this.blobs.unpublish(link.staged, link.project, link.filename);
+      return true;
     } catch {
       this.staging.retainForSweep(link.staged);
+      return false;
     }
   }
 }

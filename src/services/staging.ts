@@ -44,12 +44,18 @@ export class StagedSet {
     private readonly retained: ReadonlySet<string>,
   ) {}
 
-  async stage(source: AsyncIterable<Buffer> & Readable, maxBytes: number): Promise<Staged> {
-    return this.hold(await this.blobs.stage(source, { maxBytes }));
+  /** `sync: false` leaves the bytes to `Blobs.syncStaged()` (a batch). */
+  async stage(source: AsyncIterable<Buffer> & Readable, maxBytes: number, sync = true): Promise<Staged> {
+    return this.hold(await this.blobs.stage(source, { maxBytes, sync }));
   }
 
   stageBytes(bytes: Buffer): Staged {
     return this.hold(this.blobs.stageBytes(bytes));
+  }
+
+  /** Not fsynced: for a batch, which calls `Blobs.syncStaged()` before recording. */
+  async stageBytesUnsynced(bytes: Buffer): Promise<Staged> {
+    return this.hold(await this.blobs.stageBytesUnsynced(bytes));
   }
 
   /** Discard everything still held; a file staged after this (a request that ended early) goes at once. */

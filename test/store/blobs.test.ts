@@ -157,3 +157,47 @@ describe("Blobs.sweep (start-up crash repair)", () => {
     expect(tmpEntries()).toEqual([]);
   });
 });
+
+describe("batch notes (an import's batch: one note for all its links)", () => {
+  /** A batch of a dead process: staged, linked without .dest notes, one batch note naming them all. */
+  async function batchByDeadProcess(filenames: string[]): Promise<void> {
+    const dead = (file: string) => path.join(root, "tmp", `${DEAD_PID}-${path.basename(file).split("-")[1]}`);
+    const staged = await Promise.all(
+      filenames.map(async (filename) => {
+        const file = await blobs.stage(streamOf(Buffer.from(`bytes of ${filename}`)), { maxBytes: MEGABYTE, sync: false });
+        renameSync(file.path, dead(file.path));
+        return { ...file, path: dead(file.path) };
+      }),
+    );
+    const note = await blobs.noteBatch(staged.map((file, index) => ({ staged: file, project: "demo-pkg", filename: filenames[index] })));
+    blobs.syncStaged();
+    staged.forEach((file, index) => blobs.publish(file, "demo-pkg", filenames[index], { syncDirectory: false, noted: true }));
+    blobs.syncProjectFolders(["demo-pkg"]);
+    renameSync(note, dead(note));
+  }
+
+  it("the sweep removes the batch's links whose rows never committed, keeps the recorded ones, and cleans tmp", async () => {
+    const filenames = ["demo_pkg-4.0.tar.gz", "demo_pkg-4.1.tar.gz", "demo_pkg-4.2.tar.gz"];
+    await batchByDeadProcess(filenames);
+    expect(tmpEntries().filter((entry) => entry.endsWith(".batch"))).toHaveLength(1);
+
+    const removed = blobs.sweep((_project, filename) => filename === filenames[1]);
+
+    expect(removed).toBe(2);
+    expect(existsSync(blobs.locate("demo-pkg", filenames[0]))).toBe(false);
+    expect(readFileSync(blobs.locate("demo-pkg", filenames[1]), "utf8")).toBe(`bytes of ${filenames[1]}`);
+    expect(existsSync(blobs.locate("demo-pkg", filenames[2]))).toBe(false);
+    expect(tmpEntries()).toEqual([]);
+  });
+
+  it("fsck sees a live batch's links as being published, not as stray files", async () => {
+    const staged = await blobs.stage(streamOf(Buffer.from("in a batch")), { maxBytes: MEGABYTE, sync: false });
+    const note = await blobs.noteBatch([{ staged, project: "demo-pkg", filename: "demo_pkg-5.0.tar.gz" }]);
+    blobs.publish(staged, "demo-pkg", "demo_pkg-5.0.tar.gz", { noted: true });
+
+    expect([...blobs.publishing()]).toEqual(["demo-pkg/demo_pkg-5.0.tar.gz"]);
+    expect(blobs.sweep(() => false)).toBe(0);
+    blobs.forgetNote(note);
+    expect(blobs.publishing().size).toBe(0);
+  });
+});
