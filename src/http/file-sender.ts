@@ -11,6 +11,12 @@ const YEAR_SECONDS = 365 * 24 * 3600;
 const CACHED_FILE_BYTES = 256 * 1024;
 /** The memory the small-file cache may hold, least recently sent out first. */
 const CACHE_BYTES = 64 * 1024 * 1024;
+/**
+ * nginx's rendered config (authenticated reads) sets this on every proxied request to the internal
+ * location that serves the files folder: pydepot then authorises and nginx sends (X-Accel-Redirect).
+ */
+const ACCEL_HEADER = "x-pydepot-accel-redirect";
+const ACCEL_PREFIX = /^\/[A-Za-z0-9_/-]*\/$/;
 /** Large reads: 1 MiB chunks reach loopback speed where the 64 KiB default spends its time in calls. */
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -50,7 +56,8 @@ const smallFiles = new SmallFiles();
  * The one sender of a stored file, for the download fast path and the Express route alike:
  * strong ETag (the content's SHA-256), conditional GET through `fresh` (the library Express uses),
  * one byte range (If-Range honoured; several ranges get the whole file, as RFC 9110 allows), HEAD,
- * immutable caching. Errors reading the file go to `fail` before anything is written.
+ * immutable caching. Errors reading the file go to `fail` before anything is written. Behind
+ * nginx with authenticated reads, an X-Accel-Redirect instead: nginx sends the file itself.
  */
 export function sendFile(request: IncomingMessage, response: ServerResponse, download: Download, fail: (error: unknown) => void): void {
   const headers: Record<string, string | number> = {
@@ -59,6 +66,13 @@ export function sendFile(request: IncomingMessage, response: ServerResponse, dow
     "Cache-Control": `public, max-age=${YEAR_SECONDS}, immutable`,
     "Accept-Ranges": "bytes",
   };
+  const accel = request.headers[ACCEL_HEADER];
+  if (typeof accel === "string" && ACCEL_PREFIX.test(accel)) {
+    // Stored filenames hold no `/`, `?` or `%` (core/filenames.ts), so the path needs no escaping.
+    response.writeHead(200, { ...headers, "X-Accel-Redirect": `${accel}${download.relative}`, "Content-Length": 0 });
+    response.end();
+    return;
+  }
   if (fresh(request.headers, { etag: download.etag })) {
     response.writeHead(304, headers);
     response.end();

@@ -8,6 +8,8 @@ export interface Download {
   path: string;
   /** Strong validator: the content's own SHA-256. */
   etag: string;
+  /** `<project>/<filename>` under the files folder: where nginx finds it for an X-Accel-Redirect. */
+  relative: string;
 }
 
 const METADATA_SUFFIX = ".metadata";
@@ -28,6 +30,6 @@ export class Downloads {
     const hash = isMetadata ? file?.metadataSha256 : file?.sha256;
     const found = file && !file.deletedAt && file.project === project && hash ? this.projects.byName(file.project) : undefined;
     this.access.canRead(principal, found, () => notFound(`No file ${filename} in project ${project}`));
-    return { path: this.blobs.locate(file!.project, filename), etag: `"${hash}"` };
+    return { path: this.blobs.locate(file!.project, filename), etag: `"${hash}"`, relative: `${file!.project}/${filename}` };
   }
 }

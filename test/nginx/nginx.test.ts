@@ -241,12 +241,13 @@ describe("authenticated reads: nginx proxies /files/ too, so pydepot checks ever
     await server?.stop();
   });
 
-  test("the config nginx runs never reads the storage folder itself", () => {
-    expect(nginx.config).not.toContain(server.storage);
+  test("the config proxies /files/ to pydepot and serves the files folder only internally, for X-Accel-Redirect", () => {
     expect(nginx.config).toMatch(/location \^~ \/files\/ \{\s+proxy_pass http:\/\/pydepot;/);
+    expect(nginx.config).toMatch(new RegExp(`location \\^~ /_pydepot/files/ \\{\\s+internal;\\s+alias "${server.storage}/files/";`));
+    expect(nginx.config).toContain("proxy_set_header X-Pydepot-Accel-Redirect /_pydepot/files/;");
   });
 
-  test("a download without credentials → 401 with pydepot's reason; with a token → the bytes, from pydepot", async () => {
+  test("a download without credentials → 401 with pydepot's reason; with a token → the bytes, sent by nginx (X-Accel-Redirect)", async () => {
     const url = `${nginx.url}/files/secret-pkg/${demo.filename}`;
     const anonymous = await request(url);
     expect(anonymous.status).toBe(401);
@@ -259,8 +260,27 @@ describe("authenticated reads: nginx proxies /files/ too, so pydepot checks ever
     const signedIn = await request(url, { headers: { Authorization: tokenAuth(token) } });
     expect(signedIn.status).toBe(200);
     expect(signedIn.bytes.equals(demo.bytes)).toBe(true);
-    expect(signedIn.headers.get("etag")).toBe(`"${sha256(demo.bytes)}"`);
+    // nginx's own validator and no X-Accel-Redirect left in the answer: nginx sent the file.
+    expect(signedIn.headers.get("etag")).toMatch(NGINX_ETAG);
+    expect(signedIn.headers.get("x-accel-redirect")).toBeNull();
     expect(signedIn.headers.get("content-type")).toBe("application/octet-stream");
+    expect(signedIn.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+
+    const resumed = await request(url, { headers: { Authorization: tokenAuth(token), Range: "bytes=10-19" } });
+    expect(resumed.status).toBe(206);
+    expect(resumed.bytes.equals(demo.bytes.subarray(10, 20))).toBe(true);
+
+    const wrongToken = await request(url, { headers: { Authorization: tokenAuth("pydepot_wrong") } });
+    expect(wrongToken.status).toBe(401);
+  });
+
+  test("pydepot answers the redirect only after authorising: an unknown file 404s, the internal location is not reachable", async () => {
+    expect((await request(`${nginx.url}/files/secret-pkg/secret_pkg-9.9.tar.gz`, { headers: { Authorization: tokenAuth(token) } })).status).toBe(404);
+    expect((await request(`${nginx.url}/_pydepot/files/secret-pkg/${demo.filename}`)).status).toBe(404);
+    // Straight to pydepot (no nginx), the same request gets the bytes: the header is nginx's to set.
+    const direct = await request(`${server.url}/files/secret-pkg/${demo.filename}`, { headers: { Authorization: tokenAuth(token) } });
+    expect(direct.bytes.equals(demo.bytes)).toBe(true);
+    expect(direct.headers.get("etag")).toBe(`"${sha256(demo.bytes)}"`);
   });
 
   test("index pages without credentials → 401 through nginx too", async () => {
