@@ -2,6 +2,8 @@
 // easy_install and twine see through the proxy must be what they see directly, except that
 // nginx itself serves the files when reads are anonymous.
 import { createHash, randomBytes } from "node:crypto";
+import { get as httpGet, type IncomingHttpHeaders } from "node:http";
+import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { VERSION } from "../../src/version.js";
 import { wheel, type Artifact, type Wheel } from "../support/artifacts.js";
@@ -93,6 +95,27 @@ describe("anonymous reads: nginx serves /files/ from the storage folder, pydepot
     expect(nginx.config).not.toContain("{{");
     // Either would replace pydepot's status line (and its message) with nginx's own.
     expect(nginx.config.replace(/#.*$/gm, "")).not.toMatch(/proxy_intercept_errors|error_page/);
+  });
+
+  test("index pages are gzipped for clients that ask (HTML and JSON), the bytes unchanged; files never are", async () => {
+    // Enough files for a page above gzip_min_length (1 kB).
+    for (const version of ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6"]) await upload(nginx.url, await wheel({ name: "Demo_Pkg", version }), tokenAuth(token));
+    for (const accept of ["text/html", JSON_V1]) {
+      const plain = await request(`${server.url}/simple/demo-pkg/`, { headers: { Accept: accept } });
+      const zipped = await rawGet(`${nginx.url}/simple/demo-pkg/`, { Accept: accept, "Accept-Encoding": "gzip" });
+      expect(zipped.headers["content-encoding"]).toBe("gzip");
+      expect(zipped.headers.vary).toMatch(/Accept-Encoding/);
+      expect(gunzipSync(zipped.body).equals(plain.bytes)).toBe(true);
+    }
+    const file = await rawGet(`${nginx.url}/files/demo-pkg/${demo.filename}`, { "Accept-Encoding": "gzip" });
+    expect(file.headers["content-encoding"]).toBeUndefined();
+  });
+
+  test("the config is ready for TLS (a commented block to fill in) and cuts off stalled clients", () => {
+    expect(nginx.config).toMatch(/#\s+listen 443 ssl;/);
+    expect(nginx.config).toMatch(/#\s+ssl_certificate\s/);
+    expect(nginx.config).toContain("client_header_timeout 10s;");
+    expect(nginx.config).toContain("client_body_timeout 60s;");
   });
 
   test("/simple/ and project pages: HTML or JSON by Accept, with Vary: Accept", async () => {
@@ -289,6 +312,17 @@ describe("authenticated reads: nginx proxies /files/ too, so pydepot checks ever
     expect(answer.headers.get("www-authenticate")).toBe('Basic realm="pydepot"');
   });
 });
+
+/** A GET without fetch's automatic decompression: the body as nginx sent it. */
+function rawGet(url: string, headers: Record<string, string>): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
+    }).on("error", reject);
+  });
+}
 
 /** The JSON page's entry for one file, its URL made absolute against the page. */
 async function jsonFile(base: string, project: string, filename: string): Promise<JsonFile> {
