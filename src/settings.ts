@@ -22,6 +22,8 @@ const schema = z
         request_timeout_seconds: z.number().int().positive().default(3600),
         /** A connection with nothing sent either way for this long is closed (a stalled upload); must exceed farm.long_poll_seconds. */
         idle_timeout_seconds: z.number().int().positive().default(60),
+        /** nginx's address as pydepot sees it: only a request from there has its X-Real-IP believed (the login throttle counts per client). */
+        trusted_proxy: z.string().min(1).optional(),
       })
       .strict()
       .prefault({}),

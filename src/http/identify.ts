@@ -19,13 +19,24 @@ export const AGENT_VERSION_HEADER = "X-Pydepot-Agent-Version";
  * agents do. Access rules are checked per route; credentials that are present but wrong are
  * refused here, so a mistyped token is never mistaken for anonymous access.
  */
-export function identify(accounts: Accounts, agents: Agents, jobs: Jobs): RequestHandler {
+export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, trustedProxy?: string): RequestHandler {
   return async (request, response, next) => {
     const header = request.headers.authorization;
-    const address = request.socket.remoteAddress ?? "unknown";
+    const address = clientAddress(request.socket.remoteAddress, request.headers["x-real-ip"], trustedProxy);
     response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents, jobs) : ANONYMOUS;
     next();
   };
+}
+
+/**
+ * Who is asking, for the login throttle: behind nginx every request comes from nginx, which passes
+ * the client's address in X-Real-IP (the rendered config sets it). Believed only from the
+ * configured proxy's own address: anyone else could claim any address to dodge the throttle.
+ */
+export function clientAddress(peer: string | undefined, realIp: string | string[] | undefined, trustedProxy: string | undefined): string {
+  const socket = peer?.replace(/^::ffff:/, "") ?? "unknown";
+  if (trustedProxy === undefined || socket !== trustedProxy.replace(/^::ffff:/, "") || typeof realIp !== "string" || realIp.trim() === "") return socket;
+  return realIp.trim();
 }
 
 async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents, jobs: Jobs): Promise<Principal> {

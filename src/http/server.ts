@@ -38,6 +38,8 @@ export interface HttpDependencies {
   uploadLimits: UploadLimits;
   operations: Operations;
   longPollMs: number;
+  /** See settings: server.trusted_proxy. */
+  trustedProxy?: string;
   timeouts: { headersMs: number; requestMs: number; idleMs: number };
   log: (message: string) => void;
 }
@@ -47,7 +49,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  app.use(identify(deps.accounts, deps.agents, deps.jobs));
+  app.use(identify(deps.accounts, deps.agents, deps.jobs, deps.trustedProxy));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads));
   app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));
