@@ -425,7 +425,8 @@ class Check(object):
         else:
             lines = [line.strip() for line in text.splitlines() if line.strip()]
             problem = lines[-1] if lines else "exit status %d" % returncode
-        return {"ok": ok, "output": problem if not ok else text}
+        # Its whole output is in the log; the result keeps the line that says why it failed.
+        return {"ok": ok, "output": problem}
 
     def missing_libraries(self, site):
         """Sorted names that `ldd` reports as `not found` for any shared object installed."""

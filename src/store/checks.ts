@@ -15,6 +15,7 @@ export interface Slot {
 /** What the project's smoke check did on the interpreter: null when the project has none. */
 export interface SmokeResult {
   ok: boolean;
+  /** Why it failed (its last line of output), "" when it passed; the whole output is in the log. */
   output: string;
 }
 
