@@ -59,10 +59,17 @@ export class Verdicts {
    * project changed when it moved. `degraded` is what the check just recorded found.
    */
   settle(file: FileRow, degraded = false): void {
-    const matrix = this.matrix(file);
+    const checks = this.checks.forFile(file.id);
+    const matrix = this.matrix(file, checks);
     // Until a file's first check is spread over the interpreters it fits, its verification stays.
     if (matrix.length === 0) return;
-    const verification = fileVerification(matrix.map((entry) => entry.verdict));
+    // A verified or failed file keeps its old verdicts while it is checked again (nightly). One put
+    // back to pending (its node was quarantined: those verdicts are in doubt) stays pending until
+    // every interpreter has been checked again, and a waiver given meanwhile does not list it.
+    const doubted = file.verification === "pending";
+    const open = (check: CheckRow) => check.status === "pending" || check.status === "running";
+    if (doubted && checks.some((check) => check.python === null && open(check))) return;
+    const verification = fileVerification(matrix.map((entry) => (doubted && entry.rechecking ? "pending" : entry.verdict)));
     if (verification === file.verification && !degraded) return;
     this.checks.setVerification(file.id, verification, degraded);
     this.projects.touch(this.projects.byName(file.project)!.id);
