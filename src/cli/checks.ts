@@ -55,7 +55,7 @@ export function registerChecks(program: Command): void {
 /** The file's verification, then one line per interpreter: its verdict, where and how long, and why. */
 function printMatrix({ file, matrix }: FileChecks): void {
   console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded: no compiled code)" : ""}`);
-  if (matrix.length === 0) console.log("  no interpreter assigned yet (waiting for a node to say what it runs)");
+  if (matrix.length === 0) console.log("  no verdict per interpreter yet (its checks wait for a node, or are older than the matrix)");
   for (const entry of matrix) console.log(`  ${describeEntry(entry)}`);
 }
 

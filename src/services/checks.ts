@@ -247,7 +247,10 @@ export class Checks {
         slots.set(`${slot.python} ${slot.platform}`, slot);
       }
     }
-    if (slots.size > 0) return this.store.spread(check.id, [...slots.values()], this.now());
+    if (slots.size > 0) {
+      tx(this.db, () => this.store.spread(check.id, [...slots.values()], this.now()));
+      return;
+    }
     if (unusable) return this.postpone(check.id, unusable.node, unusable.problem, false);
     this.store.postpone(check.id, `no configured interpreter fits ${file.filename}${file.requiresPython ? ` (Requires-Python ${file.requiresPython})` : ""}`, null, Date.now() + this.settings.retry_seconds * 1000);
   }

@@ -142,12 +142,14 @@ export class CheckStore {
    * Spread a check not yet assigned to an interpreter over `slots` (in order of preference): a
    * check with the same file and purpose is queued for each other slot. The check itself takes
    * the last slot and the new ones go in reverse, so the newest check of the file (the first a
-   * newest-first list shows) is on the preferred interpreter.
+   * newest-first list shows) is on the preferred interpreter. False when another process spread
+   * it first (run inside a transaction, so that nothing is queued twice).
    */
-  spread(checkId: number, slots: readonly Slot[], now: string): void {
+  spread(checkId: number, slots: readonly Slot[], now: string): boolean {
     const last = slots.at(-1)!;
-    this.assignStatement.run(last.python, last.platform, checkId);
+    if (this.assignStatement.run(last.python, last.platform, checkId).changes !== 1) return false;
     for (const slot of slots.slice(0, -1).reverse()) this.insertSlotStatement.get(now, slot.python, slot.platform, checkId);
+    return true;
   }
 
   /** Eggs and wheels with no verdict yet and no check waiting. */
