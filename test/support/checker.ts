@@ -64,9 +64,9 @@ export function wrongHostKey(node: SshdNode): string {
 }
 
 /**
- * The `nodes` entry for an sshd: the copies of Python 3.11 (first, so py2.py3 wheels are checked
- * there) and 2.7 (eggs) that the unprivileged login can run and cannot write. Override any
- * field to misconfigure it.
+ * The `nodes` entry for an sshd: the copies of Python 3.11 (first: the preferred interpreter,
+ * whose check of a py2.py3 wheel is its newest) and 2.7 (eggs, and py2.py3 wheels too) that the
+ * unprivileged login can run and cannot write. Override any field to misconfigure it.
  */
 export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = {}): NodeSettings {
   return {
