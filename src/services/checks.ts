@@ -248,7 +248,8 @@ export class Checks {
       }
     }
     if (slots.size > 0) {
-      tx(this.db, () => this.store.spread(check.id, [...slots.values()], this.now()));
+      // A node that never said what it runs may have more: then nothing is taken for retired.
+      tx(this.db, () => this.store.spread(check.id, [...slots.values()], unusable === null, this.now()));
       return;
     }
     if (unusable) return this.postpone(check.id, unusable.node, unusable.problem, false);

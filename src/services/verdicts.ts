@@ -36,7 +36,7 @@ export class Verdicts {
     const bySlot = new Map<string, CheckRow[]>();
     // Oldest first, so each slot's list ends with its newest check.
     for (const check of [...checks].sort((a, b) => a.id - b.id)) {
-      if (check.python === null || check.platform === null) continue;
+      if (check.python === null || check.platform === null || check.retired) continue;
       const key = `${check.python} ${check.platform}`;
       bySlot.set(key, [...(bySlot.get(key) ?? []), check]);
     }

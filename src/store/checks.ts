@@ -31,6 +31,8 @@ export interface CheckRow {
   /** The matrix slot (null for a check not yet spread over the interpreters the file fits). */
   python: string | null;
   platform: string | null;
+  /** On an interpreter the configuration no longer has: kept as history, no longer counted. */
+  retired: boolean;
   cause: FailureCause;
   smoke: SmokeResult | null;
   reason: string;
@@ -65,12 +67,18 @@ export interface NodeHealth {
   checkedAt: string;
 }
 
-const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.python, c.platform, c.cause, c.smoke, c.reason, c.log,
+const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.python, c.platform, c.retired, c.cause, c.smoke, c.reason, c.log,
   c.modules, c.missing_libraries AS missingLibraries, c.degraded, c.duration_ms AS durationMs, c.created_at AS createdAt,
   c.started_at AS startedAt, c.finished_at AS finishedAt
   FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
 
-type RawCheck = Omit<CheckRow, "modules" | "missingLibraries" | "degraded" | "smoke"> & { modules: string; missingLibraries: string; degraded: number; smoke: string | null };
+type RawCheck = Omit<CheckRow, "modules" | "missingLibraries" | "degraded" | "smoke" | "retired"> & {
+  modules: string;
+  missingLibraries: string;
+  degraded: number;
+  smoke: string | null;
+  retired: number;
+};
 
 /** Checks (one row per attempt, kept as history), each file's current verification, node probes and health. */
 export class CheckStore {
@@ -96,6 +104,8 @@ export class CheckStore {
   private readonly verifiedSinceStatement;
   private readonly assignStatement;
   private readonly insertSlotStatement;
+  private readonly retireStatement;
+  private readonly dropRetiredStatement;
 
   constructor(db: Db) {
     this.uncheckedStatement = db.prepare(`SELECT f.id FROM files f WHERE f.kind != 'sdist' AND f.deleted_at IS NULL
@@ -136,19 +146,30 @@ export class CheckStore {
     this.assignStatement = db.prepare("UPDATE checks SET python = ?, platform = ? WHERE id = ? AND python IS NULL");
     this.insertSlotStatement = db.prepare(`INSERT INTO checks (file_id, purpose, status, created_at, python, platform)
       SELECT file_id, purpose, 'pending', ?, ?, ? FROM checks WHERE id = ? RETURNING id`).pluck();
+    const otherSlots = `file_id = (SELECT file_id FROM checks WHERE id = @checkId) AND python IS NOT NULL
+      AND python || ' ' || platform NOT IN (SELECT value FROM json_each(@slots))`;
+    this.retireStatement = db.prepare(`UPDATE checks SET retired = 1 WHERE ${otherSlots} AND status IN ('verified', 'failed')`);
+    // A check that never ran on an interpreter no node has any more would wait for ever.
+    this.dropRetiredStatement = db.prepare(`DELETE FROM checks WHERE ${otherSlots} AND status = 'pending'`);
   }
 
   /**
    * Spread a check not yet assigned to an interpreter over `slots` (in order of preference): a
    * check with the same file and purpose is queued for each other slot. The check itself takes
    * the last slot and the new ones go in reverse, so the newest check of the file (the first a
-   * newest-first list shows) is on the preferred interpreter. False when another process spread
-   * it first (run inside a transaction, so that nothing is queued twice).
+   * newest-first list shows) is on the preferred interpreter. When `slots` are known to be all the
+   * file fits (every node said what it runs), the file's checks on any other interpreter (one the
+   * configuration dropped) are retired, or dropped if they never ran. False when another process
+   * spread it first (run inside a transaction, so nothing is queued twice).
    */
-  spread(checkId: number, slots: readonly Slot[], now: string): boolean {
+  spread(checkId: number, slots: readonly Slot[], complete: boolean, now: string): boolean {
     const last = slots.at(-1)!;
     if (this.assignStatement.run(last.python, last.platform, checkId).changes !== 1) return false;
     for (const slot of slots.slice(0, -1).reverse()) this.insertSlotStatement.get(now, slot.python, slot.platform, checkId);
+    if (!complete) return true;
+    const current = { checkId, slots: JSON.stringify(slots.map((slot) => `${slot.python} ${slot.platform}`)) };
+    this.retireStatement.run(current);
+    this.dropRetiredStatement.run(current);
     return true;
   }
 
@@ -259,6 +280,7 @@ function fromRaw(raw: RawCheck): CheckRow {
     modules: JSON.parse(raw.modules),
     missingLibraries: JSON.parse(raw.missingLibraries),
     degraded: raw.degraded === 1,
+    retired: raw.retired === 1,
     smoke: raw.smoke === null ? null : JSON.parse(raw.smoke),
   };
 }

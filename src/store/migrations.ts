@@ -228,12 +228,14 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // The verdict matrix: each check is for one interpreter (Python X.Y on a platform), set when the
   // file's first check is spread over every interpreter it fits; checks from before keep NULL and
-  // no longer count. A failed check says whether the artifact is broken or a dependency has no
+  // no longer count, nor do checks on an interpreter the configuration no longer has (retired at
+  // the next spread). A failed check says whether the artifact is broken or a dependency has no
   // file for that Python, and how the project's smoke check went. Waivers and smoke checks are an
   // admin's word, kept with who gave it; a revoked waiver stays as history.
   `
   ALTER TABLE checks ADD COLUMN python TEXT;
   ALTER TABLE checks ADD COLUMN platform TEXT;
+  ALTER TABLE checks ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE checks ADD COLUMN cause TEXT NOT NULL DEFAULT '' CHECK (cause IN ('', 'broken', 'unresolvable'));
   ALTER TABLE checks ADD COLUMN smoke TEXT;
 

@@ -201,6 +201,24 @@ describe("a smoke check", () => {
   });
 });
 
+describe("an interpreter dropped from the configuration", () => {
+  test("no longer counts once the file is checked again: its old verdicts stay as retired history", async () => {
+    expect((await waitForMatrix(server, files.py3Only, 2)).state.verification).toBe("failed");
+    await server.stop();
+    nodeConfig = { ...nodeConfig, interpreters: [sharedPython("3.11")] };
+    server = await startCheckerServer({ nodes: [nodeConfig], storage: server.storage });
+    server.services.checks.request(files.py3Only);
+    const { state } = await waitForMatrix(server, files.py3Only, 1);
+    expect(state.matrix.map((entry) => [entry.python, entry.verdict])).toEqual([["3.11", "verified"]]);
+    expect(state.verification).toBe("verified");
+    expect(state.checks.filter((check) => check.python === "2.7").map((check) => [check.status, check.retired])).toEqual([
+      ["failed", true],
+      ["failed", true],
+    ]);
+    expect(await listed(server.index, "py3-only")).toEqual([files.py3Only]);
+  });
+});
+
 describe("with no nodes configured", () => {
   test("`pydepot check` says so and exits non-zero", async () => {
     const folder = temporaryFolder("no-nodes");
