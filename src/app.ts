@@ -19,6 +19,9 @@ import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
 import { Staging } from "./services/staging.js";
 import { Uploads } from "./services/uploads.js";
+import { SmokeChecks } from "./services/smoke-checks.js";
+import { Verdicts } from "./services/verdicts.js";
+import { Waivers } from "./services/waivers.js";
 import type { Settings } from "./settings.js";
 import { VERSION } from "./version.js";
 import { scheduleBackups, startScheduler } from "./workers/scheduler.js";
@@ -31,6 +34,8 @@ import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
 import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
+import { SmokeCheckStore } from "./store/smoke-checks.js";
+import { WaiverStore } from "./store/waivers.js";
 import { StatsStore } from "./store/stats.js";
 import { WakeUps } from "./store/wakeups.js";
 
@@ -48,6 +53,8 @@ export interface Services {
     jobs: JobStore;
     checks: CheckStore;
     stats: StatsStore;
+    waivers: WaiverStore;
+    smokeChecks: SmokeCheckStore;
   };
   access: Access;
   accounts: Accounts;
@@ -62,6 +69,8 @@ export interface Services {
   jobs: Jobs;
   checks: Checks;
   nodeTrust: NodeTrust;
+  waivers: Waivers;
+  smokeChecks: SmokeChecks;
   operations: Operations;
   backups: Backups;
   fsck: Fsck;
@@ -92,12 +101,15 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     jobs: new JobStore(db),
     checks: new CheckStore(db),
     stats: new StatsStore(db),
+    waivers: new WaiverStore(db),
+    smokeChecks: new SmokeCheckStore(db),
   };
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
+  const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0);
   return {
     db,
@@ -114,8 +126,10 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
     jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
-    checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access),
+    checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
     nodeTrust,
+    waivers: new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, now),
+    smokeChecks: new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now),
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
     fsck: new Fsck(db, blobs),

@@ -11,9 +11,11 @@ import { registerJobs } from "./cli/jobs.js";
 import { registerNginxConfig } from "./cli/nginx-config.js";
 import { registerReleases } from "./cli/releases.js";
 import { registerServe } from "./cli/serve.js";
+import { registerSmoke } from "./cli/smoke.js";
 import { registerSystemd } from "./cli/systemd.js";
 import { registerTokens } from "./cli/tokens.js";
 import { registerUsers } from "./cli/users.js";
+import { registerWaivers } from "./cli/waivers.js";
 import { AppError } from "./core/errors.js";
 
 const program = new Command("pydepot")
@@ -23,7 +25,7 @@ const program = new Command("pydepot")
   // Usage mistakes are one line too, pointing at --help rather than printing all of it.
   .configureOutput({ outputError: (message, write) => write(`pydepot: ${message.replace(/^error: /, "").trim().replace(/\s*\n\s*/g, " ")} (see --help)\n`) });
 
-const commands = [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases, registerAgent, registerAgents, registerJobs, registerNginxConfig, registerChecks, registerBackup, registerFsck, registerSystemd];
+const commands = [registerServe, registerConfig, registerUsers, registerTokens, registerImport, registerReleases, registerAgent, registerAgents, registerJobs, registerNginxConfig, registerChecks, registerWaivers, registerSmoke, registerBackup, registerFsck, registerSystemd];
 for (const register of commands) register(program);
 
 // Every error is one line saying what went wrong and what to do; a stack only when asked for.

@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import type { FileChecks } from "../services/checks.js";
+import type { MatrixEntry } from "../services/verdicts.js";
 import type { CheckRow } from "../store/checks.js";
 import type { BuildProvenance } from "../store/files.js";
 import { OPERATOR, withServices } from "./context.js";
@@ -6,23 +8,21 @@ import { OPERATOR, withServices } from "./context.js";
 export function registerChecks(program: Command): void {
   program
     .command("check <file-or-project>")
-    .description("check eggs and wheels on clean nodes now and print the verdicts")
+    .description("check eggs and wheels on every interpreter they fit on clean nodes now and print the verdicts")
     .option("--node <name>", "only on this node")
     .action(async (target: string, options: { node?: string }, command: Command) => {
-      await withServices(command, async (services) => {
-        const queued = services.checks.request(target);
-        await services.checks.runDue(options.node);
-        for (const check of queued) console.log(describe(services.stores.checks.byId(check.id)!));
-      });
+      const results = await withServices(command, (services) => services.checks.checkNow(target, options.node));
+      for (const result of results) printMatrix(result);
     });
   program
     .command("checks <filename>")
-    .description("show a file's verification and every check of it, with logs")
+    .description("show a file's verification, its verdict on each interpreter, and every check of it, with logs")
     .option("--json", "print JSON")
     .action(async (filename: string, options: { json?: boolean }, command: Command) => {
-      const { file, checks } = await withServices(command, (services) => services.checks.checksOf(OPERATOR, filename));
-      if (options.json) return console.log(JSON.stringify({ file, checks }, null, 2));
-      console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded: no compiled code)" : ""}`);
+      const result = await withServices(command, (services) => services.checks.checksOf(OPERATOR, filename));
+      const { file, checks } = result;
+      if (options.json) return console.log(JSON.stringify(result, null, 2));
+      printMatrix(result);
       if (file.provenance) console.log(describeProvenance(file.provenance));
       for (const check of checks) {
         console.log(describe(check));
@@ -52,10 +52,27 @@ export function registerChecks(program: Command): void {
     });
 }
 
+/** The file's verification, then one line per interpreter: its verdict, where and how long, and why. */
+function printMatrix({ file, matrix }: FileChecks): void {
+  console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded: no compiled code)" : ""}`);
+  if (matrix.length === 0) console.log("  no verdict per interpreter yet (its checks wait for a node, or are older than the matrix)");
+  for (const entry of matrix) console.log(`  ${describeEntry(entry)}`);
+}
+
+function describeEntry(entry: MatrixEntry): string {
+  const check = entry.check;
+  const where = check ? ` on ${check.node} ${check.interpreter ?? ""} in ${((check.durationMs ?? 0) / 1000).toFixed(1)} s` : "";
+  const waived = entry.waivers.map((waiver) => ` [waived by #${waiver.id} (${waiver.createdBy}): ${waiver.reason}]`).join("");
+  const again = entry.rechecking ? " (a new check is waiting)" : "";
+  return `Python ${entry.python} ${entry.platform}\t${entry.verdict}${where}\t${entry.reason}${waived}${again}`;
+}
+
 function describe(check: CheckRow): string {
+  const python = check.python ? ` Python ${check.python}` : "";
   const where = check.node ? ` on ${check.node} ${check.interpreter ?? ""}` : "";
+  const status = check.cause === "unresolvable" ? "unresolvable" : check.status;
   const missing = check.missingLibraries.length ? ` missing ${check.missingLibraries.join(", ")}` : "";
-  return `#${check.id}\t${check.status}\t${check.filename}${where}\t${check.reason}${missing}`;
+  return `#${check.id}\t${status}\t${check.filename}${python}${where}\t${check.reason}${missing}`;
 }
 
 function describeProvenance(provenance: BuildProvenance): string {

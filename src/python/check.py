@@ -60,24 +60,30 @@ OUTPUT_LIMIT = 1024 * 1024
 
 # The proof of a finished import (see the top): the value comes on stdin, which the imported code
 # then finds empty, and goes back on the pipe whose number is the last argument. A failed import
-# raises before the write, whatever an atexit handler or os._exit does with the status later.
+# (or smoke check) raises before the write, whatever an atexit handler or os._exit does with the
+# status later.
 PROOF_LINES = [
-    "def prove(name, result):",
+    "def prove(run, argument, result):",
     "    nonce = os.read(0, 64)",
     "    nothing = os.open(os.devnull, os.O_RDONLY)",
     "    os.dup2(nothing, 0)",
     "    os.close(nothing)",
-    "    __import__(name)",
+    "    run(argument)",
     "    os.write(result, nonce)",
     "    os.close(result)",
+    # The project's smoke check: an admin's code (never the artifact's), run as a script would be.
+    "def smoke(code):",
+    "    exec(compile(code, '<smoke check>', 'exec'), {'__name__': '__main__'})",
 ]
 # The import, with the module name as an argument: nothing from the artifact is ever code.
 # sys.argv: [-c, module, result fd].
-IMPORT_SOURCE = "\n".join(["import os, sys"] + PROOF_LINES + ["prove(sys.argv[1], int(sys.argv[2]))"])
+IMPORT_SOURCE = "\n".join(["import os, sys"] + PROOF_LINES + ["prove(__import__, sys.argv[1], int(sys.argv[2]))"])
+# The smoke check, proven the same way. sys.argv: [-c, code, result fd].
+SMOKE_SOURCE = "\n".join(["import os, sys"] + PROOF_LINES + ["prove(smoke, sys.argv[1], int(sys.argv[2]))"])
 # Python 2.7 has no venv: the interpreter runs with -S (no site-packages of the node) and this
 # adds the check's folder the way site.addsitedir would, .pth files included (easy_install's
 # easy-install.pth, namespace packages). sys.argv: [-c, folder, module, result fd].
-ISOLATED_IMPORT_SOURCE = "\n".join(PROOF_LINES + [
+ISOLATED_SITE_LINES = [
     "import os, sys",
     "folder = sys.argv[1]",
     "sys.path.append(folder)",
@@ -90,11 +96,17 @@ ISOLATED_IMPORT_SOURCE = "\n".join(PROOF_LINES + [
     "            continue",
     "        entry = os.path.join(folder, line.rstrip())",
     "        if line.strip() and entry not in sys.path and os.path.exists(entry): sys.path.append(entry)",
-    "prove(sys.argv[2], int(sys.argv[3]))",
-])
+]
+ISOLATED_IMPORT_SOURCE = "\n".join(PROOF_LINES + ISOLATED_SITE_LINES + ["prove(__import__, sys.argv[2], int(sys.argv[3]))"])
+# sys.argv: [-c, folder, code, result fd].
+ISOLATED_SMOKE_SOURCE = "\n".join(PROOF_LINES + ISOLATED_SITE_LINES + ["prove(smoke, sys.argv[2], int(sys.argv[3]))"])
 PURELIB_SOURCE = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 # The log names this long argument instead of repeating it for every module.
-LOG_NAMES = {ISOLATED_IMPORT_SOURCE: "\"$ISOLATED_IMPORT\"", IMPORT_SOURCE: "\"$PROVEN_IMPORT\""}
+LOG_NAMES = {ISOLATED_IMPORT_SOURCE: "\"$ISOLATED_IMPORT\"", IMPORT_SOURCE: "\"$PROVEN_IMPORT\"",
+             ISOLATED_SMOKE_SOURCE: "\"$ISOLATED_SMOKE\"", SMOKE_SOURCE: "\"$PROVEN_SMOKE\""}
+# What pip and easy_install say when a requirement has no file this interpreter installs.
+UNRESOLVABLE = [re.compile(r"No matching distribution found for (\S+)"),
+                re.compile(r"Could not find suitable distribution for Requirement\.parse\('([^']+)'")]
 # `python setup.py easy_install ...` without a setup.py: `python -m easy_install` needs the
 # easy_install.py that setuptools dropped in version 52, and its main() went later still.
 EASY_INSTALL_SOURCE = "from setuptools import setup; setup()"
@@ -244,12 +256,14 @@ class Check(object):
         environment = self.make_environment()
         failure = self.install(environment, artifact)
         if failure is not None:
-            result.update(verdict="failed", reason=failure)
+            result.update(verdict=failure[0], reason=failure[1])
             return result
         for name in contents["imports"]:
             result["modules"].append(self.import_module(environment, name))
+        if self.request["smoke"] is not None:
+            result["smoke"] = self.smoke_check(environment, self.request["smoke"])
         result["missing_libraries"] = self.missing_libraries(environment["site"])
-        result.update(judge(result["modules"], result["missing_libraries"]))
+        result.update(judge(result["modules"], result["missing_libraries"], result.get("smoke")))
         return result
 
     def download(self):
@@ -288,6 +302,7 @@ class Check(object):
             site = os.path.join(self.folder, "site")
             os.mkdir(site)
             python = [sys.executable, "-s", "-S", "-c", ISOLATED_IMPORT_SOURCE, site]
+            smoke = [sys.executable, "-s", "-S", "-c", ISOLATED_SMOKE_SOURCE, site]
             self.log("imports run with -S, the check's folder added as its only site dir:\n"
                      "ISOLATED_IMPORT=" + shell_display(ISOLATED_IMPORT_SOURCE))
         else:
@@ -301,6 +316,7 @@ class Check(object):
                 raise Refused("the new venv's interpreter does not start")
             site = text.strip().splitlines()[-1]
             python = [interpreter, "-s", "-c", IMPORT_SOURCE]
+            smoke = [interpreter, "-s", "-c", SMOKE_SOURCE]
         bundled = bundled_setuptools()
         has_easy_install = False
         if bundled is not None:
@@ -308,10 +324,11 @@ class Check(object):
             archive.extractall(site)
             has_easy_install = "setuptools/command/easy_install.py" in archive.namelist()
             self.log("setuptools from %s unpacked into %s" % (bundled, site))
-        return {"python": python, "site": site, "env": env, "has_easy_install": has_easy_install}
+        return {"python": python, "smoke": smoke, "site": site, "env": env, "has_easy_install": has_easy_install}
 
     def install(self, environment, artifact):
-        """None when the artifact and its dependencies installed, else the reason it did not."""
+        """None when the artifact and its dependencies installed, else (verdict, reason): failed,
+        or unresolvable when a dependency has no file on the index this interpreter installs."""
         index = self.request["index_url"]
         env = dict(environment["env"])
         if self.request["kind"] == "wheel":
@@ -343,12 +360,18 @@ class Check(object):
             raise Refused("installing %s timed out (the check's limit is %.0f s)"
                           % (self.request["filename"], self.request["timeout"]))
         if code == 0:
-            return self.installed_differences(environment["site"], artifact)
+            difference = self.installed_differences(environment["site"], artifact)
+            return None if difference is None else ("failed", difference)
         if "is not a supported wheel on this platform" in text:
             # The caller picked an interpreter the wheel is not for: no verdict on the wheel.
             raise Refused("%s is not a wheel for Python %s on this node"
                           % (self.request["filename"], sys.version.split()[0]))
-        return "installing %s failed: %s" % (self.request["filename"], installer_error(text))
+        for pattern in UNRESOLVABLE:
+            missing = pattern.search(text)
+            if missing:
+                return ("unresolvable", "dependency %s has no file on the index that Python %s installs"
+                        % (missing.group(1), python_series()))
+        return ("failed", "installing %s failed: %s" % (self.request["filename"], installer_error(text)))
 
     def installed_differences(self, site, artifact):
         """None when every file of the artifact is installed with its own bytes (an exit status
@@ -384,6 +407,26 @@ class Check(object):
         return {"name": name, "ok": code == 0 and not timed_out and proven, "returncode": code,
                 "signal": signal_name(-code) if code < 0 else None,
                 "timed_out": timed_out, "proven": proven, "output": text}
+
+    def smoke_check(self, environment, code):
+        """The project's smoke check, run after the imports: ok only when it provably finished."""
+        self.log("smoke check:\n" + code)
+        argument = code.encode("utf-8") if PYTHON_2 else code  # 2.7's exec would encode it as ASCII
+        returncode, timed_out, text, proven = self.run_proving(environment["smoke"] + [argument], environment["env"], IMPORT_TIMEOUT)
+        if timed_out and self.remaining() <= 0:
+            raise Refused("the check's time limit (%.0f s) ran out during the smoke check" % self.request["timeout"])
+        ok = returncode == 0 and not timed_out and proven
+        if ok:
+            problem = ""
+        elif timed_out:
+            problem = "timed out"
+        elif returncode < 0:
+            problem = "killed by %s" % signal_name(-returncode)
+        else:
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            problem = lines[-1] if lines else "exit status %d" % returncode
+        # Its whole output is in the log; the result keeps the line that says why it failed.
+        return {"ok": ok, "output": problem}
 
     def missing_libraries(self, site):
         """Sorted names that `ldd` reports as `not found` for any shared object installed."""
@@ -583,7 +626,7 @@ def installer_error(output):
     return lines[-1] if lines else "no output"
 
 
-def judge(modules, missing):
+def judge(modules, missing, smoke):
     failed = [module for module in modules if not module["ok"]]
     reasons = []
     for module in failed:
@@ -601,14 +644,21 @@ def judge(modules, missing):
             reasons.append("import %s failed: %s" % (module["name"], last))
     if missing:
         reasons.append("native libraries not found on the node: " + ", ".join(missing))
+    if smoke is not None and not smoke["ok"]:
+        reasons.append("the smoke check failed: %s" % smoke["output"])
     if reasons:
         return {"verdict": "failed", "reason": "; ".join(reasons)}
+    passed = "the smoke check passed" if smoke is not None else ""
     if not modules:
-        return {"verdict": "verified", "reason": "installed; the artifact has no importable modules"}
-    return {"verdict": "verified", "reason": "installed and imported %d modules" % len(modules)}
+        return {"verdict": "verified", "reason": "; ".join(["installed; the artifact has no importable modules"] + ([passed] if passed else []))}
+    return {"verdict": "verified", "reason": "installed and imported %d modules%s" % (len(modules), "; " + passed if passed else "")}
 
 
 # -- small pieces ----------------------------------------------------------------------------
+
+def python_series():
+    return "%d.%d" % sys.version_info[:2]
+
 
 def clean_environment(folder):
     """The node's environment without anything that points pip or Python elsewhere."""
@@ -795,6 +845,9 @@ def parse_request(text):
     for key in ("allow_root", "exclusive_login"):
         if not isinstance(request.get(key), bool):
             raise Refused("%s must be true or false" % key)
+    request["smoke"] = request.get("smoke")
+    if request["smoke"] is not None and not isinstance(request["smoke"], type(u"")):
+        raise Refused("smoke must be the project's smoke check (a string) or null")
     request["artifact_url"] = request["artifact_url"].split("#", 1)[0]
     return request
 
@@ -852,7 +905,7 @@ def main():
         # Measured once everything the check started is gone: did this check change the node?
         changes["after"] = startup_changes(request["startup"])
         check.log("[%s: %s]" % (result["verdict"], result["reason"]))
-    for key, empty in (("modules", []), ("missing_libraries", []), ("native_modules", []), ("degraded", False)):
+    for key, empty in (("modules", []), ("missing_libraries", []), ("native_modules", []), ("degraded", False), ("smoke", None)):
         result.setdefault(key, empty)
     result["startup_changes"] = changes
     result["login_uid"] = os.getuid()

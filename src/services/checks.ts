@@ -6,16 +6,20 @@ import { normalize } from "../core/names.js";
 import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
 import { fits, type TargetTags } from "../core/tags.js";
 import type { NormalizedName } from "../core/types.js";
+import { pythonSeries } from "../core/verdicts.js";
+import { satisfiesRequiresPython } from "../core/versions.js";
 import { NodeUnreachable, runRemote, type NodeConnection } from "../remote/ssh.js";
 import type { Settings } from "../settings.js";
-import type { CheckPurpose, CheckRow, CheckStore, NodeHealth } from "../store/checks.js";
+import type { CheckPurpose, CheckRow, CheckStore, FailureCause, NodeHealth, Slot, SmokeResult } from "../store/checks.js";
 import { tx, type Db } from "../store/db.js";
 import type { FileRow, FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
+import type { SmokeCheckStore } from "../store/smoke-checks.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
 import type { NodeTrust } from "./node-trust.js";
+import type { MatrixEntry, Verdicts } from "./verdicts.js";
 
 type NodeSettings = Settings["nodes"][number];
 
@@ -38,12 +42,15 @@ export interface InterpreterProbe {
 }
 
 interface CheckResult {
-  verdict: "verified" | "failed" | "error";
+  /** unresolvable: a dependency has no file on the index that this Python installs. */
+  verdict: "verified" | "failed" | "unresolvable" | "error";
   reason: string;
   log: string;
   modules: CheckRow["modules"];
   missing_libraries: string[];
   degraded: boolean;
+  /** The project's smoke check, when it has one and the file installed. */
+  smoke?: SmokeResult | null;
   duration: number;
   /** How the interpreter's start-up files differ from the probe's, before and after the check. */
   startup_changes?: { before: string[]; after: string[] };
@@ -56,10 +63,19 @@ interface Placement {
   probe: InterpreterProbe;
 }
 
+/** A file's verification, its verdict on each interpreter it fits, and every check of it. */
+export interface FileChecks {
+  file: FileRow;
+  matrix: MatrixEntry[];
+  checks: CheckRow[];
+}
+
 /**
- * The import checker: pick an artifact, a node and an interpreter it fits, run check.py there over
- * SSH, record the verdict in one transaction that also changes what the default index lists.
- * Node trouble leaves the check pending with the node's error; it never fails an artifact.
+ * The import checker: a file's first check is spread over every distinct interpreter (Python
+ * X.Y and platform) it fits across the configured nodes; each then goes to a node with that
+ * interpreter and room, runs check.py there over SSH, and its verdict is recorded in one
+ * transaction that also settles what the default index lists (Verdicts). Node trouble leaves
+ * the check pending with the node's error; it never fails an artifact.
  */
 export class Checks {
   private readonly running = new Map<string, number>();
@@ -81,6 +97,8 @@ export class Checks {
     private readonly serverUrl: () => string,
     private readonly now: () => string,
     private readonly access: Access,
+    private readonly verdicts: Verdicts,
+    private readonly smokeChecks: SmokeCheckStore,
   ) {}
 
   /** Start every due check a node has room for; resolves when those have finished. */
@@ -102,8 +120,12 @@ export class Checks {
     // Each node is asked what it runs at most once a pass, so a dead node costs one timeout, not one per check.
     const probed = new Map<string, Record<string, InterpreterProbe> | string>();
     for (const check of this.store.due(Date.now())) {
+      if (check.python === null) await this.spread(check, probed);
+    }
+    for (const check of this.store.due(Date.now())) {
+      if (check.python === null || check.platform === null) continue;
       const file = this.files.byFilename(check.filename)!;
-      const placement = await this.place(file, probed, onlyNode);
+      const placement = await this.place(file, { python: check.python, platform: check.platform }, probed, onlyNode);
       if (!placement) continue;
       if ("problem" in placement) {
         // No node may run it now (unreachable, refused, quarantined): the check waits with that node's reason.
@@ -124,8 +146,27 @@ export class Checks {
     return started;
   }
 
+  /**
+   * Queue checks of one file, or of every egg and wheel of a project, run them (only on `onlyNode`
+   * when given) until nothing more can start, and answer each file's matrix.
+   */
+  async checkNow(target: string, onlyNode?: string): Promise<FileChecks[]> {
+    const filenames = [...new Set(this.request(target).map((check) => check.filename))];
+    const files = () => filenames.map((filename) => this.files.byFilename(filename)!);
+    const finished = () => files().flatMap((file) => this.store.forFile(file.id)).filter((check) => check.status === "verified" || check.status === "failed").length;
+    const due = () => this.store.due(Date.now()).filter((check) => filenames.includes(check.filename)).length;
+    // One pass starts what the nodes have room for: pass again while that gave verdicts and more is due.
+    for (;;) {
+      const before = finished();
+      await this.runDue(onlyNode);
+      if (due() === 0 || finished() === before) break;
+    }
+    return files().map((file) => this.describe(file));
+  }
+
   /** Queue a check of one file, or of every egg and wheel of a project, now. */
   request(target: string, purpose: CheckPurpose = "manual"): CheckRow[] {
+    if (this.nodes.length === 0) throw conflict("No clean nodes are configured ([[nodes]] in the config file), so no check would run: the index lists every file unchecked");
     const byName = this.files.byFilename(target);
     const files = byName ? [byName] : this.projectFiles(target);
     const ids = tx(this.db, () => files.map((file) => this.store.insert(file.id, purpose, this.now())));
@@ -141,11 +182,16 @@ export class Checks {
     return ids.length;
   }
 
-  /** A file's verification and every check of it, with logs: only for those who may read its project. */
-  checksOf(principal: Principal, filename: string): { file: FileRow; checks: CheckRow[] } {
+  /** A file's verification, its matrix and every check of it, with logs: only for those who may read its project. */
+  checksOf(principal: Principal, filename: string): FileChecks {
     const file = this.files.byFilename(filename);
     this.access.canRead(principal, file && this.projects.byName(file.project), () => notFound(`No file ${filename}`));
-    return { file: file!, checks: this.store.forFile(file!.id) };
+    return this.describe(file!);
+  }
+
+  private describe(file: FileRow): FileChecks {
+    const checks = this.store.forFile(file.id);
+    return { file, matrix: this.verdicts.matrix(file, checks), checks };
   }
 
   health(principal: Principal): NodeHealth[] {
@@ -179,9 +225,41 @@ export class Checks {
     return probes;
   }
 
-  /** A node with room and an interpreter the file fits; else the first node that could not be probed, if any. */
+  /**
+   * Give a check not yet assigned an interpreter to every distinct interpreter the file fits
+   * across the configured nodes (by Python X.Y and platform, within its Requires-Python). When no
+   * node could say what it runs, or nothing known fits, the check waits with the reason.
+   */
+  private async spread(check: CheckRow, probed: Map<string, Record<string, InterpreterProbe> | string>): Promise<void> {
+    const file = this.files.byFilename(check.filename)!;
+    const slots = new Map<string, Slot>();
+    let unusable: { node: NodeSettings; problem: string } | null = null;
+    for (const node of this.nodes) {
+      if (!probed.has(node.name)) probed.set(node.name, await this.probesOf(node));
+      const probes = probed.get(node.name)!;
+      if (typeof probes === "string") {
+        unusable ??= { node, problem: probes };
+        continue;
+      }
+      for (const probe of Object.values(probes)) {
+        if (!fitsInterpreter(file, probe)) continue;
+        const slot = slotOf(probe);
+        slots.set(`${slot.python} ${slot.platform}`, slot);
+      }
+    }
+    if (slots.size > 0) {
+      // A node that never said what it runs may have more: then nothing is taken for retired.
+      tx(this.db, () => this.store.spread(check.id, [...slots.values()], unusable === null, this.now()));
+      return;
+    }
+    if (unusable) return this.postpone(check.id, unusable.node, unusable.problem, false);
+    this.store.postpone(check.id, `no configured interpreter fits ${file.filename}${file.requiresPython ? ` (Requires-Python ${file.requiresPython})` : ""}`, null, Date.now() + this.settings.retry_seconds * 1000);
+  }
+
+  /** A node with room and the slot's interpreter, which the file fits; else the first node that could not be probed, if any. */
   private async place(
     file: FileRow,
+    slot: Slot,
     probed: Map<string, Record<string, InterpreterProbe> | string>,
     onlyNode?: string,
   ): Promise<Placement | { node: NodeSettings; problem: string } | null> {
@@ -194,7 +272,7 @@ export class Checks {
         unusable ??= { node, problem: probes };
         continue;
       }
-      const found = Object.entries(probes).find(([, probe]) => fits(file, asTarget(file, probe)));
+      const found = Object.entries(probes).find(([, probe]) => sameSlot(slotOf(probe), slot) && fitsInterpreter(file, probe));
       if (found) return { node, interpreter: found[0], probe: found[1] };
     }
     return unusable;
@@ -222,6 +300,7 @@ export class Checks {
 
   private async run(checkId: number, file: FileRow, placement: Placement, startedAt: string): Promise<void> {
     const { node, interpreter, probe } = placement;
+    const project = this.projects.byName(file.project)!;
     const request = {
       artifact_url: `${this.serverUrl()}/files/${file.project}/${file.filename}`,
       sha256: file.sha256,
@@ -233,6 +312,7 @@ export class Checks {
       startup: probe.startup,
       allow_root: node.allow_root_login,
       exclusive_login: node.exclusive_login,
+      smoke: this.smokeChecks.of(project.id)?.code ?? null,
     };
     let result: CheckResult;
     try {
@@ -279,9 +359,12 @@ export class Checks {
 
   private record(checkId: number, file: FileRow, node: NodeSettings, result: CheckResult): void {
     const verdict = result.verdict === "verified" ? "verified" : "failed";
+    const cause: FailureCause = verdict === "verified" ? "" : result.verdict === "unresolvable" ? "unresolvable" : "broken";
     tx(this.db, () => {
       this.store.finish(checkId, {
         status: verdict,
+        cause,
+        smoke: result.smoke ?? null,
         reason: result.reason,
         log: result.log,
         modules: result.modules,
@@ -289,10 +372,11 @@ export class Checks {
         degraded: result.degraded,
         durationMs: Math.round(result.duration * 1000),
       }, this.now());
-      this.store.setVerification(file.id, verdict, result.degraded);
-      this.projects.touch(this.projects.byName(file.project)!.id);
+      this.verdicts.settle(this.files.byFilename(file.filename)!, result.degraded);
       this.store.saveHealth(node.name, true, "", this.now());
-      this.history.record(this.now(), { actor: `checker:${node.name}`, action: `check.${verdict}`, project: file.project, subject: file.filename, detail: result.reason });
+      const check = this.store.byId(checkId)!;
+      const action = cause === "unresolvable" ? "check.unresolvable" : `check.${verdict}`;
+      this.history.record(this.now(), { actor: `checker:${node.name}`, action, project: file.project, subject: file.filename, detail: `Python ${check.python}: ${result.reason}` });
     });
   }
 
@@ -327,6 +411,20 @@ export class Checks {
     }
     return { host: node.host, port: node.port, username: node.user, privateKey, hostKeySha256: node.host_key };
   }
+}
+
+/** The matrix slot an interpreter stands for: its Python X.Y and its platform. */
+function slotOf(probe: InterpreterProbe): Slot {
+  return { python: pythonSeries(probe.version), platform: probe.egg_platform };
+}
+
+function sameSlot(a: Slot, b: Slot): boolean {
+  return a.python === b.python && a.platform === b.platform;
+}
+
+/** Whether the interpreter would install the file: its tags, and its Requires-Python for wheels (pip honours it, easy_install does not). */
+function fitsInterpreter(file: FileRow, probe: InterpreterProbe): boolean {
+  return fits(file, asTarget(file, probe)) && (file.kind !== "wheel" || satisfiesRequiresPython(probe.version, file.requiresPython));
 }
 
 function asTarget(file: FileRow, probe: InterpreterProbe): TargetTags {

@@ -3,6 +3,21 @@ import type { Db } from "./db.js";
 export type CheckStatus = "pending" | "running" | "verified" | "failed";
 export type CheckPurpose = "new" | "reverify" | "manual";
 export type Verification = "pending" | "verified" | "failed";
+/** Why a check failed: the artifact is broken, or a dependency has no fitting file on the index. */
+export type FailureCause = "" | "broken" | "unresolvable";
+
+/** One interpreter of the matrix: a Python version (`X.Y`) on a platform (its egg platform). */
+export interface Slot {
+  python: string;
+  platform: string;
+}
+
+/** What the project's smoke check did on the interpreter: null when the project has none. */
+export interface SmokeResult {
+  ok: boolean;
+  /** Why it failed (its last line of output), "" when it passed; the whole output is in the log. */
+  output: string;
+}
 
 export interface CheckRow {
   id: number;
@@ -13,6 +28,13 @@ export interface CheckRow {
   status: CheckStatus;
   node: string | null;
   interpreter: string | null;
+  /** The matrix slot (null for a check not yet spread over the interpreters the file fits). */
+  python: string | null;
+  platform: string | null;
+  /** On an interpreter the configuration no longer has: kept as history, no longer counted. */
+  retired: boolean;
+  cause: FailureCause;
+  smoke: SmokeResult | null;
   reason: string;
   log: string;
   modules: { name: string; ok: boolean; returncode: number | null; signal: number | string | null; output: string }[];
@@ -26,6 +48,8 @@ export interface CheckRow {
 
 export interface CheckVerdict {
   status: "verified" | "failed";
+  cause: FailureCause;
+  smoke: SmokeResult | null;
   reason: string;
   log: string;
   modules: CheckRow["modules"];
@@ -43,12 +67,18 @@ export interface NodeHealth {
   checkedAt: string;
 }
 
-const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.reason, c.log,
+const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.python, c.platform, c.retired, c.cause, c.smoke, c.reason, c.log,
   c.modules, c.missing_libraries AS missingLibraries, c.degraded, c.duration_ms AS durationMs, c.created_at AS createdAt,
   c.started_at AS startedAt, c.finished_at AS finishedAt
   FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
 
-type RawCheck = Omit<CheckRow, "modules" | "missingLibraries" | "degraded"> & { modules: string; missingLibraries: string; degraded: number };
+type RawCheck = Omit<CheckRow, "modules" | "missingLibraries" | "degraded" | "smoke" | "retired"> & {
+  modules: string;
+  missingLibraries: string;
+  degraded: number;
+  smoke: string | null;
+  retired: number;
+};
 
 /** Checks (one row per attempt, kept as history), each file's current verification, node probes and health. */
 export class CheckStore {
@@ -72,6 +102,10 @@ export class CheckStore {
   private readonly releaseStatement;
   private readonly comparedStatement;
   private readonly verifiedSinceStatement;
+  private readonly assignStatement;
+  private readonly insertSlotStatement;
+  private readonly retireStatement;
+  private readonly dropRetiredStatement;
 
   constructor(db: Db) {
     this.uncheckedStatement = db.prepare(`SELECT f.id FROM files f WHERE f.kind != 'sdist' AND f.deleted_at IS NULL
@@ -82,7 +116,7 @@ export class CheckStore {
       WHERE c.status = 'pending' AND c.retry_after <= ? AND f.deleted_at IS NULL ORDER BY c.id`);
     this.startStatement = db.prepare(`UPDATE checks SET status = 'running', node = ?, interpreter = ?, started_at = ?, reason = ''
       WHERE id = ? AND status = 'pending'`);
-    this.finishStatement = db.prepare(`UPDATE checks SET status = @status, reason = @reason, log = @log, modules = @modules,
+    this.finishStatement = db.prepare(`UPDATE checks SET status = @status, cause = @cause, smoke = @smoke, reason = @reason, log = @log, modules = @modules,
       missing_libraries = @missingLibraries, degraded = @degraded, duration_ms = @durationMs, finished_at = @now WHERE id = @id`);
     this.postponeStatement = db.prepare(`UPDATE checks SET status = 'pending', reason = ?, node = ?, interpreter = NULL,
       retry_after = ? WHERE id = ?`);
@@ -109,6 +143,34 @@ export class CheckStore {
       FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id
       WHERE c.node = @node AND c.status = 'verified' AND f.verification = 'verified' AND f.deleted_at IS NULL
       AND c.finished_at >= COALESCE((SELECT good_comparison_at FROM node_interpreters WHERE node = @node AND path = @interpreter), '')`);
+    this.assignStatement = db.prepare("UPDATE checks SET python = ?, platform = ? WHERE id = ? AND python IS NULL");
+    this.insertSlotStatement = db.prepare(`INSERT INTO checks (file_id, purpose, status, created_at, python, platform)
+      SELECT file_id, purpose, 'pending', ?, ?, ? FROM checks WHERE id = ? RETURNING id`).pluck();
+    const otherSlots = `file_id = (SELECT file_id FROM checks WHERE id = @checkId) AND python IS NOT NULL
+      AND python || ' ' || platform NOT IN (SELECT value FROM json_each(@slots))`;
+    this.retireStatement = db.prepare(`UPDATE checks SET retired = 1 WHERE ${otherSlots} AND status IN ('verified', 'failed')`);
+    // A check that never ran on an interpreter no node has any more would wait for ever.
+    this.dropRetiredStatement = db.prepare(`DELETE FROM checks WHERE ${otherSlots} AND status = 'pending'`);
+  }
+
+  /**
+   * Spread a check not yet assigned to an interpreter over `slots` (in order of preference): a
+   * check with the same file and purpose is queued for each other slot. The check itself takes
+   * the last slot and the new ones go in reverse, so the newest check of the file (the first a
+   * newest-first list shows) is on the preferred interpreter. When `slots` are known to be all the
+   * file fits (every node said what it runs), the file's checks on any other interpreter (one the
+   * configuration dropped) are retired, or dropped if they never ran. False when another process
+   * spread it first (run inside a transaction, so nothing is queued twice).
+   */
+  spread(checkId: number, slots: readonly Slot[], complete: boolean, now: string): boolean {
+    const last = slots.at(-1)!;
+    if (this.assignStatement.run(last.python, last.platform, checkId).changes !== 1) return false;
+    for (const slot of slots.slice(0, -1).reverse()) this.insertSlotStatement.get(now, slot.python, slot.platform, checkId);
+    if (!complete) return true;
+    const current = { checkId, slots: JSON.stringify(slots.map((slot) => `${slot.python} ${slot.platform}`)) };
+    this.retireStatement.run(current);
+    this.dropRetiredStatement.run(current);
+    return true;
   }
 
   /** Eggs and wheels with no verdict yet and no check waiting. */
@@ -136,6 +198,7 @@ export class CheckStore {
       modules: JSON.stringify(verdict.modules),
       missingLibraries: JSON.stringify(verdict.missingLibraries),
       degraded: verdict.degraded ? 1 : 0,
+      smoke: verdict.smoke === null ? null : JSON.stringify(verdict.smoke),
       now,
     });
   }
@@ -212,5 +275,12 @@ export class CheckStore {
 }
 
 function fromRaw(raw: RawCheck): CheckRow {
-  return { ...raw, modules: JSON.parse(raw.modules), missingLibraries: JSON.parse(raw.missingLibraries), degraded: raw.degraded === 1 };
+  return {
+    ...raw,
+    modules: JSON.parse(raw.modules),
+    missingLibraries: JSON.parse(raw.missingLibraries),
+    degraded: raw.degraded === 1,
+    retired: raw.retired === 1,
+    smoke: raw.smoke === null ? null : JSON.parse(raw.smoke),
+  };
 }

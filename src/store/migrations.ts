@@ -226,4 +226,39 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_by_agent ON jobs (agent_id) WHERE status = 'leased';
   ALTER TABLE files ADD COLUMN provenance TEXT;
   `,
+  // The verdict matrix: each check is for one interpreter (Python X.Y on a platform), set when the
+  // file's first check is spread over every interpreter it fits; checks from before keep NULL and
+  // no longer count, nor do checks on an interpreter the configuration no longer has (retired at
+  // the next spread). A failed check says whether the artifact is broken or a dependency has no
+  // file for that Python, and how the project's smoke check went. Waivers and smoke checks are an
+  // admin's word, kept with who gave it; a revoked waiver stays as history.
+  `
+  ALTER TABLE checks ADD COLUMN python TEXT;
+  ALTER TABLE checks ADD COLUMN platform TEXT;
+  ALTER TABLE checks ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE checks ADD COLUMN cause TEXT NOT NULL DEFAULT '' CHECK (cause IN ('', 'broken', 'unresolvable'));
+  ALTER TABLE checks ADD COLUMN smoke TEXT;
+
+  CREATE TABLE smoke_checks (
+    project_id INTEGER PRIMARY KEY REFERENCES projects(id),
+    code TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_at TEXT NOT NULL
+  );
+
+  CREATE TABLE waivers (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    version TEXT,
+    module TEXT,
+    python TEXT,
+    degraded INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_by TEXT,
+    revoked_at TEXT
+  );
+  CREATE INDEX waivers_by_project ON waivers (project, id);
+  `,
 ];

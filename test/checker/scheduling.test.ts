@@ -1,5 +1,5 @@
 // When checks run: a new artifact is picked up by the wake-up after its commit (the periodic
-// sweep is an hour away here), `pydepot check FILE --node N` runs one now from another process,
+// sweep is an hour away here), `pydepot check FILE --node N` runs them now from another process,
 // a re-verification keeps the history and notices a node that drifted, and a node with
 // parallel = 2 runs two checks at once, never more.
 import { chmodSync, rmSync } from "node:fs";
@@ -58,13 +58,20 @@ describe("picking up work", () => {
     expect(await listed(server.index, "dep-b")).toEqual([pureFile]);
   });
 
-  test("`pydepot check FILE --node N` runs a check now and prints the verdict; `checks` and `node list` show it", async () => {
+  test("`pydepot check FILE --node N` runs its checks on every interpreter now and prints the matrix; `checks` and `node list` show it", async () => {
     const printed = await pydepot("check", pureFile, "--node", nodeConfig.name);
-    expect(printed).toMatch(new RegExp(`^#\\d+\\tverified\\t${pureFile.replaceAll(".", "\\.")} on clean-1 \\S+python3\\.11\\tinstalled and imported 1 modules\\n$`));
+    expect(printed.split("\n")).toEqual([
+      `${pureFile}: verified`,
+      expect.stringMatching(/^ {2}Python 2\.7 linux-x86_64\tverified on clean-1 \S+python2\.7 in \d+\.\d s\tinstalled and imported 1 modules$/),
+      expect.stringMatching(/^ {2}Python 3\.11 linux-x86_64\tverified on clean-1 \S+python3\.11 in \d+\.\d s\tinstalled and imported 1 modules$/),
+      "",
+    ]);
     const { checks } = await fileChecks(server, pureFile);
-    expect(checks.map((check) => [check.purpose, check.status])).toEqual([
-      ["manual", "verified"],
-      ["new", "verified"],
+    expect(checks.map((check) => [check.purpose, check.python, check.status])).toEqual([
+      ["manual", "3.11", "verified"],
+      ["manual", "2.7", "verified"],
+      ["new", "3.11", "verified"],
+      ["new", "2.7", "verified"],
     ]);
     const history = await pydepot("checks", pureFile);
     expect(history.split("\n")[0]).toBe(`${pureFile}: verified`);
@@ -109,10 +116,13 @@ describe("re-verification", () => {
 
     // The healthy file passes again and keeps every earlier verdict.
     const healthy = await waitForCheck(server, pureFile, "a passed re-verification", (check) => check.purpose === "reverify" && check.status === "verified", 60_000);
-    expect(healthy.state.checks.map((check) => [check.purpose, check.status])).toEqual([
-      ["reverify", "verified"],
-      ["manual", "verified"],
-      ["new", "verified"],
+    expect(healthy.state.checks.map((check) => [check.purpose, check.python, check.status])).toEqual([
+      ["reverify", "3.11", "verified"],
+      ["reverify", "2.7", "verified"],
+      ["manual", "3.11", "verified"],
+      ["manual", "2.7", "verified"],
+      ["new", "3.11", "verified"],
+      ["new", "2.7", "verified"],
     ]);
     expect(await listed(server.index, "dep-b")).toEqual([pureFile]);
   });

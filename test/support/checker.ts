@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startApp, type App } from "../../src/app.js";
 import { loadSettings, type Settings } from "../../src/settings.js";
+import type { MatrixEntry } from "../../src/services/verdicts.js";
 import type { CheckRow, NodeHealth } from "../../src/store/checks.js";
 import { cleanEnv, expectOk, runCommand, type ProcessResult } from "./commands.js";
 import { buildWith } from "./packages.js";
@@ -63,9 +64,9 @@ export function wrongHostKey(node: SshdNode): string {
 }
 
 /**
- * The `nodes` entry for an sshd: the copies of Python 3.11 (first, so py2.py3 wheels are checked
- * there) and 2.7 (eggs) that the unprivileged login can run and cannot write. Override any
- * field to misconfigure it.
+ * The `nodes` entry for an sshd: the copies of Python 3.11 (first: the preferred interpreter,
+ * whose check of a py2.py3 wheel is its newest) and 2.7 (eggs, and py2.py3 wheels too) that the
+ * unprivileged login can run and cannot write. Override any field to misconfigure it.
  */
 export function nodeSettings(node: SshdNode, overrides: Partial<NodeSettings> = {}): NodeSettings {
   return {
@@ -198,6 +199,8 @@ export interface FileChecks {
   filename: string;
   verification: "pending" | "verified" | "failed";
   degraded: boolean;
+  /** The verdict on each interpreter the file fits. */
+  matrix: MatrixEntry[];
   /** Newest first. */
   checks: CheckRow[];
 }
@@ -258,7 +261,11 @@ function summary(state: FileChecks): unknown {
   };
 }
 
-/** Waits until the file's newest check satisfies `done` (default: it has a verdict). */
+/**
+ * Waits until the file's newest check satisfies `done` (default: it has a verdict), and when that
+ * check has a verdict, until no check of the file waits or runs (a file is checked on every
+ * interpreter it fits; its newest check is the one on the first configured interpreter).
+ */
 export function waitForCheck(
   server: CheckerServer,
   filename: string,
@@ -276,7 +283,33 @@ export function waitForCheck(
       if (states.at(-1) !== current) states.push(current);
       seen.last = { ...(summary(state) as object), states, serverLog: server.log.slice(-5) };
       const check = state.checks[0];
-      return check !== undefined && done(check, state) ? { state, check } : undefined;
+      const finished = (other: CheckRow) => other.status === "verified" || other.status === "failed";
+      // A verdict is awaited with the file's other checks; a waiting state is not.
+      const settled = check !== undefined && (!finished(check) || state.checks.every(finished));
+      return settled && done(check, state) ? { state, check } : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/**
+ * Waits until the file has a verdict on every interpreter of its matrix (`count` of them) and no
+ * check of it waits or runs; answers the matrix by Python version ("2.7", "3.11").
+ */
+export async function waitForMatrix(
+  server: CheckerServer,
+  filename: string,
+  count: number,
+  timeoutMs = 120_000,
+): Promise<{ state: FileChecks; byPython: Record<string, MatrixEntry> }> {
+  return eventually(
+    `${filename}: a verdict on each of ${count} interpreters`,
+    async (seen) => {
+      const state = await fileChecks(server, filename);
+      seen.last = { ...(summary(state) as object), matrix: state.matrix.map(({ python, verdict, reason }) => ({ python, verdict, reason })), serverLog: server.log.slice(-5) };
+      const idle = state.checks.every((check) => check.status === "verified" || check.status === "failed");
+      const settled = idle && state.matrix.length === count && state.matrix.every((entry) => entry.verdict !== "pending");
+      return settled ? { state, byPython: Object.fromEntries(state.matrix.map((entry) => [entry.python, entry])) } : undefined;
     },
     timeoutMs,
   );

@@ -8,8 +8,8 @@ export function checkRoutes(access: Access, checks: Checks): Router {
   const router = Router();
   router.use("/api/checks", express.json({ limit: "64kb" }));
   router.get("/api/files/:filename/checks", (request, response) => {
-    const { file, checks: history } = checks.checksOf(response.locals.principal, request.params.filename);
-    response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, provenance: file.provenance, checks: history });
+    const { file, matrix, checks: history } = checks.checksOf(response.locals.principal, request.params.filename);
+    response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, provenance: file.provenance, matrix, checks: history });
   });
   router.get("/api/nodes", (_request, response) => {
     response.json({ nodes: checks.health(response.locals.principal) });

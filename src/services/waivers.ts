@@ -1,0 +1,109 @@
+import { badRequest, conflict, notFound } from "../core/errors.js";
+import { normalize } from "../core/names.js";
+import type { NormalizedName } from "../core/types.js";
+import { waiverCovers, type WaiverQuery } from "../core/verdicts.js";
+import { parseVersion } from "../core/versions.js";
+import { tx, type Db } from "../store/db.js";
+import type { FileStore } from "../store/files.js";
+import type { HistoryStore } from "../store/history.js";
+import type { ProjectRow, ProjectStore } from "../store/projects.js";
+import type { WaiverRow, WaiverStore } from "../store/waivers.js";
+import { actorName, type Access, type Principal } from "./access.js";
+import type { Verdicts } from "./verdicts.js";
+
+export interface WaiverRequest {
+  project: string;
+  version?: string;
+  module?: string;
+  python?: string;
+  degraded?: boolean;
+  reason: string;
+}
+
+const MODULE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+const PYTHON = /^\d+\.\d+$/;
+
+/**
+ * An admin's acceptance of a failure (or, with `degraded`, of a degraded-build hold), scoped to a
+ * project and optionally a version, module and Python. Giving or revoking one settles the
+ * project's files at once, and every later verdict is judged with the waivers then in force.
+ */
+export class Waivers {
+  constructor(
+    private readonly db: Db,
+    private readonly store: WaiverStore,
+    private readonly projects: ProjectStore,
+    private readonly files: FileStore,
+    private readonly history: HistoryStore,
+    private readonly verdicts: Verdicts,
+    private readonly access: Access,
+    private readonly now: () => string,
+  ) {}
+
+  add(principal: Principal, request: WaiverRequest): WaiverRow {
+    const project = this.project(principal, request.project);
+    const reason = request.reason.trim();
+    if (!reason) throw badRequest("A waiver needs a reason (--reason): say why the failure is acceptable");
+    if (request.module !== undefined && !MODULE.test(request.module)) throw badRequest(`--module ${JSON.stringify(request.module)} is not a module name such as attrs or PIL._imaging`);
+    if (request.python !== undefined && !PYTHON.test(request.python)) throw badRequest(`--python ${JSON.stringify(request.python)} is not a Python version such as 2.7 or 3.11`);
+    const version = request.version === undefined ? null : parseVersion(request.version);
+    return tx(this.db, () => {
+      const waiver = this.store.insert({
+        project: project.name,
+        version,
+        module: request.module ?? null,
+        python: request.python ?? null,
+        degraded: request.degraded ?? false,
+        reason,
+        createdBy: actorName(principal),
+        createdAt: this.now(),
+      });
+      this.history.record(this.now(), { actor: waiver.createdBy, action: "waiver.add", project: project.name, subject: `waiver #${waiver.id}`, detail: `${describeScope(waiver)}: ${reason}` });
+      this.settleProject(project);
+      return waiver;
+    });
+  }
+
+  revoke(principal: Principal, id: number): WaiverRow {
+    const found = this.store.byId(id);
+    if (!found) throw notFound(`No waiver #${id}`);
+    const project = this.project(principal, found.project);
+    if (found.revokedAt !== null) throw conflict(`Waiver #${id} was revoked already, by ${found.revokedBy} at ${found.revokedAt}`);
+    return tx(this.db, () => {
+      this.store.revoke(id, actorName(principal), this.now());
+      this.history.record(this.now(), { actor: actorName(principal), action: "waiver.revoke", project: project.name, subject: `waiver #${id}`, detail: describeScope(found) });
+      this.settleProject(project);
+      return this.store.byId(id)!;
+    });
+  }
+
+  /** Every waiver of a project, revoked ones too: for its admins. */
+  list(principal: Principal, name: string): WaiverRow[] {
+    return this.store.forProject(this.project(principal, name).name);
+  }
+
+  /** The waiver in force that accepts this failure or hold, or null (for the gate's holds too). */
+  covers(query: WaiverQuery): WaiverRow | null {
+    return this.store.active(query.project).find((waiver) => waiverCovers(waiver, query)) ?? null;
+  }
+
+  private project(principal: Principal, name: string): ProjectRow {
+    const project = this.projects.byName(normalize(name) as NormalizedName);
+    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
+    this.access.canAdminister(principal, project);
+    return project;
+  }
+
+  private settleProject(project: ProjectRow): void {
+    for (const file of this.files.liveByProject(project.id)) if (file.kind !== "sdist") this.verdicts.settle(file);
+  }
+}
+
+/** "attrs 21.4.0, module attrs, Python 2.7 (degraded)" */
+export function describeScope(waiver: Pick<WaiverRow, "project" | "version" | "module" | "python" | "degraded">): string {
+  return [
+    waiver.version ? `${waiver.project} ${waiver.version}` : `${waiver.project} (every version)`,
+    waiver.module ? `module ${waiver.module}` : "any module",
+    waiver.python ? `Python ${waiver.python}` : "every Python",
+  ].join(", ") + (waiver.degraded ? " (degraded builds)" : "");
+}
