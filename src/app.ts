@@ -98,7 +98,8 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const staging = new Staging(blobs);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
-  const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0);
+  const gated = settings.nodes.length > 0;
+  const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   return {
     db,
     blobs,
@@ -113,7 +114,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
-    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
+    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access, gated),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access),
     nodeTrust,
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),

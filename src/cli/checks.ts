@@ -22,7 +22,8 @@ export function registerChecks(program: Command): void {
     .action(async (filename: string, options: { json?: boolean }, command: Command) => {
       const { file, checks } = await withServices(command, (services) => services.checks.checksOf(OPERATOR, filename));
       if (options.json) return console.log(JSON.stringify({ file, checks }, null, 2));
-      console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded: no compiled code)" : ""}`);
+      console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded)" : ""}`);
+      if (file.holdReason) console.log(`held off /simple/ (listed on /staging/simple/): ${file.holdReason}`);
       if (file.provenance) console.log(describeProvenance(file.provenance));
       for (const check of checks) {
         console.log(describe(check));

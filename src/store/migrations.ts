@@ -226,4 +226,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_by_agent ON jobs (agent_id) WHERE status = 'leased';
   ALTER TABLE files ADD COLUMN provenance TEXT;
   `,
+  // A farm build that came out degraded or regressed is held off the default index with its reason.
+  `
+  ALTER TABLE files ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
+  `,
 ];
