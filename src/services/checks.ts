@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { degradedReason } from "../core/compiled.js";
 import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
 import { normalize } from "../core/names.js";
 import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
@@ -229,6 +230,7 @@ export class Checks {
       kind: file.kind,
       index_url: `${this.serverUrl()}/staging/simple/`,
       modules: file.topLevel,
+      degraded_reason: file.degraded ? (degradedReason(file, file.nativeModules, []) ?? file.holdReason) : "",
       timeout: this.settings.check_timeout_seconds,
       startup: probe.startup,
       allow_root: node.allow_root_login,
@@ -286,10 +288,10 @@ export class Checks {
         log: result.log,
         modules: result.modules,
         missingLibraries: result.missing_libraries,
-        degraded: result.degraded,
+        degraded: file.degraded,
         durationMs: Math.round(result.duration * 1000),
       }, this.now());
-      this.store.setVerification(file.id, verdict, result.degraded);
+      this.store.setVerification(file.id, verdict, file.degraded);
       this.projects.touch(this.projects.byName(file.project)!.id);
       this.store.saveHealth(node.name, true, "", this.now());
       this.history.record(this.now(), { actor: `checker:${node.name}`, action: `check.${verdict}`, project: file.project, subject: file.filename, detail: result.reason });
