@@ -102,6 +102,8 @@ export class Jobs {
     for (const key of this.plannedTargets) if (!active.some((target) => target.key === key)) this.plannedTargets.delete(key);
     const known = active.filter((target) => this.plannedTargets.has(target.key));
     const fresh = active.filter((target) => !this.plannedTargets.has(target.key));
+    // File rows are never deleted, so file ids only grow: nothing stored and no new target, nothing to do.
+    if (fresh.length === 0 && this.store.lastFileId() === this.sdistCursor) return 0;
     let latest: Map<number, string> | undefined;
     const latestOf = (projectId: number) => (latest ??= this.latestVersions()).get(projectId);
     const created = tx(this.db, () => {
