@@ -107,10 +107,12 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
-  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, now);
-  const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers);
-  const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, settings.nodes.length > 0);
+  const waivers = new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, now);
+  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, waivers, now);
+  const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
+  const gated = settings.nodes.length > 0;
+  const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   return {
     db,
     blobs,
@@ -125,10 +127,10 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
-    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
+    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access, gated),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
     nodeTrust,
-    waivers: new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, now),
+    waivers,
     smokeChecks: new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now),
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),

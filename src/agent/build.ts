@@ -73,7 +73,9 @@ async function buildIn(
   } else {
     // No --isolated: it would make pip ignore PIP_INDEX_URL. The environment is built from
     // nothing and PIP_CONFIG_FILE=/dev/null skips every pip.conf, which is what --isolated was for.
-    command = [interpreter.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--wheel-dir", out, sdist];
+    // --verbose: pip shows the build backend's output (each extension compiled, the compiler's
+    // errors) only then, and the server tells a degraded build from that log.
+    command = [interpreter.executable, "-m", "pip", "wheel", "--verbose", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "--wheel-dir", out, sdist];
   }
   const exit = await runLogged(command, { ...context, cwd, timeoutSeconds: job.timeoutSeconds });
   // Nothing of the build may run on and change its output while the agent reads it.

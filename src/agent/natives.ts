@@ -5,10 +5,10 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import yauzl from "yauzl";
+import { isCompiledModule } from "../core/compiled.js";
 
 const run = promisify(execFile);
 const yauzlOpen = promisify(yauzl.open) as (file: string, options: yauzl.Options) => Promise<yauzl.ZipFile>;
-const NATIVE = /\.(so(\.\d+)*|pyd)$/;
 
 /**
  * The shared libraries each compiled module in a built egg or wheel links, as `ldd` prints them
@@ -43,7 +43,7 @@ async function extractNativeModules(archive: string, into: string): Promise<stri
     zip.on("error", reject);
     zip.on("end", resolve);
     zip.on("entry", (entry: yauzl.Entry) => {
-      if (!NATIVE.test(entry.fileName)) return zip.readEntry();
+      if (!isCompiledModule(entry.fileName)) return zip.readEntry();
       zip.openReadStream(entry, (error, stream) => {
         if (error) return reject(error);
         const target = path.join(into, `${extracted.length}-${path.basename(entry.fileName)}`);

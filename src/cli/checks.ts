@@ -54,7 +54,8 @@ export function registerChecks(program: Command): void {
 
 /** The file's verification, then one line per interpreter: its verdict, where and how long, and why. */
 function printMatrix({ file, matrix }: FileChecks): void {
-  console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded: no compiled code)" : ""}`);
+  console.log(`${file.filename}: ${file.verification}${file.degraded ? " (degraded)" : ""}`);
+  if (file.holdReason) console.log(`held off /simple/ (listed on /staging/simple/): ${file.holdReason}`);
   if (matrix.length === 0) console.log("  no verdict per interpreter yet (its checks wait for a node, or are older than the matrix)");
   for (const entry of matrix) console.log(`  ${describeEntry(entry)}`);
 }

@@ -34,7 +34,7 @@ export function registerJobs(program: Command): void {
         if (first) {
           console.log(describe(shown.job));
           for (const event of shown.events) console.log(`  ${event.at} ${event.status}${event.agent ? ` by ${event.agent}` : ""} ${event.detail}`);
-          for (const file of shown.files) console.log(`  built ${file.filename}${file.degraded ? " (DEGRADED: no compiled code)" : ""}`);
+          for (const file of shown.files) console.log(`  built ${file.filename}${file.degraded ? " (DEGRADED)" : ""}${file.holdReason ? ` HELD: ${file.holdReason}` : ""}`);
         }
         for (const line of shown.log) console.log(`${line.at} ${line.stream}: ${line.text}`);
         after = shown.log.at(-1)?.id ?? after;

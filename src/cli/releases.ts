@@ -24,4 +24,12 @@ export function registerReleases(program: Command): void {
       await withServices(command, (services) => services.releases.deleteFile(OPERATOR, project, filename));
       console.log(`deleted ${filename}`);
     });
+  program
+    .command("release-hold <project> <filename>")
+    .description("list a held (degraded or regressed) build on /simple/ after all, saying why")
+    .requiredOption("--reason <reason>", "recorded in the history with the hold it ends")
+    .action(async (project: string, filename: string, options: { reason: string }, command: Command) => {
+      await withServices(command, (services) => services.releases.releaseHold(OPERATOR, project, filename, options.reason));
+      console.log(`released the hold of ${filename}`);
+    });
 }

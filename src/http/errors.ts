@@ -17,7 +17,7 @@ export function errorHandler(log: (message: string) => void): ErrorRequestHandle
       return;
     }
     if (isClientGone(error)) {
-      log(`connection closed before the answer was complete (client aborted): ${request.method} ${request.originalUrl}`);
+      log(answerCutShort(request.method, request.originalUrl));
       request.socket.destroy();
       return;
     }
@@ -31,6 +31,11 @@ export function errorHandler(log: (message: string) => void): ErrorRequestHandle
     if (error instanceof AppError && error.retryAfterSeconds !== undefined) response.set("Retry-After", String(error.retryAfterSeconds));
     response.type("text/plain").send(`${message}\n`);
   };
+}
+
+/** What the log says of a client that left before its answer was sent: not an error of ours. */
+export function answerCutShort(method: string | undefined, url: string | undefined): string {
+  return `connection closed before the answer was complete (client aborted): ${method} ${url}`;
 }
 
 /**

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
+import { answerCutShort } from "./errors.js";
 import fresh from "fresh";
 import parseRange from "range-parser";
 import type { Download } from "../services/downloads.js";
@@ -59,7 +60,7 @@ const smallFiles = new SmallFiles();
  * immutable caching. Errors reading the file go to `fail` before anything is written. Behind
  * nginx with authenticated reads, an X-Accel-Redirect instead: nginx sends the file itself.
  */
-export function sendFile(request: IncomingMessage, response: ServerResponse, download: Download, fail: (error: unknown) => void): void {
+export function sendFile(request: IncomingMessage, response: ServerResponse, download: Download, fail: (error: unknown) => void, log: (message: string) => void): void {
   const headers: Record<string, string | number> = {
     ETag: download.etag,
     "Content-Type": "application/octet-stream",
@@ -81,10 +82,17 @@ export function sendFile(request: IncomingMessage, response: ServerResponse, dow
   const key = `${download.etag}${download.path}`;
   const cached = smallFiles.get(key);
   if (cached) return sendBytes(request, response, headers, cached);
-  sendFromDisk(request, response, headers, download.path, key).catch(fail);
+  sendFromDisk(request, response, headers, download.path, key, log).catch(fail);
 }
 
-async function sendFromDisk(request: IncomingMessage, response: ServerResponse, headers: Record<string, string | number>, file: string, key: string): Promise<void> {
+async function sendFromDisk(
+  request: IncomingMessage,
+  response: ServerResponse,
+  headers: Record<string, string | number>,
+  file: string,
+  key: string,
+  log: (message: string) => void,
+): Promise<void> {
   const handle = await open(file, "r");
   let streaming = false;
   try {
@@ -103,7 +111,10 @@ async function sendFromDisk(request: IncomingMessage, response: ServerResponse, 
     streaming = true;
     const stream = createReadStream("", { fd: handle, start: range.start, end: range.end, highWaterMark: CHUNK_BYTES });
     // A client that goes away mid-file is not an error of ours: the pipeline closes the file.
-    await pipeline(stream, response).catch(() => response.destroy());
+    await pipeline(stream, response).catch(() => {
+      response.destroy();
+      log(answerCutShort(request.method, request.url));
+    });
   } finally {
     if (!streaming) await handle.close();
   }

@@ -248,11 +248,13 @@ class Check(object):
             self.request["filename"], sys.version.split()[0], sys.executable, self.folder))
         artifact = self.download()
         contents = artifact_contents(artifact, self.request["kind"], self.request.get("modules") or [], self.log)
-        result = {"native_modules": contents["native"], "degraded": contents["degraded"],
+        # Whether the file is degraded is the server's rule (src/core/compiled.ts), decided at
+        # ingest: the report carries that decision rather than a second opinion.
+        degraded = self.request.get("degraded_reason") or ""
+        result = {"native_modules": contents["native"], "degraded": bool(degraded),
                   "modules": [], "missing_libraries": []}
-        if contents["degraded"]:
-            self.log("degraded: the file name has platform %r but the artifact holds no compiled code"
-                     % contents["platform"])
+        if degraded:
+            self.log("degraded: %s" % degraded)
         environment = self.make_environment()
         failure = self.install(environment, artifact)
         if failure is not None:
@@ -490,21 +492,18 @@ class ProofChannel(object):
 # -- the artifact's contents -----------------------------------------------------------------
 
 def artifact_contents(path, kind, hinted, log):
-    """What to import (top-level names, then extension modules) and whether the artifact is
-    platform-tagged without holding any compiled code."""
+    """What to import: top-level names, then extension modules."""
     archive = zipfile.ZipFile(path)
     names = archive.namelist()
     metadata = "EGG-INFO/" if kind == "egg" else dist_info_folder(names)
     top_level = set()
     native = set()
-    compiled = 0
     for member in names:
         relative = importable_path(member, kind)
         if relative is None:
             continue
         parts = relative.split("/")
         if parts[-1].endswith((".so", ".pyd")):
-            compiled += 1
             module = ".".join(parts[:-1] + [parts[-1].split(".")[0]])
             if EXTENSION_SUFFIX.search(parts[-1]) or is_extension_module(archive.read(member), parts[-1].split(".")[0]):
                 native.add(module)
@@ -521,7 +520,6 @@ def artifact_contents(path, kind, hinted, log):
         name = line.replace("/", ".")
         if name.split(".")[0] not in top_level:
             log("top_level.txt names %r, which the artifact does not contain: not imported" % name)
-    platform = artifact_platform(os.path.basename(path), kind)
     ordered = sorted(top_level) + sorted(native - top_level) + sorted(set(hinted) - top_level - native)
     imports = []
     for name in ordered:
@@ -529,8 +527,7 @@ def artifact_contents(path, kind, hinted, log):
             imports.append(name)
         elif not MODULE_NAME.match(name):
             log("%r is not a valid module name: not imported" % name)
-    return {"imports": imports, "native": sorted(name for name in native if MODULE_NAME.match(name)),
-            "degraded": platform is not None and compiled == 0, "platform": platform}
+    return {"imports": imports, "native": sorted(name for name in native if MODULE_NAME.match(name))}
 
 
 def importable_path(member, kind):
@@ -572,16 +569,6 @@ def read_lines(archive, member):
     except KeyError:
         return []
     return [line.strip() for line in text.splitlines() if line.strip()]
-
-
-def artifact_platform(filename, kind):
-    """The platform in the file name, or None when it is `any` (wheel) or absent (egg)."""
-    stem = filename[: -len(".whl")] if kind == "wheel" else filename[: -len(".egg")]
-    parts = stem.split("-")
-    if kind == "wheel":
-        return None if parts[-1] == "any" else parts[-1]
-    # name-version-pyX.Y[-platform], where the platform itself may hold dashes.
-    return "-".join(parts[3:]) if len(parts) > 3 else None
 
 
 # -- installing and judging ------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { degradedReason } from "../core/compiled.js";
 import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
 import { normalize } from "../core/names.js";
 import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
@@ -308,6 +309,7 @@ export class Checks {
       kind: file.kind,
       index_url: `${this.serverUrl()}/staging/simple/`,
       modules: file.topLevel,
+      degraded_reason: file.degraded ? (degradedReason(file, file.nativeModules, []) ?? file.holdReason) : "",
       timeout: this.settings.check_timeout_seconds,
       startup: probe.startup,
       allow_root: node.allow_root_login,
@@ -369,10 +371,10 @@ export class Checks {
         log: result.log,
         modules: result.modules,
         missingLibraries: result.missing_libraries,
-        degraded: result.degraded,
+        degraded: file.degraded,
         durationMs: Math.round(result.duration * 1000),
       }, this.now());
-      this.verdicts.settle(this.files.byFilename(file.filename)!, result.degraded);
+      this.verdicts.settle(this.files.byFilename(file.filename)!, file.degraded);
       this.store.saveHealth(node.name, true, "", this.now());
       const check = this.store.byId(checkId)!;
       const action = cause === "unresolvable" ? "check.unresolvable" : `check.${verdict}`;

@@ -2,7 +2,7 @@ import { mapConcurrently } from "../core/concurrency.js";
 import { AppError, badRequest } from "../core/errors.js";
 import { parseFilename, type ArtifactName } from "../core/filenames.js";
 import { normalize, parseProjectName } from "../core/names.js";
-import { isPlatformSpecific } from "../core/tags.js";
+import { degradedReason, regressionReason, type CompiledContents } from "../core/compiled.js";
 import type { Sha256 } from "../core/types.js";
 import { normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
@@ -12,6 +12,7 @@ import type { BuildProvenance, FileRow, FileStore, Origin } from "../store/files
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
+import type { Waivers } from "./waivers.js";
 import type { Staging } from "./staging.js";
 import { actorName, type Access, type Principal } from "./access.js";
 import { readArtifactMetadata, type ArtifactMetadata } from "./metadata.js";
@@ -27,8 +28,12 @@ export interface IngestRequest {
   /** What the client claimed (upload form `name` / `version`): must agree with filename and metadata. */
   claimedName?: string;
   claimedVersion?: string;
-  /** For build results: where the file came from and the libraries its native modules link. */
-  build?: { provenance: BuildProvenance; linkedLibraries: string[] };
+  /**
+   * For build results: where the file came from, the libraries its native modules link, the
+   * build log's lines (to tell a degraded build) and the last listed build of the project for the
+   * same target (to tell a regressed one), if any.
+   */
+  build?: { provenance: BuildProvenance; linkedLibraries: string[]; log: readonly string[]; baseline: CompiledContents | null };
 }
 
 /** A name published inside a transaction, to undo if the transaction does not commit. */
@@ -56,6 +61,7 @@ export class Ingest {
     private readonly staging: Staging,
     private readonly access: Access,
     private readonly wakeUps: WakeUps,
+    private readonly waivers: Waivers,
     private readonly now: () => string,
   ) {}
 
@@ -200,6 +206,11 @@ export class Ingest {
       if (request.principal.kind === "user") this.accounts.setRole(project.id, request.principal.userId, "admin");
     }
     const { staged } = request;
+    const degraded = degradedReason(name, metadata.nativeModules, request.build?.log ?? []);
+    const heldFor = request.build ? holdReasonOf(name.filename, degraded, metadata.nativeModules, request.build) : "";
+    // An admin's degraded waiver for this release accepts the hold before it is made.
+    const waiver = heldFor ? this.waivers.covers({ project: project.name, version: name.version, degraded: true }) : null;
+    const holdReason = waiver ? "" : heldFor;
     this.files.insert(project.id, name.version, {
       filename: name.filename,
       kind: name.kind,
@@ -220,13 +231,18 @@ export class Ingest {
       provenance: request.build?.provenance ?? null,
       nativeModules: metadata.nativeModules,
       linkedLibraries: request.build?.linkedLibraries ?? [],
-      degraded: isPlatformSpecific(name) && metadata.nativeModules.length === 0,
+      degraded: degraded !== null,
+      holdReason,
       uploadedAt: now,
       uploader: actorName(request.principal),
       origin: request.origin,
     });
     this.projects.touch(project.id);
     this.history.record(now, { actor: actorName(request.principal), action: `file.${request.origin}`, project: project.name, subject: name.filename });
+    if (heldFor) {
+      const detail = waiver ? `${heldFor} (not held: waiver #${waiver.id})` : heldFor;
+      this.history.record(now, { actor: actorName(request.principal), action: "file.held", project: project.name, subject: name.filename, detail });
+    }
     // Noted before linking: a link made just before a failure (its directory fsync, say) is undone too.
     const options = { syncDirectory: !folders, noted: Boolean(folders) };
     links.push({ staged, project: project.name, filename: name.filename });
@@ -249,6 +265,21 @@ export class Ingest {
       return false;
     }
   }
+}
+
+/**
+ * Why a farm build is held, or "": degraded (its own log and contents say compiled code is
+ * missing) or regressed (it lacks a module or library of the last listed build for its target).
+ * Uploads and imports are never held: what a person uploads is their own statement.
+ */
+function holdReasonOf(
+  filename: string,
+  degraded: string | null,
+  compiledModules: readonly string[],
+  build: { linkedLibraries: readonly string[]; baseline: CompiledContents | null },
+): string {
+  const regressed = build.baseline && regressionReason(build.baseline, { filename, compiledModules, linkedLibraries: build.linkedLibraries });
+  return [degraded && `degraded: ${degraded}`, regressed].filter(Boolean).join("; ");
 }
 
 function checkMetadata(name: ArtifactName, metadata: ArtifactMetadata): void {

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import { badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
 import { parseFilename } from "../core/filenames.js";
+import type { CompiledContents } from "../core/compiled.js";
+import { isListed } from "../core/listing.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
 import { compareVersions, satisfiesRequiresPython } from "../core/versions.js";
@@ -63,6 +65,10 @@ const RECHECK_MS = 2_000;
 export class Jobs {
   private plannedGeneration = -1;
   private plannedAt = 0;
+  /** Every file up to this id has been planned against the targets in plannedTargets. */
+  private sdistCursor = 0;
+  /** Active targets planned against every sdist up to sdistCursor. */
+  private readonly plannedTargets = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -75,28 +81,59 @@ export class Jobs {
     private readonly settings: FarmSettings,
     private readonly now: () => string,
     private readonly access: Access,
-  ) {}
+    /** Whether the import checker gates the default index (clean nodes are configured). */
+    private readonly gated: boolean,
+  ) {
+    wakeUps.onNotify(() => this.plan());
+  }
 
-  /** Queue a job for every (sdist, active target) pair that has none, under the backfill rule. */
+  /**
+   * Queue a job (or record why none is needed) for every (sdist, active target) pair that has
+   * none, under the backfill rule, incrementally: sdists stored since the last pass against the
+   * targets already planned (a primary-key range, so an upload costs its own targets and no more),
+   * and every sdist only for a target seen for the first time (or active again). Runs at every
+   * wake-up, so an upload's jobs exist when its answer is sent; leases and other processes'
+   * changes (the CLI) catch up the same way.
+   */
   plan(): number {
     this.plannedGeneration = this.wakeUps.generation;
     this.plannedAt = Date.now();
-    const latest = this.latestVersions();
-    let created = 0;
-    tx(this.db, () => {
-      for (const target of this.agents.activeTargets()) {
-        for (const candidate of this.store.candidates(target.key)) {
-          const isNew = candidate.uploadedAt >= target.firstSeenAt;
-          if (!isNew && latest.get(candidate.projectId) !== candidate.version) continue;
-          const [status, reason] = this.decide(candidate, target);
-          const id = this.store.insert(candidate.sdistId, target.key, status, reason, this.now());
-          if (id !== undefined) {
-            this.store.recordEvent(id, this.now(), status, null, reason);
-            created++;
-          }
-        }
+    const active = this.agents.activeTargets();
+    for (const key of this.plannedTargets) if (!active.some((target) => target.key === key)) this.plannedTargets.delete(key);
+    const known = active.filter((target) => this.plannedTargets.has(target.key));
+    const fresh = active.filter((target) => !this.plannedTargets.has(target.key));
+    // File rows are never deleted, so file ids only grow: nothing stored and no new target, nothing to do.
+    if (fresh.length === 0 && this.store.lastFileId() === this.sdistCursor) return 0;
+    let latest: Map<number, string> | undefined;
+    const latestOf = (projectId: number) => (latest ??= this.latestVersions()).get(projectId);
+    const created = tx(this.db, () => {
+      let count = 0;
+      const cursor = this.store.lastFileId();
+      for (const candidate of this.store.sdistsAfter(this.sdistCursor)) count += this.planSdist(candidate, known, latestOf);
+      for (const target of fresh) {
+        for (const candidate of this.store.candidates(target.key)) count += this.planSdist(candidate, [target], latestOf);
       }
+      this.sdistCursor = cursor;
+      return count;
     });
+    for (const target of fresh) this.plannedTargets.add(target.key);
+    return created;
+  }
+
+  /** One sdist against some targets; how many jobs it added. */
+  private planSdist(candidate: BuildCandidate, targets: TargetRow[], latestOf: (projectId: number) => string | undefined): number {
+    let created = 0;
+    let files: FileRow[] | undefined;
+    for (const target of targets) {
+      const isNew = candidate.uploadedAt >= target.firstSeenAt;
+      if (!isNew && latestOf(candidate.projectId) !== candidate.version) continue;
+      const [status, reason] = this.decide(candidate, target, (files ??= this.releaseFiles(candidate.projectId, candidate.version)));
+      const id = this.store.insert(candidate.sdistId, target.key, status, reason, this.now());
+      if (id !== undefined) {
+        this.store.recordEvent(id, this.now(), status, null, reason);
+        created++;
+      }
+    }
     return created;
   }
 
@@ -188,6 +225,8 @@ export class Jobs {
       const existing = this.files.byFilename(file.filename);
       return !existing || existing.deletedAt;
     });
+    const log = this.store.log(jobId).map((line) => line.text);
+    const baseline = this.baseline(job, target);
     const requests = fresh.map((file) => ({
       staged: file.staged,
       filename: file.filename,
@@ -195,7 +234,7 @@ export class Jobs {
       origin: "build" as const,
       claimedName: job.project,
       claimedVersion: job.version,
-      build: { provenance, linkedLibraries: file.linkedLibraries },
+      build: { provenance, linkedLibraries: file.linkedLibraries, log, baseline },
     }));
     // A result is taken whole or not at all: check every file before storing the first.
     for (const request of requests) await this.ingest.check(request);
@@ -248,12 +287,27 @@ export class Jobs {
     return { job: job!, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
   }
 
-  private decide(candidate: BuildCandidate, target: TargetRow): [JobStatus, string] {
+  private decide(candidate: BuildCandidate, target: TargetRow, releaseFiles: FileRow[]): [JobStatus, string] {
     if (!satisfiesRequiresPython(target.pythonVersion, candidate.requiresPython)) {
       return ["not_applicable", `Requires-Python ${candidate.requiresPython} excludes Python ${target.pythonVersion}`];
     }
-    const covering = this.releaseFiles(candidate.projectId, candidate.version).find((file) => fits(file, target));
+    const covering = releaseFiles.find((file) => fits(file, target));
     return covering ? ["succeeded", `covered by ${covering.filename}`] : ["queued", ""];
+  }
+
+  /**
+   * What the regression check compares a new build with: the listed file of the newest earlier
+   * version of the project that installs on the same target (verified, with nodes configured).
+   */
+  private baseline(job: JobRow, target: TargetRow): CompiledContents | null {
+    const projectId = this.projects.byName(job.project as NormalizedName)!.id;
+    const earlier = this.files
+      .liveByProject(projectId)
+      .filter((file) => file.kind !== "sdist" && compareVersions(file.version, job.version as Version) < 0)
+      .filter((file) => fits(file, target) && isListed(file, "default", this.gated))
+      .sort((a, b) => compareVersions(b.version, a.version) || (a.uploadedAt < b.uploadedAt ? 1 : -1));
+    const last = earlier[0];
+    return last ? { filename: last.filename, compiledModules: last.nativeModules, linkedLibraries: last.linkedLibraries } : null;
   }
 
   private releaseFiles(projectId: number, version: string): FileRow[] {

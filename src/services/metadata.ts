@@ -1,3 +1,4 @@
+import { isCompiledModule } from "../core/compiled.js";
 import { eggRequirements, parseCoreMetadata, single, type CoreMetadata } from "../core/core-metadata.js";
 import { badRequest } from "../core/errors.js";
 import type { ArtifactKind } from "../core/types.js";
@@ -17,8 +18,6 @@ export interface ArtifactMetadata {
   /** Compiled extension modules inside (`natmod/_speed.cpython-311-x86_64-linux-gnu.so`); none for sdists. */
   nativeModules: string[];
 }
-
-const NATIVE_MODULE = /\.(so|pyd)$/;
 
 export async function readArtifactMetadata(file: string, kind: ArtifactKind, filename: string): Promise<ArtifactMetadata> {
   switch (kind) {
@@ -42,7 +41,7 @@ async function readWheel(file: string, filename: string): Promise<ArtifactMetada
     ...fields(metadata, metadata.get("requires-dist") ?? []),
     topLevel: topLevelNames(listing, `${distInfo[0]}/top_level.txt`, (top) => /\.(dist-info|data)$/.test(top)),
     coreMetadataFile: raw,
-    nativeModules: listing.names.filter((name) => NATIVE_MODULE.test(name)),
+    nativeModules: listing.names.filter(isCompiledModule),
   };
 }
 
@@ -55,7 +54,7 @@ async function readEgg(file: string, filename: string): Promise<ArtifactMetadata
     ...fields(metadata, eggRequirements(requires)),
     topLevel: topLevelNames(listing, "EGG-INFO/top_level.txt", (top) => top === "EGG-INFO"),
     coreMetadataFile: null,
-    nativeModules: listing.names.filter((name) => NATIVE_MODULE.test(name)),
+    nativeModules: listing.names.filter(isCompiledModule),
   };
 }
 

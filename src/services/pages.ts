@@ -1,17 +1,13 @@
 import { createHash } from "node:crypto";
 import { notFound } from "../core/errors.js";
+import { isListed, listedVerifications, type IndexView } from "../core/listing.js";
 import type { NormalizedName, Version } from "../core/types.js";
 import { compareVersions } from "../core/versions.js";
 import type { FileRow, FileStore } from "../store/files.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { Access, Principal } from "./access.js";
 
-/**
- * Which files an index shows. With clean nodes configured, the default index lists eggs and wheels
- * only once verified; staging (for the checker and testers) also lists pending ones. Failed ones
- * are never listed. sdists always are.
- */
-export type IndexView = "default" | "staging";
+export type { IndexView };
 
 /** The three representations of PEP 503/691 pages. */
 export type PageFormat = "text/html" | "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.v1+json";
@@ -54,7 +50,7 @@ export class Pages {
     this.access.canReadIndex(principal);
     const audience = principal.kind === "user" ? `u${principal.userId}` : "all";
     return this.cached(`root|${view}|${format}|${audience}`, this.projects.globalSerial(), () => {
-      const listed = this.projects.listed(this.shown(view)).filter((project) => this.access.lists(principal, project));
+      const listed = this.projects.listed(listedVerifications(view, this.gated), view === "staging").filter((project) => this.access.lists(principal, project));
       return format === "application/vnd.pypi.simple.v1+json" ? rootJson(listed) : rootHtml(listed);
     }, format);
   }
@@ -63,10 +59,9 @@ export class Pages {
     const project = this.projects.byName(name);
     this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
     return this.cached(`project|${view}|${format}|${name}`, project.serial, () => {
-      const shown = this.shown(view);
       const files = this.files
         .liveByProject(project.id)
-        .filter((file) => file.kind === "sdist" || shown.includes(file.verification))
+        .filter((file) => isListed(file, view, this.gated))
         .sort(byVersionThenName);
       if (files.length === 0) throw notFound(`No project named ${name}`);
       const filesBase = this.publicUrl ? `${this.publicUrl.replace(/\/$/, "")}/files/` : view === "staging" ? "../../../files/" : "../../files/";
@@ -76,12 +71,6 @@ export class Pages {
 
   cacheStats(): { hits: number; misses: number } {
     return { hits: this.hits, misses: this.misses };
-  }
-
-  /** The verifications of eggs and wheels a view lists. */
-  private shown(view: IndexView): readonly string[] {
-    if (!this.gated) return ["pending", "verified", "failed"];
-    return view === "staging" ? ["pending", "verified"] : ["verified"];
   }
 
   private cached(key: string, serial: number, render: () => string, format: PageFormat): Page {

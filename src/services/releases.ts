@@ -1,4 +1,4 @@
-import { notFound } from "../core/errors.js";
+import { badRequest, conflict, notFound } from "../core/errors.js";
 import { parseProjectName } from "../core/names.js";
 import type { NormalizedName } from "../core/types.js";
 import { parseVersion } from "../core/versions.js";
@@ -41,6 +41,30 @@ export class Releases {
     });
     this.blobs.remove(project.name, filename);
     this.blobs.remove(project.name, `${filename}.metadata`);
+  }
+
+  /**
+   * Let a held file (degraded or regressed build) onto the default index: the one way a hold
+   * ends, for a project admin who accepts it (and for a waiver of the degraded build). The
+   * reason is recorded with the hold it released.
+   */
+  releaseHold(principal: Principal, projectName: string, filename: string, reason: string): void {
+    const project = this.administered(principal, projectName);
+    const file = this.files.byFilename(filename);
+    if (!file || file.project !== project.name || file.deletedAt) throw notFound(`No file ${filename} in project ${project.name}`);
+    if (!file.holdReason) throw conflict(`${filename} is not held`);
+    if (!reason.trim()) throw badRequest(`Say why the hold of ${filename} may be released (it was held because ${file.holdReason})`);
+    tx(this.db, () => {
+      this.files.setHold(file.id, "");
+      this.projects.touch(project.id);
+      this.history.record(this.now(), {
+        actor: actorName(principal),
+        action: "file.release-hold",
+        project: project.name,
+        subject: filename,
+        detail: `${reason.trim()} (held: ${file.holdReason})`,
+      });
+    });
   }
 
   private setYank(principal: Principal, projectName: string, versionText: string, yanked: boolean, reason: string): void {

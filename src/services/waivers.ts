@@ -59,6 +59,7 @@ export class Waivers {
         createdAt: this.now(),
       });
       this.history.record(this.now(), { actor: waiver.createdBy, action: "waiver.add", project: project.name, subject: `waiver #${waiver.id}`, detail: `${describeScope(waiver)}: ${reason}` });
+      if (waiver.degraded) this.releaseHolds(project, waiver);
       this.settleProject(project);
       return waiver;
     });
@@ -92,6 +93,19 @@ export class Waivers {
     this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
     this.access.canAdminister(principal, project);
     return project;
+  }
+
+  /**
+   * A degraded waiver releases the holds of the files it covers, as `release-hold` would; revoking
+   * it later holds nothing again (yank a release to take it off the index).
+   */
+  private releaseHolds(project: ProjectRow, waiver: WaiverRow): void {
+    for (const file of this.files.liveByProject(project.id)) {
+      if (!file.holdReason || !waiverCovers(waiver, { project: project.name, version: file.version, degraded: true })) continue;
+      this.files.setHold(file.id, "");
+      this.history.record(this.now(), { actor: waiver.createdBy, action: "file.hold-released", project: project.name, subject: file.filename, detail: `waiver #${waiver.id} (held: ${file.holdReason})` });
+    }
+    this.projects.touch(project.id);
   }
 
   private settleProject(project: ProjectRow): void {

@@ -48,6 +48,8 @@ export interface FileRow {
   linkedLibraries: string[];
   /** Platform-specific name but no compiled code inside: an optional extension silently failed to build. */
   degraded: boolean;
+  /** Why the file is held off the default index (degraded or regressed build); empty when it is not held. */
+  holdReason: string;
   /** The import checker's current verdict (sdists are never checked). */
   verification: "pending" | "verified" | "failed";
   /** Farm builds only. */
@@ -74,7 +76,7 @@ const COLUMNS = `f.id, p.name AS project, p.display_name AS projectDisplayName, 
   f.blake2b_256 AS blake2b256, f.metadata_sha256 AS metadataSha256, f.requires_python AS requiresPython,
   f.requires_dist AS requiresDist, f.summary, f.top_level AS topLevel, f.uploaded_at AS uploadedAt, f.uploader,
   f.origin, r.yanked, r.yank_reason AS yankReason, f.deleted_at AS deletedAt, f.job_id AS jobId,
-  f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded, f.verification, f.provenance
+  f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded, f.hold_reason AS holdReason, f.verification, f.provenance
   FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
 
 /** Releases and their files. Deleted files keep their row so their names are never reused. */
@@ -87,6 +89,7 @@ export class FileStore {
   private readonly yankStatement;
   private readonly deleteStatement;
   private readonly releaseExistsStatement;
+  private readonly setHoldStatement;
 
   constructor(db: Db) {
     this.byFilenameStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.filename = ?`);
@@ -95,10 +98,11 @@ export class FileStore {
     this.insertReleaseStatement = db.prepare("INSERT INTO releases (project_id, version) VALUES (?, ?) RETURNING id").pluck();
     this.insertFileStatement = db.prepare(`INSERT INTO files (release_id, filename, kind, python_tag, abi_tag, platform,
       build_tag, size, sha256, md5, blake2b_256, metadata_sha256, requires_python, requires_dist, summary, top_level,
-      uploaded_at, uploader, origin, job_id, native_modules, linked_libraries, degraded, provenance) VALUES (@releaseId, @filename,
+      uploaded_at, uploader, origin, job_id, native_modules, linked_libraries, degraded, hold_reason, provenance) VALUES (@releaseId, @filename,
       @kind, @pythonTag, @abiTag, @platform, @buildTag, @size, @sha256, @md5, @blake2b256, @metadataSha256, @requiresPython,
       @requiresDist, @summary, @topLevel, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
-      @degraded, @provenance) RETURNING id`).pluck();
+      @degraded, @holdReason, @provenance) RETURNING id`).pluck();
+    this.setHoldStatement = db.prepare("UPDATE files SET hold_reason = ? WHERE id = ?");
     this.yankStatement = db.prepare("UPDATE releases SET yanked = ?, yank_reason = ? WHERE project_id = ? AND version = ?");
     this.deleteStatement = db.prepare("UPDATE files SET deleted_at = ?, deleted_by = ? WHERE id = ?");
     this.releaseExistsStatement = db.prepare(
@@ -137,6 +141,11 @@ export class FileStore {
 
   setYank(projectId: number, version: Version, yanked: boolean, reason: string): void {
     this.yankStatement.run(yanked ? 1 : 0, reason, projectId, version);
+  }
+
+  /** Hold the file off the default index for `reason`, or release it (empty reason). */
+  setHold(fileId: number, reason: string): void {
+    this.setHoldStatement.run(reason, fileId);
   }
 
   markDeleted(fileId: number, at: string, by: string): void {

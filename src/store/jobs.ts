@@ -54,6 +54,8 @@ const COLUMNS = `j.id, j.sdist_id AS sdistId, p.name AS project, r.version, f.fi
 /** Build jobs, their leases, logs and state history. Leases live here, never only in memory. */
 export class JobStore {
   private readonly candidatesStatement;
+  private readonly sdistsAfterStatement;
+  private readonly lastFileIdStatement;
   private readonly insertStatement;
   private readonly claimStatement;
   private readonly expireStatement;
@@ -79,6 +81,11 @@ export class JobStore {
       FROM files f JOIN releases r ON r.id = f.release_id
       WHERE f.kind = 'sdist' AND f.deleted_at IS NULL
         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.sdist_id = f.id AND j.target_key = ?)`);
+    this.sdistsAfterStatement = db.prepare(`SELECT f.id AS sdistId, r.project_id AS projectId, r.version,
+      f.requires_python AS requiresPython, f.uploaded_at AS uploadedAt
+      FROM files f JOIN releases r ON r.id = f.release_id
+      WHERE f.id > ? AND f.kind = 'sdist' AND f.deleted_at IS NULL ORDER BY f.id`);
+    this.lastFileIdStatement = db.prepare("SELECT coalesce(max(id), 0) FROM files").pluck();
     this.insertStatement = db.prepare(`INSERT INTO jobs (sdist_id, target_key, status, reason, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sdist_id, target_key) DO NOTHING RETURNING id`).pluck();
     // An agent holds at most as many leases as it declared slots: the count is part of the claim itself.
@@ -136,6 +143,16 @@ export class JobStore {
 
   candidates(targetKey: string): BuildCandidate[] {
     return this.candidatesStatement.all(targetKey) as BuildCandidate[];
+  }
+
+  /** Live sdists stored after file `afterId` (a primary-key range: as many rows as were stored since). */
+  sdistsAfter(afterId: number): BuildCandidate[] {
+    return this.sdistsAfterStatement.all(afterId) as BuildCandidate[];
+  }
+
+  /** The newest file id: where the next sdistsAfter() starts. */
+  lastFileId(): number {
+    return this.lastFileIdStatement.get() as number;
   }
 
   insert(sdistId: number, targetKey: string, status: JobStatus, reason: string, now: string): number | undefined {

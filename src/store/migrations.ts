@@ -261,4 +261,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX waivers_by_project ON waivers (project, id);
   `,
+  // A farm build that came out degraded or regressed is held off the default index with its reason.
+  `
+  ALTER TABLE files ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
+  `,
 ];

@@ -30,7 +30,7 @@ export class ProjectStore {
     this.setSerialStatement = db.prepare("UPDATE projects SET serial = ? WHERE id = ?");
     this.listStatement = db.prepare(`SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r
       JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
-      AND (f.kind = 'sdist' OR f.verification IN (SELECT value FROM json_each(?)))) ORDER BY name`);
+      AND (f.kind = 'sdist' OR (f.verification IN (SELECT value FROM json_each(?)) AND (? OR f.hold_reason = '')))) ORDER BY name`);
   }
 
   byName(name: NormalizedName): ProjectRow | undefined {
@@ -57,7 +57,8 @@ export class ProjectStore {
   }
 
   /** Projects with at least one live sdist, or egg or wheel whose verification is one of these. */
-  listed(verifications: readonly string[]): ProjectRow[] {
-    return this.listStatement.all(JSON.stringify(verifications)) as ProjectRow[];
+  /** Projects with a live sdist, or an egg or wheel of these verifications (held ones only when `includeHeld`). */
+  listed(verifications: readonly string[], includeHeld: boolean): ProjectRow[] {
+    return this.listStatement.all(JSON.stringify(verifications), includeHeld ? 1 : 0) as ProjectRow[];
   }
 }

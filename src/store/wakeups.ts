@@ -4,14 +4,21 @@
  */
 export class WakeUps {
   private waiters = new Set<() => void>();
+  private readonly listeners: (() => void)[] = [];
   private generationCount = 0;
 
   get generation(): number {
     return this.generationCount;
   }
 
+  /** Run `listener` at every notify(), before any waiter wakes: for work that must follow a change at once (planning jobs for a stored sdist). */
+  onNotify(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
   notify(): void {
     this.generationCount++;
+    for (const listener of this.listeners) listener();
     const woken = this.waiters;
     this.waiters = new Set();
     for (const wake of woken) wake();

@@ -114,6 +114,7 @@ function recordByStores(services: Services, files: ShortcutFile[]): void {
       const project = projects.byName(name.project) ?? projects.create(name.project, file.displayName, now);
       fileStore.insert(project.id, name.version, {
         provenance: null,
+        holdReason: "",
         filename: name.filename,
         kind: name.kind,
         pythonTag: name.pythonTag,

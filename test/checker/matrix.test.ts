@@ -24,6 +24,9 @@ import { buildWheel } from "../support/packages.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 import { sharedPython } from "../support/unprivileged.js";
 
+/** Each test waits for real checks on two interpreters: generous on a busy 2-core machine. */
+const CHECKS_TIMEOUT_MS = 300_000;
+
 let node: SshdNode;
 let nodeConfig: NodeSettings;
 let server: CheckerServer;
@@ -60,7 +63,7 @@ async function environment(version: string): Promise<PythonEnvironment> {
   return made;
 }
 
-describe("a universal wheel whose module imports on Python 3 only", () => {
+describe("a universal wheel whose module imports on Python 3 only", { timeout: CHECKS_TIMEOUT_MS }, () => {
   test("is checked on 2.7 and 3.11: failed on 2.7, verified on 3.11, so held off /simple/", async () => {
     expect(files.py3Only).toBe("py3_only-1.0-py2.py3-none-any.whl");
     const { state, byPython } = await waitForMatrix(server, files.py3Only, 2);
@@ -138,7 +141,7 @@ describe("a universal wheel whose module imports on Python 3 only", () => {
   });
 });
 
-describe("Requires-Python", () => {
+describe("Requires-Python", { timeout: CHECKS_TIMEOUT_MS }, () => {
   test("a universal wheel that requires Python 3.6+ is checked on 3.11 only, and listed once verified there", async () => {
     expect(files.python3Only).toBe("Demo_Pkg-4.0-py2.py3-none-any.whl");
     const { state } = await waitForMatrix(server, files.python3Only, 1);
@@ -148,7 +151,7 @@ describe("Requires-Python", () => {
   });
 });
 
-describe("a dependency with no file for one Python", () => {
+describe("a dependency with no file for one Python", { timeout: CHECKS_TIMEOUT_MS }, () => {
   test("is unresolvable on 2.7 (naming the requirement), verified on 3.11, and the file is held", async () => {
     expect(files.py3Dep).toBe("py3_dep-1.0-py3-none-any.whl");
     const dependency = await waitForMatrix(server, files.py3Dep, 1);
@@ -166,7 +169,7 @@ describe("a dependency with no file for one Python", () => {
   });
 });
 
-describe("a smoke check", () => {
+describe("a smoke check", { timeout: CHECKS_TIMEOUT_MS }, () => {
   test("that fails fails the file on every interpreter; one that passes lets it through to pip on 2.7", async () => {
     const first = await waitForMatrix(server, files.demo, 2);
     expect(first.state.verification).toBe("verified");
@@ -201,7 +204,7 @@ describe("a smoke check", () => {
   });
 });
 
-describe("an interpreter dropped from the configuration", () => {
+describe("an interpreter dropped from the configuration", { timeout: CHECKS_TIMEOUT_MS }, () => {
   test("no longer counts once the file is checked again: its old verdicts stay as retired history", async () => {
     expect((await waitForMatrix(server, files.py3Only, 2)).state.verification).toBe("failed");
     await server.stop();
@@ -219,7 +222,7 @@ describe("an interpreter dropped from the configuration", () => {
   });
 });
 
-describe("with no nodes configured", () => {
+describe("with no nodes configured", { timeout: CHECKS_TIMEOUT_MS }, () => {
   test("`pydepot check` says so and exits non-zero", async () => {
     const folder = temporaryFolder("no-nodes");
     const config = join(folder, "pydepot.toml");

@@ -125,7 +125,7 @@ describe("everything a check started ends with it", () => {
     const { state, check } = await waitForVerdict(soleServer, scrubbed);
     expect(state.verification).toBe("verified");
     // The daemon, and the exited middle process when nothing has reaped it yet (a container's init).
-    expect(check.log).toMatch(/\[killed [12] process\(es\) the check left running outside its sessions\]/);
+    expect(check.log).toMatch(/\[killed [1-9]\d* process\(es\) the check left running outside its sessions\]/);
     const pid = daemonOf(check.log);
     expect(alive(pid), `daemon ${pid}`).toBe(false);
     expect(existsSync(folderOf(check.log))).toBe(false);

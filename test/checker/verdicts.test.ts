@@ -154,7 +154,7 @@ describe("what passes", () => {
     expect(files.degraded).toBe("optional_ext-0.1-cp311-cp311-linux_x86_64.whl");
     expect([state.verification, state.degraded]).toEqual(["verified", true]);
     expect(check.degraded).toBe(true);
-    expect(check.log).toContain("degraded: the file name has platform 'linux_x86_64' but the artifact holds no compiled code");
+    expect(check.log).toContain("degraded: the file is tagged for platform linux_x86_64 but holds no compiled module");
     expect(await listed(server.index, "optional-ext")).toEqual([files.degraded]);
   });
 

@@ -79,7 +79,7 @@ describe("the fast path on its own, in front of a stand-in for Express", () => {
       response.writeHead(599);
       response.end("express");
     };
-    const fastPath = downloadFastPath(server.services.downloads, standIn);
+    const fastPath = downloadFastPath(server.services.downloads, standIn, () => {});
     front = createServer((request, response) => {
       if (!fastPath(request, response)) standIn(request, response);
     });

@@ -68,6 +68,8 @@ describe("hot queries search indexes instead of scanning tables", () => {
     ["leases an agent holds (every claim, every agent start)", () => sqlOf(jobs, "releaseAgentStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_by_agent \(agent_id=\?\)/],
     ["job of a build credential (every request of a build)", () => sqlOf(jobs, "buildTokenJobStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_by_build_token \(build_token_hash=\?\)/],
     ["lease expiry (before every lease)", () => sqlOf(jobs, "expireStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_leases \(lease_expires_at<\?\)/],
+    ["sdists stored since the last planning pass (every wake-up)", () => sqlOf(jobs, "sdistsAfterStatement"), /SEARCH f USING INTEGER PRIMARY KEY \(rowid>\?\)/],
+    ["newest file id (every planning pass: max of the primary key, one step)", () => sqlOf(jobs, "lastFileIdStatement"), /^SEARCH files$/],
     ["due checks (every checker pass)", () => sqlOf(checks, "dueStatement"), /SEARCH c USING INDEX checks_pending \(retry_after<\?\)/],
   ])("%s", (_, sql, search) => {
     const plan = planOf(sql());

@@ -300,7 +300,7 @@ export async function waitForMatrix(
   server: CheckerServer,
   filename: string,
   count: number,
-  timeoutMs = 120_000,
+  timeoutMs = 240_000,
 ): Promise<{ state: FileChecks; byPython: Record<string, MatrixEntry> }> {
   return eventually(
     `${filename}: a verdict on each of ${count} interpreters`,

@@ -21,14 +21,15 @@ export type Fixture =
   | "build-fails" // a C extension with a syntax error
   | "build-hangs" // setup.py (and a child) sleep for ever
   | "optional-ext" // an optional C extension that cannot compile: a degraded build
+  | "regress-ext" // a C extension linking libm in 1.0 and nothing in later versions: a regressed build
   | "slow-build" // pure, but every build sleeps a few seconds first
   | "sleepy-build-req" // sleeps a few seconds, then fetches buildhelper (setup_requires)
   | "hostile-build"; // its wheel build hunts for credentials, attacks the farm API and leaves litter
 
 /** Fixtures whose setup.py reads settings.json, so each build can be another release. */
-const CONFIGURABLE: ReadonlySet<Fixture> = new Set(["demo-pkg", "slow-build"]);
+const CONFIGURABLE: ReadonlySet<Fixture> = new Set(["demo-pkg", "slow-build", "regress-ext"]);
 
-/** Only demo-pkg and slow-build take options; the other fixtures are fixed at their one release. */
+/** Only demo-pkg, slow-build and regress-ext take options (regress-ext and slow-build only the version); the other fixtures are fixed at their one release. */
 export interface BuildOptions {
   readonly version?: string;
   readonly requiresPython?: string;
@@ -43,7 +44,7 @@ export interface BuildExtras {
 
 type Kind = "sdist" | "wheel" | "egg";
 
-/** settings.json as demo-pkg/setup.py reads it (slow-build reads the version only). */
+/** settings.json as demo-pkg/setup.py reads it (slow-build and regress-ext read the version only). */
 interface DemoSettings {
   readonly version: string;
   readonly requires_python: string | null;

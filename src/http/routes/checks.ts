@@ -9,7 +9,7 @@ export function checkRoutes(access: Access, checks: Checks): Router {
   router.use("/api/checks", express.json({ limit: "64kb" }));
   router.get("/api/files/:filename/checks", (request, response) => {
     const { file, matrix, checks: history } = checks.checksOf(response.locals.principal, request.params.filename);
-    response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, provenance: file.provenance, matrix, checks: history });
+    response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, held: file.holdReason !== "", holdReason: file.holdReason, provenance: file.provenance, matrix, checks: history });
   });
   router.get("/api/nodes", (_request, response) => {
     response.json({ nodes: checks.health(response.locals.principal) });

@@ -1,0 +1,60 @@
+// Jobs exist the moment an sdist is stored, for every target, with not_applicable ones and their
+// reason: a team that looks right after uploading sees them, though no agent has asked for work.
+// The agents here register and report their targets, then never lease.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { sdist } from "../support/artifacts.js";
+import { expectOk } from "../support/commands.js";
+import { pydepot } from "../support/farm.js";
+import { FakeAgent, listJobs, TARGETS, TARGET_KEYS, uploadFile, type JobRow } from "../support/farm-api.js";
+import { startTestServer, type TestServer } from "../support/server.js";
+
+const summary = (jobs: JobRow[]) => jobs.map((job) => [job.targetKey, job.status, job.reason]).sort((a, b) => a[0].localeCompare(b[0]));
+
+describe("planning at once", () => {
+  let server: TestServer;
+  let uploader: string;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    uploader = await server.userToken("uploader");
+    const enrolment = server.services.agents.createEnrolment("test", "test");
+    await FakeAgent.register(server.url, enrolment, "idle-egg", [TARGETS.egg27]);
+    await FakeAgent.register(server.url, enrolment, "idle-wheel", [TARGETS.wheel311]);
+  });
+
+  afterAll(() => server?.stop());
+
+  test("an upload answers with its jobs already there: queued, and not_applicable with the reason", async () => {
+    const artifact = await sdist({ name: "planned-at-once", version: "1.0", requiresPython: ">=3.8" });
+    const reply = await uploadFile(server.url, uploader, artifact);
+    expect(reply.status).toBe(200);
+    // Straight from the database, before anything else asks the server.
+    const jobs = server.services.stores.jobs.list({ project: "planned-at-once" as never }, "all");
+    expect(summary(jobs)).toEqual([
+      [TARGET_KEYS.egg27, "not_applicable", `Requires-Python >=3.8 excludes Python ${TARGETS.egg27.python_version}`],
+      [TARGET_KEYS.wheel311, "queued", ""],
+    ]);
+    expect(summary(await listJobs(server.url, { project: "planned-at-once" }))).toEqual(summary(jobs));
+  });
+
+  test("`pydepot import` in another process plans the jobs of the sdists it stores, and `pydepot jobs` shows them", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "pydepot-planning-"));
+    try {
+      const artifact = await sdist({ name: "imported-planned", version: "2.0" });
+      writeFileSync(join(folder, artifact.filename), artifact.bytes);
+      expectOk(await pydepot(["import", folder], server.storage));
+      const jobs = server.services.stores.jobs.list({ project: "imported-planned" as never }, "all");
+      expect(summary(jobs)).toEqual([
+        [TARGET_KEYS.egg27, "queued", ""],
+        [TARGET_KEYS.wheel311, "queued", ""],
+      ]);
+      const listed = JSON.parse(expectOk(await pydepot(["jobs", "--project", "imported-planned", "--json"], server.storage)).stdout) as JobRow[];
+      expect(summary(listed)).toEqual(summary(jobs));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
