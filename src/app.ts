@@ -170,19 +170,18 @@ export async function startApp(settings: Settings, log: (message: string) => voi
       : null;
   const { destination, schedule, keep } = settings.backup;
   const backups = destination ? scheduleBackups(services.backups, { destination, schedule, keep }, log) : null;
-  return {
-    url,
-    services,
-    stop: async () => {
-      await scheduler?.stop();
-      await backups?.stop();
-      await services.checks.drain();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
-      services.close();
-    },
+  // Stopping twice must not touch the closed database (a wake-up at stop plans jobs).
+  let stopped: Promise<void> | null = null;
+  const stop = async () => {
+    await scheduler?.stop();
+    await backups?.stop();
+    await services.checks.drain();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+    services.close();
   };
+  return { url, services, stop: () => (stopped ??= stop()) };
 }
 
 function configuredUrl(settings: Settings): string {
