@@ -27,6 +27,15 @@ export function isPlatformSpecific(file: FileTags): boolean {
   return file.kind === "wheel" ? file.platform !== "any" : file.kind === "egg" && file.platform !== null;
 }
 
+/**
+ * The one Python "X.Y" a file is built for (`py2.7` of an egg, `cp311` of a wheel), or null when
+ * its tags name none or several (`py3`, `py2.py3`).
+ */
+export function builtForPython(file: FileTags): string | null {
+  const match = /^(?:py|cp)(\d)\.?(\d+)$/.exec(file.pythonTag);
+  return match ? `${match[1]}.${match[2]}` : null;
+}
+
 /** Whether a target's interpreter would install this file, as pip and easy_install decide. */
 export function fits(file: FileTags, target: TargetTags): boolean {
   if (file.kind !== target.kind) return false;

@@ -1,5 +1,6 @@
 import { mapConcurrently } from "../core/concurrency.js";
 import { AppError, badRequest } from "../core/errors.js";
+import { builtForPython } from "../core/tags.js";
 import { parseFilename, type ArtifactName } from "../core/filenames.js";
 import { normalize, parseProjectName } from "../core/names.js";
 import { degradedReason, regressionReason, type CompiledContents } from "../core/compiled.js";
@@ -209,7 +210,7 @@ export class Ingest {
     const degraded = degradedReason(name, metadata.nativeModules, request.build?.log ?? []);
     const heldFor = request.build ? holdReasonOf(name.filename, degraded, metadata.nativeModules, request.build) : "";
     // An admin's degraded waiver for this release accepts the hold before it is made.
-    const waiver = heldFor ? this.waivers.covers({ project: project.name, version: name.version, degraded: true }) : null;
+    const waiver = heldFor ? this.waivers.covers({ project: project.name, version: name.version, python: builtForPython(name), degraded: true }) : null;
     const holdReason = waiver ? "" : heldFor;
     this.files.insert(project.id, name.version, {
       filename: name.filename,

@@ -1,5 +1,6 @@
 import { badRequest, conflict, notFound } from "../core/errors.js";
 import { normalize } from "../core/names.js";
+import { builtForPython } from "../core/tags.js";
 import type { NormalizedName } from "../core/types.js";
 import { waiverCovers, type WaiverQuery } from "../core/verdicts.js";
 import { parseVersion } from "../core/versions.js";
@@ -101,7 +102,8 @@ export class Waivers {
    */
   private releaseHolds(project: ProjectRow, waiver: WaiverRow): void {
     for (const file of this.files.liveByProject(project.id)) {
-      if (!file.holdReason || !waiverCovers(waiver, { project: project.name, version: file.version, degraded: true })) continue;
+      const scope = { project: project.name, version: file.version, python: builtForPython(file), degraded: true };
+      if (!file.holdReason || !waiverCovers(waiver, scope)) continue;
       this.files.setHold(file.id, "");
       this.history.record(this.now(), { actor: waiver.createdBy, action: "file.hold-released", project: project.name, subject: file.filename, detail: `waiver #${waiver.id} (held: ${file.holdReason})` });
     }
