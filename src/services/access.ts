@@ -10,8 +10,12 @@ export type Principal =
   | { kind: "system"; name: string }
   /** A build agent: reads everything, writes only its jobs' results (through the farm API). */
   | { kind: "agent"; agentId: number; name: string }
-  /** A running build's tools (pip, setuptools): read only, while its job's lease is held. */
-  | { kind: "build"; jobId: number; name: string };
+  /**
+   * A running build's tools (pip, setuptools): read only, while its job's lease is held, and only
+   * what the sdist's uploader may read (`readsAs`): code from an upload reaches no further than
+   * its owner.
+   */
+  | { kind: "build"; jobId: number; name: string; readsAs: Principal };
 
 export const ANONYMOUS: Principal = { kind: "anonymous" };
 
@@ -88,9 +92,20 @@ export class Access {
     }
   }
 
+  /**
+   * Who stored a file, as a principal that reads what they may read now: a user by name (a user
+   * since removed reads nothing private), or the operator for `cli:` imports.
+   */
+  uploaderOf(uploader: string): Principal {
+    if (uploader.startsWith("cli:")) return { kind: "system", name: uploader };
+    const user = this.accounts.userByName(uploader);
+    return user ? { kind: "user", userId: user.id, name: user.name, isAdmin: user.isAdmin } : ANONYMOUS;
+  }
+
   private roleAtLeast(principal: Principal, project: ProjectRow, wanted: Role): boolean {
     if (principal.kind === "anonymous") return false;
-    if (principal.kind === "agent" || principal.kind === "build") return wanted === "view";
+    if (principal.kind === "build") return wanted === "view" && this.roleAtLeast(principal.readsAs, project, "view");
+    if (principal.kind === "agent") return wanted === "view";
     if (principal.kind === "system" || principal.isAdmin) return true;
     const role = this.accounts.role(project.id, principal.userId);
     return role !== undefined && RANK[role] >= RANK[wanted];

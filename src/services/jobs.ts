@@ -178,7 +178,8 @@ export class Jobs {
   authenticateBuild(token: string): Principal {
     const jobId = this.store.jobOfBuildToken(hashSecret(token));
     if (jobId === undefined) throw unauthorized("Unknown or expired build credential: it is valid only while its build job runs");
-    return { kind: "build", jobId, name: `build:job-${jobId}` };
+    const sdist = this.files.byFilename(this.store.byId(jobId)!.sdistFilename)!;
+    return { kind: "build", jobId, name: `build:job-${jobId}`, readsAs: this.access.uploaderOf(sdist.uploader) };
   }
 
   /**

@@ -128,6 +128,30 @@ describe("a build's credential", () => {
   });
 });
 
+describe("a build's credential reads no further than the sdist's uploader", () => {
+  test("another owner's private project is as unknown to the build as to its uploader", async () => {
+    const agent = await FakeAgent.register(server.url, enrolment, "reader", [TARGETS.wheel311]);
+    await publish(await sdist({ name: "mine", version: "1.0" }));
+    // Earlier tests left jobs in the queue: answer them until this test's own comes.
+    let job = (await agent.lease(0))!;
+    while (job.project !== "mine") {
+      expect((await agent.result(job.id, { status: "failed", reason: "not this test's job" })).status).toBe(200);
+      job = (await agent.lease(0))!;
+    }
+    const secret = await sdist({ name: "private-lib", version: "1.0" });
+    expect((await uploadFile(server.url, admin, secret)).status).toBe(200);
+    const auth = tokenAuth(job.buildToken);
+    expect((await request(server.url, "/staging/simple/mine/", { auth })).status).toBe(200);
+    expect((await request(server.url, "/staging/simple/private-lib/", { auth })).status).toBe(404);
+    expect((await request(server.url, `/files/private-lib/${secret.filename}`, { auth })).status).toBe(404);
+    expect((await request(server.url, "/staging/simple/", { auth })).body).not.toContain("private-lib");
+    // The uploader given a role on it: the build reads it too (build requirements, say).
+    server.services.accounts.grant("uploader", "private-lib", "view", "test");
+    expect((await request(server.url, "/staging/simple/private-lib/", { auth })).status).toBe(200);
+    expect((await agent.result(job.id, { status: "failed", reason: "done" })).status).toBe(200);
+  });
+});
+
 describe("a result refused at the door", () => {
   test("no credentials, another agent's token, or no lease secret: refused before a byte is stored", async () => {
     const holder = await FakeAgent.register(server.url, enrolment, "holder", [TARGETS.egg27]);
