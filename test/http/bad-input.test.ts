@@ -19,19 +19,9 @@ import {
 } from "../support/artifacts.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
-import { get, publish, rawRequest, tokenAuth, upload, type Reply, type UploadOptions } from "./requests.js";
+import { expectRefused, get, publish, rawRequest, tokenAuth, upload, type UploadOptions } from "./requests.js";
 
 const MiB = 1024 * 1024;
-
-/** Send one bad request: status and reason as given, the index still up, nothing changed. */
-async function expectRefused(server: TestServer, send: () => Promise<Pick<Reply, "status" | "statusText" | "body">>, status: number, message: string) {
-  const before = snapshot(server.services.db, server.storage);
-  const answer = await send();
-  expect({ status: answer.status, statusText: answer.statusText }).toEqual({ status, statusText: expect.stringContaining(message) });
-  expect(answer.body).toContain(message);
-  expect((await get(server.index, { accept: "text/html" })).status).toBe(200);
-  expect(snapshot(server.services.db, server.storage)).toEqual(before);
-}
 
 describe("refused uploads", () => {
   let server: TestServer;

@@ -13,22 +13,13 @@ import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { VERSION } from "../../src/version.js";
-import { api, get, publish, rawRequest, tokenAuth, twineFields, upload, type Reply } from "./requests.js";
+import { api, expectRefused, publish, rawRequest, tokenAuth, twineFields, upload } from "./requests.js";
 import { drip, stallAfter, streamRequest } from "./streaming.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const BOUNDARY = "pydepot-test-boundary";
 const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
-
-async function expectRefused(server: TestServer, send: () => Promise<Pick<Reply, "status" | "statusText" | "body">>, status: number, message: string) {
-  const before = snapshot(server.services.db, server.storage);
-  const answer = await send();
-  expect({ status: answer.status, statusText: answer.statusText }).toEqual({ status, statusText: expect.stringContaining(message) });
-  expect(answer.body).toContain(message);
-  expect((await get(server.index, { accept: "text/html" })).status).toBe(200);
-  expect(snapshot(server.services.db, server.storage)).toEqual(before);
-}
 
 const stagedFiles = (server: TestServer) => readdirSync(path.join(server.storage, "tmp"));
 

@@ -5,7 +5,9 @@ import { createHash } from "node:crypto";
 import http from "node:http";
 import { blake2b } from "@noble/hashes/blake2.js";
 import type { Artifact } from "../support/artifacts.js";
+import { expect } from "vitest";
 import { basicAuth, type TestServer } from "../support/server.js";
+import { snapshot } from "../support/snapshot.js";
 
 export interface Reply {
   status: number;
@@ -158,4 +160,14 @@ function unescapeHtml(text: string): string {
 
 async function reply(response: Response): Promise<Reply> {
   return { status: response.status, statusText: response.statusText, headers: response.headers, body: await response.text() };
+}
+
+/** Send one bad request: status and reason as given, the index still up, nothing changed. */
+export async function expectRefused(server: TestServer, send: () => Promise<Pick<Reply, "status" | "statusText" | "body">>, status: number, message: string): Promise<void> {
+  const before = snapshot(server.services.db, server.storage);
+  const answer = await send();
+  expect({ status: answer.status, statusText: answer.statusText }).toEqual({ status, statusText: expect.stringContaining(message) });
+  expect(answer.body).toContain(message);
+  expect((await get(server.index, { accept: "text/html" })).status).toBe(200);
+  expect(snapshot(server.services.db, server.storage)).toEqual(before);
 }
