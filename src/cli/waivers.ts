@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { badRequest } from "../core/errors.js";
+import { parseWaiverId } from "../core/parameters.js";
 import { describeScope } from "../services/waivers.js";
 import type { WaiverRow } from "../store/waivers.js";
 import { OPERATOR, withServices } from "./context.js";
@@ -39,8 +39,8 @@ export function registerWaivers(program: Command): void {
     .command("unwaive <id>")
     .description("revoke a waiver: the failures it accepted hold their files again")
     .action(async (id: string, _options, command: Command) => {
-      if (!/^[1-9]\d*$/.test(id)) throw badRequest(`${JSON.stringify(id)} is not a waiver number (see pydepot waivers PROJECT)`);
-      const waiver = await withServices(command, (services) => services.waivers.revoke(OPERATOR, Number(id)));
+      const waiverId = parseWaiverId(id);
+      const waiver = await withServices(command, (services) => services.waivers.revoke(OPERATOR, waiverId, null));
       console.log(`revoked waiver #${waiver.id}: ${describeScope(waiver)}`);
     });
 }

@@ -21,6 +21,11 @@ export function parseEnrolmentId(raw: string): number {
   return positiveId(raw.replace(/^#/, ""), "enrolment", "`pydepot agents list` lists them");
 }
 
+/** A waiver's number as `pydepot waivers PROJECT` shows it (`#3` or `3`). */
+export function parseWaiverId(raw: string): number {
+  return positiveId(raw.replace(/^#/, ""), "waiver", "`pydepot waivers PROJECT` lists them");
+}
+
 /** `log_after`: the id of the last log line already seen (0: from the start). */
 export function parseLogAfter(raw: unknown): number {
   if (raw === undefined || raw === "") return 0;

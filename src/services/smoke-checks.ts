@@ -1,6 +1,5 @@
 import { badRequest, notFound } from "../core/errors.js";
-import { normalize } from "../core/names.js";
-import type { NormalizedName } from "../core/types.js";
+import { parseProjectName } from "../core/names.js";
 import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
@@ -25,7 +24,7 @@ export class SmokeChecks {
   ) {}
 
   set(principal: Principal, name: string, code: string): SmokeCheckRow {
-    const project = this.project(principal, name);
+    const project = this.administered(principal, name);
     if (!code.trim()) throw badRequest("The smoke check is empty: give the Python to run, e.g. \"import PIL.Image\"");
     if (Buffer.byteLength(code) > MAX_CODE) throw badRequest(`The smoke check is longer than ${MAX_CODE} bytes: keep it to a few lines`);
     return tx(this.db, () => {
@@ -36,20 +35,27 @@ export class SmokeChecks {
   }
 
   clear(principal: Principal, name: string): void {
-    const project = this.project(principal, name);
+    const project = this.administered(principal, name);
     tx(this.db, () => {
       if (!this.store.clear(project.id)) throw notFound(`Project ${project.name} has no smoke check`);
       this.history.record(this.now(), { actor: actorName(principal), action: "smoke.clear", project: project.name });
     });
   }
 
+  /** For whoever may read the project: the smoke check explains its verdicts. */
   show(principal: Principal, name: string): SmokeCheckRow | null {
-    return this.store.of(this.project(principal, name).id) ?? null;
+    return this.store.of(this.readable(principal, name).id) ?? null;
   }
 
-  private project(principal: Principal, name: string): ProjectRow {
-    const project = this.projects.byName(normalize(name) as NormalizedName);
+  /** A project the principal may not even read is as unknown as one that does not exist. */
+  private readable(principal: Principal, name: string): ProjectRow {
+    const project = this.projects.byName(parseProjectName(name));
     this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
+    return project;
+  }
+
+  private administered(principal: Principal, name: string): ProjectRow {
+    const project = this.readable(principal, name);
     this.access.canAdminister(principal, project);
     return project;
   }

@@ -1,7 +1,6 @@
 import { badRequest, conflict, notFound } from "../core/errors.js";
-import { normalize } from "../core/names.js";
+import { parseProjectName } from "../core/names.js";
 import { builtForPython } from "../core/tags.js";
-import type { NormalizedName } from "../core/types.js";
 import { waiverCovers, type WaiverQuery } from "../core/verdicts.js";
 import { parseVersion } from "../core/versions.js";
 import { tx, type Db } from "../store/db.js";
@@ -42,11 +41,11 @@ export class Waivers {
   ) {}
 
   add(principal: Principal, request: WaiverRequest): WaiverRow {
-    const project = this.project(principal, request.project);
+    const project = this.administered(principal, request.project);
     const reason = request.reason.trim();
-    if (!reason) throw badRequest("A waiver needs a reason (--reason): say why the failure is acceptable");
-    if (request.module !== undefined && !MODULE.test(request.module)) throw badRequest(`--module ${JSON.stringify(request.module)} is not a module name such as attrs or PIL._imaging`);
-    if (request.python !== undefined && !PYTHON.test(request.python)) throw badRequest(`--python ${JSON.stringify(request.python)} is not a Python version such as 2.7 or 3.11`);
+    if (!reason) throw badRequest("A waiver needs a reason: say why the failure is acceptable");
+    if (request.module !== undefined && !MODULE.test(request.module)) throw badRequest(`Module ${JSON.stringify(request.module)} is not a module name such as attrs or PIL._imaging`);
+    if (request.python !== undefined && !PYTHON.test(request.python)) throw badRequest(`Python ${JSON.stringify(request.python)} is not a Python version such as 2.7 or 3.11`);
     const version = request.version === undefined ? null : parseVersion(request.version);
     return tx(this.db, () => {
       const waiver = this.store.insert({
@@ -66,10 +65,12 @@ export class Waivers {
     });
   }
 
-  revoke(principal: Principal, id: number): WaiverRow {
+  /** `within`: the project the caller named (the HTTP API's URL); a waiver of another project is as unknown as none. */
+  revoke(principal: Principal, id: number, within: string | null): WaiverRow {
+    const named = within === null ? null : this.administered(principal, within);
     const found = this.store.byId(id);
-    if (!found) throw notFound(`No waiver #${id}`);
-    const project = this.project(principal, found.project);
+    if (!found || (named && found.project !== named.name)) throw notFound(named ? `No waiver #${id} in project ${named.name}` : `No waiver #${id}`);
+    const project = named ?? this.administered(principal, found.project);
     if (found.revokedAt !== null) throw conflict(`Waiver #${id} was revoked already, by ${found.revokedBy} at ${found.revokedAt}`);
     return tx(this.db, () => {
       this.store.revoke(id, actorName(principal), this.now());
@@ -79,9 +80,9 @@ export class Waivers {
     });
   }
 
-  /** Every waiver of a project, revoked ones too: for its admins. */
+  /** Every waiver of a project, revoked ones too: for whoever may read the project (they explain its verdicts). */
   list(principal: Principal, name: string): WaiverRow[] {
-    return this.store.forProject(this.project(principal, name).name);
+    return this.store.forProject(this.readable(principal, name).name);
   }
 
   /** The waiver in force that accepts this failure or hold, or null (for the gate's holds too). */
@@ -89,9 +90,15 @@ export class Waivers {
     return this.store.active(query.project).find((waiver) => waiverCovers(waiver, query)) ?? null;
   }
 
-  private project(principal: Principal, name: string): ProjectRow {
-    const project = this.projects.byName(normalize(name) as NormalizedName);
+  /** A project the principal may not even read is as unknown as one that does not exist. */
+  private readable(principal: Principal, name: string): ProjectRow {
+    const project = this.projects.byName(parseProjectName(name));
     this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
+    return project;
+  }
+
+  private administered(principal: Principal, name: string): ProjectRow {
+    const project = this.readable(principal, name);
     this.access.canAdminister(principal, project);
     return project;
   }

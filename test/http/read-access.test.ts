@@ -12,6 +12,8 @@ import { get, publish, tokenAuth } from "./requests.js";
 type Who = "anonymous" | "stranger" | "reader" | "admin";
 const EVERYONE: readonly Who[] = ["anonymous", "stranger", "reader", "admin"];
 const BUILD_LOG = "SECRET-BUILD-LOG-LINE";
+const WAIVER_REASON = "SECRET-WAIVER-REASON";
+const SMOKE_CHECK = "import secret_pkg  # SECRET-SMOKE-CHECK";
 const WHEEL = "secret_pkg-1.0-py3-none-any.whl";
 /** The first job of a fresh server: the build of the sdist of secret-pkg 2.0 (1.0 has a wheel already). */
 const SECRET_JOB = 1;
@@ -41,6 +43,9 @@ beforeAll(async () => {
   expect(secretWheel.filename).toBe(WHEEL);
   await publish(server, alice, secretWheel, await sdist({ name: "secret-pkg", version: "2.0" }));
   server.services.accounts.grant("dave", "secret-pkg", "view", "test");
+  const operator = { kind: "system", name: "test" } as const;
+  server.services.waivers.add(operator, { project: "secret-pkg", module: "secret_pkg", reason: WAIVER_REASON });
+  server.services.smokeChecks.set(operator, "secret-pkg", SMOKE_CHECK);
   const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "builder", [TARGETS.wheel311]);
   const job = await agent.lease();
   if (job?.id !== SECRET_JOB || job.project !== "secret-pkg") throw new Error(`expected job ${SECRET_JOB} of secret-pkg, got ${JSON.stringify(job)}`);
@@ -92,6 +97,10 @@ const TABLE: Row[] = [
   },
   { route: "/api/files/:filename/checks", path: `/api/files/secret_pkg-9.9-py3-none-any.whl/checks`, expect: unknown(), missing: "No file secret_pkg-9.9-py3-none-any.whl" },
   { route: "/api/nodes", path: `/api/nodes`, expect: open() },
+  { route: "/api/projects/:project/waivers", path: `/api/projects/secret-pkg/waivers`, expect: projectData(), missing: "No project named secret-pkg", secret: WAIVER_REASON },
+  { route: "/api/projects/:project/waivers", path: `/api/projects/no-such-pkg/waivers`, expect: unknown(), missing: "No project named no-such-pkg" },
+  { route: "/api/projects/:project/smoke-check", path: `/api/projects/Secret_Pkg/smoke-check`, expect: projectData(), missing: "No project named Secret_Pkg", secret: "SECRET-SMOKE-CHECK" },
+  { route: "/api/projects/:project/smoke-check", path: `/api/projects/no-such-pkg/smoke-check`, expect: unknown(), missing: "No project named no-such-pkg" },
   // Counts only, never a name: a load balancer has no token.
   { route: "/healthz", path: `/healthz`, expect: { anonymous: 200, stranger: 200, reader: 200, admin: 200 } },
   { route: "/metrics", path: `/metrics`, expect: open() },

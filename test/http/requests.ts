@@ -101,7 +101,7 @@ export async function get(url: string, options: GetOptions = {}): Promise<Reply 
 }
 
 /** The admin JSON API: `api(server, "POST", "/api/projects/x/releases/1.0/yank", {auth, body})`. */
-export async function api(server: TestServer, method: "POST" | "DELETE", path: string, options: { auth?: string; body?: unknown } = {}): Promise<Reply> {
+export async function api(server: TestServer, method: "POST" | "PUT" | "DELETE", path: string, options: { auth?: string; body?: unknown } = {}): Promise<Reply> {
   const headers: Record<string, string> = options.auth ? { Authorization: options.auth } : {};
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
