@@ -14,6 +14,7 @@ import { Downloads } from "./services/downloads.js";
 import { Fsck } from "./services/fsck.js";
 import { Imports } from "./services/imports.js";
 import { Operations } from "./services/operations.js";
+import { Holds } from "./services/holds.js";
 import { Ingest } from "./services/ingest.js";
 import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
@@ -107,11 +108,12 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
-  const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers);
-  const waivers = new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, now);
-  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, waivers, now);
-  const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const gated = settings.nodes.length > 0;
+  const holds = new Holds(stores.files, stores.projects, stores.jobs, stores.agents, stores.checks, stores.waivers, stores.history, gated, now);
+  const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers, holds);
+  const waivers = new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, holds, now);
+  const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, holds, now);
+  const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   return {
     db,
@@ -122,12 +124,12 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     staging,
     ingest,
     uploads: new Uploads(ingest),
-    releases: new Releases(db, stores.projects, stores.files, stores.history, blobs, access, now),
+    releases: new Releases(db, stores.projects, stores.files, stores.history, blobs, access, holds, now),
     pages,
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
-    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access, gated),
+    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
     nodeTrust,
     waivers,

@@ -1,9 +1,7 @@
 import { mapConcurrently } from "../core/concurrency.js";
 import { AppError, badRequest } from "../core/errors.js";
-import { builtForPython } from "../core/tags.js";
 import { parseFilename, type ArtifactName } from "../core/filenames.js";
 import { normalize, parseProjectName } from "../core/names.js";
-import { degradedReason, regressionReason, type CompiledContents } from "../core/compiled.js";
 import type { Sha256 } from "../core/types.js";
 import { normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
@@ -13,7 +11,7 @@ import type { BuildProvenance, FileRow, FileStore, Origin } from "../store/files
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
-import type { Waivers } from "./waivers.js";
+import type { BuildFacts, Holds } from "./holds.js";
 import type { Staging } from "./staging.js";
 import { actorName, type Access, type Principal } from "./access.js";
 import { readArtifactMetadata, type ArtifactMetadata } from "./metadata.js";
@@ -31,10 +29,10 @@ export interface IngestRequest {
   claimedVersion?: string;
   /**
    * For build results: where the file came from, the libraries its native modules link, the
-   * build log's lines (to tell a degraded build) and the last listed build of the project for the
-   * same target (to tell a regressed one), if any.
+   * build log's lines (to tell a degraded build) and its target (whose last listed file tells a
+   * regressed one).
    */
-  build?: { provenance: BuildProvenance; linkedLibraries: string[]; log: readonly string[]; baseline: CompiledContents | null };
+  build?: BuildFacts & { provenance: BuildProvenance; linkedLibraries: string[] };
 }
 
 /** A name published inside a transaction, to undo if the transaction does not commit. */
@@ -62,7 +60,7 @@ export class Ingest {
     private readonly staging: Staging,
     private readonly access: Access,
     private readonly wakeUps: WakeUps,
-    private readonly waivers: Waivers,
+    private readonly holds: Holds,
     private readonly now: () => string,
   ) {}
 
@@ -207,10 +205,8 @@ export class Ingest {
       if (request.principal.kind === "user") this.accounts.setRole(project.id, request.principal.userId, "admin");
     }
     const { staged } = request;
-    const degraded = degradedReason(name, metadata.nativeModules, request.build?.log ?? []);
-    const heldFor = request.build ? holdReasonOf(name.filename, degraded, metadata.nativeModules, request.build) : "";
+    const { degraded, heldFor, waiver } = this.holds.decide(name, metadata.nativeModules, request.build ?? null);
     // An admin's degraded waiver for this release accepts the hold before it is made.
-    const waiver = heldFor ? this.waivers.covers({ project: project.name, version: name.version, python: builtForPython(name), degraded: true }) : null;
     const holdReason = waiver ? "" : heldFor;
     this.files.insert(project.id, name.version, {
       filename: name.filename,
@@ -253,7 +249,10 @@ export class Ingest {
       links.push({ staged: coreMetadata, project: project.name, filename: `${name.filename}.metadata` });
       this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`, options);
     }
-    return { file: this.files.byFilename(name.filename)!, created: true };
+    const file = this.files.byFilename(name.filename)!;
+    // Without a gate a build is listed at once, and may be the baseline of a later build that came first.
+    if (request.build) this.holds.listed(file);
+    return { file, created: true };
   }
 
   /** Undo a link whose transaction did not commit; if even that fails (false), the start-up sweep will. */
@@ -266,21 +265,6 @@ export class Ingest {
       return false;
     }
   }
-}
-
-/**
- * Why a farm build is held, or "": degraded (its own log and contents say compiled code is
- * missing) or regressed (it lacks a module or library of the last listed build for its target).
- * Uploads and imports are never held: what a person uploads is their own statement.
- */
-function holdReasonOf(
-  filename: string,
-  degraded: string | null,
-  compiledModules: readonly string[],
-  build: { linkedLibraries: readonly string[]; baseline: CompiledContents | null },
-): string {
-  const regressed = build.baseline && regressionReason(build.baseline, { filename, compiledModules, linkedLibraries: build.linkedLibraries });
-  return [degraded && `degraded: ${degraded}`, regressed].filter(Boolean).join("; ");
 }
 
 function checkMetadata(name: ArtifactName, metadata: ArtifactMetadata): void {

@@ -1,8 +1,6 @@
 import { createHash } from "node:crypto";
 import { badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
 import { parseFilename } from "../core/filenames.js";
-import type { CompiledContents } from "../core/compiled.js";
-import { isListed } from "../core/listing.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
 import { compareVersions, satisfiesRequiresPython } from "../core/versions.js";
@@ -81,8 +79,6 @@ export class Jobs {
     private readonly settings: FarmSettings,
     private readonly now: () => string,
     private readonly access: Access,
-    /** Whether the import checker gates the default index (clean nodes are configured). */
-    private readonly gated: boolean,
   ) {
     wakeUps.onNotify(() => this.plan());
   }
@@ -227,7 +223,6 @@ export class Jobs {
       return !existing || existing.deletedAt;
     });
     const log = this.store.log(jobId).map((line) => line.text);
-    const baseline = this.baseline(job, target);
     const requests = fresh.map((file) => ({
       staged: file.staged,
       filename: file.filename,
@@ -235,7 +230,7 @@ export class Jobs {
       origin: "build" as const,
       claimedName: job.project,
       claimedVersion: job.version,
-      build: { provenance, linkedLibraries: file.linkedLibraries, log, baseline },
+      build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
     }));
     // A result is taken whole or not at all: check every file before storing the first.
     for (const request of requests) await this.ingest.check(request);
@@ -294,21 +289,6 @@ export class Jobs {
     }
     const covering = releaseFiles.find((file) => fits(file, target));
     return covering ? ["succeeded", `covered by ${covering.filename}`] : ["queued", ""];
-  }
-
-  /**
-   * What the regression check compares a new build with: the listed file of the newest earlier
-   * version of the project that installs on the same target (verified, with nodes configured).
-   */
-  private baseline(job: JobRow, target: TargetRow): CompiledContents | null {
-    const projectId = this.projects.byName(job.project as NormalizedName)!.id;
-    const earlier = this.files
-      .liveByProject(projectId)
-      .filter((file) => file.kind !== "sdist" && compareVersions(file.version, job.version as Version) < 0)
-      .filter((file) => fits(file, target) && isListed(file, "default", this.gated))
-      .sort((a, b) => compareVersions(b.version, a.version) || (a.uploadedAt < b.uploadedAt ? 1 : -1));
-    const last = earlier[0];
-    return last ? { filename: last.filename, compiledModules: last.nativeModules, linkedLibraries: last.linkedLibraries } : null;
   }
 
   private releaseFiles(projectId: number, version: string): FileRow[] {

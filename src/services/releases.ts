@@ -8,6 +8,7 @@ import type { FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import { actorName, type Access, type Principal } from "./access.js";
+import type { Holds } from "./holds.js";
 
 /** Yank, unyank and delete: the recorded changes an admin makes to what the index offers. */
 export class Releases {
@@ -18,6 +19,7 @@ export class Releases {
     private readonly history: HistoryStore,
     private readonly blobs: Blobs,
     private readonly access: Access,
+    private readonly holds: Holds,
     private readonly now: () => string,
   ) {}
 
@@ -44,9 +46,9 @@ export class Releases {
   }
 
   /**
-   * Let a held file (degraded or regressed build) onto the default index: the one way a hold
-   * ends, for a project admin who accepts it (and for a waiver of the degraded build). The
-   * reason is recorded with the hold it released.
+   * Let a held file (degraded or regressed build) onto the default index, for a project admin who
+   * accepts it (a degraded waiver does the same). The reason is recorded with the hold it released,
+   * and the file is never held again (Holds).
    */
   releaseHold(principal: Principal, projectName: string, filename: string, reason: string): void {
     const project = this.administered(principal, projectName);
@@ -54,17 +56,7 @@ export class Releases {
     if (!file || file.project !== project.name || file.deletedAt) throw notFound(`No file ${filename} in project ${project.name}`);
     if (!file.holdReason) throw conflict(`${filename} is not held`);
     if (!reason.trim()) throw badRequest(`Say why the hold of ${filename} may be released (it was held because ${file.holdReason})`);
-    tx(this.db, () => {
-      this.files.setHold(file.id, "");
-      this.projects.touch(project.id);
-      this.history.record(this.now(), {
-        actor: actorName(principal),
-        action: "file.release-hold",
-        project: project.name,
-        subject: filename,
-        detail: `${reason.trim()} (held: ${file.holdReason})`,
-      });
-    });
+    tx(this.db, () => this.holds.release(file, actorName(principal), "file.release-hold", reason.trim()));
   }
 
   private setYank(principal: Principal, projectName: string, versionText: string, yanked: boolean, reason: string): void {

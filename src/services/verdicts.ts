@@ -3,6 +3,7 @@ import type { CheckRow, CheckStore } from "../store/checks.js";
 import type { FileRow } from "../store/files.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WaiverRow, WaiverStore } from "../store/waivers.js";
+import type { Holds } from "./holds.js";
 
 /** One interpreter of a file's matrix and where its verdict stands. */
 export interface MatrixEntry {
@@ -22,13 +23,15 @@ export interface MatrixEntry {
 /**
  * A file's verdict matrix (its newest verdict on each interpreter it fits, waivers applied) and
  * the verification that follows from it, which decides what /simple/ lists. Both the checker and
- * waiver changes settle files through here, so re-verification and waivers agree.
+ * waiver changes settle files through here, so re-verification and waivers agree; a file newly
+ * verified is announced to Holds (what follows when a file reaches the default index).
  */
 export class Verdicts {
   constructor(
     private readonly checks: CheckStore,
     private readonly projects: ProjectStore,
     private readonly waivers: WaiverStore,
+    private readonly holds: Holds,
   ) {}
 
   matrix(file: FileRow, checks: readonly CheckRow[] = this.checks.forFile(file.id)): MatrixEntry[] {
@@ -73,6 +76,7 @@ export class Verdicts {
     if (verification === file.verification && !degraded) return;
     this.checks.setVerification(file.id, verification, degraded);
     this.projects.touch(this.projects.byName(file.project)!.id);
+    if (verification === "verified" && file.verification !== "verified") this.holds.listed({ ...file, verification });
   }
 }
 

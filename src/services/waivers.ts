@@ -9,6 +9,7 @@ import type { HistoryStore } from "../store/history.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { WaiverRow, WaiverStore } from "../store/waivers.js";
 import { actorName, type Access, type Principal } from "./access.js";
+import type { Holds } from "./holds.js";
 import type { Verdicts } from "./verdicts.js";
 
 export interface WaiverRequest {
@@ -37,6 +38,7 @@ export class Waivers {
     private readonly history: HistoryStore,
     private readonly verdicts: Verdicts,
     private readonly access: Access,
+    private readonly holds: Holds,
     private readonly now: () => string,
   ) {}
 
@@ -110,11 +112,8 @@ export class Waivers {
   private releaseHolds(project: ProjectRow, waiver: WaiverRow): void {
     for (const file of this.files.liveByProject(project.id)) {
       const scope = { project: project.name, version: file.version, python: builtForPython(file), degraded: true };
-      if (!file.holdReason || !waiverCovers(waiver, scope)) continue;
-      this.files.setHold(file.id, "");
-      this.history.record(this.now(), { actor: waiver.createdBy, action: "file.hold-released", project: project.name, subject: file.filename, detail: `waiver #${waiver.id} (held: ${file.holdReason})` });
+      if (file.holdReason && waiverCovers(waiver, scope)) this.holds.release(file, waiver.createdBy, "file.hold-released", `waiver #${waiver.id}`);
     }
-    this.projects.touch(project.id);
   }
 
   private settleProject(project: ProjectRow): void {

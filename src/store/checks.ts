@@ -106,6 +106,8 @@ export class CheckStore {
   private readonly insertSlotStatement;
   private readonly retireStatement;
   private readonly dropRetiredStatement;
+  private readonly slotsOfStatement;
+  private readonly requeueUnresolvableStatement;
 
   constructor(db: Db) {
     this.uncheckedStatement = db.prepare(`SELECT f.id FROM files f WHERE f.kind != 'sdist' AND f.deleted_at IS NULL
@@ -151,6 +153,18 @@ export class CheckStore {
     this.retireStatement = db.prepare(`UPDATE checks SET retired = 1 WHERE ${otherSlots} AND status IN ('verified', 'failed')`);
     // A check that never ran on an interpreter no node has any more would wait for ever.
     this.dropRetiredStatement = db.prepare(`DELETE FROM checks WHERE ${otherSlots} AND status = 'pending'`);
+    this.slotsOfStatement = db.prepare(`SELECT DISTINCT python, platform FROM checks WHERE file_id = ? AND python IS NOT NULL AND retired = 0`);
+    // The newest verdict of each interpreter is what counts; one already being checked again is left alone.
+    this.requeueUnresolvableStatement = db.prepare(`INSERT INTO checks (file_id, purpose, status, created_at, python, platform)
+      SELECT c.file_id, 'reverify', 'pending', @now, c.python, c.platform
+      FROM checks c INDEXED BY checks_unresolvable JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id
+      WHERE c.cause = 'unresolvable' AND c.python = @python AND c.platform = @platform AND c.retired = 0
+        AND f.deleted_at IS NULL AND r.project_id != @projectId
+        AND c.id = (SELECT MAX(n.id) FROM checks n WHERE n.file_id = c.file_id AND n.python = c.python AND n.platform = c.platform
+          AND n.status IN ('verified', 'failed') AND n.retired = 0)
+        AND NOT EXISTS (SELECT 1 FROM checks o WHERE o.file_id = c.file_id AND o.status IN ('pending', 'running')
+          AND (o.python IS NULL OR (o.python = c.python AND o.platform = c.platform)))
+      RETURNING file_id`).pluck();
   }
 
   /**
@@ -171,6 +185,19 @@ export class CheckStore {
     this.retireStatement.run(current);
     this.dropRetiredStatement.run(current);
     return true;
+  }
+
+  /** The interpreters a file's checks stand for (its matrix), retired ones left out. */
+  slotsOf(fileId: number): Slot[] {
+    return this.slotsOfStatement.all(fileId) as Slot[];
+  }
+
+  /**
+   * Check again, on this interpreter, every file outside the project whose newest verdict there
+   * is unresolvable and that no check waits for: a dependency may resolve now. Answers their ids.
+   */
+  requeueUnresolvable(slot: Slot, projectId: number, now: string): number[] {
+    return this.requeueUnresolvableStatement.all({ ...slot, projectId, now }) as number[];
   }
 
   /** Eggs and wheels with no verdict yet and no check waiting. */

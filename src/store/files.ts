@@ -90,6 +90,8 @@ export class FileStore {
   private readonly deleteStatement;
   private readonly releaseExistsStatement;
   private readonly setHoldStatement;
+  private readonly releaseHoldStatement;
+  private readonly holdReleasedStatement;
 
   constructor(db: Db) {
     this.byFilenameStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.filename = ?`);
@@ -103,6 +105,8 @@ export class FileStore {
       @requiresDist, @summary, @topLevel, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
       @degraded, @holdReason, @provenance) RETURNING id`).pluck();
     this.setHoldStatement = db.prepare("UPDATE files SET hold_reason = ? WHERE id = ?");
+    this.releaseHoldStatement = db.prepare("UPDATE files SET hold_reason = '', hold_released_at = ? WHERE id = ?");
+    this.holdReleasedStatement = db.prepare("SELECT hold_released_at IS NOT NULL FROM files WHERE id = ?").pluck();
     this.yankStatement = db.prepare("UPDATE releases SET yanked = ?, yank_reason = ? WHERE project_id = ? AND version = ?");
     this.deleteStatement = db.prepare("UPDATE files SET deleted_at = ?, deleted_by = ? WHERE id = ?");
     this.releaseExistsStatement = db.prepare(
@@ -146,6 +150,15 @@ export class FileStore {
   /** Hold the file off the default index for `reason`, or release it (empty reason). */
   setHold(fileId: number, reason: string): void {
     this.setHoldStatement.run(reason, fileId);
+  }
+
+  /** Clear the hold and note when: a released hold is never made again. */
+  releaseHold(fileId: number, now: string): void {
+    this.releaseHoldStatement.run(now, fileId);
+  }
+
+  holdReleased(fileId: number): boolean {
+    return this.holdReleasedStatement.get(fileId) === 1;
   }
 
   markDeleted(fileId: number, at: string, by: string): void {

@@ -265,4 +265,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE files ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
   `,
+  // A hold an admin released (release-hold, a degraded waiver) stays released: comparing the build
+  // again with a baseline verified later must not hold it anew. Unresolvable verdicts are found by
+  // interpreter when a file that may resolve them reaches the default index.
+  `
+  ALTER TABLE files ADD COLUMN hold_released_at TEXT;
+  CREATE INDEX checks_unresolvable ON checks (python, platform) WHERE cause = 'unresolvable';
+  `,
 ];
