@@ -49,9 +49,10 @@ describe("a baseline verified after the build it should have been compared with"
       buildWheel("regress-ext", { version: "2.0" }),
     ]);
     expect([basename(wheel1), basename(wheel2)]).toEqual([REGRESS_1, REGRESS_2]);
+    // The agent first: sdists stored before a target appears are built for their latest release only.
+    const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "builder", [TARGETS.wheel311], 2);
     await addFile(server, sdist1);
     await addFile(server, sdist2);
-    const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "builder", [TARGETS.wheel311], 2);
     const jobs = new Map<string, LeasedJobMessage>();
     for (let job = await agent.lease(); job; job = await agent.lease()) jobs.set(job.version, job);
     expect([...jobs.keys()].sort()).toEqual(["1.0", "2.0"]);
