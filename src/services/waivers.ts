@@ -1,7 +1,7 @@
 import { badRequest, conflict, notFound } from "../core/errors.js";
 import { parseProjectName } from "../core/names.js";
 import { builtForPython } from "../core/tags.js";
-import { waiverCovers, type WaiverQuery } from "../core/verdicts.js";
+import { waiverCovers } from "../core/verdicts.js";
 import { parseVersion } from "../core/versions.js";
 import { tx, type Db } from "../store/db.js";
 import type { FileStore } from "../store/files.js";
@@ -85,11 +85,6 @@ export class Waivers {
   /** Every waiver of a project, revoked ones too: for whoever may read the project (they explain its verdicts). */
   list(principal: Principal, name: string): WaiverRow[] {
     return this.store.forProject(this.readable(principal, name).name);
-  }
-
-  /** The waiver in force that accepts this failure or hold, or null (for the gate's holds too). */
-  covers(query: WaiverQuery): WaiverRow | null {
-    return this.store.active(query.project).find((waiver) => waiverCovers(waiver, query)) ?? null;
   }
 
   /** A project the principal may not even read is as unknown as one that does not exist. */
