@@ -88,17 +88,19 @@ export class Holds {
     for (const slot of this.checks.slotsOf(file.id)) this.checks.requeueUnresolvable(slot, projectId, this.now());
   }
 
-  /** Oldest first, so a build held here is no longer the baseline of the ones after it. */
+  /**
+   * Every later build whose baseline `listed` now is, compared with it: oldest first, so a build
+   * held here is no longer the baseline of the ones after it. One read of the project's files.
+   */
   private compareLaterBuilds(listed: FileRow): void {
-    const later = this.files
-      .liveByProject(this.projects.byName(listed.project)!.id)
+    const files = this.files.liveByProject(this.projects.byName(listed.project)!.id);
+    const later = files
       .filter((file) => file.jobId !== null && file.holdReason === "" && compareVersions(file.version, listed.version) > 0)
       .sort((a, b) => compareVersions(a.version, b.version));
     for (const build of later) {
       const target = this.targetOf(build);
-      if (!target || !fits(listed, target) || this.files.holdReleased(build.id)) continue;
-      const baseline = this.baseline(build.project, build.version, target);
-      const regressed = baseline && regressionReason(contentsOf(baseline), contentsOf(build));
+      if (!target || newestListedBefore(files, build.version, target, this.gated)?.id !== listed.id || this.files.holdReleased(build.id)) continue;
+      const regressed = regressionReason(contentsOf(listed), contentsOf(build));
       if (!regressed) continue;
       const waiver = this.degradedWaiver(build.project, build.version, builtForPython(build));
       const detail = `${regressed} (compared again once ${listed.filename} was listed)`;
@@ -107,21 +109,16 @@ export class Holds {
         continue;
       }
       this.files.setHold(build.id, regressed);
+      build.holdReason = regressed;
       this.projects.touch(this.projects.byName(build.project)!.id);
       this.history.record(this.now(), { actor: RECHECK_ACTOR, action: "file.held", project: build.project, subject: build.filename, detail });
     }
   }
 
-  /** The listed file of the newest earlier version of the project that installs on the target (the last build a team could have installed). */
+  /** The last build a team could have installed on the target before `version`. */
   private baseline(project: NormalizedName, version: Version, target: TargetRow): FileRow | null {
     const projectRow = this.projects.byName(project);
-    if (!projectRow) return null;
-    const earlier = this.files
-      .liveByProject(projectRow.id)
-      .filter((file) => file.kind !== "sdist" && compareVersions(file.version, version) < 0)
-      .filter((file) => fits(file, target) && isListed(file, "default", this.gated))
-      .sort((a, b) => compareVersions(b.version, a.version) || (a.uploadedAt < b.uploadedAt ? 1 : -1));
-    return earlier[0] ?? null;
+    return projectRow ? newestListedBefore(this.files.liveByProject(projectRow.id), version, target, this.gated) : null;
   }
 
   private targetOf(build: FileRow): TargetRow | undefined {
@@ -132,6 +129,15 @@ export class Holds {
   private degradedWaiver(project: string, version: string, python: string | null): WaiverRow | null {
     return this.waivers.active(project).find((waiver) => waiverCovers(waiver, { project, version, python, degraded: true })) ?? null;
   }
+}
+
+/** The listed file of the newest version before `version` that installs on the target. */
+function newestListedBefore(files: readonly FileRow[], version: Version, target: TargetRow, gated: boolean): FileRow | null {
+  const earlier = files
+    .filter((file) => file.kind !== "sdist" && compareVersions(file.version, version) < 0)
+    .filter((file) => fits(file, target) && isListed(file, "default", gated))
+    .sort((a, b) => compareVersions(b.version, a.version) || (a.uploadedAt < b.uploadedAt ? 1 : -1));
+  return earlier[0] ?? null;
 }
 
 function contentsOf(file: FileRow): CompiledContents {
