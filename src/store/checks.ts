@@ -157,7 +157,7 @@ export class CheckStore {
     // The newest verdict of each interpreter is what counts; one already being checked again is left alone.
     this.requeueUnresolvableStatement = db.prepare(`INSERT INTO checks (file_id, purpose, status, created_at, python, platform)
       SELECT c.file_id, 'reverify', 'pending', @now, c.python, c.platform
-      FROM checks c INDEXED BY checks_unresolvable JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id
+      FROM checks c INDEXED BY checks_unresolvable_by_slot JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id
       WHERE c.cause = 'unresolvable' AND c.python = @python AND c.platform = @platform AND c.retired = 0
         AND f.deleted_at IS NULL AND r.project_id != @projectId
         AND c.id = (SELECT MAX(n.id) FROM checks n WHERE n.file_id = c.file_id AND n.python = c.python AND n.platform = c.platform

@@ -270,6 +270,6 @@ export const MIGRATIONS: readonly string[] = [
   // interpreter when a file that may resolve them reaches the default index.
   `
   ALTER TABLE files ADD COLUMN hold_released_at TEXT;
-  CREATE INDEX checks_unresolvable ON checks (python, platform) WHERE cause = 'unresolvable';
+  CREATE INDEX checks_unresolvable_by_slot ON checks (python, platform) WHERE cause = 'unresolvable';
   `,
 ];

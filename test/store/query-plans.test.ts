@@ -74,7 +74,7 @@ describe("hot queries search indexes instead of scanning tables", () => {
     [
       "unresolvable verdicts of an interpreter (every file that reaches the default index)",
       () => sqlOf(checks, "requeueUnresolvableStatement"),
-      /SEARCH c USING INDEX checks_unresolvable \(python=\? AND platform=\?\)/,
+      /SEARCH c USING INDEX checks_unresolvable_by_slot \(python=\? AND platform=\?\)/,
     ],
   ])("%s", (_, sql, search) => {
     const plan = planOf(sql());
