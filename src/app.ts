@@ -16,6 +16,7 @@ import { Imports } from "./services/imports.js";
 import { Operations } from "./services/operations.js";
 import { Ingest } from "./services/ingest.js";
 import { Pages } from "./services/pages.js";
+import { Planning } from "./services/planning.js";
 import { Releases } from "./services/releases.js";
 import { Staging } from "./services/staging.js";
 import { Uploads } from "./services/uploads.js";
@@ -66,6 +67,7 @@ export interface Services {
   downloads: Downloads;
   imports: Imports;
   agents: Agents;
+  planning: Planning;
   jobs: Jobs;
   checks: Checks;
   nodeTrust: NodeTrust;
@@ -112,6 +114,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, waivers, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const gated = settings.nodes.length > 0;
+  const planning = new Planning(db, stores.jobs, stores.agents, stores.files, wakeUps, now);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   return {
     db,
@@ -127,7 +130,8 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
-    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access, gated),
+    planning,
+    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, planning, wakeUps, settings.farm, now, access, gated),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
     nodeTrust,
     waivers,
@@ -161,6 +165,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     log,
   });
   await listen(server, settings.server.port, settings.server.host);
+  services.planning.start(log);
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
@@ -173,6 +178,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   // Stopping twice must not touch the closed database (a wake-up at stop plans jobs).
   let stopped: Promise<void> | null = null;
   const stop = async () => {
+    services.planning.stop();
     await scheduler?.stop();
     await backups?.stop();
     await services.checks.drain();

@@ -42,6 +42,7 @@ beforeAll(async () => {
   await publish(server, alice, secretWheel, await sdist({ name: "secret-pkg", version: "2.0" }));
   server.services.accounts.grant("dave", "secret-pkg", "view", "test");
   const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "builder", [TARGETS.wheel311]);
+  await server.services.planning.idle(); // the new target's jobs for the sdists stored before it
   const job = await agent.lease();
   if (job?.id !== SECRET_JOB || job.project !== "secret-pkg") throw new Error(`expected job ${SECRET_JOB} of secret-pkg, got ${JSON.stringify(job)}`);
   expect((await agent.log(job.id, [BUILD_LOG])).status).toBe(200);
