@@ -86,11 +86,11 @@ async function prepare(storage: string): Promise<{ agentsFor: (baseUrl: string) 
     log(`farm-leases: ${JOBS} sdists in ${PROJECTS} projects through the stores (bench-only shortcut)`);
     const population = await populateSdistsByStores(services, plan(PROJECTS, JOBS / PROJECTS));
     const planStarted = performance.now();
-    const planned = services.jobs.plan();
+    const planned = services.planning.plan();
     const planSeconds = (performance.now() - planStarted) / 1000;
     if (planned !== JOBS) throw new Error(`plan() queued ${planned} jobs, expected ${JOBS}`);
     const replanStarted = performance.now();
-    services.jobs.plan();
+    services.planning.plan();
     const replanMs = performance.now() - replanStarted;
     // An agent whose target has nothing queued; revoked afterwards, so the server plans no backfill for it.
     registerAgents(services, services.agents.createEnrolment("bench", "bench"), 1, TARGETS.egg27, "bench-idle-egg");
