@@ -30,6 +30,7 @@ import { AccountStore } from "./store/accounts.js";
 import { AgentStore } from "./store/agents.js";
 import { CheckStore } from "./store/checks.js";
 import { Blobs } from "./store/blobs.js";
+import { startCheckpoints } from "./store/checkpoints.js";
 import { openDb, type Db } from "./store/db.js";
 import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
@@ -165,6 +166,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     log,
   });
   await listen(server, settings.server.port, settings.server.host);
+  const checkpoints = startCheckpoints(services.db, log);
   services.planning.start(log);
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -185,6 +187,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await closed;
+    await checkpoints.stop();
     services.close();
   };
   return { url, services, stop: () => (stopped ??= stop()) };
