@@ -17,6 +17,7 @@ import { Operations } from "./services/operations.js";
 import { Holds } from "./services/holds.js";
 import { Ingest } from "./services/ingest.js";
 import { Pages } from "./services/pages.js";
+import { Planning } from "./services/planning.js";
 import { Releases } from "./services/releases.js";
 import { Staging } from "./services/staging.js";
 import { Uploads } from "./services/uploads.js";
@@ -30,6 +31,7 @@ import { AccountStore } from "./store/accounts.js";
 import { AgentStore } from "./store/agents.js";
 import { CheckStore } from "./store/checks.js";
 import { Blobs } from "./store/blobs.js";
+import { startCheckpoints } from "./store/checkpoints.js";
 import { openDb, type Db } from "./store/db.js";
 import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
@@ -67,6 +69,7 @@ export interface Services {
   downloads: Downloads;
   imports: Imports;
   agents: Agents;
+  planning: Planning;
   jobs: Jobs;
   checks: Checks;
   nodeTrust: NodeTrust;
@@ -114,6 +117,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const waivers = new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, holds, now);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, holds, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
+  const planning = new Planning(db, stores.jobs, stores.agents, stores.files, wakeUps, now);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   return {
     db,
@@ -129,7 +133,8 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
-    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access),
+    planning,
+    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, planning, wakeUps, settings.farm, now, access),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
     nodeTrust,
     waivers,
@@ -163,6 +168,8 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     log,
   });
   await listen(server, settings.server.port, settings.server.host);
+  const checkpoints = startCheckpoints(services.db, log);
+  services.planning.start(log);
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
@@ -175,12 +182,14 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   // Stopping twice must not touch the closed database (a wake-up at stop plans jobs).
   let stopped: Promise<void> | null = null;
   const stop = async () => {
+    services.planning.stop();
     await scheduler?.stop();
     await backups?.stop();
     await services.checks.drain();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await closed;
+    await checkpoints.stop();
     services.close();
   };
   return { url, services, stop: () => (stopped ??= stop()) };

@@ -3,16 +3,16 @@ import { badRequest, conflict, forbidden, notFound, unauthorized } from "../core
 import { parseFilename } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
-import { compareVersions, satisfiesRequiresPython } from "../core/versions.js";
 import type { AgentStore, TargetRow } from "../store/agents.js";
 import type { Staged } from "../store/blobs.js";
 import { tx, type Db } from "../store/db.js";
 import type { FileRow, FileStore } from "../store/files.js";
-import type { BuildCandidate, JobFilter, JobRow, JobStore, JobStatus } from "../store/jobs.js";
+import type { JobFilter, JobRow, JobStore, JobStatus } from "../store/jobs.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
 import type { Ingest } from "./ingest.js";
+import type { Planning } from "./planning.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
 export type AgentPrincipal = { kind: "agent"; agentId: number; name: string };
@@ -51,23 +51,14 @@ export interface BuiltFile {
   linkedLibraries: string[];
 }
 
-/** How often planning runs even without a wake-up, to see changes made by other processes (the CLI). */
-const REPLAN_MS = 10_000;
 /** Longest a waiting lease sleeps before re-checking expired leases. */
 const RECHECK_MS = 2_000;
 
 /**
- * The build queue: plan what is missing, lease it to one agent at a time, expire dead leases,
+ * The build queue (planned by planning.ts): lease it to one agent at a time, expire dead leases,
  * accept results (→ ingest). Every state lives in SQLite.
  */
 export class Jobs {
-  private plannedGeneration = -1;
-  private plannedAt = 0;
-  /** Every file up to this id has been planned against the targets in plannedTargets. */
-  private sdistCursor = 0;
-  /** Active targets planned against every sdist up to sdistCursor. */
-  private readonly plannedTargets = new Set<string>();
-
   constructor(
     private readonly db: Db,
     private readonly store: JobStore,
@@ -75,68 +66,17 @@ export class Jobs {
     private readonly files: FileStore,
     private readonly projects: ProjectStore,
     private readonly ingest: Ingest,
+    private readonly planning: Planning,
     private readonly wakeUps: WakeUps,
     private readonly settings: FarmSettings,
     private readonly now: () => string,
     private readonly access: Access,
-  ) {
-    wakeUps.onNotify(() => this.plan());
-  }
-
-  /**
-   * Queue a job (or record why none is needed) for every (sdist, active target) pair that has
-   * none, under the backfill rule, incrementally: sdists stored since the last pass against the
-   * targets already planned (a primary-key range, so an upload costs its own targets and no more),
-   * and every sdist only for a target seen for the first time (or active again). Runs at every
-   * wake-up, so an upload's jobs exist when its answer is sent; leases and other processes'
-   * changes (the CLI) catch up the same way.
-   */
-  plan(): number {
-    this.plannedGeneration = this.wakeUps.generation;
-    this.plannedAt = Date.now();
-    const active = this.agents.activeTargets();
-    for (const key of this.plannedTargets) if (!active.some((target) => target.key === key)) this.plannedTargets.delete(key);
-    const known = active.filter((target) => this.plannedTargets.has(target.key));
-    const fresh = active.filter((target) => !this.plannedTargets.has(target.key));
-    // File rows are never deleted, so file ids only grow: nothing stored and no new target, nothing to do.
-    if (fresh.length === 0 && this.store.lastFileId() === this.sdistCursor) return 0;
-    let latest: Map<number, string> | undefined;
-    const latestOf = (projectId: number) => (latest ??= this.latestVersions()).get(projectId);
-    const created = tx(this.db, () => {
-      let count = 0;
-      const cursor = this.store.lastFileId();
-      for (const candidate of this.store.sdistsAfter(this.sdistCursor)) count += this.planSdist(candidate, known, latestOf);
-      for (const target of fresh) {
-        for (const candidate of this.store.candidates(target.key)) count += this.planSdist(candidate, [target], latestOf);
-      }
-      this.sdistCursor = cursor;
-      return count;
-    });
-    for (const target of fresh) this.plannedTargets.add(target.key);
-    return created;
-  }
-
-  /** One sdist against some targets; how many jobs it added. */
-  private planSdist(candidate: BuildCandidate, targets: TargetRow[], latestOf: (projectId: number) => string | undefined): number {
-    let created = 0;
-    let files: FileRow[] | undefined;
-    for (const target of targets) {
-      const isNew = candidate.uploadedAt >= target.firstSeenAt;
-      if (!isNew && latestOf(candidate.projectId) !== candidate.version) continue;
-      const [status, reason] = this.decide(candidate, target, (files ??= this.releaseFiles(candidate.projectId, candidate.version)));
-      const id = this.store.insert(candidate.sdistId, target.key, status, reason, this.now());
-      if (id !== undefined) {
-        this.store.recordEvent(id, this.now(), status, null, reason);
-        created++;
-      }
-    }
-    return created;
-  }
+  ) {}
 
   async lease(agent: AgentPrincipal, waitMs: number): Promise<LeasedJob | null> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      if (this.plannedGeneration !== this.wakeUps.generation || Date.now() - this.plannedAt > REPLAN_MS) this.plan();
+      this.planning.planIfStale();
       this.expireLeases();
       const leaseSecret = newSecret(LEASE_SECRET_PREFIX);
       const buildToken = newSecret(BUILD_TOKEN_PREFIX);
@@ -244,7 +184,7 @@ export class Jobs {
   requeue(project: NormalizedName, version: Version, targetKey?: string): JobRow[] {
     const projectRow = this.projects.byName(project);
     if (!projectRow) throw notFound(`No project named ${project}`);
-    this.plan();
+    this.planning.planRelease(projectRow.id, version);
     const jobs = this.store.forRelease(projectRow.id, version).filter((job) => !targetKey || job.targetKey === targetKey);
     if (jobs.length === 0) throw notFound(`No build jobs for ${project} ${version}${targetKey ? ` on ${targetKey}` : ""}: is there an sdist and an agent for that target?`);
     tx(this.db, () => {
@@ -283,25 +223,8 @@ export class Jobs {
     return { job: job!, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
   }
 
-  private decide(candidate: BuildCandidate, target: TargetRow, releaseFiles: FileRow[]): [JobStatus, string] {
-    if (!satisfiesRequiresPython(target.pythonVersion, candidate.requiresPython)) {
-      return ["not_applicable", `Requires-Python ${candidate.requiresPython} excludes Python ${target.pythonVersion}`];
-    }
-    const covering = releaseFiles.find((file) => fits(file, target));
-    return covering ? ["succeeded", `covered by ${covering.filename}`] : ["queued", ""];
-  }
-
   private releaseFiles(projectId: number, version: string): FileRow[] {
     return this.files.liveByProject(projectId).filter((file) => file.version === version);
-  }
-
-  private latestVersions(): Map<number, string> {
-    const latest = new Map<number, string>();
-    for (const { projectId, version } of this.store.sdistVersions()) {
-      const current = latest.get(projectId);
-      if (!current || compareVersions(version as Version, current as Version) > 0) latest.set(projectId, version);
-    }
-    return latest;
   }
 
   private describe(jobId: number): Omit<LeasedJob, "leaseSecret" | "buildToken"> {

@@ -28,3 +28,18 @@ function migrate(db: Db): void {
 export function tx<T>(db: Db, work: () => T): T {
   return db.transaction(work).immediate();
 }
+
+/**
+ * tx() for rows that a restart derives again (planned jobs): the commit does not wait for an
+ * fsync, so it does not hold the event loop for one. WAL keeps the database consistent; a crash
+ * loses at most the last such commits, and the next ordinary commit's fsync of the WAL makes
+ * them durable with it.
+ */
+export function derivedTx<T>(db: Db, work: () => T): T {
+  db.pragma("synchronous = NORMAL");
+  try {
+    return tx(db, work);
+  } finally {
+    db.pragma("synchronous = FULL");
+  }
+}

@@ -22,7 +22,7 @@ export interface JobRow {
   updatedAt: string;
 }
 
-/** An sdist with no job yet for some target. */
+/** An sdist to plan jobs for. */
 export interface BuildCandidate {
   sdistId: number;
   projectId: number;
@@ -53,8 +53,9 @@ const COLUMNS = `j.id, j.sdist_id AS sdistId, p.name AS project, r.version, f.fi
 
 /** Build jobs, their leases, logs and state history. Leases live here, never only in memory. */
 export class JobStore {
-  private readonly candidatesStatement;
-  private readonly sdistsAfterStatement;
+  private readonly sdistsBetweenStatement;
+  private readonly releaseSdistsStatement;
+  private readonly plannedTargetsStatement;
   private readonly lastFileIdStatement;
   private readonly insertStatement;
   private readonly claimStatement;
@@ -76,15 +77,15 @@ export class JobStore {
   private readonly releaseAgentStatement;
 
   constructor(db: Db) {
-    this.candidatesStatement = db.prepare(`SELECT f.id AS sdistId, r.project_id AS projectId, r.version,
+    this.sdistsBetweenStatement = db.prepare(`SELECT f.id AS sdistId, r.project_id AS projectId, r.version,
       f.requires_python AS requiresPython, f.uploaded_at AS uploadedAt
       FROM files f JOIN releases r ON r.id = f.release_id
-      WHERE f.kind = 'sdist' AND f.deleted_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.sdist_id = f.id AND j.target_key = ?)`);
-    this.sdistsAfterStatement = db.prepare(`SELECT f.id AS sdistId, r.project_id AS projectId, r.version,
+      WHERE f.id > ? AND f.id <= ? AND f.kind = 'sdist' AND f.deleted_at IS NULL ORDER BY f.id LIMIT ?`);
+    this.releaseSdistsStatement = db.prepare(`SELECT f.id AS sdistId, r.project_id AS projectId, r.version,
       f.requires_python AS requiresPython, f.uploaded_at AS uploadedAt
-      FROM files f JOIN releases r ON r.id = f.release_id
-      WHERE f.id > ? AND f.kind = 'sdist' AND f.deleted_at IS NULL ORDER BY f.id`);
+      FROM releases r JOIN files f ON f.release_id = r.id
+      WHERE r.project_id = ? AND r.version = ? AND f.kind = 'sdist' AND f.deleted_at IS NULL ORDER BY f.id`);
+    this.plannedTargetsStatement = db.prepare("SELECT target_key FROM jobs WHERE sdist_id = ?").pluck();
     this.lastFileIdStatement = db.prepare("SELECT coalesce(max(id), 0) FROM files").pluck();
     this.insertStatement = db.prepare(`INSERT INTO jobs (sdist_id, target_key, status, reason, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sdist_id, target_key) DO NOTHING RETURNING id`).pluck();
@@ -122,8 +123,8 @@ export class JobStore {
     this.logStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id");
     this.eventStatement = db.prepare("INSERT INTO job_events (job_id, at, status, agent, detail) VALUES (?, ?, ?, ?, ?)");
     this.eventsStatement = db.prepare("SELECT at, status, agent, detail FROM job_events WHERE job_id = ? ORDER BY id");
-    this.sdistVersionsStatement = db.prepare(`SELECT DISTINCT r.project_id AS projectId, r.version FROM files f
-      JOIN releases r ON r.id = f.release_id WHERE f.kind = 'sdist' AND f.deleted_at IS NULL`);
+    this.sdistVersionsStatement = db.prepare(`SELECT DISTINCT r.version FROM releases r JOIN files f ON f.release_id = r.id
+      WHERE r.project_id = ? AND f.kind = 'sdist' AND f.deleted_at IS NULL`).pluck();
     this.queuedForSdistStatement = db.prepare("SELECT id, target_key AS targetKey FROM jobs WHERE sdist_id = ? AND status = 'queued'");
     this.leaseSecretStatement = db.prepare("SELECT lease_secret_hash FROM jobs WHERE id = ? AND agent_id = ? AND status = 'leased'").pluck();
     this.buildTokenJobStatement = db.prepare("SELECT id FROM jobs WHERE build_token_hash = ? AND status = 'leased'").pluck();
@@ -132,25 +133,31 @@ export class JobStore {
       WHERE agent_id = ? AND status = 'leased' RETURNING id`).pluck();
   }
 
-  /** Every (project, version) with a live sdist: the backfill rule needs each project's latest. */
-  sdistVersions(): { projectId: number; version: string }[] {
-    return this.sdistVersionsStatement.all() as { projectId: number; version: string }[];
+  /** The versions of a project with a live sdist: the backfill rule needs the project's latest. */
+  sdistVersions(projectId: number): string[] {
+    return this.sdistVersionsStatement.all(projectId) as string[];
   }
 
   queuedForSdist(sdistId: number): { id: number; targetKey: string }[] {
     return this.queuedForSdistStatement.all(sdistId) as { id: number; targetKey: string }[];
   }
 
-  candidates(targetKey: string): BuildCandidate[] {
-    return this.candidatesStatement.all(targetKey) as BuildCandidate[];
+  /** Live sdists with ids in (afterId, upToId], oldest first, at most `limit` (a primary-key range). */
+  sdistsBetween(afterId: number, upToId: number, limit: number): BuildCandidate[] {
+    return this.sdistsBetweenStatement.all(afterId, upToId, limit) as BuildCandidate[];
   }
 
-  /** Live sdists stored after file `afterId` (a primary-key range: as many rows as were stored since). */
-  sdistsAfter(afterId: number): BuildCandidate[] {
-    return this.sdistsAfterStatement.all(afterId) as BuildCandidate[];
+  /** The live sdists of one release. */
+  releaseSdists(projectId: number, version: string): BuildCandidate[] {
+    return this.releaseSdistsStatement.all(projectId, version) as BuildCandidate[];
   }
 
-  /** The newest file id: where the next sdistsAfter() starts. */
+  /** The targets an sdist has a job for already. */
+  plannedTargets(sdistId: number): string[] {
+    return this.plannedTargetsStatement.all(sdistId) as string[];
+  }
+
+  /** The newest file id: where the next planning pass ends. */
   lastFileId(): number {
     return this.lastFileIdStatement.get() as number;
   }

@@ -86,11 +86,11 @@ async function prepare(storage: string): Promise<{ agentsFor: (baseUrl: string) 
     log(`farm-leases: ${JOBS} sdists in ${PROJECTS} projects through the stores (bench-only shortcut)`);
     const population = await populateSdistsByStores(services, plan(PROJECTS, JOBS / PROJECTS));
     const planStarted = performance.now();
-    const planned = services.jobs.plan();
+    const planned = services.planning.plan();
     const planSeconds = (performance.now() - planStarted) / 1000;
     if (planned !== JOBS) throw new Error(`plan() queued ${planned} jobs, expected ${JOBS}`);
     const replanStarted = performance.now();
-    services.jobs.plan();
+    services.planning.plan();
     const replanMs = performance.now() - replanStarted;
     // An agent whose target has nothing queued; revoked afterwards, so the server plans no backfill for it.
     registerAgents(services, services.agents.createEnrolment("bench", "bench"), 1, TARGETS.egg27, "bench-idle-egg");
@@ -186,7 +186,7 @@ function report(prepared: Prepared, fsync: { median: number; mean: number }[], p
   ]);
   return {
     notes: [
-      `${fmt(JOBS, 0)} sdists (${fmt(PROJECTS, 0)} projects × ${JOBS / PROJECTS} versions) written through the stores in one transaction (bench-only shortcut, ${fmt(prepared.populateSeconds, 1)} s), then the real \`jobs.plan()\` in-process queued one job per sdist for the one target of ${AGENTS} agents (registered through the services).`,
+      `${fmt(JOBS, 0)} sdists (${fmt(PROJECTS, 0)} projects × ${JOBS / PROJECTS} versions) written through the stores in one transaction (bench-only shortcut, ${fmt(prepared.populateSeconds, 1)} s), then the real \`planning.plan()\` in-process (as a command plans: every new sdist at once, no background pass) queued one job per sdist for the one target of ${AGENTS} agents (registered through the services).`,
       `${AGENTS} FakeAgents (test/support/farm-api.ts, one keep-alive connection each) run concurrently in the bench process against \`node dist/main.js serve\`; each phase stops after ${PHASE_SECONDS} s or ~${fmt(PHASE_LEASES, 0)} leases; ${WARM_UP_LEASES_PER_AGENT * AGENTS} warm-up leases are not counted; ${fmt(queued, 0)} jobs were still queued at the end. Afterwards the database agrees: every job answered was leased exactly once, none twice.`,
       "A lease = POST /api/farm/lease (wait_seconds 0) answered 200 with a job. Each lease first runs the expiry pass (its own IMMEDIATE transaction), then the claim transaction (UPDATE … RETURNING + the 'leased' event) committed with synchronous = FULL: one WAL fsync per lease. A result is a second transaction, and so a second fsync.",
       "The server answers on one thread and better-sqlite3 commits synchronously: a lease costs the event loop its CPU plus its fsync, whatever the number of agents. \"Where the time goes\" splits the wall time per lease with the event loop's /proc/PID/schedstat: on a CPU, runnable but waiting for a CPU (the bench client, and anything else running, held the 2 cores), and neither (blocked in fsync, or idle between requests).",
@@ -197,7 +197,7 @@ function report(prepared: Prepared, fsync: { median: number; mean: number }[], p
     ],
     rows: [
       { scenario: `plan() of ${fmt(JOBS, 0)} sdists × 1 target (in-process, one transaction)`, result: `${fmt(prepared.planSeconds, 2)} s`, target: "—" },
-      { scenario: "plan() again, nothing to add (a lease runs it after every wake-up and every 10 s)", result: `${fmt(prepared.replanMs, 1)} ms`, target: "—" },
+      { scenario: "plan() again, nothing to add (every wake-up runs it, and a lease every 10 s)", result: `${fmt(prepared.replanMs, 1)} ms`, target: "—" },
       { scenario: "claim statement alone (SQL, no commit), 10,000 queued jobs of the agent's target", result: `${fmt(prepared.claimMicroseconds, 0)} µs per claim`, target: "—" },
       { scenario: "claim statement alone, agent of another target (nothing to claim)", result: `${fmt(prepared.missMicroseconds, 0)} µs per claim`, target: "—" },
       {

@@ -8,7 +8,8 @@
  * - import: `pydepot import` of a folder of small wheels (imports.ts). Knob: BENCH_IMPORT_FILES (10,000).
  * - farm-latency, farm-leases: the build farm (farm-latency.ts, farm-leases.ts). Knob:
  *   BENCH_REAL_AGENT_UPLOADS (5).
- * - farm-planning: planning after an upload with 10,000 sdists and 20 targets (farm-planning.ts).
+ * - farm-planning: with 10,000 sdists and 20 targets, the event loop during the background pass that
+ *   plans every sdist for new targets, and planning after an upload (farm-planning.ts).
  * - check-latency, check-throughput: the import checker over a real sshd (check-latency.ts,
  *   check-throughput.ts). Knob: BENCH_CHECK_WINDOW_SECONDS (240).
  * - downloads: a small wheel under wrk (1 thread, 16 connections) and one 512 MiB wheel by curl,
@@ -43,7 +44,7 @@ const SCENARIOS: Record<string, { title: string; run: Run }> = {
   "100k": { title: "100,000 files: start-up and pages against nginx", run: (work, tools) => largeScenario(tools(), work) },
   "farm-latency": { title: "Build farm: sdist upload → an idle agent starts the job", run: (work) => farmLatencyScenario(work) },
   "farm-leases": { title: "Build farm: leases per second, 10,000 queued jobs, 20 agents", run: (work) => farmLeasesScenario(work) },
-  "farm-planning": { title: "Build farm: planning after an upload, 10,000 sdists and 20 targets", run: (work) => farmPlanningScenario(work) },
+  "farm-planning": { title: "Build farm: planning in the background and after an upload, 10,000 sdists and 20 targets", run: (work) => farmPlanningScenario(work) },
   "check-latency": { title: "Import checker: one check of a small pure wheel on a warm node", run: (work) => checkLatencyScenario(work) },
   "check-throughput": { title: "Import checker: 200 pending artifacts, one node running 2 checks at once", run: (work) => checkThroughputScenario(work) },
   logins: { title: "Password guessing: equal timing for unknown names, downloads during a flood", run: (work) => loginsScenario(work) },

@@ -1,6 +1,7 @@
 // Jobs exist the moment an sdist is stored, for every target, with not_applicable ones and their
 // reason: a team that looks right after uploading sees them, though no agent has asked for work.
-// The agents here register and report their targets, then never lease.
+// A target that registers later gets its jobs for the sdists stored before it from a pass in the
+// background. The agents here register and report their targets, then never lease.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,5 +57,53 @@ describe("planning at once", () => {
     } finally {
       rmSync(folder, { recursive: true, force: true });
     }
+  });
+});
+
+describe("a target that registers after the sdists", () => {
+  let storage: string;
+  let server: TestServer | undefined;
+
+  beforeAll(() => {
+    storage = mkdtempSync(join(tmpdir(), "pydepot-planning-late-"));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(storage, { recursive: true, force: true });
+  });
+
+  test("gets a job for every sdist stored before it, not_applicable with the reason too, once the background pass is done", async () => {
+    server = await startTestServer({}, { storage });
+    const uploader = await server.userToken("uploader");
+    const modern = await sdist({ name: "stored-before", version: "1.0", requiresPython: ">=3.8" });
+    const anyPython = await sdist({ name: "also-before", version: "1.0" });
+    for (const artifact of [modern, anyPython]) expect((await uploadFile(server.url, uploader, artifact)).status).toBe(200);
+    expect(await listJobs(server.url)).toEqual([]);
+    await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "late-egg", [TARGETS.egg27]);
+    await server.services.planning.idle();
+    expect(summary(await listJobs(server.url, { project: "stored-before" }))).toEqual([
+      [TARGET_KEYS.egg27, "not_applicable", `Requires-Python >=3.8 excludes Python ${TARGETS.egg27.python_version}`],
+    ]);
+    expect(summary(await listJobs(server.url, { project: "also-before" }))).toEqual([[TARGET_KEYS.egg27, "queued", ""]]);
+  });
+
+  test("a server stopped before its background pass ran plans the rest when it starts again", async () => {
+    const first = server!;
+    // As if the server stopped right after the registration: no chunk of the new target's pass runs.
+    first.services.planning.stop();
+    await FakeAgent.register(first.url, first.services.agents.createEnrolment("test", "test"), "late-wheel", [TARGETS.wheel311]);
+    expect(summary(await listJobs(first.url, { project: "also-before" }))).toEqual([[TARGET_KEYS.egg27, "queued", ""]]);
+    server = undefined;
+    await first.stop();
+    server = await startTestServer({}, { storage });
+    await server.services.planning.idle();
+    const jobs = await listJobs(server.url);
+    expect(jobs.map((job) => [job.project, job.targetKey, job.status]).sort()).toEqual([
+      ["also-before", TARGET_KEYS.egg27, "queued"],
+      ["also-before", TARGET_KEYS.wheel311, "queued"],
+      ["stored-before", TARGET_KEYS.egg27, "not_applicable"],
+      ["stored-before", TARGET_KEYS.wheel311, "queued"],
+    ]);
   });
 });

@@ -214,6 +214,7 @@ describe("JSON bodies: one policy per route", () => {
     const uploader = await server.userToken("uploader");
     await publish(server, uploader, await sdist({ name: "chatty", version: "1.0" }));
     const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("log", "test"), "chatty-agent", [TARGETS.wheel311]);
+    await server.services.planning.idle(); // the new target's jobs for the sdists stored before it
     const job = await agent.lease();
     expect(job).not.toBeNull();
     const lines = Array.from({ length: 100 }, (_, index) => `line ${index} ${"x".repeat(1000)}`);

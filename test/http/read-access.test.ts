@@ -47,6 +47,7 @@ beforeAll(async () => {
   server.services.waivers.add(operator, { project: "secret-pkg", module: "secret_pkg", reason: WAIVER_REASON });
   server.services.smokeChecks.set(operator, "secret-pkg", SMOKE_CHECK);
   const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "builder", [TARGETS.wheel311]);
+  await server.services.planning.idle(); // the new target's jobs for the sdists stored before it
   const job = await agent.lease();
   if (job?.id !== SECRET_JOB || job.project !== "secret-pkg") throw new Error(`expected job ${SECRET_JOB} of secret-pkg, got ${JSON.stringify(job)}`);
   expect((await agent.log(job.id, [BUILD_LOG])).status).toBe(200);

@@ -27,6 +27,7 @@ beforeAll(async () => {
   expect((await get(`${server.url}/no/such/thing`)).status).toBe(404);
   // A build from lease to result: the sdist of 2.0 for one wheel target.
   const agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("test", "test"), "builder-1", [TARGETS.wheel311]);
+  await server.services.planning.idle(); // the new target's jobs for the sdists stored before it
   const job = await agent.lease();
   expect(job?.project).toBe("metered");
   expect((await agent.result(job!.id, { status: "failed", reason: "compiler missing" })).status).toBe(200);

@@ -68,7 +68,10 @@ describe("hot queries search indexes instead of scanning tables", () => {
     ["leases an agent holds (every claim, every agent start)", () => sqlOf(jobs, "releaseAgentStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_by_agent \(agent_id=\?\)/],
     ["job of a build credential (every request of a build)", () => sqlOf(jobs, "buildTokenJobStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_by_build_token \(build_token_hash=\?\)/],
     ["lease expiry (before every lease)", () => sqlOf(jobs, "expireStatement"), /SEARCH jobs USING (COVERING )?INDEX jobs_leases \(lease_expires_at<\?\)/],
-    ["sdists stored since the last planning pass (every wake-up)", () => sqlOf(jobs, "sdistsAfterStatement"), /SEARCH f USING INTEGER PRIMARY KEY \(rowid>\?\)/],
+    ["sdists in a range of file ids (every wake-up, every chunk of a background pass)", () => sqlOf(jobs, "sdistsBetweenStatement"), /SEARCH f USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)/],
+    ["targets an sdist has jobs for (every sdist planned)", () => sqlOf(jobs, "plannedTargetsStatement"), /SEARCH jobs USING COVERING INDEX \S+ \(sdist_id=\?\)/],
+    ["sdist versions of a project (the backfill rule, once per project and chunk)", () => sqlOf(jobs, "sdistVersionsStatement"), /SEARCH r USING (COVERING )?INDEX \S+ \(project_id=\?\)/],
+    ["sdists of a release (an admin's requeue)", () => sqlOf(jobs, "releaseSdistsStatement"), /SEARCH r USING (COVERING )?INDEX \S+ \(project_id=\? AND version=\?\)/],
     ["newest file id (every planning pass: max of the primary key, one step)", () => sqlOf(jobs, "lastFileIdStatement"), /^SEARCH files$/],
     ["due checks (every checker pass)", () => sqlOf(checks, "dueStatement"), /SEARCH c USING INDEX checks_pending \(retry_after<\?\)/],
     [
