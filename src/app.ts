@@ -15,6 +15,7 @@ import { Fsck } from "./services/fsck.js";
 import { Imports } from "./services/imports.js";
 import { Operations } from "./services/operations.js";
 import { Ingest } from "./services/ingest.js";
+import { PageFiles } from "./services/page-files.js";
 import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
 import { Staging } from "./services/staging.js";
@@ -29,11 +30,12 @@ import { AccountStore } from "./store/accounts.js";
 import { AgentStore } from "./store/agents.js";
 import { CheckStore } from "./store/checks.js";
 import { Blobs } from "./store/blobs.js";
-import { openDb, type Db } from "./store/db.js";
+import { afterCommit, openDb, type Db } from "./store/db.js";
 import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
 import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
+import { RenderedPages } from "./store/rendered-pages.js";
 import { SmokeCheckStore } from "./store/smoke-checks.js";
 import { WaiverStore } from "./store/waivers.js";
 import { StatsStore } from "./store/stats.js";
@@ -148,6 +150,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
   services.stores.checks.requeueRunning();
   for (const warning of services.nodeTrust.rootWarnings()) log(warning);
+  const stopPageFiles = keepPageFiles(services, settings, log);
   const server = createHttpServer({
     ...services,
     uploadLimits: { maxBytes: settings.uploads.max_bytes, maxFields: settings.uploads.max_fields, maxFieldBytes: settings.uploads.max_field_bytes },
@@ -173,6 +176,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   // Stopping twice must not touch the closed database (a wake-up at stop plans jobs).
   let stopped: Promise<void> | null = null;
   const stop = async () => {
+    stopPageFiles();
     await scheduler?.stop();
     await backups?.stop();
     await services.checks.drain();
@@ -182,6 +186,27 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     services.close();
   };
   return { url, services, stop: () => (stopped ??= stop()) };
+}
+
+/** How soon a change made by another process (the CLI) reaches the page files nginx serves. */
+const PAGE_FILES_POLL_MS = 250;
+
+/**
+ * The page files (storage/pages) brought up to date now, then after every commit of this process
+ * (so a page is current when an upload's answer is sent) and every 250 ms (the CLI's changes).
+ * Always on while serving, nginx or not: two small files per project (a page lists files each
+ * far larger than its line), and a refresh costs one indexed SELECT when nothing changed.
+ */
+function keepPageFiles(services: Services, settings: Settings, log: (message: string) => void): () => void {
+  const pageFiles = new PageFiles(services.stores.projects, services.pages, new RenderedPages(settings.storage.path), settings.access.anonymous_read, log);
+  pageFiles.start();
+  if (!settings.access.anonymous_read) return () => {};
+  const detach = afterCommit(services.db, () => pageFiles.refresh());
+  const timer = setInterval(() => pageFiles.refresh(), PAGE_FILES_POLL_MS);
+  return () => {
+    clearInterval(timer);
+    detach();
+  };
 }
 
 function configuredUrl(settings: Settings): string {

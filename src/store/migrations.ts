@@ -265,4 +265,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE files ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
   `,
+  // The page files nginx serves are rendered again for the projects whose serial moved.
+  `
+  CREATE INDEX projects_by_serial ON projects (serial);
+  `,
 ];
