@@ -190,10 +190,13 @@ export async function startApp(settings: Settings, log: (message: string) => voi
 
 /** How soon a change made by another process (the CLI) reaches the page files nginx serves. */
 const PAGE_FILES_POLL_MS = 250;
+/** Pages compared per turn of the event loop at start-up: requests are answered in between. */
+const PAGE_FILES_STEP = 100;
 
 /**
- * The page files (storage/pages) brought up to date now, then after every commit of this process
- * (so a page is current when an upload's answer is sent) and every 250 ms (the CLI's changes).
+ * The page files (storage/pages) brought up to date after every commit of this process (so a page
+ * is current when an upload's answer is sent) and every 250 ms (the CLI's changes); at start-up
+ * every page is compared in steps while the server already answers.
  * Always on while serving, nginx or not: two small files per project (a page lists files each
  * far larger than its line), and a refresh costs one indexed SELECT when nothing changed.
  */
@@ -201,9 +204,15 @@ function keepPageFiles(services: Services, settings: Settings, log: (message: st
   const pageFiles = new PageFiles(services.stores.projects, services.pages, new RenderedPages(settings.storage.path), settings.access.anonymous_read, log);
   pageFiles.start();
   if (!settings.access.anonymous_read) return () => {};
+  let stopped = false;
+  const catchUp = () => {
+    if (!stopped && pageFiles.catchUp(PAGE_FILES_STEP)) setImmediate(catchUp);
+  };
+  setImmediate(catchUp);
   const detach = afterCommit(services.db, () => pageFiles.refresh());
   const timer = setInterval(() => pageFiles.refresh(), PAGE_FILES_POLL_MS);
   return () => {
+    stopped = true;
     clearInterval(timer);
     detach();
   };

@@ -23,8 +23,10 @@ const FILES: [PageFormat, PageFileName][] = [
  * after every commit of this process and on a short timer for the CLI's changes.
  */
 export class PageFiles {
-  /** The global serial the files on disk reflect; -1 before the first pass, which renders every project. */
+  /** The global serial the files on disk reflect; -1 makes the next refresh render every project. */
   private renderedSerial = -1;
+  /** Projects start() has yet to compare with their page files. */
+  private backlog: NormalizedName[] = [];
 
   constructor(
     private readonly projects: ProjectStore,
@@ -36,18 +38,28 @@ export class PageFiles {
   ) {}
 
   /**
-   * Bring the folder in line with the database: each page compared with a fresh rendering (same
-   * bytes: left alone, so its ETag survives a restart), folders of unknown projects removed.
+   * Bring the folder in line with the database, the projects' pages in steps (`catchUp`) so
+   * that starting does not wait for them: until a project's turn comes, nginx serves the page
+   * the last run wrote, stale only if something changed while no server ran (the CLI) or a
+   * setting that shapes pages did. Pages with the same bytes are left alone, so their ETags
+   * survive a restart; folders of projects the database does not know are removed at once.
    */
   start(): void {
     if (!this.anonymousRead) {
       this.files.clear();
       return;
     }
-    const known = new Set<string>(this.projects.changedSince(-1));
+    this.renderedSerial = this.projects.globalSerial();
+    this.backlog = this.projects.changedSince(-1);
+    const known = new Set<string>(this.backlog);
     for (const folder of this.files.projects()) if (!known.has(folder)) this.files.remove(folder);
-    this.renderedSerial = -1;
-    this.refresh();
+    if (!this.renderRoot()) this.renderedSerial = -1;
+  }
+
+  /** Render up to `limit` pages left by start(); false once none are left. */
+  catchUp(limit: number): boolean {
+    for (const name of this.backlog.splice(0, limit)) this.renderProject(name);
+    return this.backlog.length > 0;
   }
 
   /** Render what changed since the last pass. Never throws: a page it cannot write is removed, so pydepot answers for it. */
