@@ -132,45 +132,34 @@ async function comparePages(tools: Tools, server: ServerProcess, population: Pop
   ];
   const bodies = await Promise.all(pages.map(async (page) => ({ ...page, body: await fetchOk(`${server.url}${page.urlPath}`, page.accept) })));
   const loadOf = (page: BenchPage, seconds = load.seconds): LoadOptions => ({ ...load, seconds, headers: page.accept ? [`Accept: ${page.accept}`] : [] });
-  const alone: LoadResult[] = [];
-  for (const page of bodies) {
-    log(`${page.label}: ${fmt(page.body.length / 1024)} KiB; wrk -t${load.threads} -c${load.connections} -d${load.seconds}s`);
-    // A wrk failure is most likely the server's death: say so, with its output.
-    const loadPydepot = (options: LoadOptions) => runWrk(tools.wrk, `${server.url}${page.urlPath}`, options).finally(() => server.assertAlive());
-    await loadPydepot(loadOf(page, WARM_UP_SECONDS));
-    alone.push(report(page.label, "pydepot", await loadPydepot(loadOf(page))));
-  }
-  const statics: LoadResult[] = [];
+  // Every server runs from the start and each page is measured on all of them back to back, so a
+  // change in the machine's load (shared cores) falls on all columns of a row alike.
   const nginx = await startNginx(tools.nginx, bodies.map((page) => ({ urlPath: page.staticPath, body: page.body })), work);
+  const proxies: Awaited<ReturnType<typeof startPydepotNginx>>[] = [];
   try {
+    for (const variant of NOPUSH_VARIANTS) proxies.push(await startPydepotNginx(tools.nginx, storage, server.url, work, variant.edit));
+    const rows: Row[] = [];
     for (const page of bodies) {
+      log(`${page.label}: ${fmt(page.body.length / 1024)} KiB; wrk -t${load.threads} -c${load.connections} -d${load.seconds}s`);
       if (!(await fetchOk(`${nginx.url}${page.staticPath}`)).equals(page.body)) throw new Error(`nginx does not serve the same bytes for ${page.staticPath}`);
-      statics.push(report(page.label, "nginx static", await runWrk(tools.wrk, `${nginx.url}${page.staticPath}`, loadOf(page))));
+      for (const proxy of proxies) await expectFromPageFile(`${proxy.url}${page.urlPath}`, page);
+      // A wrk failure is most likely the server's death: say so, with its output.
+      const loadPydepot = (options: LoadOptions) => runWrk(tools.wrk, `${server.url}${page.urlPath}`, options).finally(() => server.assertAlive());
+      await loadPydepot(loadOf(page, WARM_UP_SECONDS));
+      const alone = report(page.label, "pydepot", await loadPydepot(loadOf(page)));
+      const statics = report(page.label, "nginx static", await runWrk(tools.wrk, `${nginx.url}${page.staticPath}`, loadOf(page)));
+      rows.push(...versusStatic(page.label, alone, statics, 0.5, 10));
+      for (const [order, variant] of NOPUSH_VARIANTS.entries()) {
+        const url = `${proxies[order].url}${page.urlPath}`;
+        const behind = report(page.label, `pydepot behind nginx, ${variant.name}`, await runWrk(tools.wrk, url, loadOf(page)));
+        rows.push(...versusStatic(`${page.label} behind nginx (${variant.name})`, behind, statics, order === 0 ? 0.9 : null, order === 0 ? 5 : null));
+      }
     }
+    return rows;
   } finally {
+    for (const proxy of proxies) await proxy.stop();
     await nginx.stop();
   }
-  const behind = new Map<string, LoadResult[]>();
-  for (const variant of NOPUSH_VARIANTS) {
-    const proxy = await startPydepotNginx(tools.nginx, storage, server.url, work, variant.edit);
-    const results: LoadResult[] = [];
-    try {
-      for (const page of bodies) {
-        await expectFromPageFile(`${proxy.url}${page.urlPath}`, page);
-        await runWrk(tools.wrk, `${proxy.url}${page.urlPath}`, loadOf(page, WARM_UP_SECONDS));
-        results.push(report(page.label, `pydepot behind nginx, ${variant.name}`, await runWrk(tools.wrk, `${proxy.url}${page.urlPath}`, loadOf(page))));
-      }
-    } finally {
-      await proxy.stop();
-    }
-    behind.set(variant.name, results);
-  }
-  return bodies.flatMap((page, index) => [
-    ...versusStatic(`${page.label}`, alone[index], statics[index], 0.5, 10),
-    ...NOPUSH_VARIANTS.flatMap((variant, order) =>
-      versusStatic(`${page.label} behind nginx (${variant.name})`, behind.get(variant.name)![index], statics[index], order === 0 ? 0.9 : null, order === 0 ? 5 : null),
-    ),
-  ]);
 }
 
 /** The page through pydepot's nginx config must be the bytes pydepot sends, from its page file (nginx's ETag). */
