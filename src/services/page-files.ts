@@ -65,10 +65,15 @@ export class PageFiles {
   /** Render what changed since the last pass. Never throws: a page it cannot write is removed, so pydepot answers for it. */
   refresh(): void {
     if (!this.anonymousRead) return;
-    const serial = this.projects.globalSerial();
-    if (serial === this.renderedSerial) return;
-    for (const name of this.projects.changedSince(this.renderedSerial)) this.renderProject(name);
-    if (this.renderRoot()) this.renderedSerial = serial;
+    try {
+      const serial = this.projects.globalSerial();
+      if (serial === this.renderedSerial) return;
+      for (const name of this.projects.changedSince(this.renderedSerial)) this.renderProject(name);
+      if (this.renderRoot()) this.renderedSerial = serial;
+    } catch (error) {
+      // After a commit, a throw would report the committed change as failed; the next tick retries.
+      this.log(`page files: cannot read what changed, retrying at the next change: ${String(error)}`);
+    }
   }
 
   private renderProject(name: NormalizedName): void {
