@@ -111,6 +111,8 @@ interface BenchPage {
   accept?: string;
   /** Where static nginx serves the same bytes (as an index.html). */
   staticPath: string;
+  /** Also measured over one connection (the largest page: where tcp_nopush shows). */
+  oneConnection?: boolean;
 }
 
 /** Which tcp_nopush each run of pydepot's nginx config measures: as rendered, and flipped (bench-only edit). */
@@ -128,7 +130,7 @@ async function comparePages(tools: Tools, server: ServerProcess, population: Pop
   const pages: BenchPage[] = [
     { label: `${prefix}/simple/<project>/ (${FILES_PER_PAGE} files)`, urlPath: `/simple/${project}/`, staticPath: `/simple/${project}/` },
     { label: `${prefix}/simple/<project>/ (${FILES_PER_PAGE} files), PEP 691 JSON`, urlPath: `/simple/${project}/`, accept: PIP_ACCEPT, staticPath: `/json/${project}/` },
-    { label: `${prefix}/simple/ (${fmt(population.projects, 0)} projects)`, urlPath: "/simple/", staticPath: "/simple/" },
+    { label: `${prefix}/simple/ (${fmt(population.projects, 0)} projects)`, urlPath: "/simple/", staticPath: "/simple/", oneConnection: true },
   ];
   const bodies = await Promise.all(pages.map(async (page) => ({ ...page, body: await fetchOk(`${server.url}${page.urlPath}`, page.accept) })));
   const loadOf = (page: BenchPage, seconds = load.seconds): LoadOptions => ({ ...load, seconds, headers: page.accept ? [`Accept: ${page.accept}`] : [] });
@@ -154,12 +156,28 @@ async function comparePages(tools: Tools, server: ServerProcess, population: Pop
         const behind = report(page.label, `pydepot behind nginx, ${variant.name}`, await runWrk(tools.wrk, url, loadOf(page)));
         rows.push(...versusStatic(`${page.label} behind nginx (${variant.name})`, behind, statics, order === 0 ? 0.9 : null, order === 0 ? 5 : null));
       }
+      if (page.oneConnection) rows.push(...(await oneConnectionRows(tools, page, `${nginx.url}${page.staticPath}`, proxies.map((proxy) => `${proxy.url}${page.urlPath}`))));
     }
     return rows;
   } finally {
     for (const proxy of proxies) await proxy.stop();
     await nginx.stop();
   }
+}
+
+/**
+ * One connection, one request at a time: where a send that waits for more data shows (tcp_nopush
+ * on stalled an 84 kB page by 40 ms, a delayed ACK), which 32 busy connections hide.
+ */
+async function oneConnectionRows(tools: Tools, page: BenchPage, staticUrl: string, proxyUrls: string[]): Promise<Row[]> {
+  const single: LoadOptions = { threads: 1, connections: 1, seconds: load.seconds, headers: page.accept ? [`Accept: ${page.accept}`] : [] };
+  const statics = report(`${page.label}, one connection`, "nginx static", await runWrk(tools.wrk, staticUrl, single));
+  const rows: Row[] = [];
+  for (const [order, variant] of NOPUSH_VARIANTS.entries()) {
+    const behind = report(`${page.label}, one connection`, `pydepot behind nginx, ${variant.name}`, await runWrk(tools.wrk, proxyUrls[order], single));
+    rows.push(...versusStatic(`${page.label} behind nginx (${variant.name}), one connection`, behind, statics, null, null));
+  }
+  return rows;
 }
 
 /** The page through pydepot's nginx config must be the bytes pydepot sends, from its page file (nginx's ETag). */
