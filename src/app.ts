@@ -16,6 +16,7 @@ import { Imports } from "./services/imports.js";
 import { Operations } from "./services/operations.js";
 import { Holds } from "./services/holds.js";
 import { Ingest } from "./services/ingest.js";
+import { PageFiles } from "./services/page-files.js";
 import { Pages } from "./services/pages.js";
 import { Planning } from "./services/planning.js";
 import { Releases } from "./services/releases.js";
@@ -32,11 +33,12 @@ import { AgentStore } from "./store/agents.js";
 import { CheckStore } from "./store/checks.js";
 import { Blobs } from "./store/blobs.js";
 import { startCheckpoints } from "./store/checkpoints.js";
-import { openDb, type Db } from "./store/db.js";
+import { afterCommit, openDb, type Db } from "./store/db.js";
 import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
 import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
+import { RenderedPages } from "./store/rendered-pages.js";
 import { SmokeCheckStore } from "./store/smoke-checks.js";
 import { WaiverStore } from "./store/waivers.js";
 import { StatsStore } from "./store/stats.js";
@@ -155,6 +157,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
   services.stores.checks.requeueRunning();
   for (const warning of services.nodeTrust.rootWarnings()) log(warning);
+  const stopPageFiles = keepPageFiles(services, settings, log);
   const server = createHttpServer({
     ...services,
     uploadLimits: { maxBytes: settings.uploads.max_bytes, maxFields: settings.uploads.max_fields, maxFieldBytes: settings.uploads.max_field_bytes },
@@ -183,6 +186,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   let stopped: Promise<void> | null = null;
   const stop = async () => {
     services.planning.stop();
+    stopPageFiles();
     await scheduler?.stop();
     await backups?.stop();
     await services.checks.drain();
@@ -193,6 +197,36 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     services.close();
   };
   return { url, services, stop: () => (stopped ??= stop()) };
+}
+
+/** How soon a change made by another process (the CLI) reaches the page files nginx serves. */
+const PAGE_FILES_POLL_MS = 250;
+/** Pages compared per turn of the event loop at start-up: requests are answered in between. */
+const PAGE_FILES_STEP = 100;
+
+/**
+ * The page files (storage/pages) brought up to date after every commit of this process (so a page
+ * is current when an upload's answer is sent) and every 250 ms (the CLI's changes); at start-up
+ * every page is compared in steps while the server already answers.
+ * Always on while serving, nginx or not: two small files per project (a page lists files each
+ * far larger than its line), and a refresh costs one indexed SELECT when nothing changed.
+ */
+function keepPageFiles(services: Services, settings: Settings, log: (message: string) => void): () => void {
+  const pageFiles = new PageFiles(services.stores.projects, services.pages, new RenderedPages(settings.storage.path), settings.access.anonymous_read, log);
+  pageFiles.start();
+  if (!settings.access.anonymous_read) return () => {};
+  let stopped = false;
+  const catchUp = () => {
+    if (!stopped && pageFiles.catchUp(PAGE_FILES_STEP)) setImmediate(catchUp);
+  };
+  setImmediate(catchUp);
+  const detach = afterCommit(services.db, () => pageFiles.refresh());
+  const timer = setInterval(() => pageFiles.refresh(), PAGE_FILES_POLL_MS);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    detach();
+  };
 }
 
 function configuredUrl(settings: Settings): string {

@@ -56,21 +56,36 @@ export class Pages {
   }
 
   project(principal: Principal, name: NormalizedName, format: PageFormat, view: IndexView = "default"): Page {
-    const project = this.projects.byName(name);
-    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
-    return this.cached(`project|${view}|${format}|${name}`, project.serial, () => {
-      const files = this.files
-        .liveByProject(project.id)
-        .filter((file) => isListed(file, view, this.gated))
-        .sort(byVersionThenName);
-      if (files.length === 0) throw notFound(`No project named ${name}`);
-      const filesBase = this.publicUrl ? `${this.publicUrl.replace(/\/$/, "")}/files/` : view === "staging" ? "../../../files/" : "../../files/";
-      return format === "application/vnd.pypi.simple.v1+json" ? projectJson(project, files, filesBase) : projectHtml(project, files, filesBase);
-    }, format);
+    const project = this.readable(principal, name);
+    return this.cached(`project|${view}|${format}|${name}`, project.serial, () => this.projectBody(project, format, view), format);
+  }
+
+  /**
+   * A project page's bytes as they are now, not kept in the cache: for the page files nginx
+   * serves (services/page-files.ts), written once per change and read from disk after that.
+   */
+  renderProject(principal: Principal, name: NormalizedName, format: PageFormat): Buffer {
+    return Buffer.from(this.projectBody(this.readable(principal, name), format, "default"));
   }
 
   cacheStats(): { hits: number; misses: number } {
     return { hits: this.hits, misses: this.misses };
+  }
+
+  private readable(principal: Principal, name: NormalizedName): ProjectRow {
+    const project = this.projects.byName(name);
+    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
+    return project;
+  }
+
+  private projectBody(project: ProjectRow, format: PageFormat, view: IndexView): string {
+    const files = this.files
+      .liveByProject(project.id)
+      .filter((file) => isListed(file, view, this.gated))
+      .sort(byVersionThenName);
+    if (files.length === 0) throw notFound(`No project named ${project.name}`);
+    const filesBase = this.publicUrl ? `${this.publicUrl.replace(/\/$/, "")}/files/` : view === "staging" ? "../../../files/" : "../../files/";
+    return format === "application/vnd.pypi.simple.v1+json" ? projectJson(project, files, filesBase) : projectHtml(project, files, filesBase);
   }
 
   private cached(key: string, serial: number, render: () => string, format: PageFormat): Page {

@@ -24,9 +24,24 @@ function migrate(db: Db): void {
   }
 }
 
+const commitListeners = new WeakMap<Db, (() => void)[]>();
+
+/**
+ * Run `listener` after every tx() on `db` that commits, before tx() returns: for derived state that
+ * must be current by the time the writer answers (the page files nginx serves). A tx() nested in
+ * another commits with the outer one, so only the outer one calls it. The listener must not throw.
+ */
+export function afterCommit(db: Db, listener: () => void): () => void {
+  const listeners = commitListeners.get(db) ?? [];
+  commitListeners.set(db, [...listeners, listener]);
+  return () => commitListeners.set(db, (commitListeners.get(db) ?? []).filter((other) => other !== listener));
+}
+
 /** Run `work` in one IMMEDIATE transaction, so concurrent writers queue instead of failing mid-way. */
 export function tx<T>(db: Db, work: () => T): T {
-  return db.transaction(work).immediate();
+  const result = db.transaction(work).immediate();
+  if (!db.inTransaction) for (const listener of commitListeners.get(db) ?? []) listener();
+  return result;
 }
 
 /**

@@ -272,4 +272,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE files ADD COLUMN hold_released_at TEXT;
   CREATE INDEX checks_unresolvable_by_slot ON checks (python, platform) WHERE cause = 'unresolvable';
   `,
+  // The page files nginx serves are rendered again for the projects whose serial moved.
+  `
+  CREATE INDEX projects_by_serial ON projects (serial);
+  `,
 ];

@@ -17,6 +17,7 @@ export class ProjectStore {
   private readonly bumpCounterStatement;
   private readonly setSerialStatement;
   private readonly listStatement;
+  private readonly changedSinceStatement;
 
   constructor(db: Db) {
     const columns = "id, name, display_name AS displayName, serial";
@@ -28,6 +29,7 @@ export class ProjectStore {
     ).pluck();
     this.bumpCounterStatement = db.prepare("UPDATE counters SET value = value + 1 WHERE name = 'serial' RETURNING value").pluck();
     this.setSerialStatement = db.prepare("UPDATE projects SET serial = ? WHERE id = ?");
+    this.changedSinceStatement = db.prepare("SELECT name FROM projects WHERE serial > ?").pluck();
     this.listStatement = db.prepare(`SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r
       JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
       AND (f.kind = 'sdist' OR (f.verification IN (SELECT value FROM json_each(?)) AND (? OR f.hold_reason = '')))) ORDER BY name`);
@@ -44,6 +46,11 @@ export class ProjectStore {
 
   globalSerial(): number {
     return this.globalSerialStatement.get() as number;
+  }
+
+  /** Names of the projects changed after `serial` (every project for -1): what the page files must render again. */
+  changedSince(serial: number): NormalizedName[] {
+    return this.changedSinceStatement.all(serial) as NormalizedName[];
   }
 
   create(name: NormalizedName, displayName: string, now: string): ProjectRow {

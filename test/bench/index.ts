@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ensureTools } from "./debian.js";
 import { fmt, log } from "./machine.js";
-import { startNginx } from "./nginx.js";
+import { startNginx, startPydepotNginx } from "./nginx.js";
 import { createUploader, openServices, plan, populateByIngest, populateByStores, type Population } from "./populate.js";
 import type { Row } from "./report.js";
 import { startServer, type ServerProcess } from "./server.js";
@@ -45,6 +45,8 @@ function pagesNotes(tools: Tools): string[] {
       " warm-up of pydepot; wrk, the server under test and nginx share the machine's cores.",
     "pydepot runs as `node dist/main.js serve` in its own process; nginx (worker_processes auto, access_log off) serves" +
       " the very bytes pydepot served, as static index.html files.",
+    "\"behind nginx\": nginx (same binary) on the config `pydepot nginx-config --full` renders, serving pydepot's page files;" +
+      " \"tcp_nopush flipped\" is that config with every tcp_nopush turned the other way (a bench-only edit), to measure the setting.",
   ];
 }
 
@@ -60,7 +62,7 @@ export async function pagesScenario(tools: Tools, work: string): Promise<IndexRe
     const rows = [
       populationRow(`populate ${fmt(population.files, 0)} files / ${fmt(population.projects, 0)} projects via ingest`, population),
       ...startupRows(`start-up, ${fmt(population.files, 0)} files`, [server]),
-      ...(await comparePages(tools, server, population, work, "")),
+      ...(await comparePages(tools, server, population, storage, work, "")),
     ];
     return { notes: pagesNotes(tools), rows };
   } finally {
@@ -87,7 +89,7 @@ export async function largeScenario(tools: Tools, work: string): Promise<IndexRe
     const rows = [
       populationRow(`populate ${fmt(population.files, 0)} files / ${fmt(population.projects, 0)} projects via stores (shortcut)`, population),
       ...startupRows(`start-up, ${fmt(population.files, 0)} files (median of 3)`, starts),
-      ...(await comparePages(tools, server, population, work, "100k: ")),
+      ...(await comparePages(tools, server, population, storage, work, "100k: ")),
     ];
     const shortcut =
       "The 100k rows are written through the stores in one transaction (a bench-only shortcut: ingest, one transaction" +
@@ -98,52 +100,119 @@ export async function largeScenario(tools: Tools, work: string): Promise<IndexRe
   }
 }
 
-/** The same page bytes from pydepot and from nginx (static files), under the same wrk load. */
-async function comparePages(tools: Tools, server: ServerProcess, population: Population, work: string, prefix: string): Promise<Row[]> {
-  const pages = [
-    { label: `${prefix}/simple/<project>/ (${FILES_PER_PAGE} files)`, urlPath: `/simple/${population.bigProject}/` },
-    { label: `${prefix}/simple/ (${fmt(population.projects, 0)} projects)`, urlPath: "/simple/" },
+/** What pip ≥ 22.2 sends for index pages. */
+const PIP_ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
+/** nginx's own validator ("<mtime>-<size>" in hex, weak when gzipped): the page came from a file, not from pydepot. */
+const NGINX_ETAG = /^(?:W\/)?"[0-9a-f]+-[0-9a-f]+"$/;
+
+interface BenchPage {
+  label: string;
+  urlPath: string;
+  accept?: string;
+  /** Where static nginx serves the same bytes (as an index.html). */
+  staticPath: string;
+  /** Also measured over one connection (the largest page: where tcp_nopush shows). */
+  oneConnection?: boolean;
+}
+
+/** Which tcp_nopush each run of pydepot's nginx config measures: as rendered, and flipped (bench-only edit). */
+const NOPUSH_VARIANTS: { name: string; edit: (config: string) => string }[] = [
+  { name: "as rendered", edit: (config) => config },
+  { name: "tcp_nopush flipped", edit: (config) => config.replace(/tcp_nopush (on|off);/g, (_whole, value: string) => `tcp_nopush ${value === "on" ? "off" : "on"};`) },
+];
+
+/**
+ * The same page bytes from pydepot alone, from nginx (static files) and from nginx on the config
+ * `pydepot nginx-config` renders (pages from pydepot's page files), under the same wrk load.
+ */
+async function comparePages(tools: Tools, server: ServerProcess, population: Population, storage: string, work: string, prefix: string): Promise<Row[]> {
+  const project = population.bigProject;
+  const pages: BenchPage[] = [
+    { label: `${prefix}/simple/<project>/ (${FILES_PER_PAGE} files)`, urlPath: `/simple/${project}/`, staticPath: `/simple/${project}/` },
+    { label: `${prefix}/simple/<project>/ (${FILES_PER_PAGE} files), PEP 691 JSON`, urlPath: `/simple/${project}/`, accept: PIP_ACCEPT, staticPath: `/json/${project}/` },
+    { label: `${prefix}/simple/ (${fmt(population.projects, 0)} projects)`, urlPath: "/simple/", staticPath: "/simple/", oneConnection: true },
   ];
-  const bodies = await Promise.all(pages.map(async (page) => ({ ...page, body: await fetchOk(`${server.url}${page.urlPath}`) })));
-  const nginx = await startNginx(tools.nginx, bodies, work);
-  const rows: Row[] = [];
+  const bodies = await Promise.all(pages.map(async (page) => ({ ...page, body: await fetchOk(`${server.url}${page.urlPath}`, page.accept) })));
+  const loadOf = (page: BenchPage, seconds = load.seconds): LoadOptions => ({ ...load, seconds, headers: page.accept ? [`Accept: ${page.accept}`] : [] });
+  // Every server runs from the start and each page is measured on all of them back to back, so a
+  // change in the machine's load (shared cores) falls on all columns of a row alike.
+  const nginx = await startNginx(tools.nginx, bodies.map((page) => ({ urlPath: page.staticPath, body: page.body })), work);
+  const proxies: Awaited<ReturnType<typeof startPydepotNginx>>[] = [];
   try {
+    for (const variant of NOPUSH_VARIANTS) proxies.push(await startPydepotNginx(tools.nginx, storage, server.url, work, variant.edit));
+    const rows: Row[] = [];
     for (const page of bodies) {
-      const fromNginx = await fetchOk(`${nginx.url}${page.urlPath}`);
-      if (!fromNginx.equals(page.body)) throw new Error(`nginx does not serve the same bytes for ${page.urlPath}`);
       log(`${page.label}: ${fmt(page.body.length / 1024)} KiB; wrk -t${load.threads} -c${load.connections} -d${load.seconds}s`);
+      if (!(await fetchOk(`${nginx.url}${page.staticPath}`)).equals(page.body)) throw new Error(`nginx does not serve the same bytes for ${page.staticPath}`);
+      for (const proxy of proxies) await expectFromPageFile(`${proxy.url}${page.urlPath}`, page);
       // A wrk failure is most likely the server's death: say so, with its output.
-      const loadPydepot = (options: LoadOptions) =>
-        runWrk(tools.wrk, `${server.url}${page.urlPath}`, options).finally(() => server.assertAlive());
-      await loadPydepot({ ...load, seconds: WARM_UP_SECONDS });
-      const ours = await loadPydepot(load);
-      const theirs = await runWrk(tools.wrk, `${nginx.url}${page.urlPath}`, load);
-      for (const [name, result] of [["pydepot", ours], ["nginx", theirs]] as const) {
-        log(`${page.label}: ${name}: ${fmt(result.requestsPerSecond, 0)} requests/s, p50 ${fmt(result.p50Ms, 2)} ms, p99 ${fmt(result.p99Ms, 2)} ms${result.errors ? `; ${result.errors}` : ""}`);
+      const loadPydepot = (options: LoadOptions) => runWrk(tools.wrk, `${server.url}${page.urlPath}`, options).finally(() => server.assertAlive());
+      await loadPydepot(loadOf(page, WARM_UP_SECONDS));
+      const alone = report(page.label, "pydepot", await loadPydepot(loadOf(page)));
+      const statics = report(page.label, "nginx static", await runWrk(tools.wrk, `${nginx.url}${page.staticPath}`, loadOf(page)));
+      rows.push(...versusStatic(page.label, alone, statics, 0.5, 10));
+      for (const [order, variant] of NOPUSH_VARIANTS.entries()) {
+        const url = `${proxies[order].url}${page.urlPath}`;
+        const behind = report(page.label, `pydepot behind nginx, ${variant.name}`, await runWrk(tools.wrk, url, loadOf(page)));
+        rows.push(...versusStatic(`${page.label} behind nginx (${variant.name})`, behind, statics, order === 0 ? 0.9 : null, order === 0 ? 5 : null));
       }
-      const ratio = ours.requestsPerSecond / theirs.requestsPerSecond;
-      const errors = (result: LoadResult) => (result.errors ? ` (${result.errors})` : "");
-      rows.push(
-        {
-          scenario: `${page.label}: requests/s`,
-          pydepot: fmt(ours.requestsPerSecond, 0) + errors(ours),
-          nginx: fmt(theirs.requestsPerSecond, 0) + errors(theirs),
-          ratio: fmt(ratio, 2),
-          target: `≥ 0.50 ${ratio >= 0.5 ? "(met)" : "(missed)"}`,
-        },
-        {
-          scenario: `${page.label}: p99 latency (p50)`,
-          pydepot: `${fmt(ours.p99Ms, 2)} ms (${fmt(ours.p50Ms, 2)})`,
-          nginx: `${fmt(theirs.p99Ms, 2)} ms (${fmt(theirs.p50Ms, 2)})`,
-          ratio: fmt(ours.p99Ms / theirs.p99Ms, 2),
-          target: `< 10 ms ${ours.p99Ms < 10 ? "(met)" : "(missed)"}`,
-        },
-      );
+      if (page.oneConnection) rows.push(...(await oneConnectionRows(tools, page, `${nginx.url}${page.staticPath}`, proxies.map((proxy) => `${proxy.url}${page.urlPath}`))));
     }
+    return rows;
   } finally {
+    for (const proxy of proxies) await proxy.stop();
     await nginx.stop();
   }
+}
+
+/**
+ * One connection, one request at a time: where a send that waits for more data shows (tcp_nopush
+ * on stalled an 84 kB page by 40 ms, a delayed ACK), which 32 busy connections hide.
+ */
+async function oneConnectionRows(tools: Tools, page: BenchPage, staticUrl: string, proxyUrls: string[]): Promise<Row[]> {
+  const single: LoadOptions = { threads: 1, connections: 1, seconds: load.seconds, headers: page.accept ? [`Accept: ${page.accept}`] : [] };
+  const statics = report(`${page.label}, one connection`, "nginx static", await runWrk(tools.wrk, staticUrl, single));
+  const rows: Row[] = [];
+  for (const [order, variant] of NOPUSH_VARIANTS.entries()) {
+    const behind = report(`${page.label}, one connection`, `pydepot behind nginx, ${variant.name}`, await runWrk(tools.wrk, proxyUrls[order], single));
+    rows.push(...versusStatic(`${page.label} behind nginx (${variant.name}), one connection`, behind, statics, null, null));
+  }
   return rows;
+}
+
+/** The page through pydepot's nginx config must be the bytes pydepot sends, from its page file (nginx's ETag). */
+async function expectFromPageFile(url: string, page: BenchPage & { body: Buffer }): Promise<void> {
+  const response = await fetch(url, { headers: page.accept ? { Accept: page.accept } : {} });
+  const body = Buffer.from(await response.arrayBuffer());
+  if (!body.equals(page.body)) throw new Error(`${url}: nginx does not serve pydepot's bytes`);
+  if (!NGINX_ETAG.test(response.headers.get("etag") ?? "")) throw new Error(`${url}: answered by pydepot, not from the page file (ETag ${response.headers.get("etag")})`);
+}
+
+function report(label: string, name: string, result: LoadResult): LoadResult {
+  log(`${label}: ${name}: ${fmt(result.requestsPerSecond, 0)} requests/s, p50 ${fmt(result.p50Ms, 2)} ms, p99 ${fmt(result.p99Ms, 2)} ms${result.errors ? `; ${result.errors}` : ""}`);
+  return result;
+}
+
+/** Two rows, requests/s and latency against nginx static; a null target is a measurement only. */
+function versusStatic(label: string, ours: LoadResult, theirs: LoadResult, minRatio: number | null, maxP99Ms: number | null): Row[] {
+  const ratio = ours.requestsPerSecond / theirs.requestsPerSecond;
+  const errors = (result: LoadResult) => (result.errors ? ` (${result.errors})` : "");
+  return [
+    {
+      scenario: `${label}: requests/s`,
+      pydepot: fmt(ours.requestsPerSecond, 0) + errors(ours),
+      nginx: fmt(theirs.requestsPerSecond, 0) + errors(theirs),
+      ratio: fmt(ratio, 2),
+      target: minRatio === null ? "—" : `≥ ${fmt(minRatio, 2)} ${ratio >= minRatio ? "(met)" : "(missed)"}`,
+    },
+    {
+      scenario: `${label}: p99 latency (p50)`,
+      pydepot: `${fmt(ours.p99Ms, 2)} ms (${fmt(ours.p50Ms, 2)})`,
+      nginx: `${fmt(theirs.p99Ms, 2)} ms (${fmt(theirs.p50Ms, 2)})`,
+      ratio: fmt(ours.p99Ms / theirs.p99Ms, 2),
+      target: maxP99Ms === null ? "—" : `< ${maxP99Ms} ms ${ours.p99Ms < maxP99Ms ? "(met)" : "(missed)"}`,
+    },
+  ];
 }
 
 /**
@@ -216,8 +285,8 @@ function startupRows(label: string, servers: ServerProcess[]): Row[] {
   ];
 }
 
-async function fetchOk(url: string): Promise<Buffer> {
-  const response = await fetch(url);
+async function fetchOk(url: string, accept?: string): Promise<Buffer> {
+  const response = await fetch(url, { headers: accept ? { Accept: accept } : {} });
   if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
   return Buffer.from(await response.arrayBuffer());
 }

@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, linkSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { freePort } from "../support/ports.js";
 import { pollUntilOk, stopChild, track } from "./server.js";
 
@@ -48,6 +49,42 @@ export async function startNginx(binary: string, pages: StaticPage[], parent: st
     throw error;
   }
   return { url, stop };
+}
+
+const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+
+/**
+ * Debian's nginx in front of a running pydepot, on the config `pydepot nginx-config --full` renders
+ * for it (anonymous reads: pages and files from `storage`), passed through `edit` first, so one
+ * run can compare a setting (tcp_nopush) with the shipped value. access_log off as for static.
+ */
+export async function startPydepotNginx(binary: string, storage: string, serverUrl: string, parent: string, edit: (config: string) => string = (config) => config): Promise<Nginx & { config: string }> {
+  const prefix = mkdtempSync(path.join(parent, "nginx-pydepot-"));
+  chmodSync(prefix, 0o755);
+  const port = await freePort();
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("PYDEPOT_")));
+  const upstream = new URL(serverUrl);
+  const rendered = execFileSync(process.execPath, [MAIN, "nginx-config", "--full", "--listen", `127.0.0.1:${port}`, "--prefix", prefix], {
+    cwd: prefix,
+    env: { ...env, PYDEPOT_STORAGE_PATH: storage, PYDEPOT_SERVER_HOST: upstream.hostname, PYDEPOT_SERVER_PORT: upstream.port, PYDEPOT_ACCESS_ANONYMOUS_READ: "true" },
+    encoding: "utf8",
+  });
+  const config = edit(rendered);
+  const file = path.join(prefix, "nginx.conf");
+  writeFileSync(file, config);
+  const child = track(spawn(binary, ["-p", prefix, "-c", file, "-e", path.join(prefix, "error.log"), "-g", "daemon off;"], { stdio: ["ignore", "inherit", "inherit"] }));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    await stopChild(child);
+    rmSync(prefix, { recursive: true, force: true });
+  };
+  try {
+    await pollUntilOk(`${url}/simple/`, 10_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, config, stop };
 }
 
 function configText(prefix: string, root: string, port: number): string {

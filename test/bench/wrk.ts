@@ -7,6 +7,8 @@ export interface LoadOptions {
   threads: number;
   connections: number;
   seconds: number;
+  /** Request headers, `Name: value` each (wrk -H). */
+  headers?: string[];
 }
 
 export interface LoadResult {
@@ -19,7 +21,8 @@ export interface LoadResult {
 
 /** `wrk -t… -c… -d…s --latency URL`, parsed. */
 export async function runWrk(binary: string, url: string, options: LoadOptions): Promise<LoadResult> {
-  const args = [`-t${options.threads}`, `-c${options.connections}`, `-d${options.seconds}s`, "--latency", url];
+  const headers = (options.headers ?? []).flatMap((header) => ["-H", header]);
+  const args = [`-t${options.threads}`, `-c${options.connections}`, `-d${options.seconds}s`, "--latency", ...headers, url];
   const { stdout } = await run(binary, args, { timeout: (options.seconds + 30) * 1000 });
   return parseWrk(stdout);
 }

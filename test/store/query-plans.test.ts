@@ -56,6 +56,7 @@ describe("hot queries search indexes instead of scanning tables", () => {
   it.each([
     ["project by name", () => sqlOf(projects, "byNameStatement"), /SEARCH projects USING INDEX \S+ \(name=\?\)/],
     ["project serial by name (every page view)", () => sqlOf(projects, "serialStatement"), /SEARCH projects USING INDEX \S+ \(name=\?\)/],
+    ["projects changed since a serial (page files, after every commit)", () => sqlOf(projects, "changedSinceStatement"), /SEARCH projects USING (?:COVERING )?INDEX projects_by_serial \(serial>\?\)/],
     ["file by filename (uploads, downloads)", () => sqlOf(files, "byFilenameStatement"), /SEARCH f USING INDEX \S+ \(filename=\?\)/],
     ["live files of a project (project pages)", () => sqlOf(files, "liveByProjectStatement"), /SEARCH f USING INDEX files_by_release \(release_id=\?\)/],
     ["release of a project by version (uploads)", () => sqlOf(files, "releaseStatement"), /SEARCH releases USING COVERING INDEX \S+ \(project_id=\? AND version=\?\)/],
