@@ -341,7 +341,9 @@ class Check(object):
                     "--disable-pip-version-check", "--progress-bar", "off", "--index-url", index]
             if urlsplit(index).scheme == "http":
                 argv += ["--trusted-host", urlsplit(index).hostname]
-            argv += ["--only-binary", ":all:", "--target", environment["site"], artifact]
+            # --upgrade: with --target, pip leaves a folder that is already there (the setuptools
+            # unpacked above) and only warns, so a setuptools wheel would be judged on the old bytes.
+            argv += ["--only-binary", ":all:", "--upgrade", "--target", environment["site"], artifact]
         else:
             if not environment["has_easy_install"]:
                 raise Refused("Python %s bundles no setuptools with easy_install to install eggs with"
