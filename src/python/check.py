@@ -258,7 +258,7 @@ class Check(object):
         environment = self.make_environment()
         failure = self.install(environment, artifact)
         if failure is not None:
-            result.update(verdict=failure[0], reason=failure[1])
+            result.update(verdict=failure[0], reason=failure[1], missing_requirement=failure[2])
             return result
         for name in contents["imports"]:
             result["modules"].append(self.import_module(environment, name))
@@ -329,8 +329,9 @@ class Check(object):
         return {"python": python, "smoke": smoke, "site": site, "env": env, "has_easy_install": has_easy_install}
 
     def install(self, environment, artifact):
-        """None when the artifact and its dependencies installed, else (verdict, reason): failed,
-        or unresolvable when a dependency has no file on the index this interpreter installs."""
+        """None when the artifact and its dependencies installed, else (verdict, reason, requirement):
+        failed, or unresolvable when a dependency (the requirement) has no file on the index this
+        interpreter installs."""
         index = self.request["index_url"]
         env = dict(environment["env"])
         if self.request["kind"] == "wheel":
@@ -365,7 +366,7 @@ class Check(object):
                           % (self.request["filename"], self.request["timeout"]))
         if code == 0:
             difference = self.installed_differences(environment["site"], artifact)
-            return None if difference is None else ("failed", difference)
+            return None if difference is None else ("failed", difference, "")
         if "is not a supported wheel on this platform" in text:
             # The caller picked an interpreter the wheel is not for: no verdict on the wheel.
             raise Refused("%s is not a wheel for Python %s on this node"
@@ -374,8 +375,8 @@ class Check(object):
             missing = pattern.search(text)
             if missing:
                 return ("unresolvable", "dependency %s has no file on the index that Python %s installs"
-                        % (missing.group(1), python_series()))
-        return ("failed", "installing %s failed: %s" % (self.request["filename"], installer_error(text)))
+                        % (missing.group(1), python_series()), missing.group(1))
+        return ("failed", "installing %s failed: %s" % (self.request["filename"], installer_error(text)), "")
 
     def installed_differences(self, site, artifact):
         """None when every file of the artifact is installed with its own bytes (an exit status

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { degradedReason } from "../core/compiled.js";
 import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
-import { normalize } from "../core/names.js";
+import { normalize, requirementName } from "../core/names.js";
 import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
 import { fits, type TargetTags } from "../core/tags.js";
 import type { NormalizedName } from "../core/types.js";
@@ -46,6 +46,8 @@ interface CheckResult {
   /** unresolvable: a dependency has no file on the index that this Python installs. */
   verdict: "verified" | "failed" | "unresolvable" | "error";
   reason: string;
+  /** For unresolvable: the requirement as the installer printed it (`py3-dep>=1.0`). */
+  missing_requirement?: string;
   log: string;
   modules: CheckRow["modules"];
   missing_libraries: string[];
@@ -116,7 +118,13 @@ export class Checks {
   }
 
   private async startDue(onlyNode?: string): Promise<Promise<void>[]> {
-    for (const fileId of this.store.unchecked()) this.store.insert(fileId, "new", this.now());
+    for (const fileId of this.store.unchecked()) {
+      tx(this.db, () => {
+        this.store.insert(fileId, "new", this.now());
+        // Files whose dependency had no file here: this may be the one they lacked (the farm builds in no order).
+        for (const waiting of this.store.awaitingProjectOf(fileId)) this.store.insertForSlot(waiting.fileId, "reverify", waiting, this.now());
+      });
+    }
     const started: Promise<void>[] = [];
     // Each node is asked what it runs at most once a pass, so a dead node costs one timeout, not one per check.
     const probed = new Map<string, Record<string, InterpreterProbe> | string>();
@@ -366,6 +374,7 @@ export class Checks {
       this.store.finish(checkId, {
         status: verdict,
         cause,
+        missingRequirement: cause === "unresolvable" ? (requirementName(result.missing_requirement ?? "") ?? "") : "",
         smoke: result.smoke ?? null,
         reason: result.reason,
         log: result.log,

@@ -265,4 +265,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE files ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
   `,
+  // An unresolvable verdict names the project it missed, so a file of that project arriving later
+  // (the farm builds in no particular order) has it checked again.
+  `
+  ALTER TABLE checks ADD COLUMN missing_requirement TEXT NOT NULL DEFAULT '';
+  CREATE INDEX checks_unresolvable ON checks (missing_requirement) WHERE cause = 'unresolvable';
+  `,
 ];

@@ -71,6 +71,7 @@ describe("hot queries search indexes instead of scanning tables", () => {
     ["sdists stored since the last planning pass (every wake-up)", () => sqlOf(jobs, "sdistsAfterStatement"), /SEARCH f USING INTEGER PRIMARY KEY \(rowid>\?\)/],
     ["newest file id (every planning pass: max of the primary key, one step)", () => sqlOf(jobs, "lastFileIdStatement"), /^SEARCH files$/],
     ["due checks (every checker pass)", () => sqlOf(checks, "dueStatement"), /SEARCH c USING INDEX checks_pending \(retry_after<\?\)/],
+    ["verdicts waiting for a new file's project (every new file)", () => sqlOf(checks, "awaitingStatement"), /SEARCH c USING INDEX checks_unresolvable \(missing_requirement=\?\)/],
   ])("%s", (_, sql, search) => {
     const plan = planOf(sql());
     expect(plan.filter((detail) => FULL_SCAN.test(detail))).toEqual([]);
