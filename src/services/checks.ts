@@ -386,9 +386,19 @@ export class Checks {
       this.verdicts.settle(this.files.byFilename(file.filename)!, file.degraded);
       this.store.saveHealth(node.name, true, "", this.now());
       const check = this.store.byId(checkId)!;
+      // The missing project's file may have arrived while this check ran, after the pass that looks for waiting verdicts.
+      if (check.missingRequirement && this.arrivedSince(check.missingRequirement, check.startedAt!)) {
+        this.store.insertForSlot(file.id, "reverify", { python: check.python!, platform: check.platform! }, this.now());
+      }
       const action = cause === "unresolvable" ? "check.unresolvable" : `check.${verdict}`;
       this.history.record(this.now(), { actor: `checker:${node.name}`, action, project: file.project, subject: file.filename, detail: `Python ${check.python}: ${result.reason}` });
     });
+  }
+
+  /** Whether an egg or wheel of the project was stored at or after `since`. */
+  private arrivedSince(project: string, since: string): boolean {
+    const row = this.projects.byName(project as NormalizedName);
+    return row !== undefined && this.files.liveByProject(row.id).some((other) => other.kind !== "sdist" && other.uploadedAt >= since);
   }
 
   /** Leave the check pending, to be retried after `retry_seconds`; the node is unhealthy unless it answered. */
