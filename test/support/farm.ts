@@ -161,13 +161,14 @@ export class Farm {
       const seed = join(farm.root, "seed");
       mkdirSync(seed);
       for (const wheel of buildToolWheels()) copyFileSync(wheel, join(seed, basename(wheel)));
+      // The first command makes the database; the rest go at once, as commands beside a running server do.
       expectOk(await farm.cli(["import", seed]));
-      expectOk(await farm.cli(["user", "add", "admin", "--admin"]));
-      farm.adminToken = expectOk(await farm.cli(["token", "create", "admin"])).stdout.trim();
-      expectOk(await farm.cli(["user", "add", "uploader"]));
-      farm.uploaderToken = expectOk(await farm.cli(["token", "create", "uploader"])).stdout.trim();
-      farm.enrolmentSecret = expectOk(await farm.cli(["agents", "enrol", "--label", "test farm"])).stdout.trim();
-      await farm.startServer();
+      const tokenOf = async (user: string, ...flags: string[]) => {
+        expectOk(await farm.cli(["user", "add", user, ...flags]));
+        return expectOk(await farm.cli(["token", "create", user])).stdout.trim();
+      };
+      const enrol = async () => expectOk(await farm.cli(["agents", "enrol", "--label", "test farm"])).stdout.trim();
+      [farm.adminToken, farm.uploaderToken, farm.enrolmentSecret] = await Promise.all([tokenOf("admin", "--admin"), tokenOf("uploader"), enrol(), farm.startServer()]);
       return farm;
     } catch (error) {
       await farm.stop();
