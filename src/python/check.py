@@ -109,7 +109,15 @@ UNRESOLVABLE = [re.compile(r"No matching distribution found for (\S+)"),
                 re.compile(r"Could not find suitable distribution for Requirement\.parse\('([^']+)'")]
 # `python setup.py easy_install ...` without a setup.py: `python -m easy_install` needs the
 # easy_install.py that setuptools dropped in version 52, and its main() went later still.
-EASY_INSTALL_SOURCE = "from setuptools import setup; setup()"
+# Dependencies come from eggs and wheels only, as pip's --only-binary for wheels: a clean node
+# compiles nothing, and easy_install would build an sdist whose Requires-Python excludes this
+# interpreter (it ignores Requires-Python), so an egg was verified with a dependency for another Python.
+EASY_INSTALL_SOURCE = (
+    "import pkg_resources, setuptools.package_index as index\n"
+    "add = index.PackageIndex.add\n"
+    "index.PackageIndex.add = lambda self, dist: None if dist.precedence == pkg_resources.SOURCE_DIST else add(self, dist)\n"
+    "from setuptools import setup; setup()"
+)
 
 
 class Refused(Exception):

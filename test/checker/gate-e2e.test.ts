@@ -144,7 +144,12 @@ describe.concurrent("through real agents and a real node", { timeout: FARM_TEST_
     expect(byPython["2.7"].reason).toBe("dependency py3-dep>=1.0 has no file on the index that Python 2.7 installs");
     expect(byPython["2.7"].check?.missingRequirement).toBe("py3-dep");
     expect(state.verification).toBe("failed");
-    expect(await listed(farm.index, "needs-py3-dep")).not.toContain(wheel);
+    // Its egg too: easy_install takes no sdist on a clean node (it would build py3-dep for 2.7, Requires-Python notwithstanding).
+    const egg = await waitForMatrix(farm, "needs_py3_dep-1.0-py2.7.egg", 1);
+    expect(egg.state.matrix.map((entry) => [entry.python, entry.verdict, entry.reason])).toEqual([
+      ["2.7", "unresolvable", "dependency py3-dep>=1.0 has no file on the index that Python 2.7 installs"],
+    ]);
+    expect(await listed(farm.index, "needs-py3-dep")).toEqual(["needs-py3-dep-1.0.tar.gz"]);
     expect(await pydepot("checks", wheel)).toMatch(
       /^needs_py3_dep-1\.0-py2\.py3-none-any\.whl: failed\n {2}Python 2\.7 \S+\tunresolvable on clean-1 .*\tdependency py3-dep>=1\.0 has no file on the index that Python 2\.7 installs\n {2}Python 3\.11 \S+\tverified on clean-1 /,
     );
