@@ -178,9 +178,9 @@ describe.concurrent("through real agents and a real node", { timeout: FARM_TEST_
     ]);
     const reason = `degraded: optional_ext._speedups was not built: ${SPEEDUPS_ERROR}`;
     for (const filename of [wheel, egg]) {
-      // Checked like any file (it imports: the pure-Python fallback), and held all the same.
+      // Verified (it imports: the pure-Python fallback), and held all the same.
       const { state } = await waitForMatrix(farm, filename, 1);
-      expect([filename, state.degraded, state.held, state.holdReason]).toEqual([filename, true, true, reason]);
+      expect([filename, state.verification, state.degraded, state.held, state.holdReason]).toEqual([filename, "verified", true, true, reason]);
     }
     expect(await listed(farm.index, "optional-ext")).toEqual(["optional-ext-0.1.tar.gz"]);
     expect(await pydepot("checks", wheel)).toContain(`held off /simple/ (listed on /staging/simple/): ${reason}`);
@@ -210,7 +210,7 @@ describe.concurrent("through real agents and a real node", { timeout: FARM_TEST_
       ["regress_ext-2.0-cp311-cp311-linux_x86_64.whl", "regress_ext-1.0-cp311-cp311-linux_x86_64.whl"],
     ]) {
       const { state } = await waitForMatrix(farm, filename, 1);
-      expect([filename, state.degraded, state.held]).toEqual([filename, false, true]);
+      expect([filename, state.verification, state.degraded, state.held]).toEqual([filename, "verified", false, true]);
       expect(state.holdReason).toMatch(new RegExp(`^regressed from ${baseline.replace(/\./g, "\\.")}: no longer links (libc\\.so\\.6, )?libz\\.so\\.1$`));
     }
     expect((await listed(farm.index, "regress-ext")).sort()).toEqual([
