@@ -132,7 +132,7 @@ export class CheckStore {
     this.verifiedFilesStatement = db.prepare("SELECT id FROM files WHERE verification = 'verified' AND deleted_at IS NULL AND kind != 'sdist'").pluck();
     // The newest check of each interpreter of a file, when it found no file of the file's project.
     this.awaitingStatement = db.prepare(`SELECT c.file_id AS fileId, c.python, c.platform FROM checks c INDEXED BY checks_unresolvable
-      JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id
+      JOIN files f ON f.id = c.file_id
       WHERE c.missing_requirement = (SELECT p2.name FROM files f2 JOIN releases r2 ON r2.id = f2.release_id JOIN projects p2 ON p2.id = r2.project_id WHERE f2.id = ?)
       AND c.cause = 'unresolvable' AND c.retired = 0 AND f.deleted_at IS NULL
       AND c.id = (SELECT MAX(c2.id) FROM checks c2 WHERE c2.file_id = c.file_id AND c2.python = c.python AND c2.platform = c.platform) ORDER BY c.id`);
