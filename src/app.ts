@@ -114,7 +114,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
   const gated = settings.nodes.length > 0;
-  const holds = new Holds(stores.files, stores.projects, stores.jobs, stores.agents, stores.checks, stores.waivers, stores.history, gated, now);
+  const holds = new Holds(stores.files, stores.projects, stores.jobs, stores.agents, stores.waivers, stores.history, gated, now);
   const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers, holds);
   const waivers = new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, holds, now);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, holds, now);

@@ -8,6 +8,12 @@ export function normalize(name: string): NormalizedName {
   return name.replace(/[-_.]+/g, "-").toLowerCase() as NormalizedName;
 }
 
+/** The project a PEP 508 requirement names (`py3-dep>=1.0; python_version >= "3"` → `py3-dep`), or null when it names none. */
+export function requirementName(requirement: string): NormalizedName | null {
+  const name = /^\s*([A-Z0-9](?:[A-Z0-9._-]*[A-Z0-9])?)/i.exec(requirement)?.[1];
+  return name === undefined ? null : normalize(name);
+}
+
 export function isValidName(name: string): boolean {
   return VALID_NAME.test(name);
 }

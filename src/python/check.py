@@ -109,7 +109,15 @@ UNRESOLVABLE = [re.compile(r"No matching distribution found for (\S+)"),
                 re.compile(r"Could not find suitable distribution for Requirement\.parse\('([^']+)'")]
 # `python setup.py easy_install ...` without a setup.py: `python -m easy_install` needs the
 # easy_install.py that setuptools dropped in version 52, and its main() went later still.
-EASY_INSTALL_SOURCE = "from setuptools import setup; setup()"
+# Dependencies come from eggs and wheels only, as pip's --only-binary for wheels: a clean node
+# compiles nothing, and easy_install would build an sdist whose Requires-Python excludes this
+# interpreter (it ignores Requires-Python), so an egg was verified with a dependency for another Python.
+EASY_INSTALL_SOURCE = (
+    "import pkg_resources, setuptools.package_index as index\n"
+    "add = index.PackageIndex.add\n"
+    "index.PackageIndex.add = lambda self, dist: None if dist.precedence == pkg_resources.SOURCE_DIST else add(self, dist)\n"
+    "from setuptools import setup; setup()"
+)
 
 
 class Refused(Exception):
@@ -258,7 +266,7 @@ class Check(object):
         environment = self.make_environment()
         failure = self.install(environment, artifact)
         if failure is not None:
-            result.update(verdict=failure[0], reason=failure[1])
+            result.update(verdict=failure[0], reason=failure[1], missing_requirement=failure[2])
             return result
         for name in contents["imports"]:
             result["modules"].append(self.import_module(environment, name))
@@ -329,8 +337,9 @@ class Check(object):
         return {"python": python, "smoke": smoke, "site": site, "env": env, "has_easy_install": has_easy_install}
 
     def install(self, environment, artifact):
-        """None when the artifact and its dependencies installed, else (verdict, reason): failed,
-        or unresolvable when a dependency has no file on the index this interpreter installs."""
+        """None when the artifact and its dependencies installed, else (verdict, reason, requirement):
+        failed, or unresolvable when a dependency (the requirement) has no file on the index this
+        interpreter installs."""
         index = self.request["index_url"]
         env = dict(environment["env"])
         if self.request["kind"] == "wheel":
@@ -341,7 +350,9 @@ class Check(object):
                     "--disable-pip-version-check", "--progress-bar", "off", "--index-url", index]
             if urlsplit(index).scheme == "http":
                 argv += ["--trusted-host", urlsplit(index).hostname]
-            argv += ["--only-binary", ":all:", "--target", environment["site"], artifact]
+            # --upgrade: with --target, pip leaves a folder that is already there (the setuptools
+            # unpacked above) and only warns, so a setuptools wheel would be judged on the old bytes.
+            argv += ["--only-binary", ":all:", "--upgrade", "--target", environment["site"], artifact]
         else:
             if not environment["has_easy_install"]:
                 raise Refused("Python %s bundles no setuptools with easy_install to install eggs with"
@@ -363,7 +374,7 @@ class Check(object):
                           % (self.request["filename"], self.request["timeout"]))
         if code == 0:
             difference = self.installed_differences(environment["site"], artifact)
-            return None if difference is None else ("failed", difference)
+            return None if difference is None else ("failed", difference, "")
         if "is not a supported wheel on this platform" in text:
             # The caller picked an interpreter the wheel is not for: no verdict on the wheel.
             raise Refused("%s is not a wheel for Python %s on this node"
@@ -372,8 +383,8 @@ class Check(object):
             missing = pattern.search(text)
             if missing:
                 return ("unresolvable", "dependency %s has no file on the index that Python %s installs"
-                        % (missing.group(1), python_series()))
-        return ("failed", "installing %s failed: %s" % (self.request["filename"], installer_error(text)))
+                        % (missing.group(1), python_series()), missing.group(1))
+        return ("failed", "installing %s failed: %s" % (self.request["filename"], installer_error(text)), "")
 
     def installed_differences(self, site, artifact):
         """None when every file of the artifact is installed with its own bytes (an exit status

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { degradedReason } from "../core/compiled.js";
 import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
-import { normalize } from "../core/names.js";
+import { normalize, requirementName } from "../core/names.js";
 import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
 import { fits, type TargetTags } from "../core/tags.js";
 import type { NormalizedName } from "../core/types.js";
@@ -46,6 +46,8 @@ interface CheckResult {
   /** unresolvable: a dependency has no file on the index that this Python installs. */
   verdict: "verified" | "failed" | "unresolvable" | "error";
   reason: string;
+  /** For unresolvable: the requirement as the installer printed it (`py3-dep>=1.0`). */
+  missing_requirement?: string;
   log: string;
   modules: CheckRow["modules"];
   missing_libraries: string[];
@@ -116,7 +118,13 @@ export class Checks {
   }
 
   private async startDue(onlyNode?: string): Promise<Promise<void>[]> {
-    for (const fileId of this.store.unchecked()) this.store.insert(fileId, "new", this.now());
+    for (const fileId of this.store.unchecked()) {
+      tx(this.db, () => {
+        this.store.insert(fileId, "new", this.now());
+        // Files whose dependency had no file here: this may be the one they lacked (the farm builds in no order).
+        for (const waiting of this.store.awaitingProjectOf(fileId)) this.store.insertForSlot(waiting.fileId, "reverify", waiting, this.now());
+      });
+    }
     const started: Promise<void>[] = [];
     // Each node is asked what it runs at most once a pass, so a dead node costs one timeout, not one per check.
     const probed = new Map<string, Record<string, InterpreterProbe> | string>();
@@ -366,6 +374,7 @@ export class Checks {
       this.store.finish(checkId, {
         status: verdict,
         cause,
+        missingRequirement: cause === "unresolvable" ? (requirementName(result.missing_requirement ?? "") ?? "") : "",
         smoke: result.smoke ?? null,
         reason: result.reason,
         log: result.log,
@@ -377,9 +386,19 @@ export class Checks {
       this.verdicts.settle(this.files.byFilename(file.filename)!, file.degraded);
       this.store.saveHealth(node.name, true, "", this.now());
       const check = this.store.byId(checkId)!;
+      // The missing project's file may have arrived while this check ran, after the pass that looks for waiting verdicts.
+      if (check.missingRequirement && this.arrivedSince(check.missingRequirement, check.startedAt!)) {
+        this.store.insertForSlot(file.id, "reverify", { python: check.python!, platform: check.platform! }, this.now());
+      }
       const action = cause === "unresolvable" ? "check.unresolvable" : `check.${verdict}`;
       this.history.record(this.now(), { actor: `checker:${node.name}`, action, project: file.project, subject: file.filename, detail: `Python ${check.python}: ${result.reason}` });
     });
+  }
+
+  /** Whether an egg or wheel of the project was stored at or after `since`. */
+  private arrivedSince(project: string, since: string): boolean {
+    const row = this.projects.byName(project as NormalizedName);
+    return row !== undefined && this.files.liveByProject(row.id).some((other) => other.kind !== "sdist" && other.uploadedAt >= since);
   }
 
   /** Leave the check pending, to be retried after `retry_seconds`; the node is unhealthy unless it answered. */

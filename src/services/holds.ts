@@ -6,7 +6,6 @@ import type { NormalizedName, Version } from "../core/types.js";
 import { waiverCovers } from "../core/verdicts.js";
 import { compareVersions } from "../core/versions.js";
 import type { AgentStore, TargetRow } from "../store/agents.js";
-import type { CheckStore } from "../store/checks.js";
 import type { FileRow, FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
 import type { JobStore } from "../store/jobs.js";
@@ -49,7 +48,6 @@ export class Holds {
     private readonly projects: ProjectStore,
     private readonly jobs: JobStore,
     private readonly agents: AgentStore,
-    private readonly checks: CheckStore,
     private readonly waivers: WaiverStore,
     private readonly history: HistoryStore,
     private readonly gated: boolean,
@@ -78,14 +76,11 @@ export class Holds {
   /**
    * What follows when `file` reaches the default index (verified, its hold released, or listed at
    * ingest without a gate), inside the caller's transaction: the project's later builds for a
-   * target it installs on are compared with their baseline again, and files of other projects
-   * whose dependency was unresolvable on one of its interpreters are checked there again.
+   * target it installs on are compared with their baseline again.
    */
   listed(file: FileRow): void {
     if (file.kind === "sdist" || !isListed(file, "default", this.gated)) return;
     this.compareLaterBuilds(file);
-    const projectId = this.projects.byName(file.project)!.id;
-    for (const slot of this.checks.slotsOf(file.id)) this.checks.requeueUnresolvable(slot, projectId, this.now());
   }
 
   /**

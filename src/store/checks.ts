@@ -34,6 +34,8 @@ export interface CheckRow {
   /** On an interpreter the configuration no longer has: kept as history, no longer counted. */
   retired: boolean;
   cause: FailureCause;
+  /** For an unresolvable verdict: the project (normalized) of the requirement with no fitting file. */
+  missingRequirement: string;
   smoke: SmokeResult | null;
   reason: string;
   log: string;
@@ -49,6 +51,7 @@ export interface CheckRow {
 export interface CheckVerdict {
   status: "verified" | "failed";
   cause: FailureCause;
+  missingRequirement: string;
   smoke: SmokeResult | null;
   reason: string;
   log: string;
@@ -67,7 +70,7 @@ export interface NodeHealth {
   checkedAt: string;
 }
 
-const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.python, c.platform, c.retired, c.cause, c.smoke, c.reason, c.log,
+const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.python, c.platform, c.retired, c.cause, c.missing_requirement AS missingRequirement, c.smoke, c.reason, c.log,
   c.modules, c.missing_libraries AS missingLibraries, c.degraded, c.duration_ms AS durationMs, c.created_at AS createdAt,
   c.started_at AS startedAt, c.finished_at AS finishedAt
   FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
@@ -93,6 +96,8 @@ export class CheckStore {
   private readonly byIdStatement;
   private readonly runningStatement;
   private readonly verifiedFilesStatement;
+  private readonly awaitingStatement;
+  private readonly insertForSlotStatement;
   private readonly probeStatement;
   private readonly saveProbeStatement;
   private readonly healthStatement;
@@ -106,8 +111,6 @@ export class CheckStore {
   private readonly insertSlotStatement;
   private readonly retireStatement;
   private readonly dropRetiredStatement;
-  private readonly slotsOfStatement;
-  private readonly requeueUnresolvableStatement;
 
   constructor(db: Db) {
     this.uncheckedStatement = db.prepare(`SELECT f.id FROM files f WHERE f.kind != 'sdist' AND f.deleted_at IS NULL
@@ -118,7 +121,7 @@ export class CheckStore {
       WHERE c.status = 'pending' AND c.retry_after <= ? AND f.deleted_at IS NULL ORDER BY c.id`);
     this.startStatement = db.prepare(`UPDATE checks SET status = 'running', node = ?, interpreter = ?, started_at = ?, reason = ''
       WHERE id = ? AND status = 'pending'`);
-    this.finishStatement = db.prepare(`UPDATE checks SET status = @status, cause = @cause, smoke = @smoke, reason = @reason, log = @log, modules = @modules,
+    this.finishStatement = db.prepare(`UPDATE checks SET status = @status, cause = @cause, missing_requirement = @missingRequirement, smoke = @smoke, reason = @reason, log = @log, modules = @modules,
       missing_libraries = @missingLibraries, degraded = @degraded, duration_ms = @durationMs, finished_at = @now WHERE id = @id`);
     this.postponeStatement = db.prepare(`UPDATE checks SET status = 'pending', reason = ?, node = ?, interpreter = NULL,
       retry_after = ? WHERE id = ?`);
@@ -127,6 +130,14 @@ export class CheckStore {
     this.byIdStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.id = ?`);
     this.runningStatement = db.prepare("UPDATE checks SET status = 'pending', node = NULL, interpreter = NULL WHERE status = 'running'");
     this.verifiedFilesStatement = db.prepare("SELECT id FROM files WHERE verification = 'verified' AND deleted_at IS NULL AND kind != 'sdist'").pluck();
+    // The newest check of each interpreter of a file, when it found no file of the file's project.
+    this.awaitingStatement = db.prepare(`SELECT c.file_id AS fileId, c.python, c.platform FROM checks c INDEXED BY checks_unresolvable
+      JOIN files f ON f.id = c.file_id
+      WHERE c.missing_requirement = (SELECT p2.name FROM files f2 JOIN releases r2 ON r2.id = f2.release_id JOIN projects p2 ON p2.id = r2.project_id WHERE f2.id = ?)
+      AND c.cause = 'unresolvable' AND c.retired = 0 AND f.deleted_at IS NULL
+      AND c.id = (SELECT MAX(c2.id) FROM checks c2 WHERE c2.file_id = c.file_id AND c2.python = c.python AND c2.platform = c.platform) ORDER BY c.id`);
+    this.insertForSlotStatement = db.prepare(`INSERT INTO checks (file_id, purpose, status, created_at, python, platform)
+      VALUES (?, ?, 'pending', ?, ?, ?) RETURNING id`).pluck();
     this.probeStatement = db.prepare("SELECT path, probe FROM node_interpreters WHERE node = ?");
     this.saveProbeStatement = db.prepare(`INSERT INTO node_interpreters (node, path, probe, probed_at) VALUES (?, ?, ?, ?)
       ON CONFLICT (node, path) DO UPDATE SET probe = excluded.probe, probed_at = excluded.probed_at`);
@@ -153,18 +164,6 @@ export class CheckStore {
     this.retireStatement = db.prepare(`UPDATE checks SET retired = 1 WHERE ${otherSlots} AND status IN ('verified', 'failed')`);
     // A check that never ran on an interpreter no node has any more would wait for ever.
     this.dropRetiredStatement = db.prepare(`DELETE FROM checks WHERE ${otherSlots} AND status = 'pending'`);
-    this.slotsOfStatement = db.prepare(`SELECT DISTINCT python, platform FROM checks WHERE file_id = ? AND python IS NOT NULL AND retired = 0`);
-    // The newest verdict of each interpreter is what counts; one already being checked again is left alone.
-    this.requeueUnresolvableStatement = db.prepare(`INSERT INTO checks (file_id, purpose, status, created_at, python, platform)
-      SELECT c.file_id, 'reverify', 'pending', @now, c.python, c.platform
-      FROM checks c INDEXED BY checks_unresolvable_by_slot JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id
-      WHERE c.cause = 'unresolvable' AND c.python = @python AND c.platform = @platform AND c.retired = 0
-        AND f.deleted_at IS NULL AND r.project_id != @projectId
-        AND c.id = (SELECT MAX(n.id) FROM checks n WHERE n.file_id = c.file_id AND n.python = c.python AND n.platform = c.platform
-          AND n.status IN ('verified', 'failed') AND n.retired = 0)
-        AND NOT EXISTS (SELECT 1 FROM checks o WHERE o.file_id = c.file_id AND o.status IN ('pending', 'running')
-          AND (o.python IS NULL OR (o.python = c.python AND o.platform = c.platform)))
-      RETURNING file_id`).pluck();
   }
 
   /**
@@ -185,19 +184,6 @@ export class CheckStore {
     this.retireStatement.run(current);
     this.dropRetiredStatement.run(current);
     return true;
-  }
-
-  /** The interpreters a file's checks stand for (its matrix), retired ones left out. */
-  slotsOf(fileId: number): Slot[] {
-    return this.slotsOfStatement.all(fileId) as Slot[];
-  }
-
-  /**
-   * Check again, on this interpreter, every file outside the project whose newest verdict there
-   * is unresolvable and that no check waits for: a dependency may resolve now. Answers their ids.
-   */
-  requeueUnresolvable(slot: Slot, projectId: number, now: string): number[] {
-    return this.requeueUnresolvableStatement.all({ ...slot, projectId, now }) as number[];
   }
 
   /** Eggs and wheels with no verdict yet and no check waiting. */
@@ -255,6 +241,16 @@ export class CheckStore {
 
   verifiedFiles(): number[] {
     return this.verifiedFilesStatement.all() as number[];
+  }
+
+  /** Interpreters of files whose newest verdict there is unresolvable for want of a file of `fileId`'s project. */
+  awaitingProjectOf(fileId: number): ({ fileId: number } & Slot)[] {
+    return this.awaitingStatement.all(fileId) as ({ fileId: number } & Slot)[];
+  }
+
+  /** Queue a check of a file on one interpreter of its matrix. */
+  insertForSlot(fileId: number, purpose: CheckPurpose, slot: Slot, now: string): number {
+    return this.insertForSlotStatement.get(fileId, purpose, now, slot.python, slot.platform) as number;
   }
 
   probes(node: string): { path: string; probe: string }[] {

@@ -266,14 +266,18 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE files ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
   `,
   // A hold an admin released (release-hold, a degraded waiver) stays released: comparing the build
-  // again with a baseline verified later must not hold it anew. Unresolvable verdicts are found by
-  // interpreter when a file that may resolve them reaches the default index.
+  // again with a baseline verified later must not hold it anew.
   `
   ALTER TABLE files ADD COLUMN hold_released_at TEXT;
-  CREATE INDEX checks_unresolvable_by_slot ON checks (python, platform) WHERE cause = 'unresolvable';
   `,
   // The page files nginx serves are rendered again for the projects whose serial moved.
   `
   CREATE INDEX projects_by_serial ON projects (serial);
+  `,
+  // An unresolvable verdict names the project it missed, so a file of that project arriving later
+  // (the farm builds in no particular order) has it checked again.
+  `
+  ALTER TABLE checks ADD COLUMN missing_requirement TEXT NOT NULL DEFAULT '';
+  CREATE INDEX checks_unresolvable ON checks (missing_requirement) WHERE cause = 'unresolvable';
   `,
 ];

@@ -41,7 +41,7 @@ beforeAll(async () => {
   server = await startCheckerServer({ nodes: [nodeConfig] });
   const built = {
     py3Only: buildFixture({ fixture: "py3-only" }),
-    py3Dep: buildFixture({ fixture: "py3-dep" }),
+    // py3-dep comes later, in its test: first its dependent finds no file of it on any Python.
     needsPy3Dep: buildFixture({ fixture: "needs-py3-dep" }),
     demo: buildWheel("demo-pkg", { version: "3.0" }),
     python3Only: buildWheel("demo-pkg", { version: "4.0", requiresPython: ">=3.6" }),
@@ -155,12 +155,27 @@ describe("Requires-Python", { timeout: CHECKS_TIMEOUT_MS }, () => {
 });
 
 describe("a dependency with no file for one Python", { timeout: CHECKS_TIMEOUT_MS }, () => {
-  test("is unresolvable on 2.7 (naming the requirement), verified on 3.11, and the file is held", async () => {
+  test("is unresolvable on 2.7 (naming the requirement), verified on 3.11 once the dependency arrives, and the file is held", async () => {
+    const before = await waitForMatrix(server, files.needsPy3Dep, 2);
+    expect(before.state.matrix.map((entry) => [entry.python, entry.verdict, entry.reason])).toEqual([
+      ["2.7", "unresolvable", "dependency py3-dep>=1.0 has no file on the index that Python 2.7 installs"],
+      ["3.11", "unresolvable", "dependency py3-dep>=1.0 has no file on the index that Python 3.11 installs"],
+    ]);
+    expect(before.state.checks.map((check) => check.missingRequirement)).toEqual(["py3-dep", "py3-dep"]);
+
+    // The dependency's file arrives (a farm builds in no particular order): its dependent is checked again where it waited for it.
+    files.py3Dep = await addFile(server, await buildFixture({ fixture: "py3-dep" }));
     expect(files.py3Dep).toBe("py3_dep-1.0-py3-none-any.whl");
     const dependency = await waitForMatrix(server, files.py3Dep, 1);
     expect(dependency.state.matrix.map((entry) => [entry.python, entry.verdict])).toEqual([["3.11", "verified"]]);
 
     const { state, byPython } = await waitForMatrix(server, files.needsPy3Dep, 2);
+    expect(state.checks.map((check) => [check.purpose, check.python, check.status, check.cause])).toEqual([
+      ["reverify", "3.11", "verified", ""],
+      ["reverify", "2.7", "failed", "unresolvable"],
+      ["new", "3.11", "failed", "unresolvable"],
+      ["new", "2.7", "failed", "unresolvable"],
+    ]);
     expect(byPython["3.11"].verdict).toBe("verified");
     expect(byPython["2.7"].verdict).toBe("unresolvable");
     expect(byPython["2.7"].check?.cause).toBe("unresolvable");

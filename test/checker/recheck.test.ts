@@ -1,8 +1,7 @@
 // What follows when a file reaches /simple/ through the checker, on a real OpenSSH node with
 // Python 3.11 and 2.7: a later build that was stored while its baseline was still pending is
 // compared with the baseline once that is verified (and held when it lost a library), and a file
-// whose dependency had no file for an interpreter is checked there again once the dependency is
-// verified on it. Builds come from a scripted agent (real cp311 wheels of regress-ext built by the
+// whose dependency had no file for an interpreter is checked again once the dependency arrives. Builds come from a scripted agent (real cp311 wheels of regress-ext built by the
 // suite: 1.0 links zlib, 2.0 does not), so the order is the test's.
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
@@ -75,7 +74,7 @@ describe("a baseline verified after the build it should have been compared with"
 });
 
 describe("a dependency that had no file yet", { timeout: CHECKS_TIMEOUT_MS }, () => {
-  test("is unresolvable at first; once the dependency is verified on 3.11, the dependent is checked there again and verified", async () => {
+  test("is unresolvable at first; once the dependency arrives, the dependent is checked again and verified on 3.11", async () => {
     const dependent = await addFile(server, await buildFixture({ fixture: "needs-py3-dep" }));
     const before = await waitForMatrix(server, dependent, 2);
     expect(before.state.matrix.map((entry) => [entry.python, entry.verdict, entry.reason])).toEqual([
@@ -83,7 +82,7 @@ describe("a dependency that had no file yet", { timeout: CHECKS_TIMEOUT_MS }, ()
       ["3.11", "unresolvable", "dependency py3-dep>=1.0 has no file on the index that Python 3.11 installs"],
     ]);
 
-    // The dependency's build arrives (a py3 wheel: it installs on 3.11 only) and is verified.
+    // The dependency's build arrives (a py3 wheel: it installs on 3.11 only).
     const dependency = await addFile(server, await buildFixture({ fixture: "py3-dep" }));
     expect((await waitForMatrix(server, dependency, 1)).state.verification).toBe("verified");
 

@@ -75,11 +75,7 @@ describe("hot queries search indexes instead of scanning tables", () => {
     ["sdists of a release (an admin's requeue)", () => sqlOf(jobs, "releaseSdistsStatement"), /SEARCH r USING (COVERING )?INDEX \S+ \(project_id=\? AND version=\?\)/],
     ["newest file id (every planning pass: max of the primary key, one step)", () => sqlOf(jobs, "lastFileIdStatement"), /^SEARCH files$/],
     ["due checks (every checker pass)", () => sqlOf(checks, "dueStatement"), /SEARCH c USING INDEX checks_pending \(retry_after<\?\)/],
-    [
-      "unresolvable verdicts of an interpreter (every file that reaches the default index)",
-      () => sqlOf(checks, "requeueUnresolvableStatement"),
-      /SEARCH c USING INDEX checks_unresolvable_by_slot \(python=\? AND platform=\?\)/,
-    ],
+    ["verdicts waiting for a new file's project (every new file)", () => sqlOf(checks, "awaitingStatement"), /SEARCH c USING INDEX checks_unresolvable \(missing_requirement=\?\)/],
   ])("%s", (_, sql, search) => {
     const plan = planOf(sql());
     expect(plan.filter((detail) => FULL_SCAN.test(detail))).toEqual([]);

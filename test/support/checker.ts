@@ -159,25 +159,14 @@ export async function runCli(server: CheckerServer, node: NodeSettings, args: re
 }
 
 function configText(server: CheckerServer, node: NodeSettings): string {
-  const quote = (value: string) => JSON.stringify(value);
-  return [
-    "[storage]",
-    `path = ${quote(server.storage)}`,
-    "[checker]",
-    `server_url = ${quote(server.url)}`,
-    "[[nodes]]",
-    `name = ${quote(node.name)}`,
-    `host = ${quote(node.host)}`,
-    `port = ${node.port}`,
-    `user = ${quote(node.user)}`,
-    `private_key_file = ${quote(node.private_key_file)}`,
-    `host_key = ${quote(node.host_key)}`,
-    `interpreters = [${node.interpreters.map(quote).join(", ")}]`,
-    `parallel = ${node.parallel}`,
-    `allow_root_login = ${node.allow_root_login}`,
-    `exclusive_login = ${node.exclusive_login}`,
-    "",
-  ].join("\n");
+  return [`[storage]\npath = ${JSON.stringify(server.storage)}`, checkerToml([node], { server_url: server.url })].join("\n");
+}
+
+/** The `[checker]` section and a `[[nodes]]` table per node, as pydepot.toml spells them. */
+export function checkerToml(nodes: readonly NodeSettings[], checker: CheckerSettings = {}): string {
+  const value = (item: unknown): string => (Array.isArray(item) ? `[${item.map(value).join(", ")}]` : JSON.stringify(item));
+  const table = (header: string, values: object) => [header, ...Object.entries(values).map(([key, item]) => `${key} = ${value(item)}`)];
+  return [...table("[checker]", checker), ...nodes.flatMap((node) => table("[[nodes]]", node)), ""].join("\n");
 }
 
 /** Register a built file the way `pydepot import` does (the check is then due at once). */
@@ -199,14 +188,24 @@ export interface FileChecks {
   filename: string;
   verification: "pending" | "verified" | "failed";
   degraded: boolean;
+  /** Kept off /simple/ (a degraded or regressed farm build), and why. */
+  held: boolean;
+  holdReason: string;
   /** The verdict on each interpreter the file fits. */
   matrix: MatrixEntry[];
   /** Newest first. */
   checks: CheckRow[];
 }
 
+/** A server whose checker API the waits below read: an in-process CheckerServer or a Farm's `pydepot serve`. */
+export interface CheckerApi {
+  readonly url: string;
+  /** What the server logged, for failure messages, when the test holds it. */
+  readonly log?: readonly string[];
+}
+
 /** GET /api/files/:filename/checks */
-export async function fileChecks(server: CheckerServer, filename: string): Promise<FileChecks> {
+export async function fileChecks(server: CheckerApi, filename: string): Promise<FileChecks> {
   const response = await fetch(`${server.url}/api/files/${encodeURIComponent(filename)}/checks`);
   if (response.status !== 200) throw new Error(`GET checks of ${filename}: ${response.status} ${await response.text()}`);
   return (await response.json()) as FileChecks;
@@ -267,7 +266,7 @@ function summary(state: FileChecks): unknown {
  * interpreter it fits; its newest check is the one on the first configured interpreter).
  */
 export function waitForCheck(
-  server: CheckerServer,
+  server: CheckerApi,
   filename: string,
   description: string,
   done: (check: CheckRow, state: FileChecks) => boolean = (check) => check.status === "verified" || check.status === "failed",
@@ -281,7 +280,7 @@ export function waitForCheck(
       const state = await fileChecks(server, filename);
       const current = state.checks[0] ? `#${state.checks[0].id} ${state.checks[0].status}: ${state.checks[0].reason}` : "no check";
       if (states.at(-1) !== current) states.push(current);
-      seen.last = { ...(summary(state) as object), states, serverLog: server.log.slice(-5) };
+      seen.last = { ...(summary(state) as object), states, serverLog: server.log?.slice(-5) };
       const check = state.checks[0];
       const finished = (other: CheckRow) => other.status === "verified" || other.status === "failed";
       // A verdict is awaited with the file's other checks; a waiting state is not.
@@ -297,7 +296,7 @@ export function waitForCheck(
  * check of it waits or runs; answers the matrix by Python version ("2.7", "3.11").
  */
 export async function waitForMatrix(
-  server: CheckerServer,
+  server: CheckerApi,
   filename: string,
   count: number,
   timeoutMs = 240_000,
@@ -306,7 +305,7 @@ export async function waitForMatrix(
     `${filename}: a verdict on each of ${count} interpreters`,
     async (seen) => {
       const state = await fileChecks(server, filename);
-      seen.last = { ...(summary(state) as object), matrix: state.matrix.map(({ python, verdict, reason }) => ({ python, verdict, reason })), serverLog: server.log.slice(-5) };
+      seen.last = { ...(summary(state) as object), matrix: state.matrix.map(({ python, verdict, reason }) => ({ python, verdict, reason })), serverLog: server.log?.slice(-5) };
       const idle = state.checks.every((check) => check.status === "verified" || check.status === "failed");
       const settled = idle && state.matrix.length === count && state.matrix.every((entry) => entry.verdict !== "pending");
       return settled ? { state, byPython: Object.fromEntries(state.matrix.map((entry) => [entry.python, entry])) } : undefined;
@@ -316,7 +315,7 @@ export async function waitForMatrix(
 }
 
 /** Waits for the first verdict on a new file. */
-export async function waitForVerdict(server: CheckerServer, filename: string, timeoutMs = 90_000): Promise<{ state: FileChecks; check: CheckRow }> {
+export async function waitForVerdict(server: CheckerApi, filename: string, timeoutMs = 90_000): Promise<{ state: FileChecks; check: CheckRow }> {
   return waitForCheck(server, filename, "a verdict", (check) => check.status === "verified" || check.status === "failed", timeoutMs);
 }
 

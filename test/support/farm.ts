@@ -36,6 +36,11 @@ export interface FarmSettings {
   long_poll_seconds?: number;
 }
 
+export interface FarmOptions {
+  /** A pydepot.toml for the server and the CLI (PYDEPOT_CONFIG), e.g. clean nodes from checkerToml(). */
+  config?: string;
+}
+
 export interface AgentProcess {
   readonly name: string;
   /** `--python` arguments. */
@@ -132,6 +137,8 @@ export class Farm {
     readonly root: string,
     readonly port: number,
     readonly settings: FarmSettings,
+    /** The config file every pydepot process of this farm reads, when it has one. */
+    private readonly configFile?: string,
   ) {
     this.url = `http://127.0.0.1:${port}`;
     this.index = `${this.url}/simple/`;
@@ -143,21 +150,25 @@ export class Farm {
   }
 
   /** A seeded server with an admin, an uploader and an enrolment secret; no agents yet. */
-  static async start(settings: FarmSettings = {}): Promise<Farm> {
+  static async start(settings: FarmSettings = {}, options: FarmOptions = {}): Promise<Farm> {
     checkBuilt();
-    const farm = new Farm(mkdtempSync(join(tmpdir(), "pydepot-farm-")), await freePort(), { ...settings });
+    const root = mkdtempSync(join(tmpdir(), "pydepot-farm-"));
+    const configFile = options.config === undefined ? undefined : join(root, "pydepot.toml");
+    if (configFile) writeFileSync(configFile, options.config!);
+    const farm = new Farm(root, await freePort(), { ...settings }, configFile);
     try {
       mkdirSync(farm.storage);
       const seed = join(farm.root, "seed");
       mkdirSync(seed);
       for (const wheel of buildToolWheels()) copyFileSync(wheel, join(seed, basename(wheel)));
+      // The first command makes the database; the rest go at once, as commands beside a running server do.
       expectOk(await farm.cli(["import", seed]));
-      expectOk(await farm.cli(["user", "add", "admin", "--admin"]));
-      farm.adminToken = expectOk(await farm.cli(["token", "create", "admin"])).stdout.trim();
-      expectOk(await farm.cli(["user", "add", "uploader"]));
-      farm.uploaderToken = expectOk(await farm.cli(["token", "create", "uploader"])).stdout.trim();
-      farm.enrolmentSecret = expectOk(await farm.cli(["agents", "enrol", "--label", "test farm"])).stdout.trim();
-      await farm.startServer();
+      const tokenOf = async (user: string, ...flags: string[]) => {
+        expectOk(await farm.cli(["user", "add", user, ...flags]));
+        return expectOk(await farm.cli(["token", "create", user])).stdout.trim();
+      };
+      const enrol = async () => expectOk(await farm.cli(["agents", "enrol", "--label", "test farm"])).stdout.trim();
+      [farm.adminToken, farm.uploaderToken, farm.enrolmentSecret] = await Promise.all([tokenOf("admin", "--admin"), tokenOf("uploader"), enrol(), farm.startServer()]);
       return farm;
     } catch (error) {
       await farm.stop();
@@ -177,6 +188,7 @@ export class Farm {
     const env: Record<string, string> = {};
     env.PYDEPOT_SERVER_HOST = "127.0.0.1";
     env.PYDEPOT_SERVER_PORT = String(this.port);
+    if (this.configFile) env.PYDEPOT_CONFIG = this.configFile;
     for (const [key, value] of Object.entries(this.settings)) env[`PYDEPOT_FARM_${key.toUpperCase()}`] = String(value);
     return env;
   }
@@ -225,15 +237,18 @@ export class Farm {
   /**
    * `pydepot agent` with its own state folder (its token survives a restart) and work folder
    * (which build users can enter), building as `buildUsers` (default: a build user no other agent
-   * of this farm has). The first start registers with the enrolment secret, read from a file.
-   * Resolves once it has reported its targets. `server` replaces the farm's URL (e.g. a request
-   * log in front of it).
+   * of this farm has; `slots` of them for that many builds at once). The first start registers
+   * with the enrolment secret, read from a file. Resolves once it has reported its targets.
+   * `server` replaces the farm's URL (e.g. a request log in front of it).
    */
-  async startAgent(name: string, options: { pythons?: readonly string[]; server?: string; buildUsers?: readonly string[] } = {}): Promise<AgentProcess> {
+  async startAgent(
+    name: string,
+    options: { pythons?: readonly string[]; server?: string; buildUsers?: readonly string[]; slots?: number } = {},
+  ): Promise<AgentProcess> {
     const pythons = options.pythons ?? defaultPythons();
     const previous = this.agents.get(name);
     if (previous && previous.process.exitCode === null && previous.process.signalCode === null) throw new Error(`agent ${name} is already running`);
-    const buildUsers = options.buildUsers ?? previous?.buildUsers ?? [this.claimBuildUser()];
+    const buildUsers = options.buildUsers ?? previous?.buildUsers ?? Array.from({ length: options.slots ?? 1 }, () => this.claimBuildUser());
     const workDir = join(this.workRoot, name);
     const secretFile = join(this.root, "enrolment-secret");
     writeFileSync(secretFile, this.enrolmentSecret, { mode: 0o600 });

@@ -24,7 +24,11 @@ export type Fixture =
   | "regress-ext" // a C extension linking libm in 1.0 and nothing in later versions: a regressed build
   | "slow-build" // pure, but every build sleeps a few seconds first
   | "sleepy-build-req" // sleeps a few seconds, then fetches buildhelper (setup_requires)
-  | "hostile-build"; // its wheel build hunts for credentials, attacks the farm API and leaves litter
+  | "hostile-build" // its wheel build hunts for credentials, attacks the farm API and leaves litter
+  // import checker fixtures (test/checker), also uploaded as sdists for the farm to build
+  | "py3-only" // a universal wheel whose one module imports on Python 3 only
+  | "py3-dep" // pure, Requires-Python >=3: no file for Python 2.7
+  | "needs-py3-dep"; // a universal wheel depending on py3-dep
 
 /** Fixtures whose setup.py reads settings.json, so each build can be another release. */
 const CONFIGURABLE: ReadonlySet<Fixture> = new Set(["demo-pkg", "slow-build", "regress-ext"]);

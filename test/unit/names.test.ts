@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../src/core/errors.js";
-import { isValidName, normalize, parseProjectName } from "../../src/core/names.js";
+import { isValidName, normalize, parseProjectName, requirementName } from "../../src/core/names.js";
 
 describe("normalize (PEP 503)", () => {
   it.each([
@@ -13,6 +13,21 @@ describe("normalize (PEP 503)", () => {
     ["x", "x"],
   ])("%s → %s", (name, normalized) => {
     expect(normalize(name)).toBe(normalized);
+  });
+});
+
+describe("requirementName (PEP 508)", () => {
+  it.each([
+    ["py3-dep>=1.0", "py3-dep"],
+    ["Zope.Interface[security] (>=4); python_version < '3'", "zope-interface"],
+    ["  attrs", "attrs"],
+    ["x==1", "x"],
+  ])("%s names %s", (requirement, name) => {
+    expect(requirementName(requirement)).toBe(name);
+  });
+
+  it.each(["", ">=1.0", "-dash"])("%j names no project", (requirement) => {
+    expect(requirementName(requirement)).toBeNull();
   });
 });
 
