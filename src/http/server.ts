@@ -4,6 +4,7 @@ import type { Access } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
 import type { Agents } from "../services/agents.js";
 import type { Checks } from "../services/checks.js";
+import type { JobStream } from "../services/job-stream.js";
 import type { Jobs } from "../services/jobs.js";
 import type { Downloads } from "../services/downloads.js";
 import type { Operations } from "../services/operations.js";
@@ -29,6 +30,7 @@ export interface HttpDependencies {
   accounts: Accounts;
   agents: Agents;
   jobs: Jobs;
+  jobStream: JobStream;
   checks: Checks;
   pages: Pages;
   downloads: Downloads;
