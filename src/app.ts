@@ -134,7 +134,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, now, access),
     jobs,
-    jobStream: new JobStream(jobs, stores.jobs, jobChanges, { maxFollowers: MAX_JOB_FOLLOWERS, idleMs: heartbeatMs(settings) }),
+    jobStream: new JobStream(jobs, stores.jobs, jobChanges, { ...JOB_FOLLOWER_LIMITS, idleMs: heartbeatMs(settings) }),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
     nodeTrust,
     waivers,
@@ -192,8 +192,11 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   return { url, services, stop: () => (stopped ??= stop()) };
 }
 
-/** Live job streams open at once: each one re-reads its job at every job change, so their number is what a change costs. */
-const MAX_JOB_FOLLOWERS = 200;
+/**
+ * Live job streams open at once: each one re-reads its job at every job change, so their number
+ * is what a change costs. A browser opens at most 6 connections to a server over HTTP/1.1.
+ */
+const JOB_FOLLOWER_LIMITS = { maxFollowers: 200, maxPerClient: 20 };
 
 /** A quiet job stream sends a comment this often: well inside the server's idle timeout, and 15 s at most for proxies. */
 function heartbeatMs(settings: Settings): number {

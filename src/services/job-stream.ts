@@ -1,4 +1,4 @@
-import { AppError, unavailable } from "../core/errors.js";
+import { AppError, tooManyRequests, unavailable } from "../core/errors.js";
 import { isJobLive, type JobId, type JobStatus } from "../core/types.js";
 import type { JobRow, JobStore, LogLine } from "../store/jobs.js";
 import type { WakeUps } from "../store/wakeups.js";
@@ -20,6 +20,8 @@ export interface JobState {
 export interface JobStreamLimits {
   /** Followers open at once in this server; one more is refused (503) rather than slowing every build's wake-ups. */
   maxFollowers: number;
+  /** Followers open at once from one client address (429 beyond), so one client cannot take every place. */
+  maxPerClient: number;
   /** The longest a follower waits without an event: the transport's heartbeat, and how often access is checked again. */
   idleMs: number;
 }
@@ -34,6 +36,7 @@ const PAGE_LINES = 500;
  */
 export class JobStream {
   private open = 0;
+  private readonly byClient = new Map<string, number>();
 
   constructor(
     private readonly jobs: Jobs,
@@ -49,18 +52,28 @@ export class JobStream {
 
   /**
    * A follower of the job from the log line after `after` (0: the whole log), for those who may
-   * read its project (the same 401 / 404 as the job itself). The caller must close() it.
+   * read its project (the same 401 / 404 as the job itself), asked for from the address `client`.
+   * The caller must close() it.
    */
-  follow(principal: Principal, jobId: JobId, after: number): JobFollower {
+  follow(principal: Principal, client: string, jobId: JobId, after: number): JobFollower {
     this.jobs.readable(principal, jobId);
+    const fromClient = this.byClient.get(client) ?? 0;
+    if (fromClient >= this.limits.maxPerClient) {
+      throw tooManyRequests(`Too many live job streams open from ${client} (${this.limits.maxPerClient}): close some, or poll GET /api/farm/jobs/${jobId}?log_after=${after}`, 5);
+    }
     if (this.open >= this.limits.maxFollowers) {
       throw unavailable(`Too many live job streams open (${this.limits.maxFollowers}): try again shortly, or poll GET /api/farm/jobs/${jobId}?log_after=${after}`, 5);
     }
     this.open++;
+    this.byClient.set(client, fromClient + 1);
     let closed = false;
     const release = () => {
-      if (!closed) this.open--;
+      if (closed) return;
       closed = true;
+      this.open--;
+      const left = this.byClient.get(client)! - 1;
+      if (left === 0) this.byClient.delete(client);
+      else this.byClient.set(client, left);
     };
     return new JobFollower(principal, jobId, after, this.jobs, this.store, this.jobChanges, this.limits.idleMs, release);
   }

@@ -3,12 +3,13 @@
 // route gives them, heartbeats that keep a quiet stream past the server's idle timeout, an admin's
 // cancel ending the stream, followers and their wake-ups gone once clients leave, a client that
 // stops reading getting everything once it reads again without holding up the others, and the
-// bound on open streams. The idle timeout is 2 s here, so a heartbeat comes every second.
+// bounds on open streams, per client address and in all. The idle timeout is 2 s on most of
+// these, so a heartbeat comes every second.
 import http from "node:http";
 import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sdist } from "../support/artifacts.js";
-import { openEventStream, streamedLines, streamedStatuses, type EventStream } from "../support/event-stream.js";
+import { openEventStream, streamedLines, streamedStatuses, type EventStream, type StreamOptions } from "../support/event-stream.js";
 import { FakeAgent, TARGETS, waitFor } from "../support/farm-api.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { get, publish, tokenAuth } from "./requests.js";
@@ -39,8 +40,8 @@ async function scene(overrides: { server?: { idle_timeout_seconds: number }; far
       return job.id;
     },
     eventsUrl: (jobId: number | string) => `${server.url}/api/farm/jobs/${jobId}/events`,
-    follow: (jobId: number, who: Who = "reader", headers: Record<string, string> = {}) =>
-      openEventStream(`${server.url}/api/farm/jobs/${jobId}/events`, { Authorization: auth[who], ...headers }),
+    follow: (jobId: number, who: Who = "reader", headers: Record<string, string> = {}, options: StreamOptions = {}) =>
+      openEventStream(`${server.url}/api/farm/jobs/${jobId}/events`, { Authorization: auth[who], ...headers }, options),
     cancel: (jobId: number) => cancel(server.url, jobId, auth.admin),
   };
 }
@@ -52,7 +53,7 @@ let agent: FakeAgent;
 let auth: Record<Who, string>;
 let runningJob: () => Promise<number>;
 let eventsUrl: (jobId: number | string) => string;
-let follow: (jobId: number, who?: Who, headers?: Record<string, string>) => Promise<EventStream>;
+let follow: (jobId: number, who?: Who, headers?: Record<string, string>, options?: StreamOptions) => Promise<EventStream>;
 
 beforeAll(async () => {
   quick = await scene({ server: { idle_timeout_seconds: 2 }, farm: { long_poll_seconds: 1 } });
@@ -135,11 +136,32 @@ describe("a followed job", () => {
     expect(await quick.cancel(jobId)).toBe(200);
   });
 
-  test("at most 200 streams at once: one more is refused with 503 and Retry-After, and a place freed is taken again", async () => {
+  test("at most 20 streams from one address: one more is refused with 429 and Retry-After, another address is welcome", async () => {
     const jobId = await runningJob();
     const streams: EventStream[] = [];
-    for (let index = 0; index < 200; index++) streams.push(await follow(jobId));
+    for (let index = 0; index < 20; index++) streams.push(await follow(jobId));
     const refused = await follow(jobId);
+    expect([refused.status, refused.statusText, refused.headers.get("retry-after")]).toEqual([
+      429,
+      `Too many live job streams open from 127.0.0.1 (20): close some, or poll GET /api/farm/jobs/${jobId}?log_after=0`,
+      "5",
+    ]);
+    const elsewhere = await follow(jobId, "reader", {}, { localAddress: "127.0.0.2" });
+    expect(elsewhere.status).toBe(200);
+    for (const stream of [...streams, elsewhere]) stream.close();
+    await waitFor("every follower to be closed", async () => (server.services.jobStream.followers === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+  });
+
+  test("at most 200 streams at once: one more is refused with 503 and Retry-After, and a place freed is taken again", async () => {
+    const jobId = await runningJob();
+    // Ten clients of 20 streams each, from ten loopback addresses.
+    const streams: EventStream[] = [];
+    for (let client = 2; client <= 11; client++) {
+      for (let index = 0; index < 20; index++) streams.push(await follow(jobId, "reader", {}, { localAddress: `127.0.0.${client}` }));
+    }
+    expect(streams.map((stream) => stream.status)).toEqual(streams.map(() => 200));
+    const newcomer = { localAddress: "127.0.0.12" };
+    const refused = await follow(jobId, "reader", {}, newcomer);
     expect([refused.status, refused.statusText, refused.headers.get("retry-after")]).toEqual([
       503,
       `Too many live job streams open (200): try again shortly, or poll GET /api/farm/jobs/${jobId}?log_after=0`,
@@ -150,7 +172,7 @@ describe("a followed job", () => {
     for (const stream of streams) await stream.until("the line for everyone", (seen) => streamedLines(seen).find((line) => line.text === "to everyone"));
     streams.pop()!.close();
     await waitFor("a place to be freed", async () => (server.services.jobStream.followers === 199 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
-    const admitted = await follow(jobId);
+    const admitted = await follow(jobId, "reader", {}, newcomer);
     expect(admitted.status).toBe(200);
     for (const stream of [...streams, admitted]) stream.close();
   });

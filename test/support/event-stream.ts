@@ -1,6 +1,7 @@
 // A client of a job's event stream (GET /api/farm/jobs/<id>/events) over real HTTP: what arrived,
 // in order, parsed by eventsource-parser (the wire format as a browser reads it), and a way to
 // wait until something has arrived, woken by each event rather than by polling.
+import http from "node:http";
 import { createParser } from "eventsource-parser";
 import type { JobStatus, LogLine } from "./farm-api.js";
 
@@ -19,7 +20,7 @@ export interface EventStream {
   statusText: string;
   headers: Headers;
   /** The whole body of an answer other than 200 (a refusal). */
-  body: string;
+  readonly body: string;
   /** Events in arrival order. */
   readonly events: StreamEvent[];
   /** Comment lines (heartbeats). */
@@ -35,13 +36,29 @@ export interface EventStream {
 /** Generous for real builds on a busy 2-core machine. */
 const WAIT_MS = 240_000;
 
-export async function openEventStream(url: string, headers: Record<string, string> = {}): Promise<EventStream> {
-  const abort = new AbortController();
-  const response = await fetch(url, { headers: { Accept: "text/event-stream", ...headers }, signal: abort.signal });
+export interface StreamOptions {
+  /** The local address to connect from (any of 127.0.0.0/8 on loopback): a client of its own to the server. */
+  localAddress?: string;
+}
+
+/** Opens the stream through node:http (which can pick its local address); resolves once the headers are in, or a refusal's whole body. */
+export function openEventStream(url: string, headers: Record<string, string> = {}, options: StreamOptions = {}): Promise<EventStream> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { headers: { Accept: "text/event-stream", ...headers }, localAddress: options.localAddress, agent: false }, (response) => {
+      const stream = follow(request, response);
+      if (stream.status === 200) resolve(stream);
+      else stream.ended.then(() => resolve(stream), reject);
+    });
+    request.once("error", reject);
+  });
+}
+
+function follow(request: http.ClientRequest, response: http.IncomingMessage): EventStream {
   const events: StreamEvent[] = [];
   const comments: string[] = [];
   const listeners = new Set<() => void>();
   let finished = false;
+  let body = "";
   const changed = () => {
     for (const listener of listeners) listener();
   };
@@ -56,14 +73,29 @@ export async function openEventStream(url: string, headers: Record<string, strin
       changed();
     },
   });
+  const refusal = response.statusCode !== 200;
+  let leaving = false;
+  response.setEncoding("utf8");
+  response.on("data", (chunk: string) => (refusal ? (body += chunk) : parser.feed(chunk)));
+  const ended = new Promise<void>((resolve, reject) => {
+    response.once("end", resolve);
+    response.once("error", (error) => (leaving ? resolve() : reject(error)));
+    // Whichever way it went, after 'end' or 'error' when there is one.
+    response.once("close", resolve);
+  }).finally(() => {
+    finished = true;
+    changed();
+  });
   const stream: EventStream = {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-    body: "",
+    status: response.statusCode!,
+    statusText: response.statusMessage ?? "",
+    headers: new Headers(Object.entries(response.headers).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)] as [string, string]]))),
+    get body() {
+      return body;
+    },
     events,
     comments,
-    ended: Promise.resolve(),
+    ended,
     until: (what, matches, timeoutMs = WAIT_MS) =>
       new Promise((resolve, reject) => {
         const settle = (outcome: () => void) => {
@@ -81,24 +113,11 @@ export async function openEventStream(url: string, headers: Record<string, strin
         listeners.add(check);
         check();
       }),
-    close: () => abort.abort(),
+    close: () => {
+      leaving = true;
+      request.destroy();
+    },
   };
-  if (response.status !== 200) {
-    stream.body = await response.text();
-    finished = true;
-    return stream;
-  }
-  stream.ended = (async () => {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of response.body!) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
-    } catch (error) {
-      if (!abort.signal.aborted) throw error;
-    } finally {
-      finished = true;
-      changed();
-    }
-  })();
   return stream;
 }
 

@@ -88,7 +88,8 @@ export function farmRoutes(deps: FarmDependencies): Router {
   router.get("/api/farm/jobs/:id/events", async (request, response) => {
     const lastEventId = request.get("Last-Event-ID");
     const after = lastEventId === undefined ? parseLogAfter(request.query.log_after) : parseLogAfter(lastEventId, "Last-Event-ID");
-    await sendEventStream(response, deps.jobStream.follow(response.locals.principal, parseJobId(request.params.id), after));
+    const { principal, clientAddress } = response.locals;
+    await sendEventStream(response, deps.jobStream.follow(principal, clientAddress, parseJobId(request.params.id), after));
   });
   router.post("/api/farm/builds", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
