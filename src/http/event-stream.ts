@@ -1,4 +1,4 @@
-import type { Response } from "express";
+import type { Request, Response } from "express";
 import type { JobFollower, JobStreamEvent } from "../services/job-stream.js";
 
 /**
@@ -10,7 +10,7 @@ import type { JobFollower, JobStreamEvent } from "../services/job-stream.js";
  * of lines in memory, not the whole log. Ends when the follower does or the client leaves, and
  * then gives the follower's place back; it holds no timer of its own.
  */
-export async function sendEventStream(response: Response, follower: JobFollower): Promise<void> {
+export async function sendEventStream(request: Request, response: Response, follower: JobFollower): Promise<void> {
   const abort = new AbortController();
   const leave = () => abort.abort();
   response.once("close", leave);
@@ -24,6 +24,8 @@ export async function sendEventStream(response: Response, follower: JobFollower)
       "X-Accel-Buffering": "no",
     });
     response.flushHeaders();
+    // HEAD gets the headers only: its body would be dropped, and the stream would never end.
+    if (request.method === "HEAD") return;
     for (let events = await follower.next(abort.signal); events; events = await follower.next(abort.signal)) {
       if (!response.write(events.length > 0 ? events.map(encode).join("") : ": heartbeat\n\n")) await drained(response, abort.signal);
     }

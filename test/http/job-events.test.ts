@@ -126,6 +126,13 @@ describe("a followed job", () => {
     await waitFor("no follower to wait for a wake-up", async () => (server.services.jobChanges.waiting === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
   });
 
+  test("HEAD: the headers of a stream, and the answer ends at once", async () => {
+    const jobId = await runningJob();
+    const answer = await get(eventsUrl(jobId), { method: "HEAD", auth: auth.reader });
+    expect([answer.status, answer.headers.get("content-type"), answer.body]).toEqual([200, "text/event-stream; charset=utf-8", ""]);
+    await waitFor("the follower to be closed", async () => (server.services.jobStream.followers === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+  });
+
   test("a client that stops reading is cut off after the idle timeout, and its follower with it", async () => {
     const jobId = await runningJob();
     const stalled = await pausedStream(eventsUrl(jobId), auth.reader);
@@ -199,6 +206,20 @@ describe("a slow client, with the default idle timeout", () => {
     expect(lines.every(({ id, line }, index) => line.text.startsWith(`${index} `) && id === String(line.id))).toBe(true);
     expect(events.at(-1)?.event).toBe("status");
     expect(JSON.parse(events.at(-1)!.data).status).toBe("cancelled");
+  });
+});
+
+describe("a server stopping with streams open", () => {
+  test("cuts them off (EventSource reconnects to the next server), and its stop() completes", async () => {
+    const stopping = await scene();
+    const jobId = await stopping.runningJob();
+    const streams = [await stopping.follow(jobId), await stopping.follow(jobId)];
+    for (const stream of streams) await stream.until("the status", (seen) => (streamedStatuses(seen).length > 0 ? true : undefined));
+    const cut = Promise.all(streams.map((stream) => expect(stream.ended).rejects.toThrow("aborted")));
+    await stopping.server.stop();
+    await cut;
+    expect(stopping.server.services.jobStream.followers).toBe(0);
+    expect(stopping.server.services.jobChanges.waiting).toBe(0);
   });
 });
 

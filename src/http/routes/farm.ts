@@ -89,7 +89,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
     const lastEventId = request.get("Last-Event-ID");
     const after = lastEventId === undefined ? parseLogAfter(request.query.log_after) : parseLogAfter(lastEventId, "Last-Event-ID");
     const { principal, clientAddress } = response.locals;
-    await sendEventStream(response, deps.jobStream.follow(principal, clientAddress, parseJobId(request.params.id), after));
+    await sendEventStream(request, response, deps.jobStream.follow(principal, clientAddress, parseJobId(request.params.id), after));
   });
   router.post("/api/farm/builds", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
