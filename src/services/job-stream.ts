@@ -1,4 +1,4 @@
-import { AppError, tooManyRequests, unavailable } from "../core/errors.js";
+import { tooManyRequests, unavailable } from "../core/errors.js";
 import { isJobLive, type JobId, type JobStatus } from "../core/types.js";
 import type { JobRow, JobStore, LogLine } from "../store/jobs.js";
 import type { WakeUps } from "../store/wakeups.js";
@@ -22,12 +22,19 @@ export interface JobStreamLimits {
   maxFollowers: number;
   /** Followers open at once from one client address (429 beyond), so one client cannot take every place. */
   maxPerClient: number;
-  /** The longest a follower waits without an event: the transport's heartbeat, and how often access is checked again. */
+  /** The longest a follower waits without an event: the transport's heartbeat. */
   idleMs: number;
 }
 
 /** Log lines read per step: the most a slow client keeps in memory while its connection drains. */
 const PAGE_LINES = 500;
+
+/**
+ * A follower ends after this many heartbeat periods (5 minutes by default): EventSource reconnects
+ * with Last-Event-ID, so nothing is lost, and the reconnection checks the credentials and read
+ * access again, so a revoked token stops reading within that time.
+ */
+const LIFETIME_IN_HEARTBEATS = 20;
 
 /**
  * Live followers of one build job each: its log lines as they arrive and its status when it
@@ -75,7 +82,7 @@ export class JobStream {
       if (left === 0) this.byClient.delete(client);
       else this.byClient.set(client, left);
     };
-    return new JobFollower(principal, jobId, after, this.jobs, this.store, this.jobChanges, this.limits.idleMs, release);
+    return new JobFollower(jobId, after, this.store, this.jobChanges, this.limits.idleMs, release);
   }
 }
 
@@ -83,32 +90,33 @@ export class JobStream {
 export class JobFollower {
   private lastState = "";
   private ended = false;
+  private readonly endsAt: number;
 
   constructor(
-    private readonly principal: Principal,
     private readonly jobId: JobId,
     private after: number,
-    private readonly jobs: Jobs,
     private readonly store: JobStore,
     private readonly jobChanges: WakeUps,
     private readonly idleMs: number,
     /** Gives the follower's place back; once, however often it is called. */
     readonly close: () => void,
-  ) {}
+  ) {
+    this.endsAt = Date.now() + idleMs * LIFETIME_IN_HEARTBEATS;
+  }
 
   /**
    * The next events, as soon as there are any. An empty list means nothing happened for idleMs
    * (time for a heartbeat); null means the end: the job reached a final status (already sent,
-   * after its last line), the principal may no longer read it, or `signal` aborted.
+   * after its last line), the follower's lifetime is over, or `signal` aborted.
    */
   async next(signal: AbortSignal): Promise<JobStreamEvent[] | null> {
     const deadline = Date.now() + this.idleMs;
-    while (!this.ended && !signal.aborted) {
+    while (!this.ended && !signal.aborted && Date.now() < this.endsAt) {
       const generation = this.jobChanges.generation;
       const events = this.read();
       if (events.length > 0) return events;
       const remaining = deadline - Date.now();
-      if (remaining <= 0) return this.stillReadable() ? [] : null;
+      if (remaining <= 0) return [];
       // A change between the read and here has moved the generation: read again instead of sleeping through it.
       if (generation === this.jobChanges.generation) await this.jobChanges.wait(remaining, signal);
     }
@@ -134,17 +142,6 @@ export class JobFollower {
   private end(): JobStreamEvent[] {
     this.ended = true;
     return [];
-  }
-
-  /** Access checked again at each quiet moment: a reader who lost the role stops receiving within one heartbeat. */
-  private stillReadable(): boolean {
-    try {
-      this.jobs.readable(this.principal, this.jobId);
-      return true;
-    } catch (error) {
-      if (error instanceof AppError) return false;
-      throw error;
-    }
   }
 }
 

@@ -126,6 +126,22 @@ describe("a followed job", () => {
     await waitFor("no follower to wait for a wake-up", async () => (server.services.jobChanges.waiting === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
   });
 
+  test("a stream ends after 20 heartbeats, so reconnecting checks the credentials again: a revoked token reads no more", async () => {
+    const jobId = await runningJob();
+    await server.userToken("erin");
+    server.services.accounts.grant("erin", "private-pkg", "view", "test");
+    const { id, token } = server.services.accounts.createToken("erin", "revocable", "test");
+    const stream = await openEventStream(eventsUrl(jobId), { Authorization: tokenAuth(token) });
+    await stream.until("the status", (seen) => (streamedStatuses(seen).length > 0 ? true : undefined));
+    server.services.accounts.revokeToken(id, "test");
+    await stream.ended;
+    // Ended while the job runs: no final status, so EventSource reconnects, and is refused.
+    expect(streamedStatuses(stream)).toEqual(["leased"]);
+    expect(stream.comments.length).toBeGreaterThan(0);
+    const again = await openEventStream(eventsUrl(jobId), { Authorization: tokenAuth(token), "Last-Event-ID": "0" });
+    expect([again.status, again.statusText]).toEqual([401, "Invalid or revoked API token"]);
+  });
+
   test("HEAD: the headers of a stream, and the answer ends at once", async () => {
     const jobId = await runningJob();
     const answer = await get(eventsUrl(jobId), { method: "HEAD", auth: auth.reader });
@@ -143,49 +159,9 @@ describe("a followed job", () => {
     expect(await quick.cancel(jobId)).toBe(200);
   });
 
-  test("at most 20 streams from one address: one more is refused with 429 and Retry-After, another address is welcome", async () => {
-    const jobId = await runningJob();
-    const streams: EventStream[] = [];
-    for (let index = 0; index < 20; index++) streams.push(await follow(jobId));
-    const refused = await follow(jobId);
-    expect([refused.status, refused.statusText, refused.headers.get("retry-after")]).toEqual([
-      429,
-      `Too many live job streams open from 127.0.0.1 (20): close some, or poll GET /api/farm/jobs/${jobId}?log_after=0`,
-      "5",
-    ]);
-    const elsewhere = await follow(jobId, "reader", {}, { localAddress: "127.0.0.2" });
-    expect(elsewhere.status).toBe(200);
-    for (const stream of [...streams, elsewhere]) stream.close();
-    await waitFor("every follower to be closed", async () => (server.services.jobStream.followers === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
-  });
-
-  test("at most 200 streams at once: one more is refused with 503 and Retry-After, and a place freed is taken again", async () => {
-    const jobId = await runningJob();
-    // Ten clients of 20 streams each, from ten loopback addresses.
-    const streams: EventStream[] = [];
-    for (let client = 2; client <= 11; client++) {
-      for (let index = 0; index < 20; index++) streams.push(await follow(jobId, "reader", {}, { localAddress: `127.0.0.${client}` }));
-    }
-    expect(streams.map((stream) => stream.status)).toEqual(streams.map(() => 200));
-    const newcomer = { localAddress: "127.0.0.12" };
-    const refused = await follow(jobId, "reader", {}, newcomer);
-    expect([refused.status, refused.statusText, refused.headers.get("retry-after")]).toEqual([
-      503,
-      `Too many live job streams open (200): try again shortly, or poll GET /api/farm/jobs/${jobId}?log_after=0`,
-      "5",
-    ]);
-    // Every open stream still gets what happens.
-    expect((await agent.log(jobId, ["to everyone"])).status).toBe(200);
-    for (const stream of streams) await stream.until("the line for everyone", (seen) => streamedLines(seen).find((line) => line.text === "to everyone"));
-    streams.pop()!.close();
-    await waitFor("a place to be freed", async () => (server.services.jobStream.followers === 199 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
-    const admitted = await follow(jobId, "reader", {}, newcomer);
-    expect(admitted.status).toBe(200);
-    for (const stream of [...streams, admitted]) stream.close();
-  });
 });
 
-describe("a slow client, with the default idle timeout", () => {
+describe("slow clients and many, with the default idle timeout", () => {
   let patient: Awaited<ReturnType<typeof scene>>;
   beforeAll(async () => {
     patient = await scene();
@@ -206,6 +182,47 @@ describe("a slow client, with the default idle timeout", () => {
     expect(lines.every(({ id, line }, index) => line.text.startsWith(`${index} `) && id === String(line.id))).toBe(true);
     expect(events.at(-1)?.event).toBe("status");
     expect(JSON.parse(events.at(-1)!.data).status).toBe("cancelled");
+  });
+
+  test("at most 20 streams from one address: one more is refused with 429 and Retry-After, another address is welcome", async () => {
+    const jobId = await patient.runningJob();
+    const streams: EventStream[] = [];
+    for (let index = 0; index < 20; index++) streams.push(await patient.follow(jobId));
+    const refused = await patient.follow(jobId);
+    expect([refused.status, refused.statusText, refused.headers.get("retry-after")]).toEqual([
+      429,
+      `Too many live job streams open from 127.0.0.1 (20): close some, or poll GET /api/farm/jobs/${jobId}?log_after=0`,
+      "5",
+    ]);
+    const elsewhere = await patient.follow(jobId, "reader", {}, { localAddress: "127.0.0.2" });
+    expect(elsewhere.status).toBe(200);
+    for (const stream of [...streams, elsewhere]) stream.close();
+    await waitFor("every follower to be closed", async () => (patient.server.services.jobStream.followers === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+  });
+
+  test("at most 200 streams at once: one more is refused with 503 and Retry-After, and a place freed is taken again", async () => {
+    const jobId = await patient.runningJob();
+    // Ten clients of 20 streams each, from ten loopback addresses.
+    const streams: EventStream[] = [];
+    for (let client = 2; client <= 11; client++) {
+      for (let index = 0; index < 20; index++) streams.push(await patient.follow(jobId, "reader", {}, { localAddress: `127.0.0.${client}` }));
+    }
+    expect(streams.map((stream) => stream.status)).toEqual(streams.map(() => 200));
+    const newcomer = { localAddress: "127.0.0.12" };
+    const refused = await patient.follow(jobId, "reader", {}, newcomer);
+    expect([refused.status, refused.statusText, refused.headers.get("retry-after")]).toEqual([
+      503,
+      `Too many live job streams open (200): try again shortly, or poll GET /api/farm/jobs/${jobId}?log_after=0`,
+      "5",
+    ]);
+    // Every open stream still gets what happens.
+    expect((await patient.agent.log(jobId, ["to everyone"])).status).toBe(200);
+    for (const stream of streams) await stream.until("the line for everyone", (seen) => streamedLines(seen).find((line) => line.text === "to everyone"));
+    streams.pop()!.close();
+    await waitFor("a place to be freed", async () => (patient.server.services.jobStream.followers === 199 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
+    const admitted = await patient.follow(jobId, "reader", {}, newcomer);
+    expect(admitted.status).toBe(200);
+    for (const stream of [...streams, admitted]) stream.close();
   });
 });
 
