@@ -47,7 +47,7 @@ export interface HttpDependencies {
 }
 
 /** Middleware order: identify, routers, then the one error handler. */
-export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps.operations)): Express {
+export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps.operations, deps.jobStream)): Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
@@ -74,7 +74,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
  * headers, stall an upload or hold an idle connection are cut off by the timeouts.
  */
 export function createHttpServer(deps: HttpDependencies): Server {
-  const metrics = new Metrics(deps.operations);
+  const metrics = new Metrics(deps.operations, deps.jobStream);
   const app = createHttpApp(deps, metrics);
   const fastPath = indexFastPath(deps.pages);
   const fastDownload = downloadFastPath(deps.downloads, app, deps.log);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sdist } from "../support/artifacts.js";
 import { openEventStream, streamedLines, streamedStatuses, type EventStream, type StreamOptions } from "../support/event-stream.js";
 import { FakeAgent, TARGETS, waitFor } from "../support/farm-api.js";
+import { parsePrometheusText, promSample } from "../support/prometheus.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { get, publish, tokenAuth } from "./requests.js";
 
@@ -121,6 +122,8 @@ describe("a followed job", () => {
     for (let index = 0; index < 5; index++) streams.push(await follow(jobId));
     for (const stream of streams) await stream.until("the status", (seen) => (streamedStatuses(seen).length > 0 ? true : undefined));
     expect(server.services.jobStream.followers).toBe(5);
+    const metrics = await get(`${server.url}/metrics`, { auth: auth.reader });
+    expect(promSample(parsePrometheusText(metrics.body), "pydepot_job_streams")).toBe(5);
     for (const stream of streams) stream.close();
     await waitFor("every follower to be closed", async () => (server.services.jobStream.followers === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
     await waitFor("no follower to wait for a wake-up", async () => (server.services.jobChanges.waiting === 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 50 });
