@@ -20,7 +20,7 @@ export async function sendEventStream(request: Request, response: Response, foll
     response.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-store",
-      // nginx buffers proxied answers by default, which would hold the lines back.
+      // An nginx that buffers proxied answers (proxy_buffering is on by default) must not hold these back.
       "X-Accel-Buffering": "no",
     });
     response.flushHeaders();
