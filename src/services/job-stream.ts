@@ -44,13 +44,16 @@ const LIFETIME_IN_HEARTBEATS = 20;
 export class JobStream {
   private open = 0;
   private readonly byClient = new Map<string, number>();
+  private readonly reads: SharedReads;
 
   constructor(
     private readonly jobs: Jobs,
-    private readonly store: JobStore,
+    store: JobStore,
     private readonly jobChanges: WakeUps,
     private readonly limits: JobStreamLimits,
-  ) {}
+  ) {
+    this.reads = new SharedReads(store, jobChanges);
+  }
 
   /** How many followers are open now. */
   get followers(): number {
@@ -82,7 +85,7 @@ export class JobStream {
       if (left === 0) this.byClient.delete(client);
       else this.byClient.set(client, left);
     };
-    return new JobFollower(jobId, after, this.store, this.jobChanges, this.limits.idleMs, release);
+    return new JobFollower(jobId, after, this.reads, this.jobChanges, this.limits.idleMs, release);
   }
 }
 
@@ -95,7 +98,7 @@ export class JobFollower {
   constructor(
     private readonly jobId: JobId,
     private after: number,
-    private readonly store: JobStore,
+    private readonly reads: SharedReads,
     private readonly jobChanges: WakeUps,
     private readonly idleMs: number,
     /** Gives the follower's place back; once, however often it is called. */
@@ -124,10 +127,8 @@ export class JobFollower {
   }
 
   private read(): JobStreamEvent[] {
-    // The row first, then the lines: a final status read here means every line is already in.
-    const job = this.store.byId(this.jobId);
+    const { job, lines } = this.reads.read(this.jobId, this.after);
     if (!job) return this.end();
-    const lines = this.store.logPage(this.jobId, this.after, PAGE_LINES);
     const events: JobStreamEvent[] = lines.map((line) => ({ type: "log", line }));
     this.after = lines.at(-1)?.id ?? this.after;
     if (lines.length === PAGE_LINES) return events;
@@ -142,6 +143,43 @@ export class JobFollower {
   private end(): JobStreamEvent[] {
     this.ended = true;
     return [];
+  }
+}
+
+/**
+ * The job row and log page that followers of one job at one place read, read once per wake-up:
+ * a notify() resumes every follower in the same turn of the event loop, and the viewers of one
+ * build share a single read instead of making one each. Every change in this process rings the
+ * job wake-ups in the same synchronous step as its write, so a read is good while the generation
+ * stands; it is also forgotten at the next turn, so a later read (a heartbeat's, after a change
+ * made by the CLI) is fresh.
+ */
+class SharedReads {
+  private generation = -1;
+  private reads = new Map<string, { job: JobRow | undefined; lines: LogLine[] }>();
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly jobChanges: WakeUps,
+  ) {}
+
+  read(jobId: JobId, after: number): { job: JobRow | undefined; lines: LogLine[] } {
+    if (this.generation !== this.jobChanges.generation) this.forget();
+    if (this.reads.size === 0) setImmediate(() => this.forget());
+    const key = `${jobId} ${after}`;
+    let read = this.reads.get(key);
+    if (!read) {
+      // The row first, then the lines: a final status read here means every line is already in.
+      const job = this.store.byId(jobId);
+      read = { job, lines: job ? this.store.logPage(jobId, after, PAGE_LINES) : [] };
+      this.reads.set(key, read);
+    }
+    return read;
+  }
+
+  private forget(): void {
+    this.generation = this.jobChanges.generation;
+    this.reads = new Map();
   }
 }
 
