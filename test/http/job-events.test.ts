@@ -10,6 +10,8 @@ import { createParser } from "eventsource-parser";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sdist } from "../support/artifacts.js";
 import { openEventStream, streamedLines, streamedStatuses, type EventStream, type StreamOptions } from "../support/event-stream.js";
+import { expectOk } from "../support/commands.js";
+import { pydepot } from "../support/farm.js";
 import { FakeAgent, TARGETS, waitFor } from "../support/farm-api.js";
 import { parsePrometheusText, promSample } from "../support/prometheus.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -114,6 +116,15 @@ describe("a followed job", () => {
     expect(streamedLines(stream).map((line) => line.text)).toEqual(["one", "two"]);
     expect(streamedStatuses(stream)).toEqual(["leased", "cancelled"]);
     expect(stream.events.at(-1)).toMatchObject({ type: "status", state: { status: "cancelled", reason: "cancelled by an admin" } });
+  });
+
+  test("cancelled with the CLI (another process, no wake-up here): the stream sees it at the next heartbeat", async () => {
+    const jobId = await runningJob();
+    const stream = await follow(jobId);
+    await stream.until("the status", (seen) => (streamedStatuses(seen).length > 0 ? true : undefined));
+    expectOk(await pydepot(["job", "cancel", String(jobId)], server.storage));
+    await stream.ended;
+    expect(streamedStatuses(stream)).toEqual(["leased", "cancelled"]);
   });
 
   test("clients that leave take their followers and wake-ups with them", async () => {
