@@ -8,6 +8,7 @@ import { Agents } from "./services/agents.js";
 import { Backups } from "./services/backups.js";
 import { Checks } from "./services/checks.js";
 import { NodeTrust } from "./services/node-trust.js";
+import { JobStream } from "./services/job-stream.js";
 import { Jobs } from "./services/jobs.js";
 import { LoginThrottle } from "./services/login-throttle.js";
 import { Downloads } from "./services/downloads.js";
@@ -73,6 +74,7 @@ export interface Services {
   agents: Agents;
   planning: Planning;
   jobs: Jobs;
+  jobStream: JobStream;
   checks: Checks;
   nodeTrust: NodeTrust;
   waivers: Waivers;
@@ -81,6 +83,7 @@ export interface Services {
   backups: Backups;
   fsck: Fsck;
   wakeUps: WakeUps;
+  jobChanges: WakeUps;
   close(): void;
 }
 
@@ -111,6 +114,8 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     smokeChecks: new SmokeCheckStore(db),
   };
   const wakeUps = new WakeUps();
+  // Job state and log lines ring their own wake-ups: the ones above would plan jobs and wake every waiting agent at each log line.
+  const jobChanges = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
   const gated = settings.nodes.length > 0;
@@ -120,6 +125,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, holds, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const planning = new Planning(db, stores.jobs, stores.agents, stores.files, wakeUps, now);
+  const jobs = new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, planning, wakeUps, jobChanges, settings.farm, now, access);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   return {
     db,
@@ -134,9 +140,10 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     pages,
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
-    agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
+    agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, now, access),
     planning,
-    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, planning, wakeUps, settings.farm, now, access),
+    jobs,
+    jobStream: new JobStream(jobs, stores.jobs, jobChanges, { ...JOB_FOLLOWER_LIMITS, idleMs: heartbeatMs(settings) }),
     checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
     nodeTrust,
     waivers,
@@ -145,6 +152,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
     fsck: new Fsck(db, blobs),
     wakeUps,
+    jobChanges,
     close: () => db.close(),
   };
 }
@@ -227,6 +235,17 @@ function keepPageFiles(services: Services, settings: Settings, log: (message: st
     clearInterval(timer);
     detach();
   };
+}
+
+/**
+ * Live job streams open at once: each one re-reads its job at every job change, so their number
+ * is what a change costs. A browser opens at most 6 connections to a server over HTTP/1.1.
+ */
+const JOB_FOLLOWER_LIMITS = { maxFollowers: 200, maxPerClient: 20 };
+
+/** A quiet job stream sends a comment this often: well inside the server's idle timeout, and 15 s at most for proxies. */
+function heartbeatMs(settings: Settings): number {
+  return Math.min(15_000, (settings.server.idle_timeout_seconds * 1000) / 2);
 }
 
 function configuredUrl(settings: Settings): string {
