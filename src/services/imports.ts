@@ -1,8 +1,10 @@
+import { readFile } from "node:fs/promises";
 import { createReadStream, existsSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from "node:fs";
 import path from "node:path";
 import { AppError, notFound } from "../core/errors.js";
 import { mapConcurrently } from "../core/concurrency.js";
-import type { Staging } from "./staging.js";
+import type { Staged } from "../store/blobs.js";
+import type { StagedSet, Staging } from "./staging.js";
 import type { Principal } from "./access.js";
 import type { Ingest } from "./ingest.js";
 
@@ -12,6 +14,12 @@ const BATCH_FILES = 500;
 const BATCH_BYTES = 256 * 1024 * 1024;
 /** Files staged (read, hashed, written) at once: enough to keep a busy disk's queue full. */
 const CONCURRENT_FILES = 8;
+/**
+ * Files up to this size are read whole, once: hashed, staged and read for their metadata from
+ * memory (a batch holds at most BATCH_BYTES of them). Larger ones are streamed and read again
+ * from the staged file, as an upload is.
+ */
+const SMALL_FILE_BYTES = 1024 * 1024;
 
 export interface FileWithReason {
   file: string;
@@ -44,23 +52,24 @@ export class Imports {
     const report: ImportReport = { added: [], skipped: [], rejected: [], ignored };
     progress?.(0, files.length);
     for (let start = 0; start < files.length; ) {
-      const batch: string[] = [];
+      const batch: { file: string; size: number }[] = [];
       for (let bytes = 0; start < files.length && batch.length < BATCH_FILES && bytes < BATCH_BYTES; start++) {
-        batch.push(files[start]);
-        bytes += statSync(files[start]).size;
+        const size = statSync(files[start]).size;
+        batch.push({ file: files[start], size });
+        bytes += size;
       }
       await this.staging.within(async (set) => {
-        const staged = await mapConcurrently(batch, CONCURRENT_FILES, async (file) => {
+        const staged = await mapConcurrently(batch, CONCURRENT_FILES, async ({ file, size }) => {
           try {
-            return await set.stage(createReadStream(file), this.maxBytes, false);
+            return await this.stage(set, file, size);
           } catch (error) {
             if (!(error instanceof AppError)) throw error;
             report.rejected.push({ file, reason: error.message });
             return null;
           }
         });
-        const accepted = batch.flatMap((file, index) => (staged[index] ? [{ file, staged: staged[index] }] : []));
-        const results = await this.ingest.ingestBatch(accepted.map(({ file, staged }) => ({ staged, filename: path.basename(file), principal, origin: "import" })));
+        const accepted = batch.flatMap(({ file }, index) => (staged[index] ? [{ file, ...staged[index] }] : []));
+        const results = await this.ingest.ingestBatch(accepted.map(({ file, staged, content }) => ({ staged, content, filename: path.basename(file), principal, origin: "import" })));
         results.forEach((result, index) => {
           const { file } = accepted[index];
           if (result instanceof AppError) report.rejected.push({ file, reason: result.message });
@@ -70,6 +79,16 @@ export class Imports {
       progress?.(start, files.length);
     }
     return report;
+  }
+
+  /** Stage one file without an fsync (the batch makes it durable): a small one from one read into memory, kept for its metadata. */
+  private async stage(set: StagedSet, file: string, size: number): Promise<{ staged: Staged; content?: Buffer }> {
+    if (size <= SMALL_FILE_BYTES) {
+      const content = await readFile(file);
+      // Judged by what was read (the file may have changed since): the stream refuses a file over the limit.
+      if (content.length <= Math.min(SMALL_FILE_BYTES, this.maxBytes)) return { staged: await set.stageBytesUnsynced(content), content };
+    }
+    return { staged: await set.stage(createReadStream(file), this.maxBytes, false) };
   }
 }
 

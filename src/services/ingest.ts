@@ -23,6 +23,8 @@ const CONCURRENT_CHECKS = 8;
 
 export interface IngestRequest {
   staged: Staged;
+  /** The staged file's bytes when the caller read it whole (an import's small files): the metadata is read from them, not from disk again. */
+  content?: Buffer;
   filename: string;
   principal: Principal;
   origin: Origin;
@@ -170,7 +172,7 @@ export class Ingest {
     this.access.canUpload(request.principal, this.projects.byName(name.project));
     const existing = this.files.byFilename(name.filename);
     if (existing) return { existing: this.sameBytes(existing, request.staged.sha256) };
-    const metadata = await readArtifactMetadata(request.staged.path, name.kind, name.filename);
+    const metadata = await readArtifactMetadata(request.content ?? request.staged.path, name.kind, name.filename);
     checkMetadata(name, metadata);
     return { name, metadata };
   }

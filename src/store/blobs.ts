@@ -4,7 +4,7 @@ import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync
 import { open, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { createBLAKE2b } from "hash-wasm";
+import { blake2b, createBLAKE2b } from "hash-wasm";
 import { conflict, tooLarge } from "../core/errors.js";
 import type { Sha256 } from "../core/types.js";
 
@@ -14,7 +14,7 @@ export interface Staged {
   size: number;
   sha256: Sha256;
   md5: string;
-  /** BLAKE2b-256, as twine sends it; null only for small files staged from memory (metadata). */
+  /** BLAKE2b-256, as twine sends it; null only for bytes staged with `stageBytes` (a wheel's METADATA). */
   blake2b256: string | null;
 }
 
@@ -96,8 +96,10 @@ export class Blobs {
   }
 
   /**
-   * stageBytes for a batch: not fsynced (see `syncStaged`) and asynchronous, so a batch's small
-   * files are created concurrently (one by one, each create waited ~1 ms on a busy disk).
+   * stageBytes for a batch (an import's small files, read whole, and their METADATA): not fsynced
+   * (see `syncStaged`) and asynchronous, so a batch's files are created concurrently (one by one,
+   * each create waited ~1 ms on a busy disk). The bytes are hashed from memory, BLAKE2b too, by one
+   * shared WebAssembly instance (creating one per file, as a stream needs, cost more than the hashing).
    */
   async stageBytesUnsynced(bytes: Buffer): Promise<Staged> {
     const file = this.tmpName();
@@ -107,7 +109,7 @@ export class Blobs {
       rmSync(file, { force: true });
       throw error;
     }
-    return stagedBytes(file, bytes);
+    return { ...stagedBytes(file, bytes), blake2b256: await blake2b(bytes, 256) };
   }
 
   /**
