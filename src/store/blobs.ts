@@ -119,9 +119,8 @@ export class Blobs {
   publish(staged: Staged, project: string, filename: string, options: { syncDirectory?: boolean; noted?: boolean } = {}): void {
     if (!options.noted) writeFileSync(`${staged.path}.dest`, path.join(project, filename));
     const directory = path.join(this.filesDir, project);
-    mkdirSync(directory, { recursive: true });
     try {
-      linkSync(staged.path, path.join(directory, filename));
+      linkAbsent(staged.path, path.join(directory, filename));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw conflict(`File already exists: ${filename}`);
       throw error;
@@ -169,8 +168,8 @@ export class Blobs {
 
   /** Forget a staged file once its fate is settled (recorded or refused). */
   discard(staged: Staged): void {
-    rmSync(staged.path, { force: true });
-    rmSync(`${staged.path}.dest`, { force: true });
+    unlinkIfPresent(staged.path);
+    unlinkIfPresent(`${staged.path}.dest`);
   }
 
   locate(project: string, filename: string): string {
@@ -307,6 +306,26 @@ function sameFile(a: string, b: string): boolean {
   if (!existsSync(a)) return false;
   const [first, second] = [statSync(a), statSync(b)];
   return first.ino === second.ino && first.dev === second.dev;
+}
+
+/** Link into a project folder, creating the folder only when the link finds it missing (the rare case, kept off an import's path). */
+function linkAbsent(existing: string, target: string): void {
+  try {
+    linkSync(existing, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    mkdirSync(path.dirname(target), { recursive: true });
+    linkSync(existing, target);
+  }
+}
+
+/** One unlink, where rmSync's `force` costs two stats more per file (a batch discards thousands). */
+function unlinkIfPresent(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
 }
 
 function syncDirectory(directory: string): void {
