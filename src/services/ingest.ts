@@ -95,7 +95,7 @@ export class Ingest {
   /**
    * Many files with the durability work of one, for imports: the callers stage them with
    * `sync: false`; one syncfs makes every staged byte durable, then one transaction records and
-   * links them all, fsyncs each folder it linked into once, and commits once. Visible ⇔
+   * links them all, a second syncfs makes every folder it linked into durable, and it commits once. Visible ⇔
    * committed as in ingest(): links are made inside the transaction and undone if it does not
    * commit. A file refused by the checks, or by its own record (a savepoint each, so a name
    * taken meanwhile refuses that file only), comes back as its AppError; results in request order.
@@ -124,7 +124,7 @@ export class Ingest {
           return planned;
         }),
       );
-      this.blobs.syncStaged();
+      this.blobs.syncFileSystem();
       const links: Link[] = [];
       // A link whose undo fails leaves its line of the note for the start-up sweep.
       let keepNote = false;
@@ -133,11 +133,10 @@ export class Ingest {
       };
       try {
         tx(this.db, () => {
-          const folders: string[] = [];
           pending.forEach(({ index, request, name, metadata }, position) => {
             const own: Link[] = [];
             try {
-              results[index] = this.db.transaction(() => this.record(request, name, metadata, coreMetadata[position], own, folders))();
+              results[index] = this.db.transaction(() => this.record(request, name, metadata, coreMetadata[position], own, true))();
               links.push(...own);
             } catch (error) {
               own.forEach(undo);
@@ -145,7 +144,7 @@ export class Ingest {
               results[index] = error;
             }
           });
-          this.blobs.syncProjectFolders(folders);
+          this.blobs.syncFileSystem();
         });
       } catch (error) {
         links.forEach(undo);
@@ -197,8 +196,8 @@ export class Ingest {
     return existing;
   }
 
-  /** `folders`: a batch's (notes written ahead): link without a folder fsync and note the project, to fsync its folder once. */
-  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[], folders?: string[]): IngestResult {
+  /** `batched`: the batch's note is written ahead and its folders are synced once, before its commit. */
+  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[], batched = false): IngestResult {
     const existing = this.files.byFilename(name.filename);
     if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
     const now = this.now();
@@ -247,10 +246,9 @@ export class Ingest {
       this.history.record(now, { actor: actorName(request.principal), action: "file.held", project: project.name, subject: name.filename, detail });
     }
     // Noted before linking: a link made just before a failure (its directory fsync, say) is undone too.
-    const options = { syncDirectory: !folders, noted: Boolean(folders) };
+    const options = { syncDirectory: !batched, noted: batched };
     links.push({ staged, project: project.name, filename: name.filename });
     this.blobs.publish(staged, project.name, name.filename, options);
-    folders?.push(project.name);
     if (coreMetadata) {
       links.push({ staged: coreMetadata, project: project.name, filename: `${name.filename}.metadata` });
       this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`, options);

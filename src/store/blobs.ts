@@ -21,7 +21,7 @@ export interface Staged {
 export interface StageOptions {
   maxBytes: number;
   /**
-   * False: leave the bytes to `syncStaged()`, which a batch (an import) calls once before the
+   * False: leave the bytes to `syncFileSystem()`, which a batch (an import) calls once before the
    * transaction that records them; a file is never recorded before its bytes are on disk.
    */
   sync?: boolean;
@@ -145,17 +145,14 @@ export class Blobs {
   }
 
   /**
-   * Make every file staged with `sync: false` durable at once: one syncfs(2) of the storage's
-   * filesystem (coreutils `sync --file-system`; Node has no binding) instead of an fsync per file,
-   * which is what held an import to ~200 files/s.
+   * Make everything written to the storage's filesystem durable at once: one syncfs(2) (coreutils
+   * `sync --file-system`; Node has no binding). A batch calls it twice: before its transaction for
+   * the bytes staged with `sync: false` and the batch note, instead of an fsync per file (what held
+   * an import to ~200 files/s); and after linking, before the commit, for every folder it linked
+   * into, instead of an fsync per project folder.
    */
-  syncStaged(): void {
+  syncFileSystem(): void {
     execFileSync("sync", ["--file-system", this.tmpDir], { stdio: "ignore" });
-  }
-
-  /** fsync the folders of projects that `publish(…, { syncDirectory: false })` linked into, once each. */
-  syncProjectFolders(projects: Iterable<string>): void {
-    for (const project of new Set(projects)) syncDirectory(path.join(this.filesDir, project));
   }
 
   /** Undo publish() after its transaction failed: unlink the name if it is still this staged file. */

@@ -1,5 +1,5 @@
-// `pydepot import` of many files records them in batches (one syncfs, one transaction, one fsync
-// per project folder): every file ends up recorded and published exactly as one by one, a file
+// `pydepot import` of many files records them in batches (one syncfs for the bytes, one transaction,
+// one syncfs for the folders): every file ends up recorded and published exactly as one by one, a file
 // refused inside a batch refuses only itself, nothing is left in tmp/, and progress is shown as a
 // bar on a terminal and as plain lines otherwise.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
