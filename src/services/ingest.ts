@@ -95,9 +95,9 @@ export class Ingest {
   /**
    * Many files with the durability work of one, for imports: the callers stage them with
    * `sync: false`; one syncfs makes every staged byte durable, then one transaction records and
-   * links them all, a second syncfs makes every folder it linked into durable, and it commits once. Visible ⇔
-   * committed as in ingest(): links are made inside the transaction and undone if it does not
-   * commit. A file refused by the checks, or by its own record (a savepoint each, so a name
+   * links them all, a second syncfs makes every folder it linked into durable, and it commits
+   * once. Visible ⇔ committed as in ingest(): links are made inside the transaction and undone if
+   * it does not commit. A file refused by the checks, or by its own record (a savepoint each, so a name
    * taken meanwhile refuses that file only), comes back as its AppError; results in request order.
    */
   async ingestBatch(requests: IngestRequest[]): Promise<(IngestResult | AppError)[]> {

@@ -97,7 +97,7 @@ export class Blobs {
 
   /**
    * stageBytes for a batch (an import's small files, read whole, and their METADATA): not fsynced
-   * (see `syncStaged`) and asynchronous, so a batch's files are created concurrently (one by one,
+   * (see `syncFileSystem`) and asynchronous, so a batch's files are created concurrently (one by one,
    * each create waited ~1 ms on a busy disk). The bytes are hashed from memory, BLAKE2b too, by one
    * shared WebAssembly instance (creating one per file, as a stream needs, cost more than the hashing).
    */
