@@ -2,7 +2,7 @@
 // one syncfs for the folders): every file ends up recorded and published exactly as one by one, a file
 // refused inside a batch refuses only itself, nothing is left in tmp/, and progress is shown as a
 // bar on a terminal and as plain lines otherwise.
-import { watch, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -13,8 +13,9 @@ import { pydepot } from "../support/farm.js";
 /** More than one batch (500 files each). */
 const MANY = 520;
 const BATCH = 500;
-/** Four batches: the import is killed in the second, two are left for the run after. */
-const CRASH_FILES = 4 * BATCH;
+/** Four batches of one project each (crash-a … crash-d): the import is killed in the second. */
+const CRASH_PROJECTS = ["a", "b", "c", "d"];
+const CRASH_FILES = CRASH_PROJECTS.length * BATCH;
 
 let root: string;
 let source: string;
@@ -39,7 +40,7 @@ beforeAll(async () => {
   crashSource = join(root, "crash-source");
   mkdirSync(crashSource);
   for (let index = 0; index < CRASH_FILES; index++) {
-    const artifact = await wheel({ name: `crash-${index % 50}`, version: `2.${index}` });
+    const artifact = await wheel({ name: `crash-${CRASH_PROJECTS[Math.floor(index / BATCH)]}`, version: `2.${index}` });
     writeFileSync(join(crashSource, artifact.filename), artifact.bytes);
   }
 }, 180_000);
@@ -78,19 +79,25 @@ describe("pydepot import of many files", () => {
     expect(result.stdout).toMatch(/importing \[[=-]+\] 1\/1 files \| \d+ files\/s \| ETA \d+s/);
   });
 
-  test("killed (SIGKILL) in the middle of a batch: rows only for whole committed batches, each with its whole file; a run after it sweeps and imports the rest", async () => {
+  test("killed (SIGKILL) while it links a batch: rows only for whole committed batches, each with its whole file; a run after it sweeps and imports the rest", async () => {
     const storage = join(root, "killed");
     const tmp = join(storage, "tmp");
+    const files = join(storage, "files");
     mkdirSync(tmp, { recursive: true });
-    // A batch's note (`<pid>-<random>.batch`) appears after the batch before it committed, before
-    // this batch's own links and commit: the second one is the middle of the second batch.
-    const notes = new Set<string>();
-    const watcher = watch(tmp, (_event, name) => {
-      if (!name?.endsWith(".batch") || notes.has(name)) return;
-      notes.add(name);
-      if (notes.size === 2) process.kill(Number(name.split("-")[0]), "SIGKILL");
+    mkdirSync(files);
+    // The importer's pid from its batch notes (`<pid>-<random>.batch`); the second batch's first
+    // link makes the folder of its project: killed there, while it links inside its transaction.
+    let importer = 0;
+    const notes = watch(tmp, (_event, name) => {
+      if (name?.endsWith(".batch")) importer = Number(name.split("-")[0]);
     });
-    const killed = await pydepot(["import", crashSource], storage).finally(() => watcher.close());
+    const folders = watch(files, (_event, name) => {
+      if (name === "crash-b" && importer) process.kill(importer, "SIGKILL");
+    });
+    const killed = await pydepot(["import", crashSource], storage).finally(() => {
+      notes.close();
+      folders.close();
+    });
     expect(killed.signal, killed.stdout + killed.stderr).toBe("SIGKILL");
 
     // No row lacks its file or has a wrong one: fsck finds only what the dead process left
