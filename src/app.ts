@@ -161,7 +161,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
 export async function startApp(settings: Settings, log: (message: string) => void = console.error): Promise<App> {
   let url = configuredUrl(settings);
   const services = buildServices(settings, () => settings.checker.server_url ?? url);
-  const removed = services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
+  const removed = sweepStorage(services);
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
   services.stores.checks.requeueRunning();
   for (const warning of services.nodeTrust.rootWarnings()) log(warning);
@@ -250,6 +250,15 @@ function heartbeatMs(settings: Settings): number {
 
 function configuredUrl(settings: Settings): string {
   return settings.checker.server_url ?? settings.server.public_url ?? `http://${settings.server.host}:${settings.server.port}`;
+}
+
+/**
+ * The start-up repair: what dead processes left in tmp/, and the files they linked whose rows never
+ * committed. Safe while others run (it leaves the entries of live processes alone), so a command
+ * that records files (an import run again after a kill) runs it first too.
+ */
+export function sweepStorage(services: Services): number {
+  return services.blobs.sweep((project, filename) => isRecorded(services, project, filename));
 }
 
 function isRecorded(services: Services, project: string, filename: string): boolean {

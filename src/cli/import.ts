@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { SingleBar } from "cli-progress";
+import { sweepStorage } from "../app.js";
 import { OPERATOR, withServices } from "./context.js";
 
 /** Without a terminal (a log, CI), a plain progress line at most this often. */
@@ -12,7 +13,12 @@ export function registerImport(program: Command): void {
     .argument("<dir|file>", "a folder (searched with its subfolders) or one distribution file")
     .action(async (directory: string, _options, command: Command) => {
       const progress = process.stderr.isTTY ? barProgress() : plainProgress();
-      const report = await withServices(command, (services) => services.imports.importDirectory(OPERATOR, directory, progress.update)).finally(progress.stop);
+      const report = await withServices(command, (services) => {
+        // An import killed mid-batch left linked files without rows: gone before this one links the same names.
+        const removed = sweepStorage(services);
+        if (removed > 0) console.error(`removed ${removed} unrecorded file(s) an interrupted import or upload left`);
+        return services.imports.importDirectory(OPERATOR, directory, progress.update);
+      }).finally(progress.stop);
       for (const file of report.added) console.log(`added     ${file}`);
       for (const file of report.skipped) console.log(`skipped   ${file} (already there)`);
       for (const { file, reason } of report.rejected) console.log(`rejected  ${file}: ${reason}`);

@@ -1,5 +1,5 @@
 import { createReadStream, statSync } from "node:fs";
-import { Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
@@ -23,11 +23,15 @@ export interface ArchiveListing {
 
 export type Wanted = (name: string) => boolean;
 
+/** An archive on disk, or its bytes when the caller already holds them (an import's small files): never read twice. */
+export type ArchiveSource = string | Buffer;
+
 /** List a zip (wheel, egg, .zip sdist) and read the small members asked for. */
-export function readZip(file: string, label: string, wanted: Wanted): Promise<ArchiveListing> {
+export function readZip(source: ArchiveSource, label: string, wanted: Wanted): Promise<ArchiveListing> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => reject(badRequest(`Invalid ${label}: not a readable zip archive (${error.message})`));
-    yauzl.open(file, { lazyEntries: true, autoClose: true, strictFileNames: false }, (openError, zip) => {
+    const options = { lazyEntries: true, autoClose: true, strictFileNames: false };
+    const opened = (openError: Error | null, zip: yauzl.ZipFile) => {
       if (openError) return fail(openError);
       if (zip.entryCount > MAX_ENTRIES) {
         zip.close();
@@ -52,7 +56,9 @@ export function readZip(file: string, label: string, wanted: Wanted): Promise<Ar
         });
       });
       zip.readEntry();
-    });
+    };
+    if (typeof source === "string") yauzl.open(source, options, opened);
+    else yauzl.fromBuffer(source, options, opened);
   });
 }
 
@@ -60,9 +66,10 @@ export function readZip(file: string, label: string, wanted: Wanted): Promise<Ar
  * Read a whole .tar.gz / .tar.bz2, checking it is complete, and keep the small members asked for.
  * Everything is unpacked (a truncated archive must be refused), within an expansion budget.
  */
-export async function readTar(file: string, compression: "gzip" | "bzip2", label: string, wanted: Wanted): Promise<ArchiveListing> {
+export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip2", label: string, wanted: Wanted): Promise<ArchiveListing> {
   const listing: ArchiveListing = { names: [], members: new Map() };
-  const budget = Math.max(MIN_UNPACK_BUDGET, statSync(file).size * MAX_EXPANSION);
+  const size = typeof source === "string" ? statSync(source).size : source.length;
+  const budget = Math.max(MIN_UNPACK_BUDGET, size * MAX_EXPANSION);
   const extract = tar.extract();
   const consume = (async () => {
     for await (const entry of extract) {
@@ -72,10 +79,10 @@ export async function readTar(file: string, compression: "gzip" | "bzip2", label
       else entry.resume();
     }
   })();
-  // Chosen by the caller from the distribution filename: `file` is a staged path without an extension.
+  // Chosen by the caller from the distribution filename: a staged path has no extension.
   const decompress = compression === "bzip2" ? unbzip2Stream() : createGunzip();
   try {
-    await Promise.all([pipeline(createReadStream(file), decompress, limitBytes(budget, label), extract), consume]);
+    await Promise.all([pipeline(typeof source === "string" ? createReadStream(source) : Readable.from([source]), decompress, limitBytes(budget, label), extract), consume]);
   } catch (error) {
     extract.destroy();
     if (error instanceof Error && error.name === "AppError") throw error;

@@ -21,6 +21,8 @@ const CONCURRENT_CHECKS = 8;
 
 export interface IngestRequest {
   staged: Staged;
+  /** The staged file's bytes when the caller read it whole (an import's small files): the metadata is read from them, not from disk again. */
+  content?: Buffer;
   filename: string;
   principal: Principal;
   origin: Origin;
@@ -91,9 +93,9 @@ export class Ingest {
   /**
    * Many files with the durability work of one, for imports: the callers stage them with
    * `sync: false`; one syncfs makes every staged byte durable, then one transaction records and
-   * links them all, fsyncs each folder it linked into once, and commits once. Visible ⇔
-   * committed as in ingest(): links are made inside the transaction and undone if it does not
-   * commit. A file refused by the checks, or by its own record (a savepoint each, so a name
+   * links them all, a second syncfs makes every folder it linked into durable, and it commits
+   * once. Visible ⇔ committed as in ingest(): links are made inside the transaction and undone if
+   * it does not commit. A file refused by the checks, or by its own record (a savepoint each, so a name
    * taken meanwhile refuses that file only), comes back as its AppError; results in request order.
    */
   async ingestBatch(requests: IngestRequest[]): Promise<(IngestResult | AppError)[]> {
@@ -120,7 +122,7 @@ export class Ingest {
           return planned;
         }),
       );
-      this.blobs.syncStaged();
+      this.blobs.syncFileSystem();
       const links: Link[] = [];
       // A link whose undo fails leaves its line of the note for the start-up sweep.
       let keepNote = false;
@@ -129,11 +131,10 @@ export class Ingest {
       };
       try {
         tx(this.db, () => {
-          const folders: string[] = [];
           pending.forEach(({ index, request, name, metadata }, position) => {
             const own: Link[] = [];
             try {
-              results[index] = this.db.transaction(() => this.record(request, name, metadata, coreMetadata[position], own, folders))();
+              results[index] = this.db.transaction(() => this.record(request, name, metadata, coreMetadata[position], own, true))();
               links.push(...own);
             } catch (error) {
               own.forEach(undo);
@@ -141,7 +142,7 @@ export class Ingest {
               results[index] = error;
             }
           });
-          this.blobs.syncProjectFolders(folders);
+          this.blobs.syncFileSystem();
         });
       } catch (error) {
         links.forEach(undo);
@@ -168,7 +169,7 @@ export class Ingest {
     this.access.canUpload(request.principal, this.projects.byName(name.project));
     const existing = this.files.byFilename(name.filename);
     if (existing) return { existing: this.sameBytes(existing, request.staged.sha256) };
-    const metadata = await readArtifactMetadata(request.staged.path, name.kind, name.filename);
+    const metadata = await readArtifactMetadata(request.content ?? request.staged.path, name.kind, name.filename);
     checkMetadata(name, metadata);
     return { name, metadata };
   }
@@ -193,8 +194,8 @@ export class Ingest {
     return existing;
   }
 
-  /** `folders`: a batch's (notes written ahead): link without a folder fsync and note the project, to fsync its folder once. */
-  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[], folders?: string[]): IngestResult {
+  /** `batched`: the batch's note is written ahead and its folders are synced once, before its commit. */
+  private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[], batched = false): IngestResult {
     const existing = this.files.byFilename(name.filename);
     if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
     const now = this.now();
@@ -241,10 +242,9 @@ export class Ingest {
       this.history.record(now, { actor: actorName(request.principal), action: "file.held", project: project.name, subject: name.filename, detail });
     }
     // Noted before linking: a link made just before a failure (its directory fsync, say) is undone too.
-    const options = { syncDirectory: !folders, noted: Boolean(folders) };
+    const options = { syncDirectory: !batched, noted: batched };
     links.push({ staged, project: project.name, filename: name.filename });
     this.blobs.publish(staged, project.name, name.filename, options);
-    folders?.push(project.name);
     if (coreMetadata) {
       links.push({ staged: coreMetadata, project: project.name, filename: `${name.filename}.metadata` });
       this.blobs.publish(coreMetadata, project.name, `${name.filename}.metadata`, options);

@@ -2,7 +2,7 @@ import { isCompiledModule } from "../core/compiled.js";
 import { eggRequirements, parseCoreMetadata, single, type CoreMetadata } from "../core/core-metadata.js";
 import { badRequest } from "../core/errors.js";
 import type { ArtifactKind } from "../core/types.js";
-import { readTar, readZip, type ArchiveListing } from "./archives.js";
+import { readTar, readZip, type ArchiveListing, type ArchiveSource } from "./archives.js";
 
 /** What the index keeps from the metadata inside a distribution file. */
 export interface ArtifactMetadata {
@@ -19,7 +19,7 @@ export interface ArtifactMetadata {
   nativeModules: string[];
 }
 
-export async function readArtifactMetadata(file: string, kind: ArtifactKind, filename: string): Promise<ArtifactMetadata> {
+export async function readArtifactMetadata(file: ArchiveSource, kind: ArtifactKind, filename: string): Promise<ArtifactMetadata> {
   switch (kind) {
     case "wheel":
       return readWheel(file, filename);
@@ -30,7 +30,7 @@ export async function readArtifactMetadata(file: string, kind: ArtifactKind, fil
   }
 }
 
-async function readWheel(file: string, filename: string): Promise<ArtifactMetadata> {
+async function readWheel(file: ArchiveSource, filename: string): Promise<ArtifactMetadata> {
   const isDistInfoFile = (name: string) => /^[^/]+\.dist-info\/(METADATA|top_level\.txt)$/.test(name);
   const listing = await readZip(file, `wheel ${filename}`, isDistInfoFile);
   const distInfo = [...new Set(listing.names.map((name) => name.split("/")[0]).filter((top) => top.endsWith(".dist-info")))];
@@ -45,7 +45,7 @@ async function readWheel(file: string, filename: string): Promise<ArtifactMetada
   };
 }
 
-async function readEgg(file: string, filename: string): Promise<ArtifactMetadata> {
+async function readEgg(file: ArchiveSource, filename: string): Promise<ArtifactMetadata> {
   const wanted = new Set(["EGG-INFO/PKG-INFO", "EGG-INFO/requires.txt", "EGG-INFO/top_level.txt"]);
   const listing = await readZip(file, `egg ${filename}`, (name) => wanted.has(name));
   const metadata = parseCoreMetadata(member(listing, "EGG-INFO/PKG-INFO", `egg ${filename}`).toString("utf8"), `PKG-INFO in ${filename}`);
@@ -58,7 +58,7 @@ async function readEgg(file: string, filename: string): Promise<ArtifactMetadata
   };
 }
 
-async function readSdist(file: string, filename: string): Promise<ArtifactMetadata> {
+async function readSdist(file: ArchiveSource, filename: string): Promise<ArtifactMetadata> {
   const wanted = (name: string) => /^[^/]+\/PKG-INFO$/.test(name) || /^[^/]+\/[^/]+\.egg-info\/top_level\.txt$/.test(name);
   const label = `sdist ${filename}`;
   const listing = filename.endsWith(".zip") ? await readZip(file, label, wanted) : await readTar(file, filename.endsWith(".tar.bz2") ? "bzip2" : "gzip", label, wanted);

@@ -44,7 +44,7 @@ export class StagedSet {
     private readonly retained: ReadonlySet<string>,
   ) {}
 
-  /** `sync: false` leaves the bytes to `Blobs.syncStaged()` (a batch). */
+  /** `sync: false` leaves the bytes to `Blobs.syncFileSystem()` (a batch). */
   async stage(source: AsyncIterable<Buffer> & Readable, maxBytes: number, sync = true): Promise<Staged> {
     return this.hold(await this.blobs.stage(source, { maxBytes, sync }));
   }
@@ -53,7 +53,7 @@ export class StagedSet {
     return this.hold(this.blobs.stageBytes(bytes));
   }
 
-  /** Not fsynced: for a batch, which calls `Blobs.syncStaged()` before recording. */
+  /** Not fsynced: for a batch, which calls `Blobs.syncFileSystem()` before recording. */
   async stageBytesUnsynced(bytes: Buffer): Promise<Staged> {
     return this.hold(await this.blobs.stageBytesUnsynced(bytes));
   }

@@ -4,7 +4,7 @@ import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync
 import { open, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import { createBLAKE2b } from "hash-wasm";
+import { blake2b, createBLAKE2b } from "hash-wasm";
 import { conflict, tooLarge } from "../core/errors.js";
 import type { Sha256 } from "../core/types.js";
 
@@ -14,14 +14,14 @@ export interface Staged {
   size: number;
   sha256: Sha256;
   md5: string;
-  /** BLAKE2b-256, as twine sends it; null only for small files staged from memory (metadata). */
+  /** BLAKE2b-256, as twine sends it; null only for bytes staged with `stageBytes` (a wheel's METADATA). */
   blake2b256: string | null;
 }
 
 export interface StageOptions {
   maxBytes: number;
   /**
-   * False: leave the bytes to `syncStaged()`, which a batch (an import) calls once before the
+   * False: leave the bytes to `syncFileSystem()`, which a batch (an import) calls once before the
    * transaction that records them; a file is never recorded before its bytes are on disk.
    */
   sync?: boolean;
@@ -96,8 +96,10 @@ export class Blobs {
   }
 
   /**
-   * stageBytes for a batch: not fsynced (see `syncStaged`) and asynchronous, so a batch's small
-   * files are created concurrently (one by one, each create waited ~1 ms on a busy disk).
+   * stageBytes for a batch (an import's small files, read whole, and their METADATA): not fsynced
+   * (see `syncFileSystem`) and asynchronous, so a batch's files are created concurrently (one by one,
+   * each create waited ~1 ms on a busy disk). The bytes are hashed from memory, BLAKE2b too, by one
+   * shared WebAssembly instance (creating one per file, as a stream needs, cost more than the hashing).
    */
   async stageBytesUnsynced(bytes: Buffer): Promise<Staged> {
     const file = this.tmpName();
@@ -107,7 +109,7 @@ export class Blobs {
       rmSync(file, { force: true });
       throw error;
     }
-    return stagedBytes(file, bytes);
+    return { ...stagedBytes(file, bytes), blake2b256: await blake2b(bytes, 256) };
   }
 
   /**
@@ -117,9 +119,8 @@ export class Blobs {
   publish(staged: Staged, project: string, filename: string, options: { syncDirectory?: boolean; noted?: boolean } = {}): void {
     if (!options.noted) writeFileSync(`${staged.path}.dest`, path.join(project, filename));
     const directory = path.join(this.filesDir, project);
-    mkdirSync(directory, { recursive: true });
     try {
-      linkSync(staged.path, path.join(directory, filename));
+      linkAbsent(staged.path, path.join(directory, filename));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") throw conflict(`File already exists: ${filename}`);
       throw error;
@@ -144,17 +145,14 @@ export class Blobs {
   }
 
   /**
-   * Make every file staged with `sync: false` durable at once: one syncfs(2) of the storage's
-   * filesystem (coreutils `sync --file-system`; Node has no binding) instead of an fsync per file,
-   * which is what held an import to ~200 files/s.
+   * Make everything written to the storage's filesystem durable at once: one syncfs(2) (coreutils
+   * `sync --file-system`; Node has no binding). A batch calls it twice: before its transaction for
+   * the bytes staged with `sync: false` and the batch note, instead of an fsync per file (what held
+   * an import to ~200 files/s); and after linking, before the commit, for every folder it linked
+   * into, instead of an fsync per project folder.
    */
-  syncStaged(): void {
+  syncFileSystem(): void {
     execFileSync("sync", ["--file-system", this.tmpDir], { stdio: "ignore" });
-  }
-
-  /** fsync the folders of projects that `publish(…, { syncDirectory: false })` linked into, once each. */
-  syncProjectFolders(projects: Iterable<string>): void {
-    for (const project of new Set(projects)) syncDirectory(path.join(this.filesDir, project));
   }
 
   /** Undo publish() after its transaction failed: unlink the name if it is still this staged file. */
@@ -167,8 +165,8 @@ export class Blobs {
 
   /** Forget a staged file once its fate is settled (recorded or refused). */
   discard(staged: Staged): void {
-    rmSync(staged.path, { force: true });
-    rmSync(`${staged.path}.dest`, { force: true });
+    unlinkIfPresent(staged.path);
+    unlinkIfPresent(`${staged.path}.dest`);
   }
 
   locate(project: string, filename: string): string {
@@ -305,6 +303,26 @@ function sameFile(a: string, b: string): boolean {
   if (!existsSync(a)) return false;
   const [first, second] = [statSync(a), statSync(b)];
   return first.ino === second.ino && first.dev === second.dev;
+}
+
+/** Link into a project folder, creating the folder only when the link finds it missing (the rare case, kept off an import's path). */
+function linkAbsent(existing: string, target: string): void {
+  try {
+    linkSync(existing, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    mkdirSync(path.dirname(target), { recursive: true });
+    linkSync(existing, target);
+  }
+}
+
+/** One unlink, where rmSync's `force` costs two stats more per file (a batch discards thousands). */
+function unlinkIfPresent(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
 }
 
 function syncDirectory(directory: string): void {

@@ -5,7 +5,8 @@
  *
  * - pages, upload, 100k: the index side by side with Debian's nginx (index.ts). Knobs:
  *   BENCH_SECONDS (wrk duration, default 10), BENCH_THREADS (2), BENCH_CONNECTIONS (32).
- * - import: `pydepot import` of a folder of small wheels (imports.ts). Knob: BENCH_IMPORT_FILES (10,000).
+ * - import: `pydepot import` of folders of 10,000 and 100,000 small wheels (imports.ts). Knob:
+ *   BENCH_IMPORT_FILES (comma-separated counts, default 10000,100000).
  * - farm-latency, farm-leases: the build farm (farm-latency.ts, farm-leases.ts). Knob:
  *   BENCH_REAL_AGENT_UPLOADS (5).
  * - farm-planning: with 10,000 sdists and 20 targets, the event loop during the background pass that
@@ -40,7 +41,7 @@ const SCENARIOS: Record<string, { title: string; run: Run }> = {
   pages: { title: "Index pages against nginx, 2,000 projects through ingest", run: (work, tools) => pagesScenario(tools(), work) },
   downloads: { title: "Downloads against nginx: a small wheel under load, one large wheel", run: (work, tools) => downloadsScenario(tools(), work) },
   upload: { title: "A 200 MiB wheel upload: server memory and throughput", run: (work) => uploadScenario(work) },
-  import: { title: "Import of a folder of small wheels", run: (work) => importScenario(work) },
+  import: { title: "Import of a folder of small wheels: 10,000 and 100,000 files", run: (work) => importScenario(work) },
   "100k": { title: "100,000 files: start-up and pages against nginx", run: (work, tools) => largeScenario(tools(), work) },
   "farm-latency": { title: "Build farm: sdist upload → an idle agent starts the job", run: (work) => farmLatencyScenario(work) },
   "farm-leases": { title: "Build farm: leases per second, 10,000 queued jobs, 20 agents", run: (work) => farmLeasesScenario(work) },

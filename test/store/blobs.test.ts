@@ -170,9 +170,9 @@ describe("batch notes (an import's batch: one note for all its links)", () => {
       }),
     );
     const note = await blobs.noteBatch(staged.map((file, index) => ({ staged: file, project: "demo-pkg", filename: filenames[index] })));
-    blobs.syncStaged();
+    blobs.syncFileSystem();
     staged.forEach((file, index) => blobs.publish(file, "demo-pkg", filenames[index], { syncDirectory: false, noted: true }));
-    blobs.syncProjectFolders(["demo-pkg"]);
+    blobs.syncFileSystem();
     renameSync(note, dead(note));
   }
 
