@@ -89,7 +89,7 @@ export class PageFiles {
   /** False when /simple/ could not be written (its files are then removed): the next pass tries again. */
   private renderRoot(): boolean {
     try {
-      for (const [format, file] of FILES) this.files.write(null, file, this.pages.root(ANONYMOUS, format).body);
+      for (const [format, file] of FILES) this.files.write(null, file, this.pages.renderRoot(ANONYMOUS, format));
       return true;
     } catch (error) {
       this.log(`page files: cannot write /simple/, pydepot answers for it: ${String(error)}`);

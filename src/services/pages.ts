@@ -47,17 +47,20 @@ export class Pages {
   ) {}
 
   root(principal: Principal, format: PageFormat, view: IndexView = "default"): Page {
-    this.access.canReadIndex(principal);
-    const audience = principal.kind === "user" ? `u${principal.userId}` : "all";
-    return this.cached(`root|${view}|${format}|${audience}`, this.projects.globalSerial(), () => {
-      const listed = this.projects.listed(listedVerifications(view, this.gated), view === "staging").filter((project) => this.access.lists(principal, project));
-      return format === "application/vnd.pypi.simple.v1+json" ? rootJson(listed) : rootHtml(listed);
-    }, format);
+    return this.counted(this.rootPage(principal, format, view));
+  }
+
+  /**
+   * `/simple/` for the page files nginx serves (services/page-files.ts): through the same cache,
+   * which the next reader then finds, but not counted as a reader's request in `cacheStats`.
+   */
+  renderRoot(principal: Principal, format: PageFormat): Buffer {
+    return this.rootPage(principal, format, "default").page.body;
   }
 
   project(principal: Principal, name: NormalizedName, format: PageFormat, view: IndexView = "default"): Page {
     const project = this.readable(principal, name);
-    return this.cached(`project|${view}|${format}|${name}`, project.serial, () => this.projectBody(project, format, view), format);
+    return this.counted(this.cached(`project|${view}|${format}|${name}`, project.serial, () => this.projectBody(project, format, view), format));
   }
 
   /**
@@ -70,6 +73,21 @@ export class Pages {
 
   cacheStats(): { hits: number; misses: number } {
     return { hits: this.hits, misses: this.misses };
+  }
+
+  private rootPage(principal: Principal, format: PageFormat, view: IndexView): Lookup {
+    this.access.canReadIndex(principal);
+    const audience = principal.kind === "user" ? `u${principal.userId}` : "all";
+    return this.cached(`root|${view}|${format}|${audience}`, this.projects.globalSerial(), () => {
+      const listed = this.projects.listed(listedVerifications(view, this.gated), view === "staging").filter((project) => this.access.lists(principal, project));
+      return format === "application/vnd.pypi.simple.v1+json" ? rootJson(listed) : rootHtml(listed);
+    }, format);
+  }
+
+  private counted({ page, hit }: Lookup): Page {
+    if (hit) this.hits++;
+    else this.misses++;
+    return page;
   }
 
   private readable(principal: Principal, name: NormalizedName): ProjectRow {
@@ -88,13 +106,9 @@ export class Pages {
     return format === "application/vnd.pypi.simple.v1+json" ? projectJson(project, files, filesBase) : projectHtml(project, files, filesBase);
   }
 
-  private cached(key: string, serial: number, render: () => string, format: PageFormat): Page {
-    const hit = this.cache.get(key);
-    if (hit && hit.serial === serial) {
-      this.hits++;
-      return hit.page;
-    }
-    this.misses++;
+  private cached(key: string, serial: number, render: () => string, format: PageFormat): Lookup {
+    const entry = this.cache.get(key);
+    if (entry && entry.serial === serial) return { page: entry.page, hit: true };
     const body = Buffer.from(render());
     const page = {
       body,
@@ -102,8 +116,14 @@ export class Pages {
       contentType: format === "application/vnd.pypi.simple.v1+json" ? format : `${format}; charset=utf-8`,
     };
     this.cache.set(key, { serial, page });
-    return page;
+    return { page, hit: false };
   }
+}
+
+/** A page and whether the cache already held it. */
+interface Lookup {
+  page: Page;
+  hit: boolean;
 }
 
 function fileUrl(file: FileRow, filesBase: string): string {
