@@ -55,7 +55,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));
   app.use(adminRoutes(deps.releases));
   app.use(farmRoutes(deps));
-  app.use(checkRoutes(deps.access, deps.checks));
+  app.use(checkRoutes(deps.checks));
   app.use(operationRoutes(deps.operations, metrics));
   app.use((request, response) => {
     response.statusMessage = "Not Found";

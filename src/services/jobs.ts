@@ -245,8 +245,9 @@ export class Jobs {
     return this.settle(lease, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
   }
 
-  /** Queue a release again (all active targets, or one), for an admin. */
-  requeue(project: NormalizedName, version: Version, targetKey?: string): JobRow[] {
+  /** Queue a release again (all active targets, or one): for site admins. */
+  requeue(principal: Principal, project: NormalizedName, version: Version, targetKey?: string): JobRow[] {
+    this.access.requireSiteAdmin(principal);
     const projectRow = this.projects.byName(project);
     if (!projectRow) throw notFound(`No project named ${project}`);
     this.plan();

@@ -82,10 +82,9 @@ export function farmRoutes(deps: FarmDependencies): Router {
     response.json(jobs.show(response.locals.principal, parseJobId(request.params.id), parseLogAfter(request.query.log_after)));
   });
   router.post("/api/farm/builds", (request, response) => {
-    access.requireSiteAdmin(response.locals.principal);
     const { project, version, target } = request.body ?? {};
     if (typeof project !== "string" || typeof version !== "string") throw badRequest("Send JSON with project, version and optionally target");
-    response.json({ jobs: jobs.requeue(parseProjectName(project), parseVersion(version), text(target)) });
+    response.json({ jobs: jobs.requeue(response.locals.principal, parseProjectName(project), parseVersion(version), text(target)) });
   });
   router.post("/api/farm/jobs/:id/cancel", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
