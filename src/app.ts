@@ -6,6 +6,7 @@ import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
 import { Backups } from "./services/backups.js";
+import { Catalog } from "./services/catalog.js";
 import { Checks } from "./services/checks.js";
 import { NodeTrust } from "./services/node-trust.js";
 import { Jobs } from "./services/jobs.js";
@@ -17,6 +18,7 @@ import { Operations } from "./services/operations.js";
 import { Ingest } from "./services/ingest.js";
 import { Pages } from "./services/pages.js";
 import { Releases } from "./services/releases.js";
+import { Sessions } from "./services/sessions.js";
 import { Staging } from "./services/staging.js";
 import { Uploads } from "./services/uploads.js";
 import { SmokeChecks } from "./services/smoke-checks.js";
@@ -34,6 +36,7 @@ import { FileStore } from "./store/files.js";
 import { HistoryStore } from "./store/history.js";
 import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
+import { SessionStore } from "./store/sessions.js";
 import { SmokeCheckStore } from "./store/smoke-checks.js";
 import { WaiverStore } from "./store/waivers.js";
 import { StatsStore } from "./store/stats.js";
@@ -55,6 +58,7 @@ export interface Services {
     stats: StatsStore;
     waivers: WaiverStore;
     smokeChecks: SmokeCheckStore;
+    sessions: SessionStore;
   };
   access: Access;
   accounts: Accounts;
@@ -72,6 +76,8 @@ export interface Services {
   waivers: Waivers;
   smokeChecks: SmokeChecks;
   operations: Operations;
+  catalog: Catalog;
+  sessions: Sessions;
   backups: Backups;
   fsck: Fsck;
   wakeUps: WakeUps;
@@ -103,6 +109,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     stats: new StatsStore(db),
     waivers: new WaiverStore(db),
     smokeChecks: new SmokeCheckStore(db),
+    sessions: new SessionStore(db),
   };
   const wakeUps = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
@@ -113,12 +120,17 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const gated = settings.nodes.length > 0;
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
+  const accounts = new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now);
+  const agents = new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access);
+  const jobs = new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access, gated);
+  const checks = new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks);
+  const smokeChecks = new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now);
   return {
     db,
     blobs,
     stores,
     access,
-    accounts: new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now),
+    accounts,
     staging,
     ingest,
     uploads: new Uploads(ingest),
@@ -126,13 +138,15 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     pages,
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
-    agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access),
-    jobs: new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access, gated),
-    checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
+    agents,
+    jobs,
+    checks,
     nodeTrust,
     waivers,
-    smokeChecks: new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now),
+    smokeChecks,
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
+    catalog: new Catalog(access, stores.projects, stores.files, stores.checks, stores.agents, jobs, checks, agents, verdicts, waivers, smokeChecks, settings.nodes),
+    sessions: new Sessions(stores.sessions, accounts, now),
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
     fsck: new Fsck(db, blobs),
     wakeUps,

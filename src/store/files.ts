@@ -90,6 +90,9 @@ export class FileStore {
   private readonly deleteStatement;
   private readonly releaseExistsStatement;
   private readonly setHoldStatement;
+  private readonly recentStatement;
+  private readonly failedStatement;
+  private readonly heldStatement;
 
   constructor(db: Db) {
     this.byFilenameStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.filename = ?`);
@@ -103,6 +106,10 @@ export class FileStore {
       @requiresDist, @summary, @topLevel, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
       @degraded, @holdReason, @provenance) RETURNING id`).pluck();
     this.setHoldStatement = db.prepare("UPDATE files SET hold_reason = ? WHERE id = ?");
+    const readable = "(@readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))";
+    this.recentStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.deleted_at IS NULL AND f.origin != 'build' AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
+    this.failedStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.verification = 'failed' AND f.deleted_at IS NULL AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
+    this.heldStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.hold_reason != '' AND f.deleted_at IS NULL AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
     this.yankStatement = db.prepare("UPDATE releases SET yanked = ?, yank_reason = ? WHERE project_id = ? AND version = ?");
     this.deleteStatement = db.prepare("UPDATE files SET deleted_at = ?, deleted_by = ? WHERE id = ?");
     this.releaseExistsStatement = db.prepare(
@@ -146,6 +153,26 @@ export class FileStore {
   /** Hold the file off the default index for `reason`, or release it (empty reason). */
   setHold(fileId: number, reason: string): void {
     this.setHoldStatement.run(reason, fileId);
+  }
+
+  /** The newest uploads and imports (not farm builds) of the `readable` projects (all when "all"). */
+  recent(readable: number[] | "all", limit: number): FileRow[] {
+    return this.newest(this.recentStatement, readable, limit);
+  }
+
+  /** The newest files whose check failed, of the `readable` projects. */
+  failed(readable: number[] | "all", limit: number): FileRow[] {
+    return this.newest(this.failedStatement, readable, limit);
+  }
+
+  /** The newest files held off the default index, of the `readable` projects. */
+  held(readable: number[] | "all", limit: number): FileRow[] {
+    return this.newest(this.heldStatement, readable, limit);
+  }
+
+  private newest(statement: { all(parameters: object): unknown[] }, readable: number[] | "all", limit: number): FileRow[] {
+    const rows = statement.all({ readable: readable === "all" ? null : JSON.stringify(readable), limit }) as RawFile[];
+    return rows.map(fromRaw);
   }
 
   markDeleted(fileId: number, at: string, by: string): void {

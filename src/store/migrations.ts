@@ -265,4 +265,20 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE files ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
   `,
+  // Web UI sign-ins: a session is known by the hash of its cookie, carries the token its forms
+  // must send back (CSRF), and ends at its expiry or at sign-out. The UI's lists read files
+  // newest first and by state, so those reads are indexed.
+  `
+  CREATE TABLE sessions (
+    secret_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    csrf_token TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+  );
+  CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+  CREATE INDEX files_failed ON files (id) WHERE verification = 'failed' AND deleted_at IS NULL;
+  CREATE INDEX files_held ON files (id) WHERE hold_reason != '' AND deleted_at IS NULL;
+  CREATE INDEX checks_running ON checks (id) WHERE status = 'running';
+  `,
 ];

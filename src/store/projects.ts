@@ -1,6 +1,13 @@
 import type { Db } from "./db.js";
 import type { NormalizedName } from "../core/types.js";
 
+/** A project as a search lists it: with the summary of its newest file. */
+export interface ProjectSummary {
+  name: NormalizedName;
+  displayName: string;
+  summary: string;
+}
+
 export interface ProjectRow {
   id: number;
   name: NormalizedName;
@@ -17,6 +24,7 @@ export class ProjectStore {
   private readonly bumpCounterStatement;
   private readonly setSerialStatement;
   private readonly listStatement;
+  private readonly searchStatement;
 
   constructor(db: Db) {
     const columns = "id, name, display_name AS displayName, serial";
@@ -31,6 +39,20 @@ export class ProjectStore {
     this.listStatement = db.prepare(`SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r
       JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
       AND (f.kind = 'sdist' OR (f.verification IN (SELECT value FROM json_each(?)) AND (? OR f.hold_reason = '')))) ORDER BY name`);
+    this.searchStatement = db.prepare(`SELECT name, displayName, summary FROM (SELECT p.name, p.display_name AS displayName,
+        coalesce((SELECT f.summary FROM releases r JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
+          ORDER BY f.id DESC LIMIT 1), '') AS summary
+      FROM projects p WHERE @readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))
+      WHERE name LIKE @pattern ESCAPE '\\' OR displayName LIKE @pattern ESCAPE '\\' OR summary LIKE @pattern ESCAPE '\\' ORDER BY name LIMIT @limit`);
+  }
+
+  /**
+   * Projects of the `readable` ones (all when "all") whose name or newest summary contains `text`
+   * (case-insensitive), by name.
+   */
+  search(text: string, readable: number[] | "all", limit: number): ProjectSummary[] {
+    const pattern = `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
+    return this.searchStatement.all({ pattern, readable: readable === "all" ? null : JSON.stringify(readable), limit }) as ProjectSummary[];
   }
 
   byName(name: NormalizedName): ProjectRow | undefined {
