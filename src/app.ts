@@ -167,6 +167,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     uploadLimits: { maxBytes: settings.uploads.max_bytes, maxFields: settings.uploads.max_fields, maxFieldBytes: settings.uploads.max_field_bytes },
     longPollMs: settings.farm.long_poll_seconds * 1000,
     trustedProxy: settings.server.trusted_proxy,
+    publicUrl: settings.server.public_url,
     timeouts: {
       headersMs: settings.server.headers_timeout_seconds * 1000,
       requestMs: settings.server.request_timeout_seconds * 1000,

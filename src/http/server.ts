@@ -3,12 +3,15 @@ import express, { type Express } from "express";
 import type { Access } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
 import type { Agents } from "../services/agents.js";
+import type { Catalog } from "../services/catalog.js";
 import type { Checks } from "../services/checks.js";
 import type { Jobs } from "../services/jobs.js";
 import type { Downloads } from "../services/downloads.js";
 import type { Operations } from "../services/operations.js";
 import type { Pages } from "../services/pages.js";
 import type { Releases } from "../services/releases.js";
+import type { Sessions } from "../services/sessions.js";
+import type { Waivers } from "../services/waivers.js";
 import type { Uploads } from "../services/uploads.js";
 import type { Staging } from "../services/staging.js";
 import { errorHandler } from "./errors.js";
@@ -23,6 +26,7 @@ import { fileRoutes } from "./routes/files.js";
 import { legacyRoutes, type UploadLimits } from "./routes/legacy.js";
 import { operationRoutes } from "./routes/operations.js";
 import { simpleRoutes } from "./routes/simple.js";
+import { uiRoutes } from "./routes/ui/router.js";
 
 export interface HttpDependencies {
   access: Access;
@@ -35,6 +39,11 @@ export interface HttpDependencies {
   uploads: Uploads;
   releases: Releases;
   staging: Staging;
+  catalog: Catalog;
+  sessions: Sessions;
+  waivers: Waivers;
+  /** See settings: server.public_url (install lines name it; else the request's host). */
+  publicUrl?: string;
   uploadLimits: UploadLimits;
   operations: Operations;
   longPollMs: number;
@@ -57,6 +66,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   app.use(farmRoutes(deps));
   app.use(checkRoutes(deps.checks));
   app.use(operationRoutes(deps.operations, metrics));
+  app.use(uiRoutes({ ...deps, trustedProxy: deps.trustedProxy }));
   app.use((request, response) => {
     response.statusMessage = "Not Found";
     response.status(404).type("text/plain").send(`Not found: ${request.path}\n`);
