@@ -42,7 +42,7 @@ export function errorHandler(log: (message: string) => void): ErrorRequestHandle
 export function uiErrorHandler(signInPath: string, render: (request: Request, response: Response, status: number, message: string) => string): ErrorRequestHandler {
   return (error, request, response, next) => {
     if (!(error instanceof AppError) || response.headersSent) return next(error);
-    if (error.status === 401 && request.path !== signInPath) {
+    if (error.status === 401 && request.baseUrl + request.path !== signInPath) {
       const back = request.method === "GET" ? request.originalUrl : "/ui/";
       return response.redirect(303, `${signInPath}?next=${encodeURIComponent(back)}`);
     }

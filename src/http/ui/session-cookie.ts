@@ -34,7 +34,7 @@ export function readSession(sessions: Sessions): RequestHandler {
  * session's own token, and it acts as the session's user, never as credentials a browser might
  * add by itself (a cached Basic login).
  */
-export function requireSessionForm(sessions: Sessions): RequestHandler {
+export function requireSessionForm<Parameters = Record<string, string>>(sessions: Sessions): RequestHandler<Parameters> {
   return (request, response, next) => {
     requireSameOrigin(request);
     const session = response.locals.session;
@@ -46,7 +46,7 @@ export function requireSessionForm(sessions: Sessions): RequestHandler {
 }
 
 /** Browsers send Origin with every form post; one from another site (or none at all) is refused. */
-export function requireSameOrigin(request: Request): void {
+export function requireSameOrigin(request: Pick<Request, "get">): void {
   const origin = request.get("origin");
   let host: string | undefined;
   try {

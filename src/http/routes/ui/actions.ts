@@ -23,22 +23,22 @@ export interface UiActionServices {
  */
 export function uiActionRoutes(services: UiActionServices): Router {
   const router = Router();
-  router.post(["/ui/projects/*rest", "/ui/files/*rest"], requireSessionForm(services.sessions));
-  router.post("/ui/projects/:project/releases/:version/yank", (request, response) => {
+  const guard = requireSessionForm(services.sessions);
+  router.post("/ui/projects/:project/releases/:version/yank", guard, (request, response) => {
     services.releases.yank(response.locals.principal, request.params.project, request.params.version, text(request.body.reason));
     response.redirect(303, links.project(parseProjectName(request.params.project)));
   });
-  router.post("/ui/projects/:project/releases/:version/unyank", (request, response) => {
+  router.post("/ui/projects/:project/releases/:version/unyank", guard, (request, response) => {
     services.releases.unyank(response.locals.principal, request.params.project, request.params.version);
     response.redirect(303, links.project(parseProjectName(request.params.project)));
   });
-  router.post("/ui/projects/:project/releases/:version/rebuild", (request, response) => {
+  router.post("/ui/projects/:project/releases/:version/rebuild", guard, (request, response) => {
     const project = parseProjectName(request.params.project);
     const version = parseVersion(request.params.version);
     services.jobs.requeue(response.locals.principal, project, version);
     response.redirect(303, links.release(project, version));
   });
-  router.post("/ui/projects/:project/releases/:version/waive", (request, response) => {
+  router.post("/ui/projects/:project/releases/:version/waive", guard, (request, response) => {
     const { module, python } = request.body;
     services.waivers.add(response.locals.principal, {
       project: request.params.project,
@@ -49,7 +49,7 @@ export function uiActionRoutes(services: UiActionServices): Router {
     });
     response.redirect(303, links.release(parseProjectName(request.params.project), parseVersion(request.params.version)));
   });
-  router.post("/ui/files/:filename/recheck", (request, response) => {
+  router.post("/ui/files/:filename/recheck", guard, (request, response) => {
     // Read first: a file a stranger may not read is unknown to them, whatever their role.
     const { file } = services.checks.checksOf(response.locals.principal, request.params.filename);
     services.checks.request(response.locals.principal, file.filename);

@@ -11,7 +11,8 @@ import { releasePage } from "../../ui/views/release.js";
 
 /** The web UI's pages: each asks the catalog (which checks read access) and renders its view. */
 export function uiPageRoutes(catalog: Catalog, publicUrl: string | undefined): Router {
-  const router = Router();
+  // Strict: /ui and /ui/ are different routes (the first sends to the second).
+  const router = Router({ strict: true });
   const send = (response: Response, page: string) => response.type("html").set("Cache-Control", "no-store").send(page);
   const context = (request: Request, response: Response) => viewContext(request, response, publicUrl);
 

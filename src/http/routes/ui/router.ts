@@ -35,7 +35,7 @@ export function uiRoutes(deps: UiDependencies): Router {
 
 function render(request: Request, response: Response, publicUrl: string | undefined, status: number, message: string): string {
   const context = viewContext(request, response, publicUrl);
-  if (request.path === SIGN_IN_PATH) {
+  if (request.baseUrl + request.path === SIGN_IN_PATH) {
     const username = typeof request.body?.username === "string" ? request.body.username : "";
     const next = typeof request.body?.next === "string" ? request.body.next : "/ui/";
     return signInPage(context, { next, username, error: message });
