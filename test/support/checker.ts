@@ -165,6 +165,14 @@ function configText(server: CheckerServer, node: NodeSettings): string {
     `path = ${quote(server.storage)}`,
     "[checker]",
     `server_url = ${quote(server.url)}`,
+    nodeTables([node]),
+  ].join("\n");
+}
+
+/** `[[nodes]]` tables of a pydepot.toml for these nodes. */
+export function nodeTables(nodes: readonly NodeSettings[]): string {
+  const quote = (value: string) => JSON.stringify(value);
+  return nodes.map((node) => [
     "[[nodes]]",
     `name = ${quote(node.name)}`,
     `host = ${quote(node.host)}`,
@@ -177,7 +185,7 @@ function configText(server: CheckerServer, node: NodeSettings): string {
     `allow_root_login = ${node.allow_root_login}`,
     `exclusive_login = ${node.exclusive_login}`,
     "",
-  ].join("\n");
+  ].join("\n")).join("\n");
 }
 
 /** Register a built file the way `pydepot import` does (the check is then due at once). */

@@ -22,6 +22,7 @@ import {
   type JobDetails,
   type JobRow,
 } from "./farm-api.js";
+import { nodeTables, type NodeSettings } from "./checker.js";
 import { buildToolWheels } from "./packages.js";
 import { claimBuildUser, releaseBuildUser, sharedPython, userIds } from "./unprivileged.js";
 import { freePort } from "./ports.js";
@@ -34,6 +35,11 @@ export interface FarmSettings {
   max_attempts?: number;
   build_timeout_seconds?: number;
   long_poll_seconds?: number;
+}
+
+export interface FarmOptions {
+  /** Clean nodes for the import checker (a pydepot.toml every process of the farm reads); none by default. */
+  nodes?: readonly NodeSettings[];
 }
 
 export interface AgentProcess {
@@ -126,6 +132,7 @@ export class Farm {
   uploaderToken = "";
   enrolmentSecret = "";
   private server: { process: ChildProcess; output: () => string } | null = null;
+  private configFile: string | null = null;
   private serverOutputs: string[] = [];
 
   private constructor(
@@ -143,11 +150,12 @@ export class Farm {
   }
 
   /** A seeded server with an admin, an uploader and an enrolment secret; no agents yet. */
-  static async start(settings: FarmSettings = {}): Promise<Farm> {
+  static async start(settings: FarmSettings = {}, options: FarmOptions = {}): Promise<Farm> {
     checkBuilt();
     const farm = new Farm(mkdtempSync(join(tmpdir(), "pydepot-farm-")), await freePort(), { ...settings });
     try {
       mkdirSync(farm.storage);
+      if (options.nodes?.length) farm.writeConfig(options.nodes);
       const seed = join(farm.root, "seed");
       mkdirSync(seed);
       for (const wheel of buildToolWheels()) copyFileSync(wheel, join(seed, basename(wheel)));
@@ -173,8 +181,15 @@ export class Farm {
     return env;
   }
 
+  /** Clean nodes, checked again every 2 s, in a config file named by PYDEPOT_CONFIG (arrays of tables have no variables). */
+  private writeConfig(nodes: readonly NodeSettings[]): void {
+    this.configFile = join(this.root, "pydepot.toml");
+    writeFileSync(this.configFile, ["[checker]", "sweep_seconds = 2", "retry_seconds = 2", "check_timeout_seconds = 120", nodeTables(nodes)].join("\n"));
+  }
+
   private settingsEnv(): Record<string, string> {
     const env: Record<string, string> = {};
+    if (this.configFile) env.PYDEPOT_CONFIG = this.configFile;
     env.PYDEPOT_SERVER_HOST = "127.0.0.1";
     env.PYDEPOT_SERVER_PORT = String(this.port);
     for (const [key, value] of Object.entries(this.settings)) env[`PYDEPOT_FARM_${key.toUpperCase()}`] = String(value);

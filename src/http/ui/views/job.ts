@@ -1,5 +1,7 @@
 import type { Catalog } from "../../../services/catalog.js";
 import { html } from "../html.js";
+// Live while queued or leased: the page then follows the job's event stream (static/job.js).
+const isJobLive = (status: string) => status === "queued" || status === "leased";
 import { layout, type ViewContext } from "../layout.js";
 import { badge, links, time } from "../links.js";
 
@@ -11,7 +13,7 @@ export function jobPage(context: ViewContext, view: Job): string {
   const title = `Job #${job.id}`;
   const body = html`<p class="crumbs"><a href="${links.release(job.project, job.version)}">${job.project} ${job.version}</a></p>
 <h1>${title}: ${job.project} ${job.version} on ${job.targetKey}</h1>
-<p>Status: <span id="job-status" aria-live="polite">${badge(job.status)}</span>${job.reason && html` <span class="reason" id="job-reason">${job.reason}</span>`}</p>
+<p>Status: <span id="job-status" aria-live="polite" data-status="${job.status}">${badge(job.status)}</span> <span class="reason" id="job-reason">${job.reason}</span></p>
 <dl class="facts">
 <dt>Agent</dt><dd>${job.agent ?? "—"}</dd>
 <dt>Attempts</dt><dd>${job.attempts}</dd>
@@ -22,6 +24,6 @@ ${view.files.length > 0 && html`<h2>Built files</h2><ul>${view.files.map((file) 
 <h2>History</h2>
 <ol class="events">${view.events.map((event) => html`<li>${time(event.at)} ${badge(event.status)}${event.agent && html` by ${event.agent}`} ${event.detail}</li>`)}</ol>
 <h2 id="log-heading">Build log</h2>
-<pre class="log" id="job-log" tabindex="0" aria-labelledby="log-heading" data-job="${job.id}" data-after="${view.log.at(-1)?.id ?? 0}">${view.log.map((line) => html`<span class="line ${line.stream}">${line.text}\n</span>`)}</pre>`;
-  return layout(context, { title, body });
+<pre class="log" id="job-log" tabindex="0" aria-labelledby="log-heading" data-job="${job.id}" data-after="${view.log.at(-1)?.id ?? 0}" data-live="${isJobLive(job.status)}">${view.log.map((line) => html`<span class="line ${line.stream}">${line.text}\n</span>`)}</pre>`;
+  return layout(context, { title, body, script: isJobLive(job.status) ? "job.js" : undefined });
 }
