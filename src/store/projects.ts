@@ -25,6 +25,7 @@ export class ProjectStore {
   private readonly setSerialStatement;
   private readonly listStatement;
   private readonly searchStatement;
+  private readonly setSummaryStatement;
 
   constructor(db: Db) {
     const columns = "id, name, display_name AS displayName, serial";
@@ -39,11 +40,11 @@ export class ProjectStore {
     this.listStatement = db.prepare(`SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r
       JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
       AND (f.kind = 'sdist' OR (f.verification IN (SELECT value FROM json_each(?)) AND (? OR f.hold_reason = '')))) ORDER BY name`);
-    this.searchStatement = db.prepare(`SELECT name, displayName, summary FROM (SELECT p.name, p.display_name AS displayName,
-        coalesce((SELECT f.summary FROM releases r JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
-          ORDER BY f.id DESC LIMIT 1), '') AS summary
-      FROM projects p WHERE @readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))
-      WHERE name LIKE @pattern ESCAPE '\\' OR displayName LIKE @pattern ESCAPE '\\' OR summary LIKE @pattern ESCAPE '\\' ORDER BY name LIMIT @limit`);
+    this.searchStatement = db.prepare(`SELECT p.name, p.display_name AS displayName, p.summary FROM projects p
+      WHERE (@readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))
+        AND (p.name LIKE @pattern ESCAPE '\\' OR p.display_name LIKE @pattern ESCAPE '\\' OR p.summary LIKE @pattern ESCAPE '\\')
+      ORDER BY p.name LIMIT @limit`);
+    this.setSummaryStatement = db.prepare("UPDATE projects SET summary = ? WHERE id = ?");
   }
 
   /**
@@ -71,6 +72,11 @@ export class ProjectStore {
   create(name: NormalizedName, displayName: string, now: string): ProjectRow {
     const id = this.insertStatement.get(name, displayName, now) as number;
     return { id, name, displayName, serial: 0 };
+  }
+
+  /** The project's summary as searches see it: its newest file's. */
+  setSummary(projectId: number, summary: string): void {
+    this.setSummaryStatement.run(summary, projectId);
   }
 
   /** Mark a project changed (inside the transaction that changed it). */
