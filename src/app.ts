@@ -145,7 +145,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     waivers,
     smokeChecks,
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
-    catalog: new Catalog(access, stores.projects, stores.files, stores.checks, stores.agents, jobs, checks, agents, verdicts, waivers, smokeChecks, settings.nodes),
+    catalog: new Catalog(access, stores.projects, stores.files, stores.checks, stores.agents, stores.jobs, jobs, checks, agents, verdicts, waivers, smokeChecks, settings.nodes),
     sessions: new Sessions(stores.sessions, accounts, now),
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
     fsck: new Fsck(db, blobs),

@@ -7,7 +7,7 @@ import type { Settings } from "../settings.js";
 import type { AgentStore, TargetRow } from "../store/agents.js";
 import type { CheckRow, CheckStore, NodeHealth } from "../store/checks.js";
 import type { FileRow, FileStore } from "../store/files.js";
-import type { JobRow } from "../store/jobs.js";
+import type { JobRow, JobStore } from "../store/jobs.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { SmokeCheckRow } from "../store/smoke-checks.js";
 import type { WaiverRow } from "../store/waivers.js";
@@ -55,6 +55,10 @@ export interface MatrixRow {
 }
 
 const LIST_LIMIT = 20;
+/** Releases a project page shows with their files; older ones are listed, each with its own page. */
+const DETAILED_RELEASES = 10;
+/** Projects whose version order is kept (a handful of bytes each). */
+const VERSION_ORDERS_KEPT = 1000;
 
 /**
  * The web UI's read models, built from the stores and the same services the API uses. Every
@@ -62,12 +66,15 @@ const LIST_LIMIT = 20;
  * show nothing its reader could not fetch from the API.
  */
 export class Catalog {
+  private readonly versionOrder = new Map<number, { serial: number; versions: Version[] }>();
+
   constructor(
     private readonly access: Access,
     private readonly projects: ProjectStore,
     private readonly files: FileStore,
     private readonly checkStore: CheckStore,
     private readonly agentStore: AgentStore,
+    private readonly jobStore: JobStore,
     private readonly jobs: Jobs,
     private readonly checks: Checks,
     private readonly agents: Agents,
@@ -92,32 +99,31 @@ export class Catalog {
     };
   }
 
-  /** A project's releases newest first (PEP 440), each with its files and their status. */
+  /**
+   * A project's releases newest first (PEP 440): the newest ones with their files and their
+   * status, the older ones listed (each has its own page).
+   */
   project(principal: Principal, name: string) {
     const project = this.readable(principal, name);
-    const files = this.files.liveByProject(project.id);
-    const jobs = this.jobs.list(principal, { project: project.name });
-    const versions = [...new Set(files.map((file) => file.version))].sort((a, b) => compareVersions(b, a));
-    const releases: ReleaseView[] = versions.map((version) => {
-      const own = files.filter((file) => file.version === version).sort(byKindThenName);
-      return {
-        version,
-        yanked: own[0].yanked,
-        yankReason: own[0].yankReason,
-        files: own.map((file) => this.viewOf(file)),
-        pendingBuilds: jobs.filter((job) => job.version === version && (job.status === "queued" || job.status === "leased")).length,
-      };
-    });
-    return { project, releases, permissions: this.permissions(principal, project), ...this.adminViews(principal, project) };
+    const rows = new Map(this.files.releases(project.id).map((row) => [row.version, row]));
+    const ordered = this.newestFirst(project, [...rows.keys()]).map((version) => rows.get(version)!);
+    const releases: ReleaseView[] = ordered.slice(0, DETAILED_RELEASES).map((release) => ({
+      version: release.version,
+      yanked: release.yanked,
+      yankReason: release.yankReason,
+      files: this.files.liveByRelease(project.id, release.version).sort(byKindThenName).map((file) => this.viewOf(file)),
+      pendingBuilds: this.jobStore.forRelease(project.id, release.version).filter((job) => job.status === "queued" || job.status === "leased").length,
+    }));
+    return { project, releases, older: ordered.slice(DETAILED_RELEASES), permissions: this.permissions(principal, project), ...this.adminViews(principal, project) };
   }
 
   /** A release's matrix: a row per target with its job, the file serving it and that file's verdict per interpreter. */
   release(principal: Principal, name: string, versionText: string) {
     const project = this.readable(principal, name);
     const version = parseVersion(versionText);
-    const files = this.files.liveByProject(project.id).filter((file) => file.version === version);
+    const files = this.files.liveByRelease(project.id, version);
     if (files.length === 0) throw notFound(`No release ${version} of project ${project.name}`);
-    const jobs = this.jobs.list(principal, { project: project.name }).filter((job) => job.version === version);
+    const jobs = this.jobStore.forRelease(project.id, version);
     const rows: MatrixRow[] = jobs
       .map((job) => ({ job, target: this.agentStore.target(job.targetKey) }))
       .filter((row): row is { job: JobRow; target: TargetRow } => row.target !== undefined)
@@ -173,6 +179,20 @@ export class Catalog {
       health: health.find((entry) => entry.node === node.name) ?? null,
       running: running.filter((check) => check.node === node.name),
     }));
+  }
+
+  /**
+   * Versions newest first. PEP 440 comparison parses both versions each time, which for a
+   * project of hundreds of releases costs more than the rest of its page: the order is kept
+   * until the project's serial moves (any change to it).
+   */
+  private newestFirst(project: ProjectRow, versions: Version[]): Version[] {
+    const cached = this.versionOrder.get(project.id);
+    if (cached?.serial === project.serial && cached.versions.length === versions.length) return cached.versions;
+    const sorted = [...versions].sort((a, b) => compareVersions(b, a));
+    if (this.versionOrder.size >= VERSION_ORDERS_KEPT) this.versionOrder.clear();
+    this.versionOrder.set(project.id, { serial: project.serial, versions: sorted });
+    return sorted;
   }
 
   private readable(principal: Principal, name: string): ProjectRow {

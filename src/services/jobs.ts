@@ -285,7 +285,7 @@ export class Jobs {
     const job = this.store.byId(jobId);
     const project = job && this.projects.byName(job.project as NormalizedName);
     this.access.canRead(principal, project, () => notFound(`No job ${jobId}`));
-    const files = this.files.liveByProject(project.id).filter((file) => file.jobId === jobId);
+    const files = this.files.byJob(jobId);
     return { job: job!, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
   }
 

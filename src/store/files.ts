@@ -56,6 +56,15 @@ export interface FileRow {
   provenance: BuildProvenance | null;
 }
 
+/** A release as a project's page lists it. */
+export interface ReleaseRow {
+  version: Version;
+  yanked: boolean;
+  yankReason: string;
+  /** How many live files it has. */
+  files: number;
+}
+
 export type NewFile = Omit<
   FileRow,
   "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt" | "verification"
@@ -90,6 +99,9 @@ export class FileStore {
   private readonly deleteStatement;
   private readonly releaseExistsStatement;
   private readonly setHoldStatement;
+  private readonly liveByReleaseStatement;
+  private readonly byJobStatement;
+  private readonly releasesStatement;
   private readonly recentStatement;
   private readonly failedStatement;
   private readonly heldStatement;
@@ -106,6 +118,10 @@ export class FileStore {
       @requiresDist, @summary, @topLevel, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
       @degraded, @holdReason, @provenance) RETURNING id`).pluck();
     this.setHoldStatement = db.prepare("UPDATE files SET hold_reason = ? WHERE id = ?");
+    this.liveByReleaseStatement = db.prepare(`SELECT ${COLUMNS} WHERE p.id = ? AND r.version = ? AND f.deleted_at IS NULL`);
+    this.byJobStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.job_id = ? AND f.deleted_at IS NULL`);
+    this.releasesStatement = db.prepare(`SELECT r.version, r.yanked, r.yank_reason AS yankReason, count(*) AS files FROM releases r
+      JOIN files f ON f.release_id = r.id AND f.deleted_at IS NULL WHERE r.project_id = ? GROUP BY r.id`);
     const readable = "(@readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))";
     this.recentStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.deleted_at IS NULL AND f.origin != 'build' AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
     this.failedStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.verification = 'failed' AND f.deleted_at IS NULL AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
@@ -124,6 +140,21 @@ export class FileStore {
 
   liveByProject(projectId: number): FileRow[] {
     return (this.liveByProjectStatement.all(projectId) as RawFile[]).map(fromRaw);
+  }
+
+  /** One release's live files. */
+  liveByRelease(projectId: number, version: Version): FileRow[] {
+    return (this.liveByReleaseStatement.all(projectId, version) as RawFile[]).map(fromRaw);
+  }
+
+  /** The live files a build job produced. */
+  byJob(jobId: number): FileRow[] {
+    return (this.byJobStatement.all(jobId) as RawFile[]).map(fromRaw);
+  }
+
+  /** The project's releases that have a live file, with how many (in no particular order). */
+  releases(projectId: number): ReleaseRow[] {
+    return (this.releasesStatement.all(projectId) as (Omit<ReleaseRow, "yanked"> & { yanked: number })[]).map((row) => ({ ...row, yanked: row.yanked === 1 }));
   }
 
   insert(projectId: number, version: Version, file: NewFile): number {

@@ -281,6 +281,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX files_failed ON files (id) WHERE verification = 'failed' AND deleted_at IS NULL;
   CREATE INDEX files_held ON files (id) WHERE hold_reason != '' AND deleted_at IS NULL;
   CREATE INDEX checks_running ON checks (id) WHERE status = 'running';
+  CREATE INDEX files_by_job ON files (job_id) WHERE job_id IS NOT NULL;
   ALTER TABLE projects ADD COLUMN summary TEXT NOT NULL DEFAULT '';
   UPDATE projects SET summary = coalesce((SELECT f.summary FROM releases r JOIN files f ON f.release_id = r.id
     WHERE r.project_id = projects.id ORDER BY f.id DESC LIMIT 1), '');

@@ -11,6 +11,11 @@ export function projectPage(context: ViewContext, view: Project): string {
   const body = html`<h1>${project.displayName}</h1>
 ${view.releases.length === 0 && html`<p>No release has a file.</p>`}
 ${view.releases.map((release) => releaseSection(context, project.name, release, view.permissions))}
+${
+  view.older.length > 0 &&
+  html`<section aria-labelledby="older"><h2 id="older">Older releases</h2>
+<ul class="older">${view.older.map((release) => html`<li><a href="${links.release(project.name, release.version)}">${release.version}</a> ${release.yanked && badge("yanked")} <span class="note">${release.files} file(s)</span></li>`)}</ul></section>`
+}
 ${view.permissions.administer && waiverList(view.waivers, view.smokeCheck)}`;
   return layout(context, { title: project.displayName, body });
 }
