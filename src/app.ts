@@ -9,6 +9,7 @@ import { Backups } from "./services/backups.js";
 import { Catalog } from "./services/catalog.js";
 import { Checks } from "./services/checks.js";
 import { NodeTrust } from "./services/node-trust.js";
+import { JobStream } from "./services/job-stream.js";
 import { Jobs } from "./services/jobs.js";
 import { LoginThrottle } from "./services/login-throttle.js";
 import { Downloads } from "./services/downloads.js";
@@ -71,6 +72,7 @@ export interface Services {
   imports: Imports;
   agents: Agents;
   jobs: Jobs;
+  jobStream: JobStream;
   checks: Checks;
   nodeTrust: NodeTrust;
   waivers: Waivers;
@@ -81,6 +83,7 @@ export interface Services {
   backups: Backups;
   fsck: Fsck;
   wakeUps: WakeUps;
+  jobChanges: WakeUps;
   close(): void;
 }
 
@@ -112,6 +115,8 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     sessions: new SessionStore(db),
   };
   const wakeUps = new WakeUps();
+  // Job state and log lines ring their own wake-ups: the ones above would plan jobs and wake every waiting agent at each log line.
+  const jobChanges = new WakeUps();
   const access = new Access(stores.accounts, settings.access.anonymous_read);
   const staging = new Staging(blobs);
   const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers);
@@ -119,10 +124,10 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, waivers, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const gated = settings.nodes.length > 0;
+  const jobs = new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, jobChanges, settings.farm, now, access, gated);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   const accounts = new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now);
-  const agents = new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, VERSION, now, access);
-  const jobs = new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, wakeUps, settings.farm, now, access, gated);
+  const agents = new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, now, access);
   const checks = new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks);
   const smokeChecks = new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now);
   return {
@@ -140,6 +145,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
     agents,
     jobs,
+    jobStream: new JobStream(jobs, stores.jobs, jobChanges, { ...JOB_FOLLOWER_LIMITS, idleMs: heartbeatMs(settings) }),
     checks,
     nodeTrust,
     waivers,
@@ -150,6 +156,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
     fsck: new Fsck(db, blobs),
     wakeUps,
+    jobChanges,
     close: () => db.close(),
   };
 }
@@ -197,6 +204,17 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     services.close();
   };
   return { url, services, stop: () => (stopped ??= stop()) };
+}
+
+/**
+ * Live job streams open at once: each one re-reads its job at every job change, so their number
+ * is what a change costs. A browser opens at most 6 connections to a server over HTTP/1.1.
+ */
+const JOB_FOLLOWER_LIMITS = { maxFollowers: 200, maxPerClient: 20 };
+
+/** A quiet job stream sends a comment this often: well inside the server's idle timeout, and 15 s at most for proxies. */
+function heartbeatMs(settings: Settings): number {
+  return Math.min(15_000, (settings.server.idle_timeout_seconds * 1000) / 2);
 }
 
 function configuredUrl(settings: Settings): string {

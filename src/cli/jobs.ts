@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseProjectName } from "../core/names.js";
 import { parseJobFilter, parseJobId } from "../core/parameters.js";
-import { JOB_STATUSES } from "../core/types.js";
+import { isJobLive, JOB_STATUSES } from "../core/types.js";
 import { parseVersion } from "../core/versions.js";
 import type { JobRow } from "../store/jobs.js";
 import { OPERATOR, withServices } from "./context.js";
@@ -38,7 +38,7 @@ export function registerJobs(program: Command): void {
         }
         for (const line of shown.log) console.log(`${line.at} ${line.stream}: ${line.text}`);
         after = shown.log.at(-1)?.id ?? after;
-        if (!options.follow || !["queued", "leased"].includes(shown.job.status)) return;
+        if (!options.follow || !isJobLive(shown.job.status)) return;
         await sleep(1000);
       }
     });

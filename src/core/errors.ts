@@ -6,7 +6,7 @@ export class AppError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    /** For 429: when the client may try again. */
+    /** For 429 and 503: when the client may try again. */
     readonly retryAfterSeconds?: number,
   ) {
     // One line, whatever a client put in the values it quotes (a metadata field can span lines).
@@ -22,6 +22,7 @@ export const notFound = (message: string) => new AppError(404, message);
 export const conflict = (message: string) => new AppError(409, message);
 export const tooLarge = (message: string) => new AppError(413, message);
 export const tooManyRequests = (message: string, retryAfterSeconds: number) => new AppError(429, message, retryAfterSeconds);
+export const unavailable = (message: string, retryAfterSeconds: number) => new AppError(503, message, retryAfterSeconds);
 export const insufficientStorage = (message: string) => new AppError(507, message);
 
 /** nginx's code for a client that went away before its request was read: logged, never answered. */

@@ -26,11 +26,11 @@ export function parseEnrolmentId(raw: string): number {
   return positiveId(raw.replace(/^#/, ""), "enrolment", "`pydepot agents list` lists them");
 }
 
-/** `log_after`: the id of the last log line already seen (0: from the start). */
-export function parseLogAfter(raw: unknown): number {
+/** `log_after` (or an event stream's `Last-Event-ID`): the id of the last log line already seen (0: from the start). */
+export function parseLogAfter(raw: unknown, name = "log_after"): number {
   if (raw === undefined || raw === "") return 0;
   const after = typeof raw === "string" && /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(after)) throw badRequest(`Invalid log_after ${JSON.stringify(raw)}: send the id of the last log line seen, or 0`);
+  if (!Number.isSafeInteger(after)) throw badRequest(`Invalid ${name} ${JSON.stringify(raw)}: send the id of the last log line seen, or 0`);
   return after;
 }
 

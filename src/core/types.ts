@@ -19,3 +19,8 @@ export const ROLES: readonly Role[] = ["view", "upload", "admin"];
 export type JobId = Brand<number, "JobId">;
 export const JOB_STATUSES = ["queued", "leased", "succeeded", "failed", "cancelled", "not_applicable"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** Whether a job can still change by itself: queued or building. Any other status stays until an admin queues it again. */
+export function isJobLive(status: JobStatus): boolean {
+  return status === "queued" || status === "leased";
+}

@@ -8,6 +8,8 @@ import { isBuildToken, type Jobs } from "../services/jobs.js";
 declare module "express-serve-static-core" {
   interface Locals {
     principal: Principal;
+    /** Who is asking, by address (see clientAddress): what per-client limits count by. */
+    clientAddress: string;
   }
 }
 
@@ -23,13 +25,14 @@ export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, trusted
   return async (request, response, next) => {
     const header = request.headers.authorization;
     const address = clientAddress(request.socket.remoteAddress, request.headers["x-real-ip"], trustedProxy);
+    response.locals.clientAddress = address;
     response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents, jobs) : ANONYMOUS;
     next();
   };
 }
 
 /**
- * Who is asking, for the login throttle: behind nginx every request comes from nginx, which passes
+ * Who is asking, for the login throttle and the bound on live job streams: behind nginx every request comes from nginx, which passes
  * the client's address in X-Real-IP (the rendered config sets it). Believed only from the
  * configured proxy's own address: anyone else could claim any address to dodge the throttle.
  */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { JobStream } from "../services/job-stream.js";
 import type { Operations } from "../services/operations.js";
 
 /** Seconds: index pages take well under a millisecond, uploads and long polls many seconds. */
@@ -29,12 +30,16 @@ export class Metrics {
   private readonly builds = new Histogram({ name: "pydepot_build_duration_seconds", help: "From lease to result, for builds finished since this server started, by outcome", labelNames: ["status"], buckets: BUILD_BUCKETS, registers: [this.registry] });
   private readonly verdicts = new Counter({ name: "pydepot_check_verdicts_total", help: "Import check verdicts, by interpreter and verdict", labelNames: ["interpreter", "verdict"], registers: [this.registry] });
   private readonly nodes = new Gauge({ name: "pydepot_nodes", help: "Configured clean nodes, by whether their last contact went well", labelNames: ["state"], registers: [this.registry] });
+  private readonly jobStreams = new Gauge({ name: "pydepot_job_streams", help: "Live job event streams open now (bounded: see the README)", registers: [this.registry] });
   private readonly freeBytes = new Gauge({ name: "pydepot_storage_free_bytes", help: "Free space for pydepot on the storage folder's filesystem", registers: [this.registry] });
   /** Label children by key: prom-client hashes a label object on each call, a Map lookup is cheaper. */
   private readonly children = new Map<string, Histogram.Internal<"route" | "status">>();
   private lastJobEvent: number;
 
-  constructor(private readonly operations: Operations) {
+  constructor(
+    private readonly operations: Operations,
+    private readonly jobStream: JobStream,
+  ) {
     collectDefaultMetrics({ register: this.registry });
     this.lastJobEvent = operations.lastJobEvent();
   }
@@ -67,6 +72,7 @@ export class Metrics {
     this.nodes.set({ state: "healthy" }, stats.nodes.healthy);
     this.nodes.set({ state: "unhealthy" }, stats.nodes.configured - stats.nodes.healthy);
     this.freeBytes.set(stats.freeBytes);
+    this.jobStreams.set(this.jobStream.followers);
     for (const build of this.operations.finishedBuilds(this.lastJobEvent)) {
       this.builds.observe({ status: build.status }, build.seconds);
       this.lastJobEvent = build.id;

@@ -5,6 +5,7 @@ import type { Accounts } from "../services/accounts.js";
 import type { Agents } from "../services/agents.js";
 import type { Catalog } from "../services/catalog.js";
 import type { Checks } from "../services/checks.js";
+import type { JobStream } from "../services/job-stream.js";
 import type { Jobs } from "../services/jobs.js";
 import type { Downloads } from "../services/downloads.js";
 import type { Operations } from "../services/operations.js";
@@ -33,6 +34,7 @@ export interface HttpDependencies {
   accounts: Accounts;
   agents: Agents;
   jobs: Jobs;
+  jobStream: JobStream;
   checks: Checks;
   pages: Pages;
   downloads: Downloads;
@@ -54,7 +56,7 @@ export interface HttpDependencies {
 }
 
 /** Middleware order: identify, routers, then the one error handler. */
-export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps.operations)): Express {
+export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps.operations, deps.jobStream)): Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
@@ -66,7 +68,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   app.use(farmRoutes(deps));
   app.use(checkRoutes(deps.checks));
   app.use(operationRoutes(deps.operations, metrics));
-  app.use(uiRoutes({ ...deps, trustedProxy: deps.trustedProxy }));
+  app.use(uiRoutes(deps));
   app.use((request, response) => {
     response.statusMessage = "Not Found";
     response.status(404).type("text/plain").send(`Not found: ${request.path}\n`);
@@ -82,7 +84,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
  * headers, stall an upload or hold an idle connection are cut off by the timeouts.
  */
 export function createHttpServer(deps: HttpDependencies): Server {
-  const metrics = new Metrics(deps.operations);
+  const metrics = new Metrics(deps.operations, deps.jobStream);
   const app = createHttpApp(deps, metrics);
   const fastPath = indexFastPath(deps.pages);
   const fastDownload = downloadFastPath(deps.downloads, app, deps.log);

@@ -67,6 +67,8 @@ export class Agents {
     private readonly history: HistoryStore,
     private readonly jobs: JobStore,
     private readonly wakeUps: WakeUps,
+    /** Rung when an agent's new session returns its old leases: live followers of those jobs see them queued. */
+    private readonly jobChanges: WakeUps,
     private readonly serverVersion: string,
     private readonly now: () => string,
     private readonly access: Access,
@@ -162,6 +164,7 @@ export class Agents {
       return released;
     });
     this.wakeUps.notify();
+    if (returned.length > 0) this.jobChanges.notify();
     return { targets: targets.map((target) => target.key), returned };
   }
 

@@ -11,7 +11,7 @@ import type { Staged } from "../store/blobs.js";
 import { tx, type Db } from "../store/db.js";
 import type { FileRow, FileStore } from "../store/files.js";
 import type { BuildCandidate, JobFilter, JobRow, JobStore, JobStatus } from "../store/jobs.js";
-import type { ProjectStore } from "../store/projects.js";
+import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
 import type { Ingest } from "./ingest.js";
@@ -78,6 +78,8 @@ export class Jobs {
     private readonly projects: ProjectStore,
     private readonly ingest: Ingest,
     private readonly wakeUps: WakeUps,
+    /** Rung at every change of a job's state or log, for live followers (services/job-stream.ts). */
+    private readonly jobChanges: WakeUps,
     private readonly settings: FarmSettings,
     private readonly now: () => string,
     private readonly access: Access,
@@ -155,7 +157,10 @@ export class Jobs {
         if (id !== undefined) this.store.recordEvent(id, this.now(), "leased", agent.name, "");
         return id;
       });
-      if (jobId !== undefined) return { ...this.describe(jobId), leaseSecret, buildToken };
+      if (jobId !== undefined) {
+        this.jobChanges.notify();
+        return { ...this.describe(jobId), leaseSecret, buildToken };
+      }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return null;
       await this.wakeUps.wait(Math.min(remaining, RECHECK_MS));
@@ -168,6 +173,7 @@ export class Jobs {
       for (const row of rows) this.store.recordEvent(row.id, this.now(), row.status, null, row.status === "failed" ? row.reason : "lease expired");
       return rows;
     });
+    if (expired.length > 0) this.jobChanges.notify();
     if (expired.some((row) => row.status === "queued")) this.wakeUps.notify();
   }
 
@@ -204,6 +210,7 @@ export class Jobs {
       if (!this.store.extend(jobId, agent.agentId, Date.now() + this.settings.lease_seconds * 1000)) throw this.notHeld(jobId);
       this.store.appendLog(jobId, lines);
     });
+    this.jobChanges.notify();
   }
 
   async acceptResult(
@@ -260,6 +267,7 @@ export class Jobs {
       }
     });
     this.wakeUps.notify();
+    this.jobChanges.notify();
     return jobs.map((job) => this.store.byId(job.id)!);
   }
 
@@ -271,6 +279,7 @@ export class Jobs {
       this.store.setStatus(jobId, "cancelled", "cancelled by an admin", this.now());
       this.store.recordEvent(jobId, this.now(), "cancelled", null, "cancelled by an admin");
     });
+    this.jobChanges.notify();
     return this.store.byId(jobId)!;
   }
 
@@ -282,11 +291,17 @@ export class Jobs {
 
   /** One job with its files, history and build log: only for those who may read its project. */
   show(principal: Principal, jobId: JobId, logAfter = 0) {
+    const { job } = this.readable(principal, jobId);
+    const files = this.files.byJob(jobId);
+    return { job, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
+  }
+
+  /** The job if the principal may read its project; an unknown job and an unreadable one are the same 404. */
+  readable(principal: Principal, jobId: JobId): { job: JobRow; project: ProjectRow } {
     const job = this.store.byId(jobId);
     const project = job && this.projects.byName(job.project as NormalizedName);
     this.access.canRead(principal, project, () => notFound(`No job ${jobId}`));
-    const files = this.files.byJob(jobId);
-    return { job: job!, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
+    return { job: job!, project };
   }
 
   private decide(candidate: BuildCandidate, target: TargetRow, releaseFiles: FileRow[]): [JobStatus, string] {
@@ -371,6 +386,7 @@ export class Jobs {
         this.store.recordEvent(queued.id, this.now(), "succeeded", null, `covered by ${covering.filename}`);
       }
     });
+    this.jobChanges.notify();
     return this.store.byId(job.id)!;
   }
 }

@@ -67,6 +67,7 @@ export class JobStore {
   private readonly forReleaseStatement;
   private readonly appendLogStatement;
   private readonly logStatement;
+  private readonly logPageStatement;
   private readonly eventStatement;
   private readonly eventsStatement;
   private readonly sdistVersionsStatement;
@@ -120,6 +121,7 @@ export class JobStore {
       (SELECT f2.id FROM files f2 JOIN releases r2 ON r2.id = f2.release_id WHERE r2.project_id = ? AND r2.version = ? AND f2.kind = 'sdist' AND f2.deleted_at IS NULL)`);
     this.appendLogStatement = db.prepare("INSERT INTO job_log (job_id, at, stream, text) VALUES (?, ?, ?, ?)");
     this.logStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id");
+    this.logPageStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?");
     this.eventStatement = db.prepare("INSERT INTO job_events (job_id, at, status, agent, detail) VALUES (?, ?, ?, ?, ?)");
     this.eventsStatement = db.prepare("SELECT at, status, agent, detail FROM job_events WHERE job_id = ? ORDER BY id");
     this.sdistVersionsStatement = db.prepare(`SELECT DISTINCT r.project_id AS projectId, r.version FROM files f
@@ -225,6 +227,11 @@ export class JobStore {
 
   log(jobId: number, afterId = 0): LogLine[] {
     return this.logStatement.all(jobId, afterId) as LogLine[];
+  }
+
+  /** At most `limit` log lines after `afterId`: what a live follower reads per step. */
+  logPage(jobId: number, afterId: number, limit: number): LogLine[] {
+    return this.logPageStatement.all(jobId, afterId, limit) as LogLine[];
   }
 
   recordEvent(jobId: number, at: string, status: string, agent: string | null, detail: string): void {

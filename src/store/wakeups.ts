@@ -24,16 +24,27 @@ export class WakeUps {
     for (const wake of woken) wake();
   }
 
-  /** Resolve on the next notify() or after `ms`, whichever comes first. */
-  wait(ms: number): Promise<void> {
+  /**
+   * Resolve on the next notify(), after `ms`, or when `signal` aborts, whichever comes first; the
+   * timer and the waiter go with it, so a waiter whose client left keeps nothing behind.
+   */
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
       const wake = () => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", wake);
         this.waiters.delete(wake);
         resolve();
       };
       const timer = setTimeout(wake, ms);
+      signal?.addEventListener("abort", wake, { once: true });
       this.waiters.add(wake);
     });
+  }
+
+  /** How many wait() calls are pending: lets a test prove that a follower that left waits no more. */
+  get waiting(): number {
+    return this.waiters.size;
   }
 }

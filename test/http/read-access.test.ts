@@ -28,6 +28,8 @@ interface Row {
   missing?: string;
   /** Text a 200 must hold for those who may read secret-pkg, and must never hold for the others. */
   secret?: string;
+  /** An event stream that stays open while the job runs: read up to its first status event. */
+  stream?: true;
 }
 
 let server: TestServer;
@@ -90,6 +92,8 @@ const TABLE: Row[] = [
   { route: "/api/farm/jobs", path: `/api/farm/jobs?project=no-such-pkg`, expect: unknown(), missing: "No project named no-such-pkg" },
   { route: "/api/farm/jobs/:id", path: `/api/farm/jobs/${SECRET_JOB}`, expect: projectData(), missing: `No job ${SECRET_JOB}`, secret: BUILD_LOG },
   { route: "/api/farm/jobs/:id", path: `/api/farm/jobs/999999`, expect: unknown(), missing: "No job 999999" },
+  { route: "/api/farm/jobs/:id/events", path: `/api/farm/jobs/${SECRET_JOB}/events`, expect: projectData(), missing: `No job ${SECRET_JOB}`, secret: BUILD_LOG, stream: true },
+  { route: "/api/farm/jobs/:id/events", path: `/api/farm/jobs/999999/events`, expect: unknown(), missing: "No job 999999", stream: true },
   {
     route: "/api/files/:filename/checks",
     path: `/api/files/${WHEEL}/checks`,
@@ -110,6 +114,8 @@ const TABLE: Row[] = [
   { route: "/ui/projects/:project/releases/:version", path: `/ui/projects/secret-pkg/releases/1.0`, expect: page(projectData()), missing: "No project named secret-pkg", secret: WHEEL },
   { route: "/ui/jobs/:id", path: `/ui/jobs/${SECRET_JOB}`, expect: page(projectData()), missing: `No job ${SECRET_JOB}`, secret: BUILD_LOG },
   { route: "/ui/jobs/:id", path: `/ui/jobs/999999`, expect: page(unknown()), missing: "No job 999999" },
+  { route: "/ui/jobs/:id/events", path: `/ui/jobs/${SECRET_JOB}/events`, expect: page(projectData()), missing: `No job ${SECRET_JOB}`, secret: BUILD_LOG, stream: true },
+  { route: "/ui/jobs/:id/events", path: `/ui/jobs/999999/events`, expect: page(unknown()), missing: "No job 999999", stream: true },
   { route: "/ui/checks/:id", path: `/ui/checks/${SECRET_CHECK}`, expect: page(projectData()), missing: `No check ${SECRET_CHECK}`, secret: WHEEL },
   { route: "/ui/checks/:id", path: `/ui/checks/999999`, expect: page(unknown()), missing: "No check 999999" },
   { route: "/ui/agents", path: `/ui/agents`, expect: { anonymous: 303, stranger: 403, reader: 403, admin: 200 } },
@@ -142,7 +148,7 @@ describe("every GET route, as anonymous, role-less user, reader and site admin (
 
   const cases = TABLE.flatMap((row) => EVERYONE.map((who) => [row.path, who, row] as const));
   test.each(cases)("GET %s as %s", async (_path, who, row) => {
-    const answer = await get(`${server.url}${row.path}`, { accept: "text/html", auth: auth[who] });
+    const answer = await (row.stream ? getStream : get)(`${server.url}${row.path}`, { accept: "text/html", auth: auth[who] });
     expect(answer.status, `${answer.statusText}\n${answer.body}`).toBe(row.expect[who]);
     if (answer.status === 401) {
       expect(answer.statusText).toMatch(/^This (index requires authentication|action needs credentials): use __token__ and an API token$/);
@@ -157,6 +163,20 @@ describe("every GET route, as anonymous, role-less user, reader and site admin (
     if (row.secret !== undefined && answer.status === 200) expect(answer.body.includes(row.secret), answer.body).toBe(who === "reader" || who === "admin");
   });
 });
+
+/** An event stream's answer up to its first status event (which follows the log so far), then closed. */
+async function getStream(url: string, options: { accept: string; auth?: string }) {
+  const abort = new AbortController();
+  const response = await fetch(url, { headers: { Accept: options.accept, ...(options.auth ? { Authorization: options.auth } : {}) }, signal: abort.signal, redirect: "manual" });
+  let body = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of response.body!) {
+    body += decoder.decode(chunk as Uint8Array, { stream: true });
+    if (response.status === 200 && body.includes("event: status")) break;
+  }
+  abort.abort();
+  return { status: response.status, statusText: response.statusText, headers: response.headers, body };
+}
 
 describe("the admin API does not tell strangers which private projects exist", () => {
   const yank = (project: string, who: Who) =>

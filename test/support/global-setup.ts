@@ -1,5 +1,5 @@
-// vitest globalSetup: the Debian packages the suite drives (nginx, twine, sshd, the wheels
-// seeded into test indexes). Installs what is missing, once per run; costs one dpkg-query per
+// vitest globalSetup: the Debian packages the suite drives (nginx, twine, sshd, chromium, the
+// wheels seeded into test indexes). Installs what is missing, once per run; costs one dpkg-query per
 // package when everything is there.
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -28,6 +28,8 @@ const REQUIRED: readonly Requirement[] = [
   { pkg: "bzip2", file: "/usr/bin/bzip2" },
   { pkg: "gcc", file: "/usr/bin/gcc" },
   { pkg: "patchelf", file: "/usr/bin/patchelf" },
+  // The browser tests drive Debian's own build through playwright-core (test/support/browser.ts).
+  { pkg: "chromium", file: "/usr/bin/chromium" },
 ];
 
 export default async function setup(): Promise<void> {

@@ -6,8 +6,10 @@ import { parseJobFilter, parseJobId, parseLogAfter } from "../../core/parameters
 import { parseVersion } from "../../core/versions.js";
 import { actorName, type Access } from "../../services/access.js";
 import type { Agents } from "../../services/agents.js";
+import type { JobStream } from "../../services/job-stream.js";
 import type { Jobs } from "../../services/jobs.js";
 import type { Staging } from "../../services/staging.js";
+import { sendEventStream } from "../event-stream.js";
 import { multipartForm } from "../upload-engine.js";
 import type { UploadLimits } from "./legacy.js";
 
@@ -15,6 +17,7 @@ export interface FarmDependencies {
   access: Access;
   agents: Agents;
   jobs: Jobs;
+  jobStream: JobStream;
   staging: Staging;
   uploadLimits: UploadLimits;
   longPollMs: number;
@@ -81,6 +84,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
   router.get("/api/farm/jobs/:id", (request, response) => {
     response.json(jobs.show(response.locals.principal, parseJobId(request.params.id), parseLogAfter(request.query.log_after)));
   });
+  router.get("/api/farm/jobs/:id/events", jobEvents(deps.jobStream));
   router.post("/api/farm/builds", (request, response) => {
     const { project, version, target } = request.body ?? {};
     if (typeof project !== "string" || typeof version !== "string") throw badRequest("Send JSON with project, version and optionally target");
@@ -91,6 +95,21 @@ export function farmRoutes(deps: FarmDependencies): Router {
     response.json({ job: jobs.cancel(parseJobId(request.params.id)) });
   });
   return router;
+}
+
+/**
+ * A job's log and status as server-sent events, for whoever may read the job: the farm API's
+ * stream and the web UI's job page (with its session) answer through this one handler.
+ * EventSource sends Last-Event-ID when it reconnects; a page that already shows lines starts
+ * after them with log_after.
+ */
+export function jobEvents(jobStream: JobStream): RequestHandler<{ id: string }> {
+  return async (request, response) => {
+    const lastEventId = request.get("Last-Event-ID");
+    const after = lastEventId === undefined ? parseLogAfter(request.query.log_after) : parseLogAfter(lastEventId, "Last-Event-ID");
+    const { principal, clientAddress } = response.locals;
+    await sendEventStream(request, response, jobStream.follow(principal, clientAddress, parseJobId(request.params.id), after));
+  };
 }
 
 /** Up to 20 built files, together within the upload limit, and the result JSON. */

@@ -1,6 +1,8 @@
 import { Router, type Request, type Response } from "express";
 import { parseCheckId, parseJobId } from "../../../core/parameters.js";
 import type { Catalog } from "../../../services/catalog.js";
+import type { JobStream } from "../../../services/job-stream.js";
+import { jobEvents } from "../farm.js";
 import type { ViewContext } from "../../ui/layout.js";
 import { checkPage } from "../../ui/views/check.js";
 import { agentsPage, nodesPage } from "../../ui/views/farm.js";
@@ -10,7 +12,7 @@ import { projectPage } from "../../ui/views/project.js";
 import { releasePage } from "../../ui/views/release.js";
 
 /** The web UI's pages: each asks the catalog (which checks read access) and renders its view. */
-export function uiPageRoutes(catalog: Catalog, publicUrl: string | undefined): Router {
+export function uiPageRoutes(catalog: Catalog, jobStream: JobStream, publicUrl: string | undefined): Router {
   // Strict: /ui and /ui/ are different routes (the first sends to the second).
   const router = Router({ strict: true });
   const send = (response: Response, page: string) => response.type("html").set("Cache-Control", "no-store").send(page);
@@ -30,6 +32,8 @@ export function uiPageRoutes(catalog: Catalog, publicUrl: string | undefined): R
   router.get("/ui/jobs/:id", (request, response) => {
     send(response, jobPage(context(request, response), catalog.job(response.locals.principal, parseJobId(request.params.id))));
   });
+  // The job page's live log: the API's stream, read with the session's principal (the API never reads the cookie).
+  router.get("/ui/jobs/:id/events", jobEvents(jobStream));
   router.get("/ui/checks/:id", (request, response) => {
     send(response, checkPage(context(request, response), catalog.check(response.locals.principal, parseCheckId(request.params.id))));
   });

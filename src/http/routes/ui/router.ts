@@ -1,5 +1,6 @@
 import express, { Router, type Request, type Response } from "express";
 import type { Catalog } from "../../../services/catalog.js";
+import type { JobStream } from "../../../services/job-stream.js";
 import { uiErrorHandler } from "../../errors.js";
 import { readSession } from "../../ui/session-cookie.js";
 import { errorPage, signInPage } from "../../ui/views/sign-in.js";
@@ -10,8 +11,8 @@ import { uiStaticRoutes } from "./static.js";
 
 export interface UiDependencies extends UiActionServices {
   catalog: Catalog;
+  jobStream: JobStream;
   publicUrl?: string;
-  trustedProxy?: string;
 }
 
 /**
@@ -26,8 +27,8 @@ export function uiRoutes(deps: UiDependencies): Router {
     next();
   });
   router.use(uiStaticRoutes());
-  router.use(uiSignInRoutes(deps.sessions, deps.publicUrl, deps.trustedProxy));
-  router.use(uiPageRoutes(deps.catalog, deps.publicUrl));
+  router.use(uiSignInRoutes(deps.sessions, deps.publicUrl));
+  router.use(uiPageRoutes(deps.catalog, deps.jobStream, deps.publicUrl));
   router.use(uiActionRoutes(deps));
   router.use("/ui", uiErrorHandler(SIGN_IN_PATH, (request, response, status, message) => render(request, response, deps.publicUrl, status, message)));
   return router;

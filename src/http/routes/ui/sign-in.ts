@@ -1,6 +1,5 @@
 import { Router } from "express";
 import type { Sessions } from "../../../services/sessions.js";
-import { clientAddress } from "../../identify.js";
 import { clearSessionCookie, requireSameOrigin, requireSessionForm, sessionSecret, setSessionCookie } from "../../ui/session-cookie.js";
 import { signInPage } from "../../ui/views/sign-in.js";
 import { viewContext } from "./pages.js";
@@ -8,7 +7,7 @@ import { viewContext } from "./pages.js";
 export const SIGN_IN_PATH = "/ui/sign-in";
 
 /** Signing in (password, or an API token without a username) and out. */
-export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined, trustedProxy: string | undefined): Router {
+export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined): Router {
   const router = Router();
   router.get(SIGN_IN_PATH, (request, response) => {
     const page = signInPage(viewContext(request, response, publicUrl), { next: localPath(request.query.next) });
@@ -17,8 +16,7 @@ export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined
   router.post(SIGN_IN_PATH, async (request, response) => {
     requireSameOrigin(request);
     const { username, password } = request.body ?? {};
-    const address = clientAddress(request.socket.remoteAddress, request.headers["x-real-ip"], trustedProxy);
-    const signedIn = await sessions.signIn(String(username ?? ""), String(password ?? ""), address);
+    const signedIn = await sessions.signIn(String(username ?? ""), String(password ?? ""), response.locals.clientAddress);
     const secure = (publicUrl ?? "").startsWith("https:") || request.secure;
     setSessionCookie(response, signedIn.secret, signedIn.expiresAt, secure);
     response.redirect(303, localPath(request.body?.next));

@@ -1,7 +1,6 @@
 import type { Catalog } from "../../../services/catalog.js";
+import { isJobLive } from "../../../core/types.js";
 import { html } from "../html.js";
-// Live while queued or leased: the page then follows the job's event stream (static/job.js).
-const isJobLive = (status: string) => status === "queued" || status === "leased";
 import { layout, type ViewContext } from "../layout.js";
 import { badge, links, time } from "../links.js";
 
