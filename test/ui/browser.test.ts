@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { launchBrowser, openPage, pageProblems, screenshot } from "../support/browser.js";
 import { makeEnvironment, pipInstall, type PythonEnvironment } from "../support/clients.js";
 import { expectOk } from "../support/commands.js";
-import { buildFixture, nodeSettings } from "../support/checker.js";
+import { buildFixture, listed, nodeSettings } from "../support/checker.js";
 import { waitFor } from "../support/farm-api.js";
 import { Farm, FARM_TEST_TIMEOUT_MS } from "../support/farm.js";
 import { buildSdist } from "../support/packages.js";
@@ -29,6 +29,10 @@ describe("the web UI in chromium, on a farm with an agent and a clean node", { t
   beforeAll(async () => {
     node = await startSshd();
     farm = await Farm.start({}, { nodes: [nodeSettings(node, { interpreters: [sharedPython("3.11")] })] });
+    // Builds install setuptools and wheel from the index, which lists them once the node verified them.
+    for (const tool of ["setuptools", "wheel"]) {
+      await waitFor(`${tool} verified and listed`, async () => ((await listed(farm.index, tool)).length > 0 ? true : undefined), { timeoutMs: WAIT_MS, intervalMs: 1000 });
+    }
     browser = await launchBrowser();
     page = await openPage(browser);
     environment = await makeEnvironment("3.11");
@@ -54,9 +58,11 @@ describe("the web UI in chromium, on a farm with an agent and a clean node", { t
   }
 
   test("an uploaded sdist: pending, built with its log live, verified on the node", async () => {
-    // The agent says what it builds for, then stops: the upload's job waits for it, pending.
+    // The agent says what it builds for, then stops: the upload's job waits for it, pending. The
+    // server starts again too, or the dead agent's long poll (still open there) would take the job.
     await farm.startAgent("builder", { pythons: [sharedPython("3.11")] });
     await farm.killAgent("builder");
+    await farm.restartServer();
     await farm.upload(await buildSdist("slow-build", { version: "1.0" }));
     await page.goto(`${farm.url}/ui/projects/slow-build`);
     await expect.poll(() => page.locator(".pending").innerText()).toBe("1 build(s) pending");
@@ -65,7 +71,7 @@ describe("the web UI in chromium, on a farm with an agent and a clean node", { t
     await page.goto(`${farm.url}/ui/`);
     await page.getByLabel("Search projects by name or summary").fill("slow");
     await page.getByRole("button", { name: "Search" }).click();
-    await page.getByRole("link", { name: "slow-build" }).click();
+    await page.locator(".results").getByRole("link", { name: "slow-build" }).click();
     await page.getByRole("link", { name: "Build and check matrix" }).click();
     await screenshot(page, "matrix-pending");
 

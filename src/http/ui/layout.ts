@@ -25,6 +25,7 @@ export function layout(context: ViewContext, parts: PageParts): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${parts.title} · pydepot</title>
 <link rel="stylesheet" href="/ui/static/style.css">
+<link rel="icon" href="/ui/static/icon.svg" type="image/svg+xml">
 ${parts.script && html`<script src="/ui/static/${parts.script}" defer></script>`}
 </head>
 <body>

@@ -5,7 +5,7 @@ import { Router } from "express";
 
 /** The UI's own assets, shipped as data beside the sources (as src/python is), read once. */
 const FOLDER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../src/http/ui/static");
-const ASSETS: Record<string, string> = { "style.css": "text/css; charset=utf-8", "job.js": "text/javascript; charset=utf-8" };
+const ASSETS: Record<string, string> = { "style.css": "text/css; charset=utf-8", "job.js": "text/javascript; charset=utf-8", "icon.svg": "image/svg+xml" };
 
 /** The stylesheet (and scripts) every page links: served by the app, so the UI works offline. */
 export function uiStaticRoutes(): Router {
