@@ -21,7 +21,7 @@ ${installLines(context, project.name, version)}
 <section aria-labelledby="matrix"><h2 id="matrix">Builds and checks by target</h2>
 ${
   view.rows.length === 0
-    ? html`<p>No build target is registered yet: no agent has said what it builds for.</p>`
+    ? html`<p>No build jobs: the release has no source distribution, or no agent has said what it builds for yet.</p>`
     : html`<div class="scroll"><table class="matrix">
 <thead><tr><th scope="col">Target</th><th scope="col">OS</th><th scope="col">Arch</th><th scope="col">Python</th><th scope="col">Build</th><th scope="col">Checks per interpreter</th></tr></thead>
 <tbody>${view.rows.map((row) => matrixRow(context, row, view.permissions.operate))}</tbody></table></div>`
@@ -32,7 +32,7 @@ ${
   html`<section aria-labelledby="uploaded"><h2 id="uploaded">Uploaded files without a build target</h2>
 <ul class="verdict-list">${view.others.map(({ file, verdicts }) => html`<li><span class="filename">${file.file.filename}</span> ${badge(file.status)}${verdictList(verdicts)}${view.permissions.operate && recheckForm(context, file)}</li>`)}</ul></section>`
 }
-<section aria-labelledby="sources"><h2 id="sources">Source distributions</h2>${filesTable(project.name, view.sdists)}</section>
+<section aria-labelledby="sources"><h2 id="sources">Source distributions</h2>${view.sdists.length === 0 ? html`<p>None uploaded.</p>` : filesTable(project.name, view.sdists)}</section>
 ${view.permissions.administer && waiveForm(context, project.name, version)}
 ${view.permissions.administer && waiverList(view.waivers, view.smokeCheck)}`;
   return layout(context, { title, body });
