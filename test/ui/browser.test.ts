@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { launchBrowser, openPage, pageProblems, screenshot } from "../support/browser.js";
 import { makeEnvironment, pipInstall, type PythonEnvironment } from "../support/clients.js";
 import { expectOk } from "../support/commands.js";
-import { buildFixture, listed, nodeSettings } from "../support/checker.js";
+import { buildFixture, nodeSettings } from "../support/checker.js";
 import { waitFor } from "../support/farm-api.js";
 import { Farm, FARM_TEST_TIMEOUT_MS } from "../support/farm.js";
 import { buildSdist } from "../support/packages.js";
@@ -29,10 +29,6 @@ describe("the web UI in chromium, on a farm with an agent and a clean node", { t
   beforeAll(async () => {
     node = await startSshd();
     farm = await Farm.start({}, { nodes: [nodeSettings(node, { interpreters: [sharedPython("3.11")] })] });
-    // Builds install setuptools and wheel from the index, which lists them once the node verified them.
-    for (const tool of ["setuptools", "wheel"]) {
-      await waitFor(`${tool} verified and listed`, async () => ((await listed(farm.index, tool)).length > 0 ? true : undefined), { timeoutMs: WAIT_MS, intervalMs: 1000 });
-    }
     browser = await launchBrowser();
     page = await openPage(browser);
     environment = await makeEnvironment("3.11");
@@ -80,6 +76,7 @@ describe("the web UI in chromium, on a farm with an agent and a clean node", { t
     await page.goto(`${farm.url}/ui/jobs/${job.id}`);
     await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
     // The first line comes while the build sleeps: streamed into the page, the job still running.
+    await farm.waitForLog(job.id, "slow-build: sleeping");
     await page.locator("#job-log", { hasText: "slow-build: sleeping" }).waitFor({ timeout: WAIT_MS });
     expect(await page.locator("#job-status").getAttribute("data-status")).toBe("leased");
     await screenshot(page, "job-live");
