@@ -6,6 +6,7 @@ import { Access } from "./services/access.js";
 import { Accounts } from "./services/accounts.js";
 import { Agents } from "./services/agents.js";
 import { Backups } from "./services/backups.js";
+import { Catalog } from "./services/catalog.js";
 import { Checks } from "./services/checks.js";
 import { NodeTrust } from "./services/node-trust.js";
 import { JobStream } from "./services/job-stream.js";
@@ -21,6 +22,7 @@ import { PageFiles } from "./services/page-files.js";
 import { Pages } from "./services/pages.js";
 import { Planning } from "./services/planning.js";
 import { Releases } from "./services/releases.js";
+import { Sessions } from "./services/sessions.js";
 import { Staging } from "./services/staging.js";
 import { Uploads } from "./services/uploads.js";
 import { SmokeChecks } from "./services/smoke-checks.js";
@@ -40,6 +42,7 @@ import { HistoryStore } from "./store/history.js";
 import { JobStore } from "./store/jobs.js";
 import { ProjectStore } from "./store/projects.js";
 import { RenderedPages } from "./store/rendered-pages.js";
+import { SessionStore } from "./store/sessions.js";
 import { SmokeCheckStore } from "./store/smoke-checks.js";
 import { WaiverStore } from "./store/waivers.js";
 import { StatsStore } from "./store/stats.js";
@@ -61,6 +64,7 @@ export interface Services {
     stats: StatsStore;
     waivers: WaiverStore;
     smokeChecks: SmokeCheckStore;
+    sessions: SessionStore;
   };
   access: Access;
   accounts: Accounts;
@@ -80,6 +84,8 @@ export interface Services {
   waivers: Waivers;
   smokeChecks: SmokeChecks;
   operations: Operations;
+  catalog: Catalog;
+  sessions: Sessions;
   backups: Backups;
   fsck: Fsck;
   wakeUps: WakeUps;
@@ -112,6 +118,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     stats: new StatsStore(db),
     waivers: new WaiverStore(db),
     smokeChecks: new SmokeCheckStore(db),
+    sessions: new SessionStore(db),
   };
   const wakeUps = new WakeUps();
   // Job state and log lines ring their own wake-ups: the ones above would plan jobs and wake every waiting agent at each log line.
@@ -127,12 +134,16 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const planning = new Planning(db, stores.jobs, stores.agents, stores.files, wakeUps, now);
   const jobs = new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, planning, wakeUps, jobChanges, settings.farm, now, access);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
+  const accounts = new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now);
+  const agents = new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, now, access);
+  const checks = new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks);
+  const smokeChecks = new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now);
   return {
     db,
     blobs,
     stores,
     access,
-    accounts: new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now),
+    accounts,
     staging,
     ingest,
     uploads: new Uploads(ingest),
@@ -140,15 +151,17 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     pages,
     downloads: new Downloads(stores.projects, stores.files, blobs, access),
     imports: new Imports(ingest, staging, settings.uploads.max_bytes),
-    agents: new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, now, access),
+    agents,
     planning,
     jobs,
     jobStream: new JobStream(jobs, stores.jobs, jobChanges, { ...JOB_FOLLOWER_LIMITS, idleMs: heartbeatMs(settings) }),
-    checks: new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks),
+    checks,
     nodeTrust,
     waivers,
-    smokeChecks: new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now),
+    smokeChecks,
     operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
+    catalog: new Catalog(access, stores.projects, stores.files, stores.checks, stores.agents, stores.jobs, jobs, checks, agents, verdicts, waivers, smokeChecks, settings.nodes),
+    sessions: new Sessions(stores.sessions, accounts, now),
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),
     fsck: new Fsck(db, blobs),
     wakeUps,
@@ -171,6 +184,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     uploadLimits: { maxBytes: settings.uploads.max_bytes, maxFields: settings.uploads.max_fields, maxFieldBytes: settings.uploads.max_field_bytes },
     longPollMs: settings.farm.long_poll_seconds * 1000,
     trustedProxy: settings.server.trusted_proxy,
+    publicUrl: settings.server.public_url,
     timeouts: {
       headersMs: settings.server.headers_timeout_seconds * 1000,
       requestMs: settings.server.request_timeout_seconds * 1000,

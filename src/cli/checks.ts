@@ -11,7 +11,7 @@ export function registerChecks(program: Command): void {
     .description("check eggs and wheels on every interpreter they fit on clean nodes now and print the verdicts")
     .option("--node <name>", "only on this node")
     .action(async (target: string, options: { node?: string }, command: Command) => {
-      const results = await withServices(command, (services) => services.checks.checkNow(target, options.node));
+      const results = await withServices(command, (services) => services.checks.checkNow(OPERATOR, target, options.node));
       for (const result of results) printMatrix(result);
     });
   program

@@ -53,7 +53,7 @@ export function registerJobs(program: Command): void {
     .description("queue builds of a release again (every target, or one)")
     .option("--target <key>", "only this target")
     .action(async (project: string, version: string, options: { target?: string }, command: Command) => {
-      const jobs = await withServices(command, (services) => services.jobs.requeue(parseProjectName(project), parseVersion(version), options.target));
+      const jobs = await withServices(command, (services) => services.jobs.requeue(OPERATOR, parseProjectName(project), parseVersion(version), options.target));
       for (const row of jobs) console.log(describe(row));
     });
 }

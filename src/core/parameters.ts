@@ -11,6 +11,11 @@ export function parseJobId(raw: string): JobId {
   return positiveId(raw, "job", "`pydepot jobs` lists them") as JobId;
 }
 
+/** A check's number as `pydepot checks` and the web UI show it. */
+export function parseCheckId(raw: string): number {
+  return positiveId(raw, "check", "`pydepot checks FILE` lists them");
+}
+
 /** A token's number as `pydepot token list` shows it (`#3` or `3`). */
 export function parseTokenId(raw: string): number {
   return positiveId(raw.replace(/^#/, ""), "token", "`pydepot token list USER` lists them");

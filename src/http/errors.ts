@@ -33,6 +33,26 @@ export function errorHandler(log: (message: string) => void): ErrorRequestHandle
   };
 }
 
+/**
+ * The web UI's answer to an `AppError`: a page instead of plain text (`render` draws it), the
+ * message in the reason phrase as everywhere, and a visitor who must sign in first sent to the
+ * sign-in form (`signInPath` itself shows the refusal on its form instead). Anything else goes on
+ * to the one handler above.
+ */
+export function uiErrorHandler(signInPath: string, render: (request: Request, response: Response, status: number, message: string) => string): ErrorRequestHandler {
+  return (error, request, response, next) => {
+    if (!(error instanceof AppError) || response.headersSent) return next(error);
+    if (error.status === 401 && request.baseUrl + request.path !== signInPath) {
+      const back = request.method === "GET" ? request.originalUrl : "/ui/";
+      return response.redirect(303, `${signInPath}?next=${encodeURIComponent(back)}`);
+    }
+    response.status(error.status);
+    response.statusMessage = reasonPhrase(error.message);
+    if (error.retryAfterSeconds !== undefined) response.set("Retry-After", String(error.retryAfterSeconds));
+    response.type("html").send(render(request, response, error.status, error.message));
+  };
+}
+
 /** What the log says of a client that left before its answer was sent: not an error of ours. */
 export function answerCutShort(method: string | undefined, url: string | undefined): string {
   return `connection closed before the answer was complete (client aborted): ${method} ${url}`;

@@ -3,6 +3,7 @@ import express, { type Express } from "express";
 import type { Access } from "../services/access.js";
 import type { Accounts } from "../services/accounts.js";
 import type { Agents } from "../services/agents.js";
+import type { Catalog } from "../services/catalog.js";
 import type { Checks } from "../services/checks.js";
 import type { JobStream } from "../services/job-stream.js";
 import type { Jobs } from "../services/jobs.js";
@@ -10,10 +11,11 @@ import type { Downloads } from "../services/downloads.js";
 import type { Operations } from "../services/operations.js";
 import type { Pages } from "../services/pages.js";
 import type { Releases } from "../services/releases.js";
+import type { Sessions } from "../services/sessions.js";
+import type { Waivers } from "../services/waivers.js";
 import type { Uploads } from "../services/uploads.js";
 import type { Staging } from "../services/staging.js";
 import type { SmokeChecks } from "../services/smoke-checks.js";
-import type { Waivers } from "../services/waivers.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
 import { downloadFastPath } from "./download-fast-path.js";
@@ -27,6 +29,7 @@ import { gateRoutes } from "./routes/gate.js";
 import { legacyRoutes, type UploadLimits } from "./routes/legacy.js";
 import { operationRoutes } from "./routes/operations.js";
 import { simpleRoutes } from "./routes/simple.js";
+import { uiRoutes } from "./routes/ui/router.js";
 
 export interface HttpDependencies {
   access: Access;
@@ -40,8 +43,12 @@ export interface HttpDependencies {
   uploads: Uploads;
   releases: Releases;
   staging: Staging;
+  catalog: Catalog;
+  sessions: Sessions;
   waivers: Waivers;
   smokeChecks: SmokeChecks;
+  /** See settings: server.public_url (install lines name it; else the request's host). */
+  publicUrl?: string;
   uploadLimits: UploadLimits;
   operations: Operations;
   longPollMs: number;
@@ -63,8 +70,9 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   app.use(adminRoutes(deps.releases));
   app.use(gateRoutes(deps.waivers, deps.smokeChecks));
   app.use(farmRoutes(deps));
-  app.use(checkRoutes(deps.access, deps.checks));
+  app.use(checkRoutes(deps.checks));
   app.use(operationRoutes(deps.operations, metrics));
+  app.use(uiRoutes(deps));
   app.use((request, response) => {
     response.statusMessage = "Not Found";
     response.status(404).type("text/plain").send(`Not found: ${request.path}\n`);

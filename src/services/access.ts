@@ -73,9 +73,14 @@ export class Access {
 
   canAdminister(principal: Principal, project: ProjectRow): void {
     if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
-    if (!this.roleAtLeast(principal, project, "admin")) {
+    if (!this.administers(principal, project)) {
       throw forbidden(`${actorName(principal)} is not an admin of project ${project.name}`);
     }
+  }
+
+  /** Whether the principal may yank, unyank and waive in this project (what the web UI offers). */
+  administers(principal: Principal, project: ProjectRow): boolean {
+    return this.roleAtLeast(principal, project, "admin");
   }
 
   /** The principal as a build agent, or a 401 for anyone else. */
@@ -87,9 +92,14 @@ export class Access {
 
   requireSiteAdmin(principal: Principal): void {
     if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
-    if (principal.kind === "agent" || principal.kind === "build" || (principal.kind === "user" && !principal.isAdmin)) {
+    if (!this.isSiteAdmin(principal)) {
       throw forbidden(`${actorName(principal)} is not a site admin`);
     }
+  }
+
+  /** Whether the principal may rebuild, re-check and see the agents (what the web UI offers). */
+  isSiteAdmin(principal: Principal): boolean {
+    return principal.kind === "system" || (principal.kind === "user" && principal.isAdmin);
   }
 
   /**

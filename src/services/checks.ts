@@ -159,8 +159,8 @@ export class Checks {
    * Queue checks of one file, or of every egg and wheel of a project, run them (only on `onlyNode`
    * when given) until nothing more can start, and answer each file's matrix.
    */
-  async checkNow(target: string, onlyNode?: string): Promise<FileChecks[]> {
-    const filenames = [...new Set(this.request(target).map((check) => check.filename))];
+  async checkNow(principal: Principal, target: string, onlyNode?: string): Promise<FileChecks[]> {
+    const filenames = [...new Set(this.request(principal, target).map((check) => check.filename))];
     const files = () => filenames.map((filename) => this.files.byFilename(filename)!);
     const finished = () => files().flatMap((file) => this.store.forFile(file.id)).filter((check) => check.status === "verified" || check.status === "failed").length;
     const due = () => this.store.due(Date.now()).filter((check) => filenames.includes(check.filename)).length;
@@ -173,8 +173,9 @@ export class Checks {
     return files().map((file) => this.describe(file));
   }
 
-  /** Queue a check of one file, or of every egg and wheel of a project, now. */
-  request(target: string, purpose: CheckPurpose = "manual"): CheckRow[] {
+  /** Queue a check of one file, or of every egg and wheel of a project, now: for site admins. */
+  request(principal: Principal, target: string, purpose: CheckPurpose = "manual"): CheckRow[] {
+    this.access.requireSiteAdmin(principal);
     if (this.nodes.length === 0) throw conflict("No clean nodes are configured ([[nodes]] in the config file), so no check would run: the index lists every file unchecked");
     const byName = this.files.byFilename(target);
     const files = byName ? [byName] : this.projectFiles(target);

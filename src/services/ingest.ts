@@ -236,6 +236,7 @@ export class Ingest {
       origin: request.origin,
     });
     this.projects.touch(project.id);
+    this.projects.setSummary(project.id, metadata.summary);
     this.history.record(now, { actor: actorName(request.principal), action: `file.${request.origin}`, project: project.name, subject: name.filename });
     if (heldFor) {
       const detail = waiver ? `${heldFor} (not held: waiver #${waiver.id})` : heldFor;

@@ -187,8 +187,9 @@ export class Jobs {
     return this.settle(lease, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
   }
 
-  /** Queue a release again (all active targets, or one), for an admin. */
-  requeue(project: NormalizedName, version: Version, targetKey?: string): JobRow[] {
+  /** Queue a release again (all active targets, or one): for site admins. */
+  requeue(principal: Principal, project: NormalizedName, version: Version, targetKey?: string): JobRow[] {
+    this.access.requireSiteAdmin(principal);
     const projectRow = this.projects.byName(project);
     if (!projectRow) throw notFound(`No project named ${project}`);
     this.planning.planRelease(projectRow.id, version);
@@ -225,8 +226,8 @@ export class Jobs {
 
   /** One job with its files, history and build log: only for those who may read its project. */
   show(principal: Principal, jobId: JobId, logAfter = 0) {
-    const { job, project } = this.readable(principal, jobId);
-    const files = this.files.liveByProject(project.id).filter((file) => file.jobId === jobId);
+    const { job } = this.readable(principal, jobId);
+    const files = this.files.byJob(jobId);
     return { job, files, events: this.store.events(jobId), log: this.store.log(jobId, logAfter) };
   }
 

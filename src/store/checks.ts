@@ -95,6 +95,7 @@ export class CheckStore {
   private readonly forFileStatement;
   private readonly byIdStatement;
   private readonly runningStatement;
+  private readonly runningNowStatement;
   private readonly verifiedFilesStatement;
   private readonly awaitingStatement;
   private readonly insertForSlotStatement;
@@ -127,6 +128,7 @@ export class CheckStore {
       retry_after = ? WHERE id = ?`);
     this.setVerificationStatement = db.prepare("UPDATE files SET verification = ?, degraded = (degraded OR ?) WHERE id = ?");
     this.forFileStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.file_id = ? ORDER BY c.id DESC`);
+    this.runningNowStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.status = 'running' ORDER BY c.id`);
     this.byIdStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.id = ?`);
     this.runningStatement = db.prepare("UPDATE checks SET status = 'pending', node = NULL, interpreter = NULL WHERE status = 'running'");
     this.verifiedFilesStatement = db.prepare("SELECT id FROM files WHERE verification = 'verified' AND deleted_at IS NULL AND kind != 'sdist'").pluck();
@@ -227,6 +229,11 @@ export class CheckStore {
 
   forFile(fileId: number): CheckRow[] {
     return (this.forFileStatement.all(fileId) as RawCheck[]).map(fromRaw);
+  }
+
+  /** The checks running on nodes now. */
+  running(): CheckRow[] {
+    return (this.runningNowStatement.all() as RawCheck[]).map(fromRaw);
   }
 
   byId(checkId: number): CheckRow | undefined {

@@ -56,6 +56,15 @@ export interface FileRow {
   provenance: BuildProvenance | null;
 }
 
+/** A release as a project's page lists it. */
+export interface ReleaseRow {
+  version: Version;
+  yanked: boolean;
+  yankReason: string;
+  /** How many live files it has. */
+  files: number;
+}
+
 export type NewFile = Omit<
   FileRow,
   "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt" | "verification"
@@ -92,6 +101,12 @@ export class FileStore {
   private readonly setHoldStatement;
   private readonly releaseHoldStatement;
   private readonly holdReleasedStatement;
+  private readonly liveByReleaseStatement;
+  private readonly byJobStatement;
+  private readonly releasesStatement;
+  private readonly recentStatement;
+  private readonly failedStatement;
+  private readonly heldStatement;
 
   constructor(db: Db) {
     this.byFilenameStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.filename = ?`);
@@ -107,6 +122,14 @@ export class FileStore {
     this.setHoldStatement = db.prepare("UPDATE files SET hold_reason = ? WHERE id = ?");
     this.releaseHoldStatement = db.prepare("UPDATE files SET hold_reason = '', hold_released_at = ? WHERE id = ?");
     this.holdReleasedStatement = db.prepare("SELECT hold_released_at IS NOT NULL FROM files WHERE id = ?").pluck();
+    this.liveByReleaseStatement = db.prepare(`SELECT ${COLUMNS} WHERE p.id = ? AND r.version = ? AND f.deleted_at IS NULL`);
+    this.byJobStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.job_id = ? AND f.deleted_at IS NULL`);
+    this.releasesStatement = db.prepare(`SELECT r.version, r.yanked, r.yank_reason AS yankReason, count(*) AS files FROM releases r
+      JOIN files f ON f.release_id = r.id AND f.deleted_at IS NULL WHERE r.project_id = ? GROUP BY r.id`);
+    const readable = "(@readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))";
+    this.recentStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.deleted_at IS NULL AND f.origin != 'build' AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
+    this.failedStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.verification = 'failed' AND f.deleted_at IS NULL AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
+    this.heldStatement = db.prepare(`SELECT ${COLUMNS} WHERE f.hold_reason != '' AND f.deleted_at IS NULL AND ${readable} ORDER BY f.id DESC LIMIT @limit`);
     this.yankStatement = db.prepare("UPDATE releases SET yanked = ?, yank_reason = ? WHERE project_id = ? AND version = ?");
     this.deleteStatement = db.prepare("UPDATE files SET deleted_at = ?, deleted_by = ? WHERE id = ?");
     this.releaseExistsStatement = db.prepare(
@@ -121,6 +144,21 @@ export class FileStore {
 
   liveByProject(projectId: number): FileRow[] {
     return (this.liveByProjectStatement.all(projectId) as RawFile[]).map(fromRaw);
+  }
+
+  /** One release's live files. */
+  liveByRelease(projectId: number, version: Version): FileRow[] {
+    return (this.liveByReleaseStatement.all(projectId, version) as RawFile[]).map(fromRaw);
+  }
+
+  /** The live files a build job produced. */
+  byJob(jobId: number): FileRow[] {
+    return (this.byJobStatement.all(jobId) as RawFile[]).map(fromRaw);
+  }
+
+  /** The project's releases that have a live file, with how many (in no particular order). */
+  releases(projectId: number): ReleaseRow[] {
+    return (this.releasesStatement.all(projectId) as (Omit<ReleaseRow, "yanked"> & { yanked: number })[]).map((row) => ({ ...row, yanked: row.yanked === 1 }));
   }
 
   insert(projectId: number, version: Version, file: NewFile): number {
@@ -159,6 +197,26 @@ export class FileStore {
 
   holdReleased(fileId: number): boolean {
     return this.holdReleasedStatement.get(fileId) === 1;
+  }
+
+  /** The newest uploads and imports (not farm builds) of the `readable` projects (all when "all"). */
+  recent(readable: number[] | "all", limit: number): FileRow[] {
+    return this.newest(this.recentStatement, readable, limit);
+  }
+
+  /** The newest files whose check failed, of the `readable` projects. */
+  failed(readable: number[] | "all", limit: number): FileRow[] {
+    return this.newest(this.failedStatement, readable, limit);
+  }
+
+  /** The newest files held off the default index, of the `readable` projects. */
+  held(readable: number[] | "all", limit: number): FileRow[] {
+    return this.newest(this.heldStatement, readable, limit);
+  }
+
+  private newest(statement: { all(parameters: object): unknown[] }, readable: number[] | "all", limit: number): FileRow[] {
+    const rows = statement.all({ readable: readable === "all" ? null : JSON.stringify(readable), limit }) as RawFile[];
+    return rows.map(fromRaw);
   }
 
   markDeleted(fileId: number, at: string, by: string): void {

@@ -119,7 +119,7 @@ export class JobStore {
         AND (@readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))
       ORDER BY j.id DESC LIMIT 500`);
     this.forReleaseStatement = db.prepare(`SELECT ${COLUMNS} WHERE j.sdist_id IN
-      (SELECT f2.id FROM files f2 JOIN releases r2 ON r2.id = f2.release_id WHERE r2.project_id = ? AND r2.version = ? AND f2.kind = 'sdist')`);
+      (SELECT f2.id FROM files f2 JOIN releases r2 ON r2.id = f2.release_id WHERE r2.project_id = ? AND r2.version = ? AND f2.kind = 'sdist' AND f2.deleted_at IS NULL)`);
     this.appendLogStatement = db.prepare("INSERT INTO job_log (job_id, at, stream, text) VALUES (?, ?, ?, ?)");
     this.logStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id");
     this.logPageStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?");
@@ -223,6 +223,7 @@ export class JobStore {
     }) as JobRow[];
   }
 
+  /** The jobs of a release's live sdists (through the index of live files: one release, not every file). */
   forRelease(projectId: number, version: string): JobRow[] {
     return this.forReleaseStatement.all(projectId, version) as JobRow[];
   }

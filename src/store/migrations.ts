@@ -280,4 +280,25 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE checks ADD COLUMN missing_requirement TEXT NOT NULL DEFAULT '';
   CREATE INDEX checks_unresolvable ON checks (missing_requirement) WHERE cause = 'unresolvable';
   `,
+  // Web UI sign-ins: a session is known by the hash of its cookie, carries the token its forms
+  // must send back (CSRF), and ends at its expiry or at sign-out. The UI's lists read files
+  // newest first and by state, so those reads are indexed; its search reads each project's
+  // summary (its newest file's), kept on the project so a search does not visit every file.
+  `
+  CREATE TABLE sessions (
+    secret_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    csrf_token TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+  );
+  CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+  CREATE INDEX files_failed ON files (id) WHERE verification = 'failed' AND deleted_at IS NULL;
+  CREATE INDEX files_held ON files (id) WHERE hold_reason != '' AND deleted_at IS NULL;
+  CREATE INDEX checks_running ON checks (id) WHERE status = 'running';
+  CREATE INDEX files_by_job ON files (job_id) WHERE job_id IS NOT NULL;
+  ALTER TABLE projects ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+  UPDATE projects SET summary = coalesce((SELECT f.summary FROM releases r JOIN files f ON f.release_id = r.id
+    WHERE r.project_id = projects.id ORDER BY f.id DESC LIMIT 1), '');
+  `,
 ];

@@ -1,6 +1,13 @@
 import type { Db } from "./db.js";
 import type { NormalizedName } from "../core/types.js";
 
+/** A project as a search lists it: with the summary of its newest file. */
+export interface ProjectSummary {
+  name: NormalizedName;
+  displayName: string;
+  summary: string;
+}
+
 export interface ProjectRow {
   id: number;
   name: NormalizedName;
@@ -18,6 +25,8 @@ export class ProjectStore {
   private readonly setSerialStatement;
   private readonly listStatement;
   private readonly changedSinceStatement;
+  private readonly searchStatement;
+  private readonly setSummaryStatement;
 
   constructor(db: Db) {
     const columns = "id, name, display_name AS displayName, serial";
@@ -33,6 +42,20 @@ export class ProjectStore {
     this.listStatement = db.prepare(`SELECT ${columns} FROM projects p WHERE EXISTS (SELECT 1 FROM releases r
       JOIN files f ON f.release_id = r.id WHERE r.project_id = p.id AND f.deleted_at IS NULL
       AND (f.kind = 'sdist' OR (f.verification IN (SELECT value FROM json_each(?)) AND (? OR f.hold_reason = '')))) ORDER BY name`);
+    this.searchStatement = db.prepare(`SELECT p.name, p.display_name AS displayName, p.summary FROM projects p
+      WHERE (@readable IS NULL OR p.id IN (SELECT value FROM json_each(@readable)))
+        AND (p.name LIKE @pattern ESCAPE '\\' OR p.display_name LIKE @pattern ESCAPE '\\' OR p.summary LIKE @pattern ESCAPE '\\')
+      ORDER BY p.name LIMIT @limit`);
+    this.setSummaryStatement = db.prepare("UPDATE projects SET summary = ? WHERE id = ?");
+  }
+
+  /**
+   * Projects of the `readable` ones (all when "all") whose name or newest summary contains `text`
+   * (case-insensitive), by name.
+   */
+  search(text: string, readable: number[] | "all", limit: number): ProjectSummary[] {
+    const pattern = `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`;
+    return this.searchStatement.all({ pattern, readable: readable === "all" ? null : JSON.stringify(readable), limit }) as ProjectSummary[];
   }
 
   byName(name: NormalizedName): ProjectRow | undefined {
@@ -56,6 +79,11 @@ export class ProjectStore {
   create(name: NormalizedName, displayName: string, now: string): ProjectRow {
     const id = this.insertStatement.get(name, displayName, now) as number;
     return { id, name, displayName, serial: 0 };
+  }
+
+  /** The project's summary as searches see it: its newest file's. */
+  setSummary(projectId: number, summary: string): void {
+    this.setSummaryStatement.run(summary, projectId);
   }
 
   /** Mark a project changed (inside the transaction that changed it). */

@@ -139,6 +139,7 @@ function recordByStores(services: Services, files: ShortcutFile[]): void {
         origin: "import",
       });
       projects.touch(project.id);
+      projects.setSummary(project.id, SUMMARY);
     }
   });
 }

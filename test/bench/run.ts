@@ -16,6 +16,7 @@
  * - downloads: a small wheel under wrk (1 thread, 16 connections) and one 512 MiB wheel by curl,
  *   against nginx serving the same files (downloads.ts).
  * - logins: wrong-password timing for known and unknown names, downloads during a flood (logins.ts).
+ * - ui: each web UI page's time with 2,000 projects and 100,000 files (ui.ts). Knob: BENCH_UI_REQUESTS (100).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -30,6 +31,7 @@ import { farmLatencyScenario } from "./farm-latency.js";
 import { farmLeasesScenario } from "./farm-leases.js";
 import { farmPlanningScenario } from "./farm-planning.js";
 import { loginsScenario } from "./logins.js";
+import { uiScenario } from "./ui.js";
 import { largeScenario, pagesScenario, uploadScenario, type IndexResult, type Tools } from "./index.js";
 import { describeMachine, fmt, log, watchLoad } from "./machine.js";
 import { formatFigures, formatTable, mergeResults, type ScenarioResult, type Section } from "./report.js";
@@ -49,6 +51,7 @@ const SCENARIOS: Record<string, { title: string; run: Run }> = {
   "check-latency": { title: "Import checker: one check of a small pure wheel on a warm node", run: (work) => checkLatencyScenario(work) },
   "check-throughput": { title: "Import checker: 200 pending artifacts, one node running 2 checks at once", run: (work) => checkThroughputScenario(work) },
   logins: { title: "Password guessing: equal timing for unknown names, downloads during a flood", run: (work) => loginsScenario(work) },
+  ui: { title: "Web UI pages: server time with 2,000 projects and 100,000 files", run: (work) => uiScenario(work) },
 };
 const NAMES = Object.keys(SCENARIOS);
 

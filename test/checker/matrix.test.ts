@@ -22,6 +22,7 @@ import {
 } from "../support/checker.js";
 import { waiverCovers } from "../../src/core/verdicts.js";
 import type { WaiverRow } from "../../src/store/waivers.js";
+import { OPERATOR } from "../../src/cli/context.js";
 import { buildWheel } from "../support/packages.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 import { sharedPython } from "../support/unprivileged.js";
@@ -108,7 +109,7 @@ describe("a universal wheel whose module imports on Python 3 only", { timeout: C
   });
 
   test("re-verification applies the waiver too; revoking it holds the file again, and both are in the history", async () => {
-    server.services.checks.request(files.py3Only, "reverify");
+    server.services.checks.request(OPERATOR, files.py3Only, "reverify");
     const { state } = await waitForMatrix(server, files.py3Only, 2);
     expect(state.checks.map((check) => [check.purpose, check.python, check.status])).toEqual([
       ["reverify", "3.11", "verified"],
@@ -196,7 +197,7 @@ describe("a smoke check", { timeout: CHECKS_TIMEOUT_MS }, () => {
     const set = await pydepot("smoke", "set", "demo-pkg", "import demo_pkg; assert demo_pkg.VERSION == '0.1', 'JPEG support missing'");
     expect(set).toMatch(/^smoke check of demo-pkg set by cli:\S+;/);
     expect(await pydepot("smoke", "show", "demo-pkg")).toMatch(/^set by cli:\S+ at \S+:\nimport demo_pkg; assert demo_pkg\.VERSION == '0\.1', 'JPEG support missing'\n$/);
-    server.services.checks.request(files.demo);
+    server.services.checks.request(OPERATOR, files.demo);
     const failed = await waitForMatrix(server, files.demo, 2);
     for (const python of ["2.7", "3.11"]) {
       expect(failed.byPython[python].verdict).toBe("failed");
@@ -208,7 +209,7 @@ describe("a smoke check", { timeout: CHECKS_TIMEOUT_MS }, () => {
     expect(await listed(server.index, "demo-pkg")).not.toContain(files.demo);
 
     await pydepot("smoke", "set", "demo-pkg", "import demo_pkg; assert demo_pkg.VERSION == '3.0'");
-    server.services.checks.request(files.demo);
+    server.services.checks.request(OPERATOR, files.demo);
     const passed = await waitForMatrix(server, files.demo, 2);
     for (const python of ["2.7", "3.11"]) {
       expect(passed.byPython[python].verdict).toBe("verified");
@@ -228,7 +229,7 @@ describe("an interpreter dropped from the configuration", { timeout: CHECKS_TIME
     await server.stop();
     nodeConfig = { ...nodeConfig, interpreters: [sharedPython("3.11")] };
     server = await startCheckerServer({ nodes: [nodeConfig], storage: server.storage });
-    server.services.checks.request(files.py3Only);
+    server.services.checks.request(OPERATOR, files.py3Only);
     const { state } = await waitForMatrix(server, files.py3Only, 1);
     expect(state.matrix.map((entry) => [entry.python, entry.verdict])).toEqual([["3.11", "verified"]]);
     expect(state.verification).toBe("verified");

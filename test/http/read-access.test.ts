@@ -17,6 +17,8 @@ const SMOKE_CHECK = "import secret_pkg  # SECRET-SMOKE-CHECK";
 const WHEEL = "secret_pkg-1.0-py3-none-any.whl";
 /** The first job of a fresh server: the build of the sdist of secret-pkg 2.0 (1.0 has a wheel already). */
 const SECRET_JOB = 1;
+/** The first check of a fresh server: one of the secret wheel, queued through the check store. */
+const SECRET_CHECK = 1;
 
 interface Row {
   /** The Express route the request reaches. */
@@ -53,6 +55,9 @@ beforeAll(async () => {
   const job = await agent.lease();
   if (job?.id !== SECRET_JOB || job.project !== "secret-pkg") throw new Error(`expected job ${SECRET_JOB} of secret-pkg, got ${JSON.stringify(job)}`);
   expect((await agent.log(job.id, [BUILD_LOG])).status).toBe(200);
+  // No clean node runs here, so the check is queued directly: it waits, but its page exists.
+  const check = server.services.stores.checks.insert(server.services.stores.files.byFilename(WHEEL)!.id, "manual", new Date().toISOString());
+  if (check !== SECRET_CHECK) throw new Error(`expected check ${SECRET_CHECK}, got ${check}`);
 });
 
 afterAll(() => server?.stop());
@@ -60,6 +65,8 @@ afterAll(() => server?.stop());
 const open = (status = 200): Record<Who, number> => ({ anonymous: 401, stranger: status, reader: status, admin: status });
 const projectData = (): Record<Who, number> => ({ anonymous: 401, stranger: 404, reader: 200, admin: 200 });
 const unknown = (): Record<Who, number> => ({ anonymous: 401, stranger: 404, reader: 404, admin: 404 });
+/** The web UI sends anonymous visitors of a closed index to the sign-in form instead of a 401. */
+const page = (statuses: Record<Who, number>): Record<Who, number> => ({ ...statuses, anonymous: statuses.anonymous === 401 ? 303 : statuses.anonymous });
 
 const TABLE: Row[] = [
   { route: "/simple", path: `/simple`, expect: { anonymous: 301, stranger: 301, reader: 301, admin: 301 } },
@@ -109,6 +116,23 @@ const TABLE: Row[] = [
   // Counts only, never a name: a load balancer has no token.
   { route: "/healthz", path: `/healthz`, expect: { anonymous: 200, stranger: 200, reader: 200, admin: 200 } },
   { route: "/metrics", path: `/metrics`, expect: open() },
+  { route: "/ui", path: `/ui`, expect: { anonymous: 301, stranger: 301, reader: 301, admin: 301 } },
+  { route: "/ui/", path: `/ui/`, expect: page(open()), secret: "secret-pkg" },
+  { route: "/ui/", path: `/ui/?q=secret`, expect: page(open()), secret: "secret-pkg" },
+  { route: "/ui/projects/:project", path: `/ui/projects/Secret_Pkg`, expect: page(projectData()), missing: "No project named Secret_Pkg", secret: WHEEL },
+  { route: "/ui/projects/:project", path: `/ui/projects/no-such-pkg`, expect: page(unknown()), missing: "No project named no-such-pkg" },
+  { route: "/ui/projects/:project/releases/:version", path: `/ui/projects/secret-pkg/releases/1.0`, expect: page(projectData()), missing: "No project named secret-pkg", secret: WHEEL },
+  { route: "/ui/jobs/:id", path: `/ui/jobs/${SECRET_JOB}`, expect: page(projectData()), missing: `No job ${SECRET_JOB}`, secret: BUILD_LOG },
+  { route: "/ui/jobs/:id", path: `/ui/jobs/999999`, expect: page(unknown()), missing: "No job 999999" },
+  { route: "/ui/jobs/:id/events", path: `/ui/jobs/${SECRET_JOB}/events`, expect: page(projectData()), missing: `No job ${SECRET_JOB}`, secret: BUILD_LOG, stream: true },
+  { route: "/ui/jobs/:id/events", path: `/ui/jobs/999999/events`, expect: page(unknown()), missing: "No job 999999", stream: true },
+  { route: "/ui/checks/:id", path: `/ui/checks/${SECRET_CHECK}`, expect: page(projectData()), missing: `No check ${SECRET_CHECK}`, secret: WHEEL },
+  { route: "/ui/checks/:id", path: `/ui/checks/999999`, expect: page(unknown()), missing: "No check 999999" },
+  { route: "/ui/agents", path: `/ui/agents`, expect: { anonymous: 303, stranger: 403, reader: 403, admin: 200 } },
+  { route: "/ui/nodes", path: `/ui/nodes`, expect: page(open()) },
+  // What an anonymous visitor needs in order to sign in.
+  { route: "/ui/sign-in", path: `/ui/sign-in`, expect: { anonymous: 200, stranger: 200, reader: 200, admin: 200 } },
+  { route: "/ui/static/:asset", path: `/ui/static/style.css`, expect: { anonymous: 200, stranger: 200, reader: 200, admin: 200 } },
 ];
 
 describe("every GET route, as anonymous, role-less user, reader and site admin (anonymous_read = false)", () => {
@@ -140,7 +164,11 @@ describe("every GET route, as anonymous, role-less user, reader and site admin (
       expect(answer.statusText).toMatch(/^This (index requires authentication|action needs credentials): use __token__ and an API token$/);
       expect(answer.headers.get("www-authenticate")).toMatch(/^Basic\b/);
     }
-    if (answer.status === 404) expect([answer.statusText, answer.body]).toEqual([row.missing, `${row.missing}\n`]);
+    if (answer.status === 303) expect(answer.headers.get("location")).toBe(`/ui/sign-in?next=${encodeURIComponent(row.path)}`);
+    if (answer.status === 404 && row.route.startsWith("/ui")) {
+      expect(answer.statusText).toBe(row.missing);
+      expect(answer.body).toContain(`<p class="error" role="alert">${row.missing}</p>`);
+    } else if (answer.status === 404) expect([answer.statusText, answer.body]).toEqual([row.missing, `${row.missing}\n`]);
     // Refusals are checked whole above; an answer that lists things must leave out what the caller may not read.
     if (row.secret !== undefined && answer.status === 200) expect(answer.body.includes(row.secret), answer.body).toBe(who === "reader" || who === "admin");
   });
@@ -149,7 +177,7 @@ describe("every GET route, as anonymous, role-less user, reader and site admin (
 /** An event stream's answer up to its first status event (which follows the log so far), then closed. */
 async function getStream(url: string, options: { accept: string; auth?: string }) {
   const abort = new AbortController();
-  const response = await fetch(url, { headers: { Accept: options.accept, ...(options.auth ? { Authorization: options.auth } : {}) }, signal: abort.signal });
+  const response = await fetch(url, { headers: { Accept: options.accept, ...(options.auth ? { Authorization: options.auth } : {}) }, signal: abort.signal, redirect: "manual" });
   let body = "";
   const decoder = new TextDecoder();
   for await (const chunk of response.body!) {

@@ -10,6 +10,7 @@ import { CheckStore } from "../../src/store/checks.js";
 import { JobStore } from "../../src/store/jobs.js";
 import { FileStore } from "../../src/store/files.js";
 import { ProjectStore } from "../../src/store/projects.js";
+import { SessionStore } from "../../src/store/sessions.js";
 
 /** A plan step that reads a whole table instead of searching an index (`SCAN t USING INDEX` for an ORDER BY is not hot here). */
 const FULL_SCAN = /^SCAN (files|projects|releases|tokens|roles|users|jobs|agents|agent_targets|checks|f|p|r|t|u|j|c)\b/;
@@ -22,6 +23,7 @@ let accounts: AccountStore;
 let agents: AgentStore;
 let jobs: JobStore;
 let checks: CheckStore;
+let sessions: SessionStore;
 
 beforeAll(() => {
   root = mkdtempSync(path.join(tmpdir(), "pydepot-query-plans-"));
@@ -32,6 +34,7 @@ beforeAll(() => {
   agents = new AgentStore(db);
   jobs = new JobStore(db);
   checks = new CheckStore(db);
+  sessions = new SessionStore(db);
 });
 
 afterAll(() => {
@@ -76,10 +79,26 @@ describe("hot queries search indexes instead of scanning tables", () => {
     ["newest file id (every planning pass: max of the primary key, one step)", () => sqlOf(jobs, "lastFileIdStatement"), /^SEARCH files$/],
     ["due checks (every checker pass)", () => sqlOf(checks, "dueStatement"), /SEARCH c USING INDEX checks_pending \(retry_after<\?\)/],
     ["verdicts waiting for a new file's project (every new file)", () => sqlOf(checks, "awaitingStatement"), /SEARCH c USING INDEX checks_unresolvable \(missing_requirement=\?\)/],
+    ["a release's live files (release pages, project pages)", () => sqlOf(files, "liveByReleaseStatement"), /SEARCH f USING INDEX files_by_release \(release_id=\?\)/],
+    ["a project's releases (project pages)", () => sqlOf(files, "releasesStatement"), /SEARCH r USING (COVERING )?INDEX \S+ \(project_id=\?\)/],
+    ["files a job built (job pages)", () => sqlOf(files, "byJobStatement"), /SEARCH f USING INDEX files_by_job \(job_id=\?\)/],
+    ["a release's jobs (release pages, rebuilds)", () => sqlOf(jobs, "forReleaseStatement"), /SEARCH f2 USING INDEX files_by_release \(release_id=\?\)/],
+    ["web UI session by its hash (every signed-in page)", () => sqlOf(sessions, "byHashStatement"), /SEARCH s USING INDEX \S+ \(secret_hash=\?\)/],
   ])("%s", (_, sql, search) => {
     const plan = planOf(sql());
     expect(plan.filter((detail) => FULL_SCAN.test(detail))).toEqual([]);
     expect(plan.some((detail) => search.test(detail)), plan.join("\n")).toBe(true);
+  });
+
+  // A partial index holds only the rows such a list shows (failed, held, running): reading it whole is the point.
+  it.each([
+    ["newest failed files (home page)", () => sqlOf(files, "failedStatement"), "files_failed"],
+    ["newest held files (home page)", () => sqlOf(files, "heldStatement"), "files_held"],
+    ["checks running now (nodes page)", () => sqlOf(checks, "runningNowStatement"), "checks_running"],
+  ])("%s reads its partial index only", (_, sql, index) => {
+    const plan = planOf(sql());
+    expect(plan.filter((detail) => FULL_SCAN.test(detail) && !new RegExp(`USING (COVERING )?INDEX ${index}$`).test(detail))).toEqual([]);
+    expect(plan.some((detail) => detail.includes(`INDEX ${index}`)), plan.join("\n")).toBe(true);
   });
 
   it.each(["SELECT id FROM files WHERE sha256 = ?", "SELECT t.id FROM tokens t WHERE t.user_id = ?"])(

@@ -34,6 +34,8 @@ export interface WheelOptions {
   build?: string;
   requiresPython?: string;
   requiresDist?: string[];
+  /** The Summary field (default: "Test distribution NAME VERSION"). */
+  summary?: string;
   /** More members, path → content (also a way to get different bytes under one filename). */
   extraFiles?: Record<string, string | Buffer>;
 }
@@ -52,6 +54,8 @@ export interface SdistOptions {
   version: string;
   format?: "tar.gz" | "zip" | "tar.bz2";
   requiresPython?: string;
+  /** The Summary field (default: "Test distribution NAME VERSION"). */
+  summary?: string;
 }
 
 const MTIME = new Date("2024-05-01T12:00:00Z");
@@ -87,6 +91,7 @@ async function buildWheel(options: WheelOptions, claimed: { name?: string; versi
       version: claimed.version ?? version,
       requiresPython: options.requiresPython,
       requiresDist: options.requiresDist,
+      summary: options.summary,
     }),
   );
   const [python, abi, platform] = tags.split("-");
@@ -127,7 +132,7 @@ export async function sdist(options: SdistOptions): Promise<Artifact> {
   const { name, version, format = "tar.gz" } = options;
   const stem = `${filenameName(name)}-${version}`;
   const members = asBuffers({
-    [`${stem}/PKG-INFO`]: coreMetadata({ name, version, requiresPython: options.requiresPython }),
+    [`${stem}/PKG-INFO`]: coreMetadata({ name, version, requiresPython: options.requiresPython, summary: options.summary }),
     [`${stem}/setup.py`]: `from setuptools import setup\nsetup(name=${JSON.stringify(name)}, version=${JSON.stringify(version)})\n`,
   });
   const bytes =
@@ -193,12 +198,12 @@ export function gzipOfGarbage<T extends Artifact>(artifact: T): T {
 
 // ---- building blocks -----------------------------------------------------------------------
 
-function coreMetadata(fields: { name: string; version: string; requiresPython?: string; requiresDist?: string[] }): string {
+function coreMetadata(fields: { name: string; version: string; requiresPython?: string; requiresDist?: string[]; summary?: string }): string {
   return [
     "Metadata-Version: 2.1",
     `Name: ${fields.name}`,
     `Version: ${fields.version}`,
-    `Summary: Test distribution ${fields.name} ${fields.version}`,
+    `Summary: ${fields.summary ?? `Test distribution ${fields.name} ${fields.version}`}`,
     ...(fields.requiresPython ? [`Requires-Python: ${fields.requiresPython}`] : []),
     ...(fields.requiresDist ?? []).map((requirement) => `Requires-Dist: ${requirement}`),
     "",

@@ -186,9 +186,9 @@ export class Farm {
 
   private settingsEnv(): Record<string, string> {
     const env: Record<string, string> = {};
+    if (this.configFile) env.PYDEPOT_CONFIG = this.configFile;
     env.PYDEPOT_SERVER_HOST = "127.0.0.1";
     env.PYDEPOT_SERVER_PORT = String(this.port);
-    if (this.configFile) env.PYDEPOT_CONFIG = this.configFile;
     for (const [key, value] of Object.entries(this.settings)) env[`PYDEPOT_FARM_${key.toUpperCase()}`] = String(value);
     return env;
   }

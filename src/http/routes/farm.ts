@@ -84,24 +84,32 @@ export function farmRoutes(deps: FarmDependencies): Router {
   router.get("/api/farm/jobs/:id", (request, response) => {
     response.json(jobs.show(response.locals.principal, parseJobId(request.params.id), parseLogAfter(request.query.log_after)));
   });
-  // EventSource sends Last-Event-ID when it reconnects; a page that already shows lines starts after them with log_after.
-  router.get("/api/farm/jobs/:id/events", async (request, response) => {
-    const lastEventId = request.get("Last-Event-ID");
-    const after = lastEventId === undefined ? parseLogAfter(request.query.log_after) : parseLogAfter(lastEventId, "Last-Event-ID");
-    const { principal, clientAddress } = response.locals;
-    await sendEventStream(request, response, deps.jobStream.follow(principal, clientAddress, parseJobId(request.params.id), after));
-  });
+  router.get("/api/farm/jobs/:id/events", jobEvents(deps.jobStream));
   router.post("/api/farm/builds", (request, response) => {
-    access.requireSiteAdmin(response.locals.principal);
     const { project, version, target } = request.body ?? {};
     if (typeof project !== "string" || typeof version !== "string") throw badRequest("Send JSON with project, version and optionally target");
-    response.json({ jobs: jobs.requeue(parseProjectName(project), parseVersion(version), text(target)) });
+    response.json({ jobs: jobs.requeue(response.locals.principal, parseProjectName(project), parseVersion(version), text(target)) });
   });
   router.post("/api/farm/jobs/:id/cancel", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
     response.json({ job: jobs.cancel(parseJobId(request.params.id)) });
   });
   return router;
+}
+
+/**
+ * A job's log and status as server-sent events, for whoever may read the job: the farm API's
+ * stream and the web UI's job page (with its session) answer through this one handler.
+ * EventSource sends Last-Event-ID when it reconnects; a page that already shows lines starts
+ * after them with log_after.
+ */
+export function jobEvents(jobStream: JobStream): RequestHandler<{ id: string }> {
+  return async (request, response) => {
+    const lastEventId = request.get("Last-Event-ID");
+    const after = lastEventId === undefined ? parseLogAfter(request.query.log_after) : parseLogAfter(lastEventId, "Last-Event-ID");
+    const { principal, clientAddress } = response.locals;
+    await sendEventStream(request, response, jobStream.follow(principal, clientAddress, parseJobId(request.params.id), after));
+  };
 }
 
 /** Up to 20 built files, together within the upload limit, and the result JSON. */
