@@ -123,12 +123,12 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const wakeUps = new WakeUps();
   // Job state and log lines ring their own wake-ups: the ones above would plan jobs and wake every waiting agent at each log line.
   const jobChanges = new WakeUps();
-  const access = new Access(stores.accounts, settings.access.anonymous_read);
+  const access = new Access(stores.accounts, stores.projects, settings.access.anonymous_read);
   const staging = new Staging(blobs);
   const gated = settings.nodes.length > 0;
   const holds = new Holds(stores.files, stores.projects, stores.jobs, stores.agents, stores.waivers, stores.history, gated, now);
   const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers, holds);
-  const waivers = new Waivers(db, stores.waivers, stores.projects, stores.files, stores.history, verdicts, access, holds, now);
+  const waivers = new Waivers(db, stores.waivers, stores.files, stores.history, verdicts, access, holds, now);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, holds, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
   const planning = new Planning(db, stores.jobs, stores.agents, stores.files, wakeUps, now);
@@ -137,7 +137,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const accounts = new Accounts(stores.accounts, stores.projects, stores.history, new LoginThrottle(settings.logins), now);
   const agents = new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, now, access);
   const checks = new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks);
-  const smokeChecks = new SmokeChecks(db, stores.smokeChecks, stores.projects, stores.history, access, now);
+  const smokeChecks = new SmokeChecks(db, stores.smokeChecks, stores.history, access, now);
   return {
     db,
     blobs,

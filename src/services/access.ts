@@ -1,7 +1,8 @@
-import { forbidden, unauthorized, type AppError } from "../core/errors.js";
+import { forbidden, notFound, unauthorized, type AppError } from "../core/errors.js";
+import { parseProjectName } from "../core/names.js";
 import type { Role } from "../core/types.js";
 import type { AccountStore } from "../store/accounts.js";
-import type { ProjectRow } from "../store/projects.js";
+import type { ProjectRow, ProjectStore } from "../store/projects.js";
 
 export type Principal =
   | { kind: "anonymous" }
@@ -29,8 +30,23 @@ export function actorName(principal: Principal): string {
 export class Access {
   constructor(
     private readonly accounts: AccountStore,
+    private readonly projects: ProjectStore,
     private readonly anonymousRead: boolean,
   ) {}
+
+  /** The project named `name` (as typed) for a principal who may read it; one it may not read is as unknown as one that does not exist. */
+  readableProject(principal: Principal, name: string): ProjectRow {
+    const project = this.projects.byName(parseProjectName(name));
+    this.canRead(principal, project, () => notFound(`No project named ${name}`));
+    return project;
+  }
+
+  /** The project named `name`, if the principal administers it (one it may not read is unknown, as above). */
+  administeredProject(principal: Principal, name: string): ProjectRow {
+    const project = this.readableProject(principal, name);
+    this.canAdminister(principal, project);
+    return project;
+  }
 
   canReadIndex(principal: Principal): void {
     if (!this.anonymousRead && principal.kind === "anonymous") {

@@ -104,7 +104,7 @@ export class Catalog {
    * status, the older ones listed (each has its own page).
    */
   project(principal: Principal, name: string) {
-    const project = this.readable(principal, name);
+    const project = this.access.readableProject(principal, name);
     const rows = new Map(this.files.releases(project.id).map((row) => [row.version, row]));
     const ordered = this.newestFirst(project, [...rows.keys()]).map((version) => rows.get(version)!);
     const releases: ReleaseView[] = ordered.slice(0, DETAILED_RELEASES).map((release) => ({
@@ -119,7 +119,7 @@ export class Catalog {
 
   /** A release's matrix: a row per target with its job, the file serving it and that file's verdict per interpreter. */
   release(principal: Principal, name: string, versionText: string) {
-    const project = this.readable(principal, name);
+    const project = this.access.readableProject(principal, name);
     const version = parseVersion(versionText);
     const files = this.files.liveByRelease(project.id, version);
     if (files.length === 0) throw notFound(`No release ${version} of project ${project.name}`);
@@ -195,11 +195,6 @@ export class Catalog {
     return sorted;
   }
 
-  private readable(principal: Principal, name: string): ProjectRow {
-    const project = this.projects.byName(parseProjectName(name));
-    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
-    return project;
-  }
 
   private viewOf(file: FileRow): FileView {
     return { file, status: this.statusOf(file) };

@@ -59,7 +59,7 @@ export class Pages {
   }
 
   project(principal: Principal, name: NormalizedName, format: PageFormat, view: IndexView = "default"): Page {
-    const project = this.readable(principal, name);
+    const project = this.access.readableProject(principal, name);
     return this.counted(this.cached(`project|${view}|${format}|${name}`, project.serial, () => this.projectBody(project, format, view), format));
   }
 
@@ -68,7 +68,7 @@ export class Pages {
    * serves (services/page-files.ts), written once per change and read from disk after that.
    */
   renderProject(principal: Principal, name: NormalizedName, format: PageFormat): Buffer {
-    return Buffer.from(this.projectBody(this.readable(principal, name), format, "default"));
+    return Buffer.from(this.projectBody(this.access.readableProject(principal, name), format, "default"));
   }
 
   cacheStats(): { hits: number; misses: number } {
@@ -90,11 +90,6 @@ export class Pages {
     return page;
   }
 
-  private readable(principal: Principal, name: NormalizedName): ProjectRow {
-    const project = this.projects.byName(name);
-    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
-    return project;
-  }
 
   private projectBody(project: ProjectRow, format: PageFormat, view: IndexView): string {
     const files = this.files

@@ -1,12 +1,10 @@
 import { badRequest, conflict, notFound } from "../core/errors.js";
-import { parseProjectName } from "../core/names.js";
-import type { NormalizedName } from "../core/types.js";
 import { parseVersion } from "../core/versions.js";
 import type { Blobs } from "../store/blobs.js";
 import { tx, type Db } from "../store/db.js";
 import type { FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
-import type { ProjectRow, ProjectStore } from "../store/projects.js";
+import type { ProjectStore } from "../store/projects.js";
 import { actorName, type Access, type Principal } from "./access.js";
 import type { Holds } from "./holds.js";
 
@@ -33,7 +31,7 @@ export class Releases {
   }
 
   deleteFile(principal: Principal, projectName: string, filename: string): void {
-    const project = this.administered(principal, projectName);
+    const project = this.access.administeredProject(principal, projectName);
     const file = this.files.byFilename(filename);
     if (!file || file.project !== project.name || file.deletedAt) throw notFound(`No file ${filename} in project ${project.name}`);
     tx(this.db, () => {
@@ -51,7 +49,7 @@ export class Releases {
    * and the file is never held again (Holds).
    */
   releaseHold(principal: Principal, projectName: string, filename: string, reason: string): void {
-    const project = this.administered(principal, projectName);
+    const project = this.access.administeredProject(principal, projectName);
     const file = this.files.byFilename(filename);
     if (!file || file.project !== project.name || file.deletedAt) throw notFound(`No file ${filename} in project ${project.name}`);
     if (!file.holdReason) throw conflict(`${filename} is not held`);
@@ -60,7 +58,7 @@ export class Releases {
   }
 
   private setYank(principal: Principal, projectName: string, versionText: string, yanked: boolean, reason: string): void {
-    const project = this.administered(principal, projectName);
+    const project = this.access.administeredProject(principal, projectName);
     const version = parseVersion(versionText);
     if (!this.files.hasLiveRelease(project.id, version)) throw notFound(`No release ${version} of project ${project.name}`);
     tx(this.db, () => {
@@ -76,12 +74,4 @@ export class Releases {
     });
   }
 
-  /** The project, if the principal administers it; a project it may not even read is as unknown as one that does not exist. */
-  private administered(principal: Principal, name: string): ProjectRow {
-    const normalized: NormalizedName = parseProjectName(name);
-    const project = this.projects.byName(normalized);
-    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
-    this.access.canAdminister(principal, project);
-    return project;
-  }
 }

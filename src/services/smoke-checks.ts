@@ -1,8 +1,6 @@
 import { badRequest, notFound } from "../core/errors.js";
-import { parseProjectName } from "../core/names.js";
 import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
-import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { SmokeCheckRow, SmokeCheckStore } from "../store/smoke-checks.js";
 import { actorName, type Access, type Principal } from "./access.js";
 
@@ -17,14 +15,13 @@ export class SmokeChecks {
   constructor(
     private readonly db: Db,
     private readonly store: SmokeCheckStore,
-    private readonly projects: ProjectStore,
     private readonly history: HistoryStore,
     private readonly access: Access,
     private readonly now: () => string,
   ) {}
 
   set(principal: Principal, name: string, code: string): SmokeCheckRow {
-    const project = this.administered(principal, name);
+    const project = this.access.administeredProject(principal, name);
     if (!code.trim()) throw badRequest("The smoke check is empty: give the Python to run, e.g. \"import PIL.Image\"");
     if (Buffer.byteLength(code) > MAX_CODE) throw badRequest(`The smoke check is longer than ${MAX_CODE} bytes: keep it to a few lines`);
     return tx(this.db, () => {
@@ -35,7 +32,7 @@ export class SmokeChecks {
   }
 
   clear(principal: Principal, name: string): void {
-    const project = this.administered(principal, name);
+    const project = this.access.administeredProject(principal, name);
     tx(this.db, () => {
       if (!this.store.clear(project.id)) throw notFound(`Project ${project.name} has no smoke check`);
       this.history.record(this.now(), { actor: actorName(principal), action: "smoke.clear", project: project.name });
@@ -44,19 +41,8 @@ export class SmokeChecks {
 
   /** For whoever may read the project: the smoke check explains its verdicts. */
   show(principal: Principal, name: string): SmokeCheckRow | null {
-    return this.store.of(this.readable(principal, name).id) ?? null;
+    return this.store.of(this.access.readableProject(principal, name).id) ?? null;
   }
 
-  /** A project the principal may not even read is as unknown as one that does not exist. */
-  private readable(principal: Principal, name: string): ProjectRow {
-    const project = this.projects.byName(parseProjectName(name));
-    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
-    return project;
-  }
 
-  private administered(principal: Principal, name: string): ProjectRow {
-    const project = this.readable(principal, name);
-    this.access.canAdminister(principal, project);
-    return project;
-  }
 }

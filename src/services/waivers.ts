@@ -1,12 +1,11 @@
 import { badRequest, conflict, notFound } from "../core/errors.js";
-import { parseProjectName } from "../core/names.js";
 import { builtForPython } from "../core/tags.js";
 import { waiverCovers } from "../core/verdicts.js";
 import { parseVersion } from "../core/versions.js";
 import { tx, type Db } from "../store/db.js";
 import type { FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
-import type { ProjectRow, ProjectStore } from "../store/projects.js";
+import type { ProjectRow } from "../store/projects.js";
 import type { WaiverRow, WaiverStore } from "../store/waivers.js";
 import { actorName, type Access, type Principal } from "./access.js";
 import type { Holds } from "./holds.js";
@@ -33,7 +32,6 @@ export class Waivers {
   constructor(
     private readonly db: Db,
     private readonly store: WaiverStore,
-    private readonly projects: ProjectStore,
     private readonly files: FileStore,
     private readonly history: HistoryStore,
     private readonly verdicts: Verdicts,
@@ -43,7 +41,7 @@ export class Waivers {
   ) {}
 
   add(principal: Principal, request: WaiverRequest): WaiverRow {
-    const project = this.administered(principal, request.project);
+    const project = this.access.administeredProject(principal, request.project);
     const reason = request.reason.trim();
     if (!reason) throw badRequest("A waiver needs a reason: say why the failure is acceptable");
     if (request.module !== undefined && !MODULE.test(request.module)) throw badRequest(`Module ${JSON.stringify(request.module)} is not a module name such as attrs or PIL._imaging`);
@@ -69,10 +67,10 @@ export class Waivers {
 
   /** `within`: the project the caller named (the HTTP API's URL); a waiver of another project is as unknown as none. */
   revoke(principal: Principal, id: number, within: string | null): WaiverRow {
-    const named = within === null ? null : this.administered(principal, within);
+    const named = within === null ? null : this.access.administeredProject(principal, within);
     const found = this.store.byId(id);
     if (!found || (named && found.project !== named.name)) throw notFound(named ? `No waiver #${id} in project ${named.name}` : `No waiver #${id}`);
-    const project = named ?? this.administered(principal, found.project);
+    const project = named ?? this.access.administeredProject(principal, found.project);
     if (found.revokedAt !== null) throw conflict(`Waiver #${id} was revoked already, by ${found.revokedBy} at ${found.revokedAt}`);
     return tx(this.db, () => {
       this.store.revoke(id, actorName(principal), this.now());
@@ -84,21 +82,10 @@ export class Waivers {
 
   /** Every waiver of a project, revoked ones too: for whoever may read the project (they explain its verdicts). */
   list(principal: Principal, name: string): WaiverRow[] {
-    return this.store.forProject(this.readable(principal, name).name);
+    return this.store.forProject(this.access.readableProject(principal, name).name);
   }
 
-  /** A project the principal may not even read is as unknown as one that does not exist. */
-  private readable(principal: Principal, name: string): ProjectRow {
-    const project = this.projects.byName(parseProjectName(name));
-    this.access.canRead(principal, project, () => notFound(`No project named ${name}`));
-    return project;
-  }
 
-  private administered(principal: Principal, name: string): ProjectRow {
-    const project = this.readable(principal, name);
-    this.access.canAdminister(principal, project);
-    return project;
-  }
 
   /**
    * A degraded waiver releases the holds of the files it covers, as `release-hold` would; revoking
