@@ -7,7 +7,7 @@ import { openEventStream, streamedLines, streamedStatuses } from "../support/eve
 import { FakeAgent, TARGETS } from "../support/farm-api.js";
 import { basicAuth, startTestServer, type TestServer } from "../support/server.js";
 import { publish } from "../http/requests.js";
-import { startNginx, type Nginx } from "./proxy.js";
+import { startNginxFor, type Nginx } from "./proxy.js";
 
 describe("a job's event stream through nginx", () => {
   let server: TestServer;
@@ -17,12 +17,7 @@ describe("a job's event stream through nginx", () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    nginx = await startNginx({
-      PYDEPOT_SERVER_HOST: "127.0.0.1",
-      PYDEPOT_SERVER_PORT: new URL(server.url).port,
-      PYDEPOT_STORAGE_PATH: server.storage,
-      PYDEPOT_ACCESS_ANONYMOUS_READ: "true",
-    });
+    nginx = await startNginxFor(server);
     admin = basicAuth("__token__", await server.userToken("root", { admin: true }));
     agent = await FakeAgent.register(server.url, server.services.agents.createEnrolment("nginx test", "test"), "builder", [TARGETS.wheel311]);
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { wheel, type Wheel } from "../support/artifacts.js";
 import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
-import { startNginx, type Nginx } from "./proxy.js";
+import { startNginxFor, type Nginx } from "./proxy.js";
 
 /** Far above nginx's default body limit (1 MiB) and its proxy buffers. */
 const LARGE_BYTES = 96 * 1024 * 1024;
@@ -20,12 +20,7 @@ let large: Wheel;
 
 beforeAll(async () => {
   server = await startTestServer();
-  nginx = await startNginx({
-    PYDEPOT_SERVER_HOST: "127.0.0.1",
-    PYDEPOT_SERVER_PORT: new URL(server.url).port,
-    PYDEPOT_STORAGE_PATH: server.storage,
-    PYDEPOT_ACCESS_ANONYMOUS_READ: "true",
-  });
+  nginx = await startNginxFor(server);
   root = await mkdtemp(join(tmpdir(), "pydepot-large-upload-"));
   large = await wheel({ name: "large-pkg", version: "1.0", extraFiles: { "large_pkg/blob.bin": randomBytes(LARGE_BYTES) } });
   await writeFile(join(root, large.filename), large.bytes);

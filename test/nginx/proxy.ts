@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { freePort } from "../support/ports.js";
+import type { TestServer } from "../support/server.js";
 
 export const NGINX = "/usr/sbin/nginx";
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
@@ -37,6 +38,16 @@ export function runCli(args: string[], settings: SettingsEnv, cwd: string): Prom
       if (code === 0) resolve({ stdout, stderr });
       else reject(Object.assign(new Error(`pydepot ${args.join(" ")} exited with ${code ?? signal}:\n${stderr}`), { stdout, stderr, code }));
     });
+  });
+}
+
+/** nginx in front of a test server whose index anyone may read. */
+export function startNginxFor(server: TestServer): Promise<Nginx> {
+  return startNginx({
+    PYDEPOT_SERVER_HOST: "127.0.0.1",
+    PYDEPOT_SERVER_PORT: new URL(server.url).port,
+    PYDEPOT_STORAGE_PATH: server.storage,
+    PYDEPOT_ACCESS_ANONYMOUS_READ: "true",
   });
 }
 

@@ -11,7 +11,7 @@ import { cleanEnv, expectOk, runCommand } from "../support/commands.js";
 import { findPython } from "../support/pythons.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { publish } from "../http/requests.js";
-import { startNginx, type Nginx } from "./proxy.js";
+import { startNginxFor, type Nginx } from "./proxy.js";
 
 const SERVERS = 50;
 /** pip 24 runs for the venvs (`pip --python`), so each venv is made without a pip of its own. */
@@ -24,12 +24,7 @@ let pinned: Wheel[];
 
 beforeAll(async () => {
   server = await startTestServer();
-  nginx = await startNginx({
-    PYDEPOT_SERVER_HOST: "127.0.0.1",
-    PYDEPOT_SERVER_PORT: new URL(server.url).port,
-    PYDEPOT_STORAGE_PATH: server.storage,
-    PYDEPOT_ACCESS_ANONYMOUS_READ: "true",
-  });
+  nginx = await startNginxFor(server);
   pinned = [await wheel({ name: "deploy-app", version: "2.1" }), await wheel({ name: "deploy-lib", version: "0.9" }), await wheel({ name: "deploy-util", version: "1.4" })];
   await publish(server, await server.userToken("release"), ...pinned, await wheel({ name: "deploy-app", version: "2.2" }));
   root = await mkdtemp(join(tmpdir(), "pydepot-rolling-"));

@@ -3,15 +3,11 @@
 // wait until something has arrived, woken by each event rather than by polling.
 import http from "node:http";
 import { createParser } from "eventsource-parser";
+import type { JobState } from "../../src/services/job-stream.js";
 import type { JobStatus, LogLine } from "./farm-api.js";
 
-export interface JobState {
-  status: JobStatus;
-  reason: string;
-  agent: string | null;
-  attempts: number;
-  updatedAt: string;
-}
+/** A `status` event's data: the job's state as the server's follower sends it. */
+export type { JobState } from "../../src/services/job-stream.js";
 
 export type StreamEvent = { type: "log"; id: string | undefined; line: LogLine } | { type: "status"; id: string | undefined; state: JobState };
 
