@@ -1,5 +1,6 @@
 import type { Request, Response } from "express";
 import type { JobFollower, JobStreamEvent } from "../services/job-stream.js";
+import { clientGone } from "./client-gone.js";
 
 /**
  * A follower sent as server-sent events (text/event-stream): `log` events carry the line's id as
@@ -11,11 +12,7 @@ import type { JobFollower, JobStreamEvent } from "../services/job-stream.js";
  * then gives the follower's place back; it holds no timer of its own.
  */
 export async function sendEventStream(request: Request, response: Response, follower: JobFollower): Promise<void> {
-  const abort = new AbortController();
-  const leave = () => abort.abort();
-  response.once("close", leave);
-  // A client that left while the request was being identified: its 'close' came before the listener.
-  if (!response.socket || response.socket.destroyed) leave();
+  const signal = clientGone(response);
   try {
     response.writeHead(200, {
       "Content-Type": "text/event-stream; charset=utf-8",
@@ -26,12 +23,11 @@ export async function sendEventStream(request: Request, response: Response, foll
     response.flushHeaders();
     // HEAD gets the headers only: its body would be dropped, and the stream would never end.
     if (request.method === "HEAD") return;
-    for (let events = await follower.next(abort.signal); events; events = await follower.next(abort.signal)) {
-      if (!response.write(events.length > 0 ? events.map(encode).join("") : ": heartbeat\n\n")) await drained(response, abort.signal);
+    for (let events = await follower.next(signal); events; events = await follower.next(signal)) {
+      if (!response.write(events.length > 0 ? events.map(encode).join("") : ": heartbeat\n\n")) await drained(response, signal);
     }
   } finally {
     follower.close();
-    response.off("close", leave);
     response.end();
   }
 }

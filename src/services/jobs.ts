@@ -75,9 +75,11 @@ export class Jobs {
     private readonly access: Access,
   ) {}
 
-  async lease(agent: AgentPrincipal, waitMs: number): Promise<LeasedJob | null> {
+  async lease(agent: AgentPrincipal, waitMs: number, clientGone?: AbortSignal): Promise<LeasedJob | null> {
     const deadline = Date.now() + waitMs;
     for (;;) {
+      // A job leased to an agent that hung up would sit unbuilt until its lease expired, and cost an attempt.
+      if (clientGone?.aborted) return null;
       this.planning.planIfStale();
       this.expireLeases();
       const leaseSecret = newSecret(LEASE_SECRET_PREFIX);
@@ -99,7 +101,7 @@ export class Jobs {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return null;
-      await this.wakeUps.wait(Math.min(remaining, RECHECK_MS));
+      await this.wakeUps.wait(Math.min(remaining, RECHECK_MS), clientGone);
     }
   }
 

@@ -114,6 +114,20 @@ describe("two agents racing", () => {
     expect([c.name, d.name]).toContain(job.agent);
   });
 
+  test("an agent killed in a long poll gets no job: the next agent to ask leases it at its first attempt", async () => {
+    const [, , c, d] = racers;
+    const hangUp = new AbortController();
+    const killed = c.leaseReply(10, hangUp.signal).catch((error: Error) => error.name);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the long poll reaches the server
+    hangUp.abort();
+    expect(await killed).toBe("AbortError");
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the server sees the connection close
+    await publish(setup, await sdist({ name: "orphaned", version: "1.0" }));
+    expect(await d.lease(0)).toMatchObject({ project: "orphaned" });
+    const [job] = await listJobs(setup.server.url, { project: "orphaned" });
+    expect(job).toMatchObject({ status: "leased", agent: d.name, attempts: 1 });
+  });
+
   test("four agents leasing from twelve queued jobs at once: each job is leased exactly once", async () => {
     for (let index = 0; index < 12; index++) await publish(setup, await sdist({ name: `crowd-${index}`, version: "1.0" }));
     const leasedBy = await Promise.all(

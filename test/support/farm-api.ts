@@ -40,6 +40,8 @@ export interface RequestOptions {
   /** JSON-encoded unless it is FormData or a string (sent as is, as JSON). */
   body?: unknown;
   headers?: Record<string, string>;
+  /** Hangs up when it aborts, as a killed client does. */
+  signal?: AbortSignal;
 }
 
 export async function request(baseUrl: string, path: string, options: RequestOptions = {}): Promise<Reply> {
@@ -50,7 +52,7 @@ export async function request(baseUrl: string, path: string, options: RequestOpt
     body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
     headers["Content-Type"] ??= "application/json";
   }
-  const response = await fetch(new URL(path, baseUrl), { method: options.method ?? (body ? "POST" : "GET"), headers, body, redirect: "manual" });
+  const response = await fetch(new URL(path, baseUrl), { method: options.method ?? (body ? "POST" : "GET"), headers, body, redirect: "manual", signal: options.signal });
   return { status: response.status, statusText: response.statusText, body: await response.text() };
 }
 
@@ -234,13 +236,13 @@ export class FakeAgent {
     return this.send("PUT", "/api/farm/targets", { targets, slots });
   }
 
-  send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-    return request(this.baseUrl, path, { method, body, auth: bearer(this.token), headers: { [AGENT_VERSION_HEADER]: VERSION, ...headers } });
+  send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<Reply> {
+    return request(this.baseUrl, path, { method, body, auth: bearer(this.token), headers: { [AGENT_VERSION_HEADER]: VERSION, ...headers }, signal });
   }
 
-  /** The raw lease answer (200 with a job, 204 without). */
-  leaseReply(waitSeconds = 0): Promise<Reply> {
-    return this.send("POST", "/api/farm/lease", { wait_seconds: waitSeconds });
+  /** The raw lease answer (200 with a job, 204 without); `signal` hangs up while it waits. */
+  leaseReply(waitSeconds = 0, signal?: AbortSignal): Promise<Reply> {
+    return this.send("POST", "/api/farm/lease", { wait_seconds: waitSeconds }, {}, signal);
   }
 
   async lease(waitSeconds = 0): Promise<LeasedJobMessage | null> {

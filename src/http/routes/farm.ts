@@ -9,6 +9,7 @@ import type { Agents } from "../../services/agents.js";
 import type { JobStream } from "../../services/job-stream.js";
 import type { Jobs } from "../../services/jobs.js";
 import type { Staging } from "../../services/staging.js";
+import { clientGone } from "../client-gone.js";
 import { sendEventStream } from "../event-stream.js";
 import { multipartForm } from "../upload-engine.js";
 import type { UploadLimits } from "./legacy.js";
@@ -41,7 +42,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
   router.post("/api/farm/lease", async (request, response) => {
     const principal = access.agent(response.locals.principal);
     const waitMs = Math.min(deps.longPollMs, Math.max(0, Number(request.body?.wait_seconds ?? deps.longPollMs / 1000) * 1000));
-    const job = await jobs.lease(principal, waitMs);
+    const job = await jobs.lease(principal, waitMs, clientGone(response));
     if (job) response.json({ job });
     else response.status(204).end();
   });
