@@ -4,8 +4,10 @@ import { badRequest, notFound, unauthorized } from "../core/errors.js";
 import { parseProjectName } from "../core/names.js";
 import { ROLES, type Role } from "../core/types.js";
 import type { AccountStore, TokenRow, UserRow } from "../store/accounts.js";
+import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
+import type { SessionStore } from "../store/sessions.js";
 import type { Principal } from "./access.js";
 import { HashingQueue } from "./hashing-queue.js";
 import type { LoginThrottle } from "./login-throttle.js";
@@ -21,9 +23,12 @@ const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Users, passwords and API tokens. Tokens are random, shown once and stored as SHA-256. */
 export class Accounts {
   constructor(
+    private readonly db: Db,
     private readonly store: AccountStore,
     private readonly projects: ProjectStore,
     private readonly history: HistoryStore,
+    /** Web UI sessions end with the credential they were opened with. */
+    private readonly sessions: SessionStore,
     private readonly throttle: LoginThrottle,
     private readonly now: () => string,
   ) {}
@@ -41,9 +46,15 @@ export class Accounts {
     return this.user(name);
   }
 
+  /** A new password ends every web UI session of the user: whoever knew the old one is signed out. */
   async setPassword(name: string, password: string, actor: string): Promise<void> {
-    this.store.setPassword(this.user(name).id, await hashPassword(password));
-    this.history.record(this.now(), { actor, action: "user.password", subject: name });
+    const user = this.user(name);
+    const hash = await hashPassword(password);
+    tx(this.db, () => {
+      this.store.setPassword(user.id, hash);
+      this.sessions.deleteByUser(user.id);
+      this.history.record(this.now(), { actor, action: "user.password", subject: name });
+    });
   }
 
   user(name: string): UserRow {
@@ -71,9 +82,13 @@ export class Accounts {
     return { id, token };
   }
 
+  /** Revoking a token also ends the web UI sessions signed in with it. */
   revokeToken(tokenId: number, actor: string): void {
-    if (!this.store.revokeToken(tokenId, this.now())) throw notFound(`No active token with id ${tokenId}`);
-    this.history.record(this.now(), { actor, action: "token.revoke", subject: `#${tokenId}` });
+    tx(this.db, () => {
+      if (!this.store.revokeToken(tokenId, this.now())) throw notFound(`No active token with id ${tokenId}`);
+      this.sessions.deleteByToken(tokenId);
+      this.history.record(this.now(), { actor, action: "token.revoke", subject: `#${tokenId}` });
+    });
   }
 
   tokens(userName: string): TokenRow[] {
@@ -85,10 +100,15 @@ export class Accounts {
    * Password attempts are throttled per name and per client address; tokens cannot be guessed.
    */
   async authenticate(username: string, secret: string, address: string): Promise<Principal> {
+    return (await this.verify(username, secret, address)).principal;
+  }
+
+  /** authenticate(), telling also which API token was used (null for a password): a web UI session ends with it. */
+  async verify(username: string, secret: string, address: string): Promise<{ principal: Principal; tokenId: number | null }> {
     if (secret.startsWith(TOKEN_PREFIX) || username === TOKEN_USERNAME) {
-      const user = this.store.userByTokenHash(hashToken(secret));
-      if (!user || (username !== TOKEN_USERNAME && username !== user.name)) throw unauthorized("Invalid or revoked API token");
-      return principalOf(user);
+      const found = this.store.userByTokenHash(hashToken(secret));
+      if (!found || (username !== TOKEN_USERNAME && username !== found.user.name)) throw unauthorized("Invalid or revoked API token");
+      return { principal: principalOf(found.user), tokenId: found.tokenId };
     }
     this.throttle.check(username, address);
     const user = this.store.userByName(username);
@@ -99,7 +119,7 @@ export class Accounts {
       throw unauthorized(`Invalid username or password for ${JSON.stringify(username)}`);
     }
     this.throttle.succeeded(username);
-    return principalOf(user);
+    return { principal: principalOf(user), tokenId: null };
   }
 }
 

@@ -29,13 +29,13 @@ export class Sessions {
   ) {}
 
   async signIn(username: string, secret: string, address: string): Promise<{ secret: string; session: Session; expiresAt: Date }> {
-    const principal = await this.accounts.authenticate(username.trim() || TOKEN_USERNAME, secret, address);
+    const { principal, tokenId } = await this.accounts.verify(username.trim() || TOKEN_USERNAME, secret, address);
     if (principal.kind !== "user") throw forbidden("Only users sign in to the web UI");
     this.store.deleteExpired(this.now());
     const sessionSecret = newSecret(SESSION_PREFIX);
     const csrfToken = newSecret(CSRF_PREFIX);
     const expiresAt = new Date(Date.parse(this.now()) + SESSION_MS);
-    this.store.insert(hashSecret(sessionSecret), principal.userId, csrfToken, this.now(), expiresAt.toISOString());
+    this.store.insert(hashSecret(sessionSecret), principal.userId, tokenId, csrfToken, this.now(), expiresAt.toISOString());
     return { secret: sessionSecret, session: { principal, csrfToken }, expiresAt };
   }
 

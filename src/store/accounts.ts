@@ -39,7 +39,7 @@ export class AccountStore {
     ).pluck();
     this.setPasswordStatement = db.prepare("UPDATE users SET password_hash = ? WHERE id = ?");
     this.userByTokenStatement = db.prepare(
-      `SELECT ${userColumns} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL`,
+      `SELECT ${userColumns}, t.id AS tokenId FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL`,
     );
     this.insertTokenStatement = db.prepare(
       "INSERT INTO tokens (user_id, label, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
@@ -71,8 +71,12 @@ export class AccountStore {
     this.setPasswordStatement.run(passwordHash, userId);
   }
 
-  userByTokenHash(tokenHash: string): UserRow | undefined {
-    return toUser(this.userByTokenStatement.get(tokenHash));
+  /** The user a live token belongs to, and the token's id. */
+  userByTokenHash(tokenHash: string): { user: UserRow; tokenId: number } | undefined {
+    const row = this.userByTokenStatement.get(tokenHash) as { tokenId: number } | undefined;
+    if (!row) return undefined;
+    const { tokenId, ...user } = row;
+    return { user: toUser(user)!, tokenId };
   }
 
   insertToken(userId: number, label: string, tokenHash: string, now: string): number {

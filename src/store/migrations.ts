@@ -301,4 +301,11 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE projects SET summary = coalesce((SELECT f.summary FROM releases r JOIN files f ON f.release_id = r.id
     WHERE r.project_id = projects.id ORDER BY f.id DESC LIMIT 1), '');
   `,
+  // A web UI session lasts only as long as the credential it was signed in with: the token's id
+  // (NULL for a password) lets revoking a token end the sessions it opened.
+  `
+  ALTER TABLE sessions ADD COLUMN token_id INTEGER REFERENCES tokens(id);
+  CREATE INDEX sessions_by_user ON sessions (user_id);
+  CREATE INDEX sessions_by_token ON sessions (token_id) WHERE token_id IS NOT NULL;
+  `,
 ];

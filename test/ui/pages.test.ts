@@ -171,6 +171,20 @@ describe("signing in", () => {
     expect([yank.status, yank.headers.get("location")]).toEqual([303, "/ui/sign-in?next=%2Fui%2F"]);
     expect(server.services.stores.files.byFilename("demo_pkg-1.9.tar.gz")!.yanked).toBe(false);
   });
+
+  test("a new password signs the user out everywhere; a revoked token ends the sessions it opened, and only those", async () => {
+    await server.services.accounts.createUser("dave", "dave-password", false, "test");
+    const signedIn = (session: UiSession) => uiGet(server.url, "/ui/", session).then((page) => page.body.includes("Signed in as <strong>dave</strong>"));
+    const { id, token } = server.services.accounts.createToken("dave", "ui", "test");
+    const byPassword = await signIn(server.url, "dave", "dave-password");
+    const byToken = await signIn(server.url, "", token);
+    const byOtherToken = await signIn(server.url, "", server.services.accounts.createToken("dave", "other", "test").token);
+    server.services.accounts.revokeToken(id, "test");
+    expect(await Promise.all([byPassword, byToken, byOtherToken].map(signedIn))).toEqual([true, false, true]);
+    await server.services.accounts.setPassword("dave", "new-dave-password", "test");
+    expect(await Promise.all([byPassword, byOtherToken].map(signedIn))).toEqual([false, false]);
+    expect(await signedIn(await signIn(server.url, "dave", "new-dave-password"))).toBe(true);
+  });
 });
 
 describe("actions", () => {
