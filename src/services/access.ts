@@ -27,6 +27,11 @@ export function actorName(principal: Principal): string {
 }
 
 /** Who may do what: every refusal is a 401 (who are you?) or a 403 (not you) with the reason. */
+/** Whether the principal may rebuild, re-check and see the agents (what the web UI offers). */
+export function isSiteAdmin(principal: Principal): boolean {
+  return principal.kind === "system" || (principal.kind === "user" && principal.isAdmin);
+}
+
 export class Access {
   constructor(
     private readonly accounts: AccountStore,
@@ -108,15 +113,11 @@ export class Access {
 
   requireSiteAdmin(principal: Principal): void {
     if (principal.kind === "anonymous") throw unauthorized("This action needs credentials: use __token__ and an API token");
-    if (!this.isSiteAdmin(principal)) {
+    if (!isSiteAdmin(principal)) {
       throw forbidden(`${actorName(principal)} is not a site admin`);
     }
   }
 
-  /** Whether the principal may rebuild, re-check and see the agents (what the web UI offers). */
-  isSiteAdmin(principal: Principal): boolean {
-    return principal.kind === "system" || (principal.kind === "user" && principal.isAdmin);
-  }
 
   /**
    * Who stored a file, as a principal that reads what they may read now: a user by name (a user

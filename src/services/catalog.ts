@@ -11,7 +11,7 @@ import type { JobRow, JobStore } from "../store/jobs.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { SmokeCheckRow } from "../store/smoke-checks.js";
 import type { WaiverRow } from "../store/waivers.js";
-import type { Access, Principal } from "./access.js";
+import { isSiteAdmin, type Access, type Principal } from "./access.js";
 import type { AgentView, Agents } from "./agents.js";
 import type { Checks } from "./checks.js";
 import type { Jobs } from "./jobs.js";
@@ -209,7 +209,7 @@ export class Catalog {
   }
 
   private permissions(principal: Principal, project: ProjectRow): Permissions {
-    return { administer: principal.kind !== "anonymous" && this.access.administers(principal, project), operate: this.access.isSiteAdmin(principal) };
+    return { administer: principal.kind !== "anonymous" && this.access.administers(principal, project), operate: isSiteAdmin(principal) };
   }
 
   /** Every waiver and the smoke check's code: what the project's admins see (the services decide). */

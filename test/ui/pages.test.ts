@@ -102,10 +102,12 @@ describe("pages", () => {
     expect(page.body).toContain(`<p class="error" role="alert">${reason.replace(/"/g, "&quot;")}</p>`);
   });
 
-  test("agents and nodes", async () => {
+  test("agents (linked and shown to site admins only) and nodes", async () => {
     expect((await uiGet(server.url, "/ui/agents")).status).toBe(303);
     const agents = await uiGet(server.url, "/ui/agents", admin);
     expect(agents.status).toBe(200);
+    expect(agents.body).toContain(`<a href="/ui/agents">Agents</a>`);
+    for (const viewer of [carol, null]) expect((await uiGet(server.url, "/ui/nodes", viewer)).body).not.toContain(`href="/ui/agents"`);
     expect(agents.body).toContain(`<th scope="row">builder-1</th>`);
     expect(agents.body).toContain(`<span class="badge badge-online">online</span>`);
     expect(agents.body).toContain(`<a href="/ui/jobs/${job.id}">#${job.id}</a>`);

@@ -1,4 +1,4 @@
-import type { Principal } from "../../services/access.js";
+import { isSiteAdmin, type Principal } from "../../services/access.js";
 import { html, type Html } from "./html.js";
 
 /** Who is looking, and what a page needs to draw its forms and install lines. */
@@ -33,7 +33,7 @@ ${parts.script && html`<script src="/ui/static/${parts.script}" defer></script>`
 <header class="site">
 <nav aria-label="Site">
 <a class="brand" href="/ui/">pydepot</a>
-<a href="/ui/agents">Agents</a>
+${isSiteAdmin(context.viewer) && html`<a href="/ui/agents">Agents</a>`}
 <a href="/ui/nodes">Nodes</a>
 ${account(context)}
 </nav>
