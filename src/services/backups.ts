@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { copyFile, open, rename } from "node:fs/promises";
 import path from "node:path";
 import { AppError } from "../core/errors.js";
-import { hashFile, isAlive } from "../store/blobs.js";
+import { hashFile } from "../store/blobs.js";
+import { isAlive, ownedName } from "../store/owners.js";
 import type { Db } from "../store/db.js";
 import type { FileStore } from "../store/files.js";
 import { copyDatabase, integrityProblems, markDeletedInCopy, openCopy, recordedFiles } from "../store/snapshots.js";
@@ -177,7 +178,7 @@ export async function restoreBackup(source: string, storagePath: string): Promis
     bytes += entry.size;
   }
   const database = path.join(storagePath, DATABASE);
-  const staged = path.join(tmp, `${process.pid}-restore-${DATABASE}`);
+  const staged = path.join(tmp, ownedName(`restore-${DATABASE}`));
   await copyChecked(path.join(snapshot, DATABASE), staged, manifest.database.sha256, tmp, false);
   const copy = openCopy(staged, { readonly: true });
   const problems = integrityProblems(copy);
@@ -241,7 +242,7 @@ function lock(root: string): () => void {
 }
 
 async function copyChecked(source: string, target: string, sha256: string, tmp: string, place = true): Promise<void> {
-  const staged = place ? path.join(tmp, `${process.pid}-restore-${randomBytes(6).toString("hex")}`) : target;
+  const staged = place ? path.join(tmp, ownedName(`restore-${randomBytes(6).toString("hex")}`)) : target;
   await copyFile(source, staged);
   const copied = await hashFile(staged);
   if (copied !== sha256) {

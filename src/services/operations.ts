@@ -3,6 +3,7 @@ import { rmSync, statfsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Settings } from "../settings.js";
 import type { CheckStore } from "../store/checks.js";
+import { ownedName } from "../store/owners.js";
 import type { Count, FinishedBuild, StatsStore, Verdicts } from "../store/stats.js";
 import type { Access, Principal } from "./access.js";
 import { ONLINE_WINDOW_MS } from "./agents.js";
@@ -48,7 +49,7 @@ export class Operations {
   health(): Health {
     const database = attempt(() => this.store.probeWrite());
     const storage = attempt(() => {
-      const probe = path.join(this.storagePath, "tmp", `${process.pid}-healthz-${randomBytes(4).toString("hex")}`);
+      const probe = path.join(this.storagePath, "tmp", ownedName(`healthz-${randomBytes(4).toString("hex")}`));
       writeFileSync(probe, "ok", { flush: true });
       rmSync(probe);
     });

@@ -7,6 +7,7 @@ import type { Readable } from "node:stream";
 import { blake2b, createBLAKE2b } from "hash-wasm";
 import { conflict, tooLarge } from "../core/errors.js";
 import type { Sha256 } from "../core/types.js";
+import { inUse, ownedName } from "./owners.js";
 
 /** A file written to storage/tmp, hashed and fsynced, not yet visible under files/. */
 export interface Staged {
@@ -186,8 +187,7 @@ export class Blobs {
     // readdir lists `<staged>` before `<staged>.dest`; read the notes first, while the staged files still exist.
     const entries = readdirSync(this.tmpDir).sort((a, b) => Number(isNote(b)) - Number(isNote(a)));
     for (const entry of entries) {
-      const owner = Number(entry.split("-")[0]);
-      if (isAlive(owner)) continue;
+      if (inUse(this.tmpDir, entry)) continue;
       const file = path.join(this.tmpDir, entry);
       for (const { staged, relative } of isNote(entry) ? this.readNote(file) : []) {
         const [project, filename] = relative.split(path.sep);
@@ -224,14 +224,14 @@ export class Blobs {
 
   /** What dead processes left in tmp/ (what the start-up sweep removes). */
   leftovers(): string[] {
-    return readdirSync(this.tmpDir).filter((entry) => !isAlive(Number(entry.split("-")[0])));
+    return readdirSync(this.tmpDir).filter((entry) => !inUse(this.tmpDir, entry));
   }
 
   /** `<project>/<filename>` of files a running process is publishing: linked, their row not yet committed. */
   publishing(): Set<string> {
     const names = new Set<string>();
     for (const entry of readdirSync(this.tmpDir)) {
-      if (!isNote(entry) || !isAlive(Number(entry.split("-")[0]))) continue;
+      if (!isNote(entry) || !inUse(this.tmpDir, entry)) continue;
       try {
         for (const { relative } of this.readNote(path.join(this.tmpDir, entry))) names.add(relative.split(path.sep).join("/"));
       } catch (error) {
@@ -258,7 +258,7 @@ export class Blobs {
   }
 
   private tmpName(): string {
-    return path.join(this.tmpDir, `${process.pid}-${randomBytes(8).toString("hex")}`);
+    return path.join(this.tmpDir, ownedName(randomBytes(8).toString("hex")));
   }
 }
 
@@ -287,16 +287,6 @@ function stagedBytes(file: string, bytes: Buffer): Staged {
 
 function isNote(entry: string): boolean {
   return entry.endsWith(".dest") || entry.endsWith(BATCH_NOTE);
-}
-
-export function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function sameFile(a: string, b: string): boolean {

@@ -85,11 +85,11 @@ describe("pydepot import of many files", () => {
     const files = join(storage, "files");
     mkdirSync(tmp, { recursive: true });
     mkdirSync(files);
-    // The importer's pid from its batch notes (`<pid>-<random>.batch`); the second batch's first
+    // The importer's pid from its batch notes (`<host>.<pid>-<random>.batch`); the second batch's first
     // link makes the folder of its project: killed there, while it links inside its transaction.
     let importer = 0;
     const notes = watch(tmp, (_event, name) => {
-      if (name?.endsWith(".batch")) importer = Number(name.split("-")[0]);
+      if (name?.endsWith(".batch")) importer = Number(name.split("-")[0].split(".")[1]);
     });
     const folders = watch(files, (_event, name) => {
       if (name === "crash-b" && importer) process.kill(importer, "SIGKILL");

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -142,6 +142,27 @@ describe("Blobs.sweep (start-up crash repair)", () => {
 
     expect(readFileSync(blobs.locate("demo-pkg", "demo_pkg-2.0.tar.gz"), "utf8")).toBe("in flight");
     expect(tmpEntries()).toEqual([path.basename(staged.path), `${path.basename(staged.path)}.dest`].sort());
+  });
+
+  it("on a storage folder shared by several hosts, leaves another host's uploads in flight alone until they are a day old", async () => {
+    const staged = await blobs.stage(streamOf(Buffer.from("uploading on another server")), { maxBytes: MEGABYTE });
+    blobs.publish(staged, "demo-pkg", "demo_pkg-4.0.tar.gz");
+    // The same entries as another host names them: a pid that is dead here says nothing of a process there.
+    const [, random] = path.basename(staged.path).split("-");
+    const other = path.join(root, "tmp", `0123456789ab.${DEAD_PID}-${random}`);
+    renameSync(`${staged.path}.dest`, `${other}.dest`);
+    renameSync(staged.path, other);
+
+    expect(blobs.sweep(() => false)).toBe(0);
+    expect(blobs.leftovers()).toEqual([]);
+    expect(blobs.publishing()).toEqual(new Set(["demo-pkg/demo_pkg-4.0.tar.gz"]));
+    expect(readFileSync(blobs.locate("demo-pkg", "demo_pkg-4.0.tar.gz"), "utf8")).toBe("uploading on another server");
+
+    const dayAgo = new Date(Date.now() - 25 * 60 * 60 * 1000);
+    for (const entry of [other, `${other}.dest`]) utimesSync(entry, dayAgo, dayAgo);
+    expect(blobs.sweep(() => false)).toBe(1);
+    expect(existsSync(blobs.locate("demo-pkg", "demo_pkg-4.0.tar.gz"))).toBe(false);
+    expect(tmpEntries()).toEqual([]);
   });
 
   it("does not remove a file of the same name published by someone else", async () => {
