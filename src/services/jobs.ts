@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
+import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
 import { parseFilename } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
@@ -11,7 +11,7 @@ import type { JobFilter, JobRow, JobStore, JobStatus } from "../store/jobs.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
-import type { Ingest } from "./ingest.js";
+import type { Ingest, IngestRequest } from "./ingest.js";
 import type { Planning } from "./planning.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
@@ -162,29 +162,30 @@ export class Jobs {
     if (outcome.status === "failed") return this.settle(lease, job, "failed", outcome.reason || "build failed");
     if (outcome.status !== "succeeded") throw badRequest(`Unknown result status ${JSON.stringify(outcome.status)}: use succeeded or failed`);
     if (built.length === 0) throw badRequest("A succeeded build must upload at least one file");
-    const target = this.agents.target(job.targetKey)!;
-    for (const file of built) this.checkBelongs(job, target, file.filename);
-    const provenance = { jobId, agent: agent.name, attempt: job.attempts, sdistSha256: job.sdistSha256, logSha256: this.logDigest(jobId) };
-    const fresh = built.filter((file) => {
-      const existing = this.files.byFilename(file.filename);
-      return !existing || existing.deletedAt;
-    });
-    const log = this.store.log(jobId).map((line) => line.text);
-    const requests = fresh.map((file) => ({
-      staged: file.staged,
-      filename: file.filename,
-      principal: { kind: "system" as const, name: `agent:${agent.name}` },
-      origin: "build" as const,
-      claimedName: job.project,
-      claimedVersion: job.version,
-      build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
-    }));
-    // A result is taken whole or not at all: check every file before storing the first.
-    for (const request of requests) await this.ingest.check(request);
-    for (const request of requests) await this.ingest.ingest(request);
-    const kept = requests.map((request) => request.filename);
     const names = built.map((file) => file.filename).join(", ");
-    return this.settle(lease, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
+    try {
+      const target = this.agents.target(job.targetKey)!;
+      for (const file of built) this.checkBelongs(job, target, file.filename);
+      const requests = this.ingestRequests(agent, job, target, built);
+      // The files and the end of the lease commit together: a second result for the same lease
+      // (replayed, or sent concurrently), or one whose lease ended meanwhile, stores nothing.
+      const { alongside } = await this.ingest.ingestWhole(requests, () =>
+        this.finish(lease, job, "succeeded", requests.length ? `built ${names}` : `already built: ${names}`),
+      );
+      this.jobChanges.notify();
+      return alongside;
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500 || !this.stillHeld(lease, jobId)) throw error;
+      // Files that are not the job's own (another project, version or target, lying metadata) fail
+      // the build, with the reason in its log, rather than leave the lease to expire and the job to be built again.
+      const reason = `result refused: ${error.message}`;
+      tx(this.db, () => {
+        this.store.appendLog(jobId, [{ at: this.now(), stream: "pydepot", text: reason }]);
+        this.finish(lease, job, "failed", reason);
+      });
+      this.jobChanges.notify();
+      throw error;
+    }
   }
 
   /** Queue a release again (all active targets, or one): for site admins. */
@@ -275,11 +276,17 @@ export class Jobs {
   }
 
   /** Finish the job and mark the other queued targets a pure result also serves. */
-  private settle(lease: { agent: AgentPrincipal; secretHash: string }, job: JobRow, status: JobStatus, reason: string): JobRow {
-    tx(this.db, () => {
-      if (!this.store.finish(job.id, lease.agent.agentId, lease.secretHash, status, reason, this.now())) throw this.notHeld(job.id);
-      this.store.recordEvent(job.id, this.now(), status, lease.agent.name, reason);
-      if (status !== "succeeded") return;
+  private settle(lease: Lease, job: JobRow, status: JobStatus, reason: string): JobRow {
+    const settled = tx(this.db, () => this.finish(lease, job, status, reason));
+    this.jobChanges.notify();
+    return settled;
+  }
+
+  /** settle() inside the caller's transaction; the caller wakes the job's followers after it commits. */
+  private finish(lease: Lease, job: JobRow, status: JobStatus, reason: string): JobRow {
+    if (!this.store.finish(job.id, lease.agent.agentId, lease.secretHash, status, reason, this.now())) throw this.notHeld(job.id);
+    this.store.recordEvent(job.id, this.now(), status, lease.agent.name, reason);
+    if (status === "succeeded") {
       const projectId = this.projects.byName(job.project as NormalizedName)!.id;
       const files = this.releaseFiles(projectId, job.version);
       for (const queued of this.store.queuedForSdist(job.sdistId)) {
@@ -288,8 +295,37 @@ export class Jobs {
         this.store.setStatus(queued.id, "succeeded", `covered by ${covering.filename}`, this.now());
         this.store.recordEvent(queued.id, this.now(), "succeeded", null, `covered by ${covering.filename}`);
       }
-    });
-    this.jobChanges.notify();
+    }
     return this.store.byId(job.id)!;
   }
+
+  private stillHeld(lease: Lease, jobId: number): boolean {
+    return this.store.leaseSecretHash(jobId, lease.agent.agentId) === lease.secretHash;
+  }
+
+  /** Build results to store: the ones whose names are not taken yet (a pure wheel another target built is kept as it is). */
+  private ingestRequests(agent: AgentPrincipal, job: JobRow, target: TargetRow, built: BuiltFile[]): IngestRequest[] {
+    const provenance = { jobId: job.id, agent: agent.name, attempt: job.attempts, sdistSha256: job.sdistSha256, logSha256: this.logDigest(job.id) };
+    const log = this.store.log(job.id).map((line) => line.text);
+    return built
+      .filter((file) => {
+        const existing = this.files.byFilename(file.filename);
+        return !existing || existing.deletedAt;
+      })
+      .map((file) => ({
+        staged: file.staged,
+        filename: file.filename,
+        principal: { kind: "system" as const, name: `agent:${agent.name}` },
+        origin: "build" as const,
+        claimedName: job.project,
+        claimedVersion: job.version,
+        build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
+      }));
+  }
+}
+
+/** An agent's lease of a job, proved by its secret. */
+interface Lease {
+  agent: AgentPrincipal;
+  secretHash: string;
 }
