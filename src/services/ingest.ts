@@ -1,9 +1,9 @@
 import { mapConcurrently } from "../core/concurrency.js";
 import { AppError, badRequest } from "../core/errors.js";
-import { parseFilename, type ArtifactName } from "../core/filenames.js";
+import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { normalize, parseProjectName } from "../core/names.js";
 import type { Sha256 } from "../core/types.js";
-import { normalizeVersion, parseVersion } from "../core/versions.js";
+import { compareVersions, normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
 import type { Blobs, Staged } from "../store/blobs.js";
 import { tx, type Db } from "../store/db.js";
@@ -209,7 +209,8 @@ export class Ingest {
     const now = this.now();
     let project = this.projects.byName(name.project);
     this.access.canUpload(request.principal, project);
-    if (!project) {
+    if (project) this.checkOneName(project.id, name);
+    else {
       project = this.projects.create(name.project, metadata.name, now);
       if (request.principal.kind === "user") this.accounts.setRole(project.id, request.principal.userId, "admin");
     }
@@ -262,6 +263,23 @@ export class Ingest {
     // Without a gate a build is listed at once, and may be the baseline of a later build that came first.
     if (request.build) this.holds.listed(file);
     return { file, created: true };
+  }
+
+  /**
+   * One release per PEP 440 version and one file per slot of a release: a file under another
+   * spelling (`DEMO-1.0-…`, `demo-1.00-…`, `demo-1.0.0-…`, a second sdist format) would be listed
+   * beside the published one and could be installed in its place, with other bytes.
+   */
+  private checkOneName(projectId: number, name: ArtifactName): void {
+    const release = this.files.releases(projectId).find((row) => row.version !== name.version && compareVersions(row.version, name.version) === 0);
+    if (release) {
+      throw badRequest(`Version ${name.version} of ${name.filename} is release ${release.version} of ${name.project} (PEP 440 compares them equal): spell it ${release.version}`);
+    }
+    const slot = distributionSlot(name);
+    const twin = this.files.liveByRelease(projectId, name.version).find((file) => file.filename !== name.filename && distributionSlot(file) === slot);
+    if (twin) {
+      throw badRequest(`File already exists: ${name.filename} would stand for ${twin.filename} (the same release, kind and tags); use a new version or build tag`);
+    }
   }
 
   /** Undo a link whose transaction did not commit; if even that fails (false), the start-up sweep will. */
