@@ -51,6 +51,16 @@ export interface BuiltFile {
   linkedLibraries: string[];
 }
 
+/**
+ * What one job's log may hold: a build prints what its sdist's code likes, and every line is
+ * stored, shown and read back whole (to tell a degraded build), so a build that prints for ever
+ * must not fill the server's disk or memory. Far above what a real build with pip --verbose prints.
+ */
+const MAX_LOG_CHARS = 8 * 1024 * 1024;
+const MAX_LINE_CHARS = 16 * 1024;
+
+type LogLine = { at: string; stream: string; text: string };
+
 /** Longest a waiting lease sleeps before re-checking expired leases. */
 const RECHECK_MS = 2_000;
 
@@ -140,11 +150,12 @@ export class Jobs {
   }
 
   /** Build output; also the heartbeat that keeps the lease. Refused once the job is no longer the agent's. */
-  appendLog(agent: AgentPrincipal, jobId: number, leaseSecret: string | undefined, lines: { at: string; stream: string; text: string }[]): void {
+  appendLog(agent: AgentPrincipal, jobId: number, leaseSecret: string | undefined, lines: LogLine[]): void {
     tx(this.db, () => {
       this.proveLease(agent, jobId, leaseSecret);
       if (!this.store.extend(jobId, agent.agentId, Date.now() + this.settings.lease_seconds * 1000)) throw this.notHeld(jobId);
-      this.store.appendLog(jobId, lines);
+      const { kept, full } = withinBudget(lines, this.store.logChars(jobId));
+      this.store.appendLog(jobId, kept, full ? MAX_LOG_CHARS : undefined);
     });
     this.jobChanges.notify();
   }
@@ -322,6 +333,26 @@ export class Jobs {
         build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
       }));
   }
+}
+
+/**
+ * The lines a log that holds `used` characters still takes: each cut at MAX_LINE_CHARS, and once
+ * the log is full one line that says so (`full`: count the log as full from then on), then
+ * nothing; the lines still count as the heartbeat.
+ */
+function withinBudget(lines: LogLine[], used: number): { kept: LogLine[]; full: boolean } {
+  const kept: LogLine[] = [];
+  for (const line of lines) {
+    if (used >= MAX_LOG_CHARS) return { kept, full: false };
+    const text = line.text.length > MAX_LINE_CHARS ? `${line.text.slice(0, MAX_LINE_CHARS)} [line cut at ${MAX_LINE_CHARS} characters]` : line.text;
+    if (used + text.length > MAX_LOG_CHARS) {
+      kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${MAX_LOG_CHARS} characters: later lines of this build are dropped` });
+      return { kept, full: true };
+    }
+    kept.push({ ...line, text });
+    used += text.length;
+  }
+  return { kept, full: false };
 }
 
 /** An agent's lease of a job, proved by its secret. */

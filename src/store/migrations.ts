@@ -301,4 +301,10 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE projects SET summary = coalesce((SELECT f.summary FROM releases r JOIN files f ON f.release_id = r.id
     WHERE r.project_id = projects.id ORDER BY f.id DESC LIMIT 1), '');
   `,
+  // A job's log size, kept as lines arrive: a build's log has a budget (services/jobs.ts), which
+  // a sum over its lines at every append would cost more the more it wrote.
+  `
+  ALTER TABLE jobs ADD COLUMN log_chars INTEGER NOT NULL DEFAULT 0;
+  UPDATE jobs SET log_chars = coalesce((SELECT sum(length(text)) FROM job_log WHERE job_id = jobs.id), 0);
+  `,
 ];
