@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
-import { parseFilename } from "../core/filenames.js";
+import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
 import type { AgentStore, TargetRow } from "../store/agents.js";
@@ -173,15 +173,15 @@ export class Jobs {
     if (outcome.status === "failed") return this.settle(lease, job, "failed", outcome.reason || "build failed");
     if (outcome.status !== "succeeded") throw badRequest(`Unknown result status ${JSON.stringify(outcome.status)}: use succeeded or failed`);
     if (built.length === 0) throw badRequest("A succeeded build must upload at least one file");
-    const names = built.map((file) => file.filename).join(", ");
+    const filenames = built.map((file) => file.filename).join(", ");
     try {
       const target = this.agents.target(job.targetKey)!;
-      for (const file of built) this.checkBelongs(job, target, file.filename);
-      const requests = this.ingestRequests(agent, job, target, built);
+      const names = new Map(built.map((file) => [file, this.checkBelongs(job, target, file.filename)]));
+      const requests = this.ingestRequests(agent, job, target, built.filter((file) => this.notBuiltYet(names.get(file)!)));
       // The files and the end of the lease commit together: a second result for the same lease
       // (replayed, or sent concurrently), or one whose lease ended meanwhile, stores nothing.
       const { alongside } = await this.ingest.ingestWhole(requests, () =>
-        this.finish(lease, job, "succeeded", requests.length ? `built ${names}` : `already built: ${names}`),
+        this.finish(lease, job, "succeeded", requests.length ? `built ${filenames}` : `already built: ${filenames}`),
       );
       this.jobChanges.notify();
       return alongside;
@@ -280,10 +280,11 @@ export class Jobs {
   }
 
   /** A result must be the job's own project, version and target. */
-  private checkBelongs(job: JobRow, target: TargetRow, filename: string): void {
+  private checkBelongs(job: JobRow, target: TargetRow, filename: string): ArtifactName {
     const name = parseFilename(filename, job.project as NormalizedName);
     if (name.version !== job.version) throw badRequest(`${filename} is version ${name.version}, but job ${job.id} builds ${job.project} ${job.version}`);
     if (!fits(name, target)) throw badRequest(`${filename} does not install on target ${target.key} of job ${job.id}`);
+    return name;
   }
 
   /** Finish the job and mark the other queued targets a pure result also serves. */
@@ -314,24 +315,30 @@ export class Jobs {
     return this.store.leaseSecretHash(jobId, lease.agent.agentId) === lease.secretHash;
   }
 
-  /** Build results to store: the ones whose names are not taken yet (a pure wheel another target built is kept as it is). */
+  /**
+   * Whether the release still lacks this file: a pure wheel another target built (under this
+   * name, or another spelling from another setuptools) is kept as it is. A deleted name goes on
+   * to ingest, which refuses it.
+   */
+  private notBuiltYet(name: ArtifactName): boolean {
+    const existing = this.files.byFilename(name.filename);
+    if (existing) return Boolean(existing.deletedAt);
+    const project = this.projects.byName(name.project)!;
+    return !this.files.liveByRelease(project.id, name.version).some((file) => distributionSlot(file) === distributionSlot(name));
+  }
+
   private ingestRequests(agent: AgentPrincipal, job: JobRow, target: TargetRow, built: BuiltFile[]): IngestRequest[] {
     const provenance = { jobId: job.id, agent: agent.name, attempt: job.attempts, sdistSha256: job.sdistSha256, logSha256: this.logDigest(job.id) };
     const log = this.store.log(job.id).map((line) => line.text);
-    return built
-      .filter((file) => {
-        const existing = this.files.byFilename(file.filename);
-        return !existing || existing.deletedAt;
-      })
-      .map((file) => ({
-        staged: file.staged,
-        filename: file.filename,
-        principal: { kind: "system" as const, name: `agent:${agent.name}` },
-        origin: "build" as const,
-        claimedName: job.project,
-        claimedVersion: job.version,
-        build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
-      }));
+    return built.map((file) => ({
+      staged: file.staged,
+      filename: file.filename,
+      principal: { kind: "system" as const, name: `agent:${agent.name}` },
+      origin: "build" as const,
+      claimedName: job.project,
+      claimedVersion: job.version,
+      build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
+    }));
   }
 }
 

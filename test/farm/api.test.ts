@@ -394,6 +394,19 @@ describe("a second result for one lease, sent at once or replayed: nothing of it
     expect((await showJob(setup.server.url, job.id)).job).toMatchObject({ status: "succeeded", reason: `built ${taken.filename}` });
   });
 
+  test("a pure wheel another target already built under another spelling: that job succeeds as already built, nothing stored", async () => {
+    const both = await FakeAgent.register(setup.server.url, setup.enrolment, "both", [TARGETS.wheel311, TARGETS.wheel312], 2);
+    await publish(setup, await sdist({ name: "spelt", version: "1.0" }));
+    const [first, second] = [(await both.lease(0))!, (await both.lease(0))!];
+    const stored = await wheel({ name: "spelt", version: "1.0" });
+    expect((await both.result(first.id, { status: "succeeded" }, [stored])).status).toBe(200);
+    const respelled = { ...(await wheel({ name: "spelt", version: "1.0", extraFiles: { "spelt/other.py": "" } })), filename: "Spelt-1.0-py3-none-any.whl" };
+    const reply = await both.result(second.id, { status: "succeeded" }, [respelled]);
+    expect(reply.status, reply.statusText).toBe(200);
+    expect(await indexFilenames(setup.server.url, "spelt")).toEqual([stored.filename, "spelt-1.0.tar.gz"]);
+    expect((await showJob(setup.server.url, second.id)).job).toMatchObject({ status: "succeeded", reason: "already built: Spelt-1.0-py3-none-any.whl" });
+  });
+
   test("a result replayed after the job finished", async () => {
     await publish(setup, await sdist({ name: "replayed", version: "1.0" }));
     const job = (await builder.lease(0))!;
