@@ -21,6 +21,11 @@ export interface FarmSettings {
   lease_seconds: number;
   max_attempts: number;
   build_timeout_seconds: number;
+  /**
+   * What one job's log may hold: every line is stored, shown and read back whole (to tell a
+   * degraded build), so a build that prints for ever must not fill the server's disk or memory.
+   */
+  max_log_mib: number;
 }
 
 const BUILD_TOKEN_PREFIX = "pydepot-build-";
@@ -51,12 +56,7 @@ export interface BuiltFile {
   linkedLibraries: string[];
 }
 
-/**
- * What one job's log may hold: a build prints what its sdist's code likes, and every line is
- * stored, shown and read back whole (to tell a degraded build), so a build that prints for ever
- * must not fill the server's disk or memory. Far above what a real build with pip --verbose prints.
- */
-const MAX_LOG_CHARS = 8 * 1024 * 1024;
+/** Longest log line kept whole (a build prints what its sdist's code likes). */
 const MAX_LINE_CHARS = 16 * 1024;
 
 type LogLine = { at: string; stream: string; text: string };
@@ -154,8 +154,9 @@ export class Jobs {
     tx(this.db, () => {
       this.proveLease(agent, jobId, leaseSecret);
       if (!this.store.extend(jobId, agent.agentId, Date.now() + this.settings.lease_seconds * 1000)) throw this.notHeld(jobId);
-      const { kept, full } = withinBudget(lines, this.store.logChars(jobId));
-      this.store.appendLog(jobId, kept, full ? MAX_LOG_CHARS : undefined);
+      const budget = this.settings.max_log_mib * 1024 * 1024;
+      const { kept, full } = withinBudget(lines, this.store.logChars(jobId), budget);
+      this.store.appendLog(jobId, kept, full ? budget : undefined);
     });
     this.jobChanges.notify();
   }
@@ -343,17 +344,17 @@ export class Jobs {
 }
 
 /**
- * The lines a log that holds `used` characters still takes: each cut at MAX_LINE_CHARS, and once
- * the log is full one line that says so (`full`: count the log as full from then on), then
- * nothing; the lines still count as the heartbeat.
+ * The lines a log that holds `used` of its `budget` characters still takes: each cut at
+ * MAX_LINE_CHARS, and once the log is full one line that says so (`full`: count the log as full
+ * from then on), then nothing; the lines still count as the heartbeat.
  */
-function withinBudget(lines: LogLine[], used: number): { kept: LogLine[]; full: boolean } {
+function withinBudget(lines: LogLine[], used: number, budget: number): { kept: LogLine[]; full: boolean } {
   const kept: LogLine[] = [];
   for (const line of lines) {
-    if (used >= MAX_LOG_CHARS) return { kept, full: false };
+    if (used >= budget) return { kept, full: false };
     const text = line.text.length > MAX_LINE_CHARS ? `${line.text.slice(0, MAX_LINE_CHARS)} [line cut at ${MAX_LINE_CHARS} characters]` : line.text;
-    if (used + text.length > MAX_LOG_CHARS) {
-      kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${MAX_LOG_CHARS} characters: later lines of this build are dropped` });
+    if (used + text.length > budget) {
+      kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${budget} characters (farm.max_log_mib): later lines of this build are dropped` });
       return { kept, full: true };
     }
     kept.push({ ...line, text });
