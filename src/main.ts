@@ -13,10 +13,13 @@ import { registerReleases } from "./cli/releases.js";
 import { registerServe } from "./cli/serve.js";
 import { registerSmoke } from "./cli/smoke.js";
 import { registerSystemd } from "./cli/systemd.js";
+import { printOnlyPrintable } from "./cli/terminal.js";
 import { registerTokens } from "./cli/tokens.js";
 import { registerUsers } from "./cli/users.js";
 import { registerWaivers } from "./cli/waivers.js";
 import { AppError } from "./core/errors.js";
+
+printOnlyPrintable();
 
 const program = new Command("pydepot")
   .description("An internal Python package index: eggs, wheels and sdists for pip, easy_install and twine")

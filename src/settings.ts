@@ -66,6 +66,8 @@ const schema = z
         lease_seconds: z.number().int().positive().default(60),
         max_attempts: z.number().int().positive().default(3),
         build_timeout_seconds: z.number().int().positive().default(1800),
+        /** What one job's log may hold (MiB of text): later lines of a build that prints for ever are dropped. */
+        max_log_mib: z.number().positive().default(32),
         /** How long a lease request waits for work before answering "nothing yet". */
         long_poll_seconds: z.number().int().positive().default(25),
       })

@@ -18,6 +18,17 @@ export interface ArtifactName {
   buildTag: string | null;
 }
 
+/**
+ * Which file of a release an installer takes this one for: its kind, and a wheel's build tag
+ * and tags or an egg's Python and platform, lowercased as pip compares tags. A release has one
+ * sdist whatever its format (PyPI's rule). Two files of a release with one slot are one
+ * distribution under two names.
+ */
+export function distributionSlot(file: Pick<ArtifactName, "kind" | "pythonTag" | "abiTag" | "platform" | "buildTag">): string {
+  if (file.kind === "sdist") return "sdist";
+  return [file.kind, file.buildTag ?? "", file.pythonTag, file.abiTag ?? "", file.platform ?? ""].join("-").toLowerCase();
+}
+
 const SDIST_EXTENSIONS = [".tar.gz", ".tar.bz2", ".zip"] as const;
 const SAFE_CHARACTERS = /^[A-Za-z0-9._+!-]+$/;
 const WHEEL_NAME = /^[A-Za-z0-9_.]+$/;

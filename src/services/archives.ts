@@ -40,7 +40,13 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
       const listing: ArchiveListing = { names: [], members: new Map() };
       zip.on("error", fail);
       zip.on("end", () => resolve(listing));
+      const seen = new Set<string>();
       zip.on("entry", (entry: yauzl.Entry) => {
+        if (seen.has(entry.fileName)) {
+          zip.close();
+          return reject(twice(label, entry.fileName));
+        }
+        seen.add(entry.fileName);
         listing.names.push(entry.fileName);
         if (!wanted(entry.fileName)) return zip.readEntry();
         if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
@@ -71,10 +77,14 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
   const size = typeof source === "string" ? statSync(source).size : source.length;
   const budget = Math.max(MIN_UNPACK_BUDGET, size * MAX_EXPANSION);
   const extract = tar.extract();
+  const wantedSeen = new Set<string>();
   const consume = (async () => {
     for await (const entry of extract) {
       const name = entry.header.name.replace(/^\.\//, "");
       if (listing.names.push(name) > MAX_ENTRIES) throw badRequest(`Invalid ${label}: more than ${MAX_ENTRIES} members`);
+      // Only the members read may not repeat: appending to a tar adds a second copy of others, which unpack in order.
+      if (wanted(name) && wantedSeen.has(name)) throw twice(label, name);
+      if (wanted(name)) wantedSeen.add(name);
       if (entry.header.type === "file" && wanted(name)) listing.members.set(name, await collect(entry as AsyncIterable<Buffer> & { destroy(): unknown }, MAX_MEMBER_BYTES, `${label}: ${name}`));
       else entry.resume();
     }
@@ -89,6 +99,11 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
     throw badRequest(`Invalid ${label}: corrupt or truncated archive (${(error as Error).message})`);
   }
   return listing;
+}
+
+/** One member name twice: which copy counts differs between readers (the first, the last, the local header's), so no one may guess. */
+function twice(label: string, name: string) {
+  return badRequest(`Invalid ${label}: it holds ${name} twice, and readers differ on which copy counts`);
 }
 
 function limitBytes(budget: number, label: string): Transform {

@@ -1,9 +1,9 @@
 import { mapConcurrently } from "../core/concurrency.js";
 import { AppError, badRequest } from "../core/errors.js";
-import { parseFilename, type ArtifactName } from "../core/filenames.js";
+import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { normalize, parseProjectName } from "../core/names.js";
 import type { Sha256 } from "../core/types.js";
-import { normalizeVersion, parseVersion } from "../core/versions.js";
+import { compareVersions, normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
 import type { Blobs, Staged } from "../store/blobs.js";
 import { tx, type Db } from "../store/db.js";
@@ -36,6 +36,9 @@ export interface IngestRequest {
    */
   build?: BuildFacts & { provenance: BuildProvenance; linkedLibraries: string[] };
 }
+
+/** A request checked and ready to record, or the identical file already stored under its name. */
+type Prepared = { existing: FileRow } | { name: ArtifactName; metadata: ArtifactMetadata };
 
 /** A name published inside a transaction, to undo if the transaction does not commit. */
 interface Link {
@@ -72,21 +75,34 @@ export class Ingest {
    * commit (ENOSPC, EIO): visible ⇔ committed.
    */
   async ingest(request: IngestRequest): Promise<IngestResult> {
-    const prepared = await this.prepare(request);
-    if ("existing" in prepared) return { file: prepared.existing, created: false };
-    const { name, metadata } = prepared;
+    return (await this.ingestWhole([request], () => undefined)).results[0];
+  }
+
+  /**
+   * Several files taken whole or not at all, with `alongside` run in the same transaction after
+   * they are recorded (a build result and the end of its job's lease): every file is recorded and
+   * `alongside` done, or nothing is. Every file is checked before the first is recorded.
+   */
+  async ingestWhole<T>(requests: IngestRequest[], alongside: () => T): Promise<{ results: IngestResult[]; alongside: T }> {
+    const prepared: Prepared[] = [];
+    for (const request of requests) prepared.push(await this.prepare(request));
     return this.staging.within(async (set) => {
-      const coreMetadata = metadata.coreMetadataFile ? set.stageBytes(metadata.coreMetadataFile) : null;
+      const coreMetadata = prepared.map((ready) => ("metadata" in ready && ready.metadata.coreMetadataFile ? set.stageBytes(ready.metadata.coreMetadataFile) : null));
       const links: Link[] = [];
-      let result: IngestResult;
+      let outcome: { results: IngestResult[]; alongside: T };
       try {
-        result = tx(this.db, () => this.record(request, name, metadata, coreMetadata, links));
+        outcome = tx(this.db, () => {
+          const results = prepared.map((ready, index) =>
+            "existing" in ready ? { file: ready.existing, created: false } : this.record(requests[index], ready.name, ready.metadata, coreMetadata[index], links),
+          );
+          return { results, alongside: alongside() };
+        });
       } catch (error) {
         for (const link of links) this.unlink(link);
         throw error;
       }
-      if (result.created) this.wakeUps.notify();
-      return result;
+      if (outcome.results.some((result) => result.created)) this.wakeUps.notify();
+      return outcome;
     });
   }
 
@@ -155,16 +171,8 @@ export class Ingest {
     });
   }
 
-  /**
-   * Every check ingest() makes before it records anything, recording nothing and keeping the
-   * staged file: for a caller that must accept several files whole or not at all (a build result).
-   */
-  async check(request: IngestRequest): Promise<void> {
-    await this.prepare(request);
-  }
-
   /** Name, access and metadata checks; an identical file already stored short-cuts the rest. */
-  private async prepare(request: IngestRequest): Promise<{ existing: FileRow } | { name: ArtifactName; metadata: ArtifactMetadata }> {
+  private async prepare(request: IngestRequest): Promise<Prepared> {
     const name = this.checkName(request);
     this.access.canUpload(request.principal, this.projects.byName(name.project));
     const existing = this.files.byFilename(name.filename);
@@ -201,7 +209,8 @@ export class Ingest {
     const now = this.now();
     let project = this.projects.byName(name.project);
     this.access.canUpload(request.principal, project);
-    if (!project) {
+    if (project) this.checkOneName(project.id, name);
+    else {
       project = this.projects.create(name.project, metadata.name, now);
       if (request.principal.kind === "user") this.accounts.setRole(project.id, request.principal.userId, "admin");
     }
@@ -254,6 +263,23 @@ export class Ingest {
     // Without a gate a build is listed at once, and may be the baseline of a later build that came first.
     if (request.build) this.holds.listed(file);
     return { file, created: true };
+  }
+
+  /**
+   * One release per PEP 440 version and one file per slot of a release: a file under another
+   * spelling (`DEMO-1.0-…`, `demo-1.00-…`, `demo-1.0.0-…`, a second sdist format) would be listed
+   * beside the published one and could be installed in its place, with other bytes.
+   */
+  private checkOneName(projectId: number, name: ArtifactName): void {
+    const release = this.files.releases(projectId).find((row) => row.version !== name.version && compareVersions(row.version, name.version) === 0);
+    if (release) {
+      throw badRequest(`Version ${name.version} of ${name.filename} is release ${release.version} of ${name.project} (PEP 440 compares them equal): spell it ${release.version}`);
+    }
+    const slot = distributionSlot(name);
+    const twin = this.files.liveByRelease(projectId, name.version).find((file) => file.filename !== name.filename && distributionSlot(file) === slot);
+    if (twin) {
+      throw badRequest(`File already exists: ${name.filename} would stand for ${twin.filename} (the same release, kind and tags); use a new version or build tag`);
+    }
   }
 
   /** Undo a link whose transaction did not commit; if even that fails (false), the start-up sweep will. */

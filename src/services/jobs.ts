@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
-import { parseFilename } from "../core/filenames.js";
+import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
+import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
 import type { AgentStore, TargetRow } from "../store/agents.js";
@@ -11,7 +11,7 @@ import type { JobFilter, JobRow, JobStore, JobStatus } from "../store/jobs.js";
 import type { ProjectRow, ProjectStore } from "../store/projects.js";
 import type { WakeUps } from "../store/wakeups.js";
 import type { Access, Principal } from "./access.js";
-import type { Ingest } from "./ingest.js";
+import type { Ingest, IngestRequest } from "./ingest.js";
 import type { Planning } from "./planning.js";
 import { hashSecret, newSecret } from "./secrets.js";
 
@@ -21,6 +21,11 @@ export interface FarmSettings {
   lease_seconds: number;
   max_attempts: number;
   build_timeout_seconds: number;
+  /**
+   * What one job's log may hold: every line is stored, shown and read back whole (to tell a
+   * degraded build), so a build that prints for ever must not fill the server's disk or memory.
+   */
+  max_log_mib: number;
 }
 
 const BUILD_TOKEN_PREFIX = "pydepot-build-";
@@ -50,6 +55,11 @@ export interface BuiltFile {
   staged: Staged;
   linkedLibraries: string[];
 }
+
+/** Longest log line kept whole (a build prints what its sdist's code likes). */
+const MAX_LINE_CHARS = 16 * 1024;
+
+type LogLine = { at: string; stream: string; text: string };
 
 /** Longest a waiting lease sleeps before re-checking expired leases. */
 const RECHECK_MS = 2_000;
@@ -142,11 +152,13 @@ export class Jobs {
   }
 
   /** Build output; also the heartbeat that keeps the lease. Refused once the job is no longer the agent's. */
-  appendLog(agent: AgentPrincipal, jobId: number, leaseSecret: string | undefined, lines: { at: string; stream: string; text: string }[]): void {
+  appendLog(agent: AgentPrincipal, jobId: number, leaseSecret: string | undefined, lines: LogLine[]): void {
     tx(this.db, () => {
       this.proveLease(agent, jobId, leaseSecret);
       if (!this.store.extend(jobId, agent.agentId, Date.now() + this.settings.lease_seconds * 1000)) throw this.notHeld(jobId);
-      this.store.appendLog(jobId, lines);
+      const budget = this.settings.max_log_mib * 1024 * 1024;
+      const { kept, full } = withinBudget(lines, this.store.logChars(jobId), budget);
+      this.store.appendLog(jobId, kept, full ? budget : undefined);
     });
     this.jobChanges.notify();
   }
@@ -164,29 +176,30 @@ export class Jobs {
     if (outcome.status === "failed") return this.settle(lease, job, "failed", outcome.reason || "build failed");
     if (outcome.status !== "succeeded") throw badRequest(`Unknown result status ${JSON.stringify(outcome.status)}: use succeeded or failed`);
     if (built.length === 0) throw badRequest("A succeeded build must upload at least one file");
-    const target = this.agents.target(job.targetKey)!;
-    for (const file of built) this.checkBelongs(job, target, file.filename);
-    const provenance = { jobId, agent: agent.name, attempt: job.attempts, sdistSha256: job.sdistSha256, logSha256: this.logDigest(jobId) };
-    const fresh = built.filter((file) => {
-      const existing = this.files.byFilename(file.filename);
-      return !existing || existing.deletedAt;
-    });
-    const log = this.store.log(jobId).map((line) => line.text);
-    const requests = fresh.map((file) => ({
-      staged: file.staged,
-      filename: file.filename,
-      principal: { kind: "system" as const, name: `agent:${agent.name}` },
-      origin: "build" as const,
-      claimedName: job.project,
-      claimedVersion: job.version,
-      build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
-    }));
-    // A result is taken whole or not at all: check every file before storing the first.
-    for (const request of requests) await this.ingest.check(request);
-    for (const request of requests) await this.ingest.ingest(request);
-    const kept = requests.map((request) => request.filename);
-    const names = built.map((file) => file.filename).join(", ");
-    return this.settle(lease, job, "succeeded", kept.length ? `built ${names}` : `already built: ${names}`);
+    const filenames = built.map((file) => file.filename).join(", ");
+    try {
+      const target = this.agents.target(job.targetKey)!;
+      const names = new Map(built.map((file) => [file, this.checkBelongs(job, target, file.filename)]));
+      const requests = this.ingestRequests(agent, job, target, built.filter((file) => this.notBuiltYet(names.get(file)!)));
+      // The files and the end of the lease commit together: a second result for the same lease
+      // (replayed, or sent concurrently), or one whose lease ended meanwhile, stores nothing.
+      const { alongside } = await this.ingest.ingestWhole(requests, () =>
+        this.finish(lease, job, "succeeded", requests.length ? `built ${filenames}` : `already built: ${filenames}`),
+      );
+      this.jobChanges.notify();
+      return alongside;
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500 || !this.stillHeld(lease, jobId)) throw error;
+      // Files that are not the job's own (another project, version or target, lying metadata) fail
+      // the build, with the reason in its log, rather than leave the lease to expire and the job to be built again.
+      const reason = `result refused: ${error.message}`;
+      tx(this.db, () => {
+        this.store.appendLog(jobId, [{ at: this.now(), stream: "pydepot", text: reason }]);
+        this.finish(lease, job, "failed", reason);
+      });
+      this.jobChanges.notify();
+      throw error;
+    }
   }
 
   /** Queue a release again (all active targets, or one): for site admins. */
@@ -270,18 +283,25 @@ export class Jobs {
   }
 
   /** A result must be the job's own project, version and target. */
-  private checkBelongs(job: JobRow, target: TargetRow, filename: string): void {
+  private checkBelongs(job: JobRow, target: TargetRow, filename: string): ArtifactName {
     const name = parseFilename(filename, job.project as NormalizedName);
     if (name.version !== job.version) throw badRequest(`${filename} is version ${name.version}, but job ${job.id} builds ${job.project} ${job.version}`);
     if (!fits(name, target)) throw badRequest(`${filename} does not install on target ${target.key} of job ${job.id}`);
+    return name;
   }
 
   /** Finish the job and mark the other queued targets a pure result also serves. */
-  private settle(lease: { agent: AgentPrincipal; secretHash: string }, job: JobRow, status: JobStatus, reason: string): JobRow {
-    tx(this.db, () => {
-      if (!this.store.finish(job.id, lease.agent.agentId, lease.secretHash, status, reason, this.now())) throw this.notHeld(job.id);
-      this.store.recordEvent(job.id, this.now(), status, lease.agent.name, reason);
-      if (status !== "succeeded") return;
+  private settle(lease: Lease, job: JobRow, status: JobStatus, reason: string): JobRow {
+    const settled = tx(this.db, () => this.finish(lease, job, status, reason));
+    this.jobChanges.notify();
+    return settled;
+  }
+
+  /** settle() inside the caller's transaction; the caller wakes the job's followers after it commits. */
+  private finish(lease: Lease, job: JobRow, status: JobStatus, reason: string): JobRow {
+    if (!this.store.finish(job.id, lease.agent.agentId, lease.secretHash, status, reason, this.now())) throw this.notHeld(job.id);
+    this.store.recordEvent(job.id, this.now(), status, lease.agent.name, reason);
+    if (status === "succeeded") {
       const projectId = this.projects.byName(job.project as NormalizedName)!.id;
       const files = this.releaseFiles(projectId, job.version);
       for (const queued of this.store.queuedForSdist(job.sdistId)) {
@@ -290,8 +310,63 @@ export class Jobs {
         this.store.setStatus(queued.id, "succeeded", `covered by ${covering.filename}`, this.now());
         this.store.recordEvent(queued.id, this.now(), "succeeded", null, `covered by ${covering.filename}`);
       }
-    });
-    this.jobChanges.notify();
+    }
     return this.store.byId(job.id)!;
   }
+
+  private stillHeld(lease: Lease, jobId: number): boolean {
+    return this.store.leaseSecretHash(jobId, lease.agent.agentId) === lease.secretHash;
+  }
+
+  /**
+   * Whether the release still lacks this file: a pure wheel another target built (under this
+   * name, or another spelling from another setuptools) is kept as it is. A deleted name goes on
+   * to ingest, which refuses it.
+   */
+  private notBuiltYet(name: ArtifactName): boolean {
+    const existing = this.files.byFilename(name.filename);
+    if (existing) return Boolean(existing.deletedAt);
+    const project = this.projects.byName(name.project)!;
+    return !this.files.liveByRelease(project.id, name.version).some((file) => distributionSlot(file) === distributionSlot(name));
+  }
+
+  private ingestRequests(agent: AgentPrincipal, job: JobRow, target: TargetRow, built: BuiltFile[]): IngestRequest[] {
+    const provenance = { jobId: job.id, agent: agent.name, attempt: job.attempts, sdistSha256: job.sdistSha256, logSha256: this.logDigest(job.id) };
+    const log = this.store.log(job.id).map((line) => line.text);
+    return built.map((file) => ({
+      staged: file.staged,
+      filename: file.filename,
+      principal: { kind: "system" as const, name: `agent:${agent.name}` },
+      origin: "build" as const,
+      claimedName: job.project,
+      claimedVersion: job.version,
+      build: { provenance, linkedLibraries: file.linkedLibraries, log, target },
+    }));
+  }
+}
+
+/**
+ * The lines a log that holds `used` of its `budget` characters still takes: each cut at
+ * MAX_LINE_CHARS, and once the log is full one line that says so (`full`: count the log as full
+ * from then on), then nothing; the lines still count as the heartbeat.
+ */
+function withinBudget(lines: LogLine[], used: number, budget: number): { kept: LogLine[]; full: boolean } {
+  const kept: LogLine[] = [];
+  for (const line of lines) {
+    if (used >= budget) return { kept, full: false };
+    const text = line.text.length > MAX_LINE_CHARS ? `${line.text.slice(0, MAX_LINE_CHARS)} [line cut at ${MAX_LINE_CHARS} characters]` : line.text;
+    if (used + text.length > budget) {
+      kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${budget} characters (farm.max_log_mib): later lines of this build are dropped` });
+      return { kept, full: true };
+    }
+    kept.push({ ...line, text });
+    used += text.length;
+  }
+  return { kept, full: false };
+}
+
+/** An agent's lease of a job, proved by its secret. */
+interface Lease {
+  agent: AgentPrincipal;
+  secretHash: string;
 }

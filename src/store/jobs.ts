@@ -67,6 +67,8 @@ export class JobStore {
   private readonly listStatement;
   private readonly forReleaseStatement;
   private readonly appendLogStatement;
+  private readonly addLogCharsStatement;
+  private readonly logCharsStatement;
   private readonly logStatement;
   private readonly logPageStatement;
   private readonly eventStatement;
@@ -121,6 +123,8 @@ export class JobStore {
     this.forReleaseStatement = db.prepare(`SELECT ${COLUMNS} WHERE j.sdist_id IN
       (SELECT f2.id FROM files f2 JOIN releases r2 ON r2.id = f2.release_id WHERE r2.project_id = ? AND r2.version = ? AND f2.kind = 'sdist' AND f2.deleted_at IS NULL)`);
     this.appendLogStatement = db.prepare("INSERT INTO job_log (job_id, at, stream, text) VALUES (?, ?, ?, ?)");
+    this.addLogCharsStatement = db.prepare("UPDATE jobs SET log_chars = log_chars + ? WHERE id = ?");
+    this.logCharsStatement = db.prepare("SELECT log_chars FROM jobs WHERE id = ?").pluck();
     this.logStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id");
     this.logPageStatement = db.prepare("SELECT id, at, stream, text FROM job_log WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?");
     this.eventStatement = db.prepare("INSERT INTO job_events (job_id, at, status, agent, detail) VALUES (?, ?, ?, ?, ?)");
@@ -228,8 +232,15 @@ export class JobStore {
     return this.forReleaseStatement.all(projectId, version) as JobRow[];
   }
 
-  appendLog(jobId: number, lines: { at: string; stream: string; text: string }[]): void {
+  /** `counted`: what the lines count against the log's size, when not their length (a log declared full). */
+  appendLog(jobId: number, lines: { at: string; stream: string; text: string }[], counted = lines.reduce((sum, line) => sum + line.text.length, 0)): void {
     for (const line of lines) this.appendLogStatement.run(jobId, line.at, line.stream, line.text);
+    this.addLogCharsStatement.run(counted, jobId);
+  }
+
+  /** How many characters of text the job's log holds. */
+  logChars(jobId: number): number {
+    return (this.logCharsStatement.get(jobId) as number | undefined) ?? 0;
   }
 
   log(jobId: number, afterId = 0): LogLine[] {

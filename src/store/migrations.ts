@@ -308,4 +308,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX sessions_by_user ON sessions (user_id);
   CREATE INDEX sessions_by_token ON sessions (token_id) WHERE token_id IS NOT NULL;
   `,
+  // A job's log size, kept as lines arrive: a build's log has a budget (services/jobs.ts), which
+  // a sum over its lines at every append would cost more the more it wrote.
+  `
+  ALTER TABLE jobs ADD COLUMN log_chars INTEGER NOT NULL DEFAULT 0;
+  UPDATE jobs SET log_chars = coalesce((SELECT sum(length(text)) FROM job_log WHERE job_id = jobs.id), 0);
+  `,
 ];

@@ -11,6 +11,7 @@ import {
   AGENT_VERSION_HEADER,
   bearer,
   FakeAgent,
+  indexFilenames,
   LEASE_SECRET_HEADER,
   listAgents,
   listJobs,
@@ -34,7 +35,7 @@ interface Setup {
   enrolment: string;
 }
 
-async function farmServer(farm: { lease_seconds?: number; max_attempts?: number } = {}): Promise<Setup> {
+async function farmServer(farm: { lease_seconds?: number; max_attempts?: number; max_log_mib?: number } = {}): Promise<Setup> {
   const server = await startTestServer({ farm });
   return {
     server,
@@ -319,6 +320,143 @@ describe("admin: re-queue, cancel and the agent listing", () => {
   });
 });
 
+describe("build results that are not the job's own: refused, nothing stored, the job failed with the reason in its log", () => {
+  let setup: Setup;
+  let builder: FakeAgent;
+  let release = 0;
+
+  beforeAll(async () => {
+    setup = await farmServer();
+    builder = await FakeAgent.register(setup.server.url, setup.enrolment, "builder", [TARGETS.wheel311]);
+    await publish(setup, await sdist({ name: "other", version: "1.0" }));
+    expect((await builder.lease(0))?.project).toBe("other");
+    expect((await builder.result((await listJobs(setup.server.url, { project: "other" }))[0].id, { status: "failed", reason: "not needed" })).status).toBe(200);
+  });
+  afterAll(() => setup?.server.stop());
+
+  /**
+   * A fresh release of demo, leased by the builder and answered with `files(version)`: the answer
+   * is `message`, no file but the sdist is stored, and the job failed with that reason in its log.
+   */
+  async function expectRefusedBuild(files: (version: string) => Promise<Artifact[]>, message: (version: string, jobId: number) => string): Promise<void> {
+    const version = `1.${++release}`;
+    await publish(setup, await sdist({ name: "demo", version }));
+    const job = (await builder.lease(0))!;
+    expect(job).toMatchObject({ project: "demo", version });
+    const expected = message(version, job.id);
+    const filesBefore = snapshot(setup.server.services.db, setup.server.storage).files;
+    const reply = await builder.result(job.id, { status: "succeeded" }, await files(version));
+    expect({ status: reply.status, statusText: reply.statusText }).toEqual({ status: 400, statusText: expected });
+    expect(snapshot(setup.server.services.db, setup.server.storage).files).toEqual(filesBefore);
+    expect(await indexFilenames(setup.server.url, "other")).toEqual(["other-1.0.tar.gz"]);
+    const details = await showJob(setup.server.url, job.id);
+    expect(details.job).toMatchObject({ status: "failed", reason: `result refused: ${expected}` });
+    expect(details.files).toEqual([]);
+    expect(details.log.at(-1)).toMatchObject({ stream: "pydepot", text: `result refused: ${expected}` });
+  }
+
+  test("a file for another project, another version or another target", async () => {
+    const target = TARGET_KEYS.wheel311;
+    await expectRefusedBuild(async () => [await wheel({ name: "other", version: "1.0" })], () => "Filename other-1.0-py3-none-any.whl does not belong to project demo");
+    await expectRefusedBuild(async () => [await wheel({ name: "other", version: "9.0" })], () => "Filename other-9.0-py3-none-any.whl does not belong to project demo");
+    await expectRefusedBuild(async () => [await wheel({ name: "demo", version: "99.0" })], (version, id) => `demo-99.0-py3-none-any.whl is version 99.0, but job ${id} builds demo ${version}`);
+    await expectRefusedBuild(async (version) => [await egg({ name: "demo", version, python: "2.7" })], (version, id) => `demo-${version}-py2.7.egg does not install on target ${target} of job ${id}`);
+    await expectRefusedBuild(
+      async (version) => [await wheel({ name: "demo", version, tags: "cp312-cp312-linux_x86_64" })],
+      (version, id) => `demo-${version}-cp312-cp312-linux_x86_64.whl does not install on target ${target} of job ${id}`,
+    );
+    // A build may not add an sdist of its own release either.
+    await expectRefusedBuild(async (version) => [await sdist({ name: "demo", version, format: "zip" })], (version, id) => `demo-${version}.zip does not install on target ${target} of job ${id}`);
+  });
+
+  test("one bad file spoils the whole result: the good one beside it is not kept either", async () => {
+    await expectRefusedBuild(
+      async (version) => [await wheel({ name: "demo", version }), await wheel({ name: "other", version: "1.0", build: "1" })],
+      () => "Filename other-1.0-1-py3-none-any.whl does not belong to project demo",
+    );
+    await expectRefusedBuild(
+      async (version) => [await wheel({ name: "demo", version }), await mismatchedWheel({ name: "demo", version, tags: "cp311-cp311-linux_x86_64", metadataName: "evil" })],
+      (version) => `Name mismatch: demo-${version}-cp311-cp311-linux_x86_64.whl is for demo, but its metadata says Name: evil`,
+    );
+    await expectRefusedBuild(
+      async (version) => [await mismatchedWheel({ name: "demo", version, metadataVersion: "6.6.6" })],
+      (version) => `Version mismatch: demo-${version}-py3-none-any.whl is version ${version}, but its metadata says Version: 6.6.6`,
+    );
+  });
+});
+
+describe("a second result for one lease, sent at once or replayed: nothing of it is stored", () => {
+  let setup: Setup;
+  let builder: FakeAgent;
+
+  beforeAll(async () => {
+    setup = await farmServer();
+    builder = await FakeAgent.register(setup.server.url, setup.enrolment, "builder", [TARGETS.wheel311]);
+  });
+  afterAll(() => setup?.server.stop());
+
+  test("two results at the same moment: one is taken whole, the other stores nothing", async () => {
+    await publish(setup, await sdist({ name: "twice", version: "1.0" }));
+    const job = (await builder.lease(0))!;
+    const first = await wheel({ name: "twice", version: "1.0", build: "1" });
+    const second = await wheel({ name: "twice", version: "1.0", build: "2" });
+    const replies = await Promise.all([builder.result(job.id, { status: "succeeded" }, [first]), builder.result(job.id, { status: "succeeded" }, [second])]);
+    expect(replies.map((reply) => reply.status).sort()).toEqual([200, 409]);
+    const taken = replies[0].status === 200 ? first : second;
+    expect(replies.find((reply) => reply.status === 409)!.statusText).toBe(`Job ${job.id} is not leased to this agent (it expired, was cancelled or finished): drop it`);
+    expect(await indexFilenames(setup.server.url, "twice")).toEqual([taken.filename, "twice-1.0.tar.gz"]);
+    expect((await showJob(setup.server.url, job.id)).job).toMatchObject({ status: "succeeded", reason: `built ${taken.filename}` });
+  });
+
+  test("a pure wheel another target already built under another spelling: that job succeeds as already built, nothing stored", async () => {
+    const both = await FakeAgent.register(setup.server.url, setup.enrolment, "both", [TARGETS.wheel311, TARGETS.wheel312], 2);
+    await publish(setup, await sdist({ name: "spelt", version: "1.0" }));
+    const [first, second] = [(await both.lease(0))!, (await both.lease(0))!];
+    const stored = await wheel({ name: "spelt", version: "1.0" });
+    expect((await both.result(first.id, { status: "succeeded" }, [stored])).status).toBe(200);
+    const respelled = { ...(await wheel({ name: "spelt", version: "1.0", extraFiles: { "spelt/other.py": "" } })), filename: "Spelt-1.0-py3-none-any.whl" };
+    const reply = await both.result(second.id, { status: "succeeded" }, [respelled]);
+    expect(reply.status, reply.statusText).toBe(200);
+    expect(await indexFilenames(setup.server.url, "spelt")).toEqual([stored.filename, "spelt-1.0.tar.gz"]);
+    expect((await showJob(setup.server.url, second.id)).job).toMatchObject({ status: "succeeded", reason: "already built: Spelt-1.0-py3-none-any.whl" });
+  });
+
+  test("a result replayed after the job finished", async () => {
+    await publish(setup, await sdist({ name: "replayed", version: "1.0" }));
+    const job = (await builder.lease(0))!;
+    expect((await builder.result(job.id, { status: "succeeded" }, [await wheel({ name: "replayed", version: "1.0" })])).status).toBe(200);
+    const before = state(setup.server);
+    const replay = await builder.result(job.id, { status: "succeeded" }, [await wheel({ name: "replayed", version: "1.0", build: "1" })]);
+    expect({ status: replay.status, statusText: replay.statusText }).toEqual({ status: 409, statusText: `Job ${job.id} is not leased to this agent (it expired, was cancelled or finished): drop it` });
+    expect(state(setup.server)).toEqual(before);
+  });
+});
+
+describe("a build that prints for ever: its log is kept within a budget (farm.max_log_mib = 1)", () => {
+  let setup: Setup;
+
+  beforeAll(async () => {
+    setup = await farmServer({ max_log_mib: 1 });
+  });
+  afterAll(() => setup?.server.stop());
+
+  test("long lines are cut, and past 1 MiB of text one line says the log is full and later lines are dropped; the lease is still kept", async () => {
+    const builder = await FakeAgent.register(setup.server.url, setup.enrolment, "builder", [TARGETS.wheel311]);
+    await publish(setup, await sdist({ name: "chatty", version: "1.0" }));
+    const job = (await builder.lease(0))!;
+    const limit = 1024 * 1024;
+    // 100 lines of 20,000 characters: 1.6 MiB once cut, more than the budget.
+    expect((await builder.log(job.id, Array.from({ length: 100 }, () => "x".repeat(20_000)))).status).toBe(200);
+    const full = (await showJob(setup.server.url, job.id)).log;
+    expect(full[0].text).toBe(`${"x".repeat(16 * 1024)} [line cut at ${16 * 1024} characters]`);
+    expect(full.at(-1)).toMatchObject({ stream: "pydepot", text: `the log reached its limit of ${limit} characters (farm.max_log_mib): later lines of this build are dropped` });
+    expect(full.reduce((sum, row) => sum + row.text.length, 0)).toBeLessThanOrEqual(limit + 200);
+    expect((await builder.log(job.id, ["more", "and more"])).status).toBe(200);
+    expect((await showJob(setup.server.url, job.id)).log).toHaveLength(full.length);
+    expect((await builder.result(job.id, { status: "failed", reason: "gave up" })).status).toBe(200);
+  });
+});
+
 describe("bad input from agents: refused with a clear message, nothing stored", () => {
   let setup: Setup;
   let builder: FakeAgent;
@@ -340,32 +478,6 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
   afterAll(() => setup?.server.stop());
 
   const result = (files: Artifact[], agent = () => builder) => () => agent().result(jobId, { status: "succeeded" }, files);
-
-  test("result files for another project, another version or another target", async () => {
-    const target = TARGET_KEYS.wheel311;
-    await expectRefused(setup.server, result([await wheel({ name: "other", version: "1.0" })]), 400, "Filename other-1.0-py3-none-any.whl does not belong to project demo");
-    await expectRefused(setup.server, result([await wheel({ name: "demo", version: "2.0" })]), 400, `demo-2.0-py3-none-any.whl is version 2.0, but job ${jobId} builds demo 1.0`);
-    await expectRefused(setup.server, result([await egg({ name: "demo", version: "1.0", python: "2.7" })]), 400, `demo-1.0-py2.7.egg does not install on target ${target} of job ${jobId}`);
-    await expectRefused(
-      setup.server,
-      result([await wheel({ name: "demo", version: "1.0", tags: "cp312-cp312-linux_x86_64" })]),
-      400,
-      `demo-1.0-cp312-cp312-linux_x86_64.whl does not install on target ${target} of job ${jobId}`,
-    );
-    // One bad file spoils the whole result: the good one beside it is not kept either.
-    await expectRefused(
-      setup.server,
-      result([await wheel({ name: "demo", version: "1.0" }), await wheel({ name: "other", version: "1.0" })]),
-      400,
-      "Filename other-1.0-py3-none-any.whl does not belong to project demo",
-    );
-    await expectRefused(
-      setup.server,
-      result([await wheel({ name: "demo", version: "1.0" }), await mismatchedWheel({ name: "demo", version: "1.0", tags: "cp311-cp311-linux_x86_64", metadataName: "evil" })]),
-      400,
-      "Name mismatch: demo-1.0-cp311-cp311-linux_x86_64.whl is for demo, but its metadata says Name: evil",
-    );
-  });
 
   test("a result for a job the agent does not hold, or one that makes no sense", async () => {
     const notHeld = (id: number) => `Job ${id} is not leased to this agent (it expired, was cancelled or finished): drop it`;

@@ -13,6 +13,8 @@ import {
   sdist,
   tarBomb,
   truncated,
+  twoMetadataWheel,
+  twoPkgInfoSdist,
   wheel,
   zipBombWheel,
   type Artifact,
@@ -89,6 +91,8 @@ describe("refused uploads", () => {
     ["truncated .zip sdist", { artifact: async () => truncated(await sdist({ name: "demo", version: "2.0", format: "zip" })), message: "Invalid sdist demo-2.0.zip: not a readable zip archive" }],
     ["zip bomb (METADATA inflates to 50 MiB)", { artifact: () => zipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo-2.0.dist-info/METADATA unpacks to more than 4194304 bytes" }],
     ["zip bomb lying about its size", { artifact: () => lyingZipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
+    ["a wheel holding METADATA twice", { artifact: () => twoMetadataWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: it holds demo-2.0.dist-info/METADATA twice, and readers differ on which copy counts" }],
+    ["an sdist holding PKG-INFO twice", { artifact: () => twoPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: it holds demo-2.0/PKG-INFO twice, and readers differ on which copy counts" }],
     ["tar bomb (200 MiB of zeros)", { artifact: () => tarBomb({ name: "demo", version: "2.0" }), message: `Invalid sdist demo-2.0.tar.gz: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
     // the form
     ["no content part", { artifact: demoSdist, contentFilename: null, message: "Missing file: the upload has no 'content' part" }],

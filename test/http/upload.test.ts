@@ -111,6 +111,56 @@ describe("uploading a filename again", () => {
   });
 });
 
+describe("one distribution under another name", () => {
+  // Each would be listed beside the stored file and could be installed in its place, with other bytes.
+  const spelled = (artifact: Artifact, filename: string, extra: Record<string, string> = { "spelled/extra.py": "x = 1\n" }) => async () => ({
+    ...(artifact.kind === "wheel" ? await wheel({ name: artifact.name, version: artifact.version, extraFiles: extra }) : artifact),
+    filename,
+  });
+
+  test.each([
+    ["the name part in capitals", "SPELLED-1.0-py3-none-any.whl"],
+    ["the name part in another case", "Spelled-1.0-py3-none-any.whl"],
+    ["the version with a zero padded", "spelled-1.00-py3-none-any.whl"],
+    ["the tags in capitals", "spelled-1.0-PY3-NONE-ANY.whl"],
+  ])("a wheel with %s → 400 'File already exists', nothing changes", async (_title, filename) => {
+    const stored = await wheel({ name: "spelled", version: "1.0" });
+    await publish(server, aliceToken, stored);
+    await expectRefused(server, spelled(stored, filename), 400, `File already exists: ${filename} would stand for ${stored.filename} (the same release, kind and tags); use a new version or build tag`);
+  });
+
+  test("a second sdist of a release, in another case or another format → 400, nothing changes", async () => {
+    const stored = await sdist({ name: "spelled", version: "2.0" });
+    await publish(server, aliceToken, stored);
+    for (const other of [{ ...stored, filename: "SPELLED-2.0.tar.gz" }, await sdist({ name: "spelled", version: "2.0", format: "zip" })]) {
+      await expectRefused(server, async () => other, 400, `File already exists: ${other.filename} would stand for ${stored.filename} (the same release, kind and tags)`);
+    }
+  });
+
+  test("an egg in another case → 400, nothing changes", async () => {
+    const stored = await egg({ name: "spelled", version: "3.0", python: "2.7" });
+    await publish(server, aliceToken, stored);
+    await expectRefused(server, async () => ({ ...stored, filename: "Spelled-3.0-py2.7.egg" }), 400, `File already exists: Spelled-3.0-py2.7.egg would stand for ${stored.filename}`);
+  });
+
+  test("a version PEP 440 compares equal to a stored release but spelled otherwise → 400, nothing changes; other tags of the release are welcome", async () => {
+    await publish(server, aliceToken, await sdist({ name: "spelled", version: "4.0" }));
+    for (const version of ["4.0.0", "4.0.0.0"]) {
+      const other = await wheel({ name: "spelled", version });
+      await expectRefused(server, async () => other, 400, `Version ${version} of ${other.filename} is release 4.0 of spelled (PEP 440 compares them equal): spell it 4.0`);
+    }
+    await publish(server, aliceToken, await wheel({ name: "spelled", version: "4.0" }), await wheel({ name: "spelled", version: "4.0", build: "1" }), await wheel({ name: "spelled", version: "4.0+local" }));
+  });
+
+  async function expectRefused(target: TestServer, artifact: () => Promise<Artifact>, status: number, message: string): Promise<void> {
+    const file = await artifact();
+    const before = state();
+    const answer = await upload(target, file, { auth: tokenAuth(aliceToken), fields: { version: file.version } });
+    expect({ status: answer.status, statusText: answer.statusText }).toEqual({ status, statusText: expect.stringContaining(message) });
+    expect(state()).toEqual(before);
+  }
+});
+
 describe("who may upload", () => {
   test("the first uploader owns the project; others get 403 with a reason until granted the upload role", async () => {
     await publish(server, aliceToken, await wheel({ name: "Owned", version: "1.0" }));

@@ -181,6 +181,32 @@ export async function tarBomb(options: { name: string; version: string }): Promi
   return { filename: `${stem}.tar.gz`, bytes: await output, name: options.name, version: options.version, kind: "sdist" };
 }
 
+/**
+ * A wheel with two METADATA members under one name, the first honest and the second naming
+ * another project: which one a reader takes depends on the reader.
+ */
+export async function twoMetadataWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const archive = new yazl.ZipFile();
+  archive.addBuffer(base.metadata, `${distInfo}/METADATA`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from(coreMetadata({ name: options.name, version: options.version, requiresDist: ["evil-dependency"] })), `${distInfo}/METADATA`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"), `${distInfo}/WHEEL`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.end();
+  return { ...base, bytes: await collect(archive.outputStream) };
+}
+
+/** An sdist whose tar holds PKG-INFO twice, with different Requires-Python: tar extraction keeps the last. */
+export async function twoPkgInfoSdist(options: { name: string; version: string }): Promise<Artifact> {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const pack = tar.pack();
+  const output = collect(pack);
+  pack.entry({ name: `${stem}/PKG-INFO`, mode: 0o644, mtime: MTIME }, coreMetadata(options));
+  pack.entry({ name: `${stem}/PKG-INFO`, mode: 0o644, mtime: MTIME }, coreMetadata({ ...options, requiresPython: ">=4" }));
+  pack.finalize();
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
+}
+
 /** The first `fraction` of the file's bytes, as an interrupted transfer would leave it. */
 export function truncated<T extends Artifact>(artifact: T, fraction = 0.5): T {
   return { ...artifact, bytes: artifact.bytes.subarray(0, Math.floor(artifact.bytes.length * fraction)) };
