@@ -45,6 +45,7 @@ if sys.path and sys.path[0] in ("", os.getcwd()):
 
 PYTHON_2 = sys.version_info[0] == 2
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.(whl|egg)$")  # "!": a version epoch
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 HOST = re.compile(r"^[A-Za-z0-9.:\[\]_-]+$")
@@ -520,7 +521,9 @@ def artifact_contents(path, kind, hinted, log):
                 native.add(module)
             else:
                 log("%s exports no module init function: a plain library, not imported" % member)
-        if relative.endswith((".py", ".so", ".pyd")):
+        # A folder is a package only by an importable name: auditwheel's `numpy.libs` holds
+        # libopenblas...so, a library and no module.
+        if relative.endswith((".py", ".so", ".pyd")) and (len(parts) == 1 or IDENTIFIER.match(parts[0])):
             top_level.add(parts[0].split(".")[0] if len(parts) == 1 else parts[0])
     if kind == "egg":
         # Every library it lists is in the file list already, judged above; this only cross-checks.
