@@ -84,19 +84,22 @@ SMOKE_SOURCE = "\n".join(["import os, sys"] + PROOF_LINES + ["prove(smoke, sys.a
 # Python 2.7 has no venv: the interpreter runs with -S (no site-packages of the node) and this
 # adds the check's folder the way site.addsitedir would, .pth files included (easy_install's
 # easy-install.pth, namespace packages). sys.argv: [-c, folder, module, result fd].
+# Each .pth file is read by a function like site.addpackage, whose local `sitedir` the import
+# lines of setuptools' `-nspkg.pth` files read (sys._getframe(1).f_locals['sitedir']).
 ISOLATED_SITE_LINES = [
     "import os, sys",
-    "folder = sys.argv[1]",
-    "sys.path.append(folder)",
-    "for name in sorted(os.listdir(folder)):",
-    "    if not name.endswith('.pth'): continue",
-    "    for line in open(os.path.join(folder, name)):",
+    "def addpackage(sitedir, name):",
+    "    for line in open(os.path.join(sitedir, name)):",
     "        if line.startswith('#'): continue",
     "        if line.startswith(('import ', 'import\\t')):",
     "            exec(line)",
     "            continue",
-    "        entry = os.path.join(folder, line.rstrip())",
+    "        entry = os.path.join(sitedir, line.rstrip())",
     "        if line.strip() and entry not in sys.path and os.path.exists(entry): sys.path.append(entry)",
+    "folder = sys.argv[1]",
+    "sys.path.append(folder)",
+    "for name in sorted(os.listdir(folder)):",
+    "    if name.endswith('.pth'): addpackage(folder, name)",
 ]
 ISOLATED_IMPORT_SOURCE = "\n".join(PROOF_LINES + ISOLATED_SITE_LINES + ["prove(__import__, sys.argv[2], int(sys.argv[3]))"])
 # sys.argv: [-c, folder, code, result fd].

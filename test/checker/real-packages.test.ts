@@ -11,6 +11,7 @@ import { makeEnvironment, pipInstall, twineUpload, type PythonEnvironment } from
 import { expectOk } from "../support/commands.js";
 import { listed, nodeSettings, startCheckerServer, uploaderToken, waitForMatrix, type CheckerServer } from "../support/checker.js";
 import { debianWheel } from "../support/debian.js";
+import { buildWith } from "../support/packages.js";
 import { findPython } from "../support/pythons.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 
@@ -62,6 +63,8 @@ beforeAll(async () => {
     msgpack: debianWheel("python3-msgpack", { tag: CP311 }),
     psycopg2: debianWheel("python3-psycopg2", { tag: CP311 }),
     pillow: debianWheel("python3-pil", { tag: CP311, libraries: PILLOW_LIBS, withoutTopLevel: true }),
+    // setuptools' own namespace_packages output, as zope.*, backports.* and sphinxcontrib-* wheels had it.
+    nspkg: buildWith("wheel", "nspkg", {}),
   };
   node = await startSshd();
   server = await startCheckerServer({ nodes: [nodeSettings(node, { parallel: 2 })] });
@@ -147,6 +150,18 @@ describe("real packages through twine, the checker and pip", { timeout: TIMEOUT_
     const install = expectOk(await pipInstall(python2, server.index, ["python-dateutil"]));
     expect(install.stdout).toContain("Successfully installed python-dateutil-2.8.2 six-1.16.0");
     expect(expectOk(await python2.run("import dateutil.parser; print(dateutil.parser.parse('2020-01-02').month)")).stdout).toBe("1\n");
+  });
+
+  test("a wheel with setuptools' -nspkg.pth is verified on 2.7 (its import lines read site's `sitedir`) and 3.11; pip 2.7 installs it from /simple/", async () => {
+    const verified = ["verified", "installed and imported 1 modules", ["pydepot_ns"]];
+    expect(basename(wheels.nspkg)).toBe("nspkg-1.0-py2.py3-none-any.whl");
+    expect(await verdicts(wheels.nspkg, 2)).toEqual({ "2.7": verified, "3.11": verified });
+    const python2 = await environment("2.7");
+    expectOk(await pipInstall(python2, server.index, ["nspkg"]));
+    // pip --target leaves the .pth where only site-packages would read it: read it as site does.
+    expect(expectOk(await python2.run("import site, sys; site.addsitedir(sys.argv[1]); from pydepot_ns.member import GREETING; print(GREETING)", [python2.installDir])).stdout).toBe(
+      "hello from a namespace package\n",
+    );
   });
 
   test("the wheels the Pythons bundle (pip and setuptools of 2.7 and 3.11, Debian's wheel) are verified on every Python they fit", async () => {
