@@ -455,8 +455,12 @@ class Check(object):
             if self.remaining() <= 0:
                 raise Refused("the check's time limit (%.0f s) ran out while running ldd"
                               % self.request["timeout"])
+            # A library bundled beside others (auditwheel's numpy.libs, Pillow.libs) has no search
+            # path of its own: it finds its siblings because an extension loaded them first, so
+            # alone it is read with its own folder as the loader would have it.
+            library_env = env if EXTENSION_SUFFIX.search(path) else dict(env, LD_LIBRARY_PATH=os.path.dirname(path))
             try:
-                code, _, text = self.run(["ldd", path], env, 60)
+                code, _, text = self.run(["ldd", path], library_env, 60)
             except OSError as error:
                 self.log("ldd cannot run (%s): native libraries not checked" % error)
                 return []

@@ -26,8 +26,14 @@ let token: string;
 const wheels: Record<string, string> = {};
 const environments: PythonEnvironment[] = [];
 
-/** Upstream's Pillow wheel as auditwheel leaves it: the libraries Debian's build links and this node lacks, in Pillow.libs/ (RUNPATH), and no top_level.txt, as wheels from hatchling, flit, maturin or meson-python come. */
+/**
+ * Upstream's Pillow wheel as auditwheel leaves it: the libraries Debian's build links and this
+ * node lacks, renamed into Pillow.libs/ (the extensions' RUNPATH), with libwebp, which
+ * libwebpmux and libwebpdemux need beside them; and no top_level.txt, as wheels from hatchling,
+ * flit, maturin or meson-python come.
+ */
 const PILLOW_LIBS = [
+  { pkg: "libwebp7", soname: "libwebp.so.7" },
   { pkg: "libimagequant0", soname: "libimagequant.so.0" },
   { pkg: "libraqm0", soname: "libraqm.so.0" },
   { pkg: "libwebpmux3", soname: "libwebpmux.so.3" },
@@ -108,7 +114,7 @@ describe("real packages through twine, the checker and pip", { timeout: TIMEOUT_
     }
   });
 
-  test("compiled wheels are verified on Python 3.11, each extension module imported; Pillow's bundled Pillow.libs are libraries, not a package", async () => {
+  test("compiled wheels are verified on Python 3.11, each extension module imported; Pillow.libs (auditwheel's libraries) is no package, and its libraries find each other", async () => {
     expect(await verdicts(wheels.yaml, 1)).toEqual({ "3.11": ["verified", "installed and imported 3 modules", ["_yaml", "yaml", "yaml._yaml"]] });
     expect(await verdicts(wheels.msgpack, 1)).toEqual({ "3.11": ["verified", "installed and imported 2 modules", ["msgpack", "msgpack._cmsgpack"]] });
     expect(await verdicts(wheels.psycopg2, 1)).toEqual({ "3.11": ["verified", "installed and imported 2 modules", ["psycopg2", "psycopg2._psycopg"]] });

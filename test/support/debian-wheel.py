@@ -10,7 +10,7 @@
 #   TAG         the wheel's tag: py3-none-any, py2.py3-none-any, cp311-cp311-linux_x86_64
 #   --require   a Requires-Dist of upstream's that Debian emptied out of requires.txt (its
 #               dependencies are Debian packages instead): python-dateutil's six>=1.5
-#   --library   a shared library to bundle (its file name stays its soname)
+#   --library   a shared library to bundle, as auditwheel does (renamed, see bundled_libraries)
 #   --without-top-level   no top_level.txt, as hatchling, flit, maturin and meson-python
 #               write wheels (a setuptools-only file)
 # Prints the wheel's path. Run with Python 3.11 and the `wheel` wheel on PYTHONPATH.
@@ -106,21 +106,39 @@ def metadata_members(info, dist_info, tag, requires):
 
 
 def bundled_libraries(site, members, folder, libraries):
-    """auditwheel's layout: the libraries in <folder>/, each extension's RUNPATH pointed there."""
+    """auditwheel's layout: each library in <folder>/ under a name of its own
+    (`libwebp-1a2b3c4d.so.7`, so a system copy is never taken for it), the extensions' and the
+    libraries' NEEDED entries renamed to match, and each extension's RUNPATH pointed at <folder>.
+    The libraries get no search path of their own: one finds another bundled one only because an
+    extension loaded it first, which is how numpy.libs' libopenblas finds its libgfortran."""
     scratch = tempfile.mkdtemp()
     try:
-        bundled = {}
+        renamed = {}
         for library in libraries:
-            bundled["%s/%s" % (folder, os.path.basename(library))] = read(library)
-        for member in list(members):
-            if member.endswith(".so") and not member.startswith(folder + "/"):
-                copy = os.path.join(scratch, os.path.basename(member))
-                with open(copy, "wb") as target:
-                    target.write(members[member])
-                depth = member.count("/")
-                runpath = "$ORIGIN/" + "../" * depth + folder
-                subprocess.check_call(["patchelf", "--set-rpath", runpath, copy])
-                bundled[member] = read(copy)
+            soname = os.path.basename(library)
+            stem, _, suffix = soname.partition(".so")
+            digest = hashlib.sha256(read(library)).hexdigest()[:8]
+            renamed[soname] = "%s-%s.so%s" % (stem, digest, suffix)
+        patched = {}
+        for library in libraries:
+            patched["%s/%s" % (folder, renamed[os.path.basename(library)])] = read(library)
+        for member in members:
+            if member.endswith(".so"):
+                patched[member] = members[member]
+        bundled = {}
+        for member, content in patched.items():
+            copy = os.path.join(scratch, os.path.basename(member))
+            with open(copy, "wb") as target:
+                target.write(content)
+            # One change per run: Debian's patchelf 0.14 mixes up several given at once.
+            changes = [["--replace-needed", old, new] for old, new in sorted(renamed.items())]
+            if member.startswith(folder + "/"):
+                changes.append(["--set-soname", os.path.basename(member)])
+            else:
+                changes.append(["--set-rpath", "$ORIGIN/" + "../" * member.count("/") + folder])
+            for change in changes:
+                subprocess.check_call(["patchelf"] + change + [copy])
+            bundled[member] = read(copy)
         return bundled
     finally:
         shutil.rmtree(scratch)
