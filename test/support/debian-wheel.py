@@ -29,7 +29,7 @@ from email.generator import Generator
 
 from wheel.metadata import pkginfo_to_metadata
 
-# What Debian adds or moves that upstream's wheel does not hold.
+# Bytecode is the installer's to write; a wheel holds none.
 SKIPPED_FOLDERS = ("__pycache__",)
 MTIME = (2020, 1, 1, 0, 0, 0)
 
@@ -54,14 +54,14 @@ def main(root, tag, output_dir, requires, libraries, top_level):
     if not top_level:
         members.pop(dist_info + "/top_level.txt", None)
     if libraries:
-        members.update(bundled_libraries(site, members, "%s.libs" % name, libraries))
+        members.update(bundled_libraries(members, "%s.libs" % name, libraries))
     members[dist_info + "/RECORD"] = record(members, dist_info + "/RECORD")
     path = os.path.join(output_dir, "%s-%s.whl" % (stem, tag))
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         # dist-info last, as bdist_wheel writes it.
         for member in sorted(members, key=lambda m: (m.startswith(dist_info + "/"), m)):
             entry = zipfile.ZipInfo(member, MTIME)
-            entry.external_attr = (0o755 if member.endswith((".so",)) or ".so." in member else 0o644) << 16
+            entry.external_attr = (0o755 if member.endswith(".so") or ".so." in member else 0o644) << 16
             entry.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(entry, members[member])
     print(path)
@@ -105,7 +105,7 @@ def metadata_members(info, dist_info, tag, requires):
     return members
 
 
-def bundled_libraries(site, members, folder, libraries):
+def bundled_libraries(members, folder, libraries):
     """auditwheel's layout: each library in <folder>/ under a name of its own
     (`libwebp-1a2b3c4d.so.7`, so a system copy is never taken for it), the extensions' and the
     libraries' NEEDED entries renamed to match, and each extension's RUNPATH pointed at <folder>.
