@@ -45,6 +45,7 @@ if sys.path and sys.path[0] in ("", os.getcwd()):
 
 PYTHON_2 = sys.version_info[0] == 2
 MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.(whl|egg)$")  # "!": a version epoch
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 HOST = re.compile(r"^[A-Za-z0-9.:\[\]_-]+$")
@@ -83,19 +84,22 @@ SMOKE_SOURCE = "\n".join(["import os, sys"] + PROOF_LINES + ["prove(smoke, sys.a
 # Python 2.7 has no venv: the interpreter runs with -S (no site-packages of the node) and this
 # adds the check's folder the way site.addsitedir would, .pth files included (easy_install's
 # easy-install.pth, namespace packages). sys.argv: [-c, folder, module, result fd].
+# Each .pth file is read by a function like site.addpackage, whose local `sitedir` the import
+# lines of setuptools' `-nspkg.pth` files read (sys._getframe(1).f_locals['sitedir']).
 ISOLATED_SITE_LINES = [
     "import os, sys",
-    "folder = sys.argv[1]",
-    "sys.path.append(folder)",
-    "for name in sorted(os.listdir(folder)):",
-    "    if not name.endswith('.pth'): continue",
-    "    for line in open(os.path.join(folder, name)):",
+    "def addpackage(sitedir, name):",
+    "    for line in open(os.path.join(sitedir, name)):",
     "        if line.startswith('#'): continue",
     "        if line.startswith(('import ', 'import\\t')):",
     "            exec(line)",
     "            continue",
-    "        entry = os.path.join(folder, line.rstrip())",
+    "        entry = os.path.join(sitedir, line.rstrip())",
     "        if line.strip() and entry not in sys.path and os.path.exists(entry): sys.path.append(entry)",
+    "folder = sys.argv[1]",
+    "sys.path.append(folder)",
+    "for name in sorted(os.listdir(folder)):",
+    "    if name.endswith('.pth'): addpackage(folder, name)",
 ]
 ISOLATED_IMPORT_SOURCE = "\n".join(PROOF_LINES + ISOLATED_SITE_LINES + ["prove(__import__, sys.argv[2], int(sys.argv[3]))"])
 # sys.argv: [-c, folder, code, result fd].
@@ -451,8 +455,12 @@ class Check(object):
             if self.remaining() <= 0:
                 raise Refused("the check's time limit (%.0f s) ran out while running ldd"
                               % self.request["timeout"])
+            # A library bundled beside others (auditwheel's numpy.libs, Pillow.libs) has no search
+            # path of its own: it finds its siblings because an extension loaded them first, so
+            # alone it is read with its own folder as the loader would have it.
+            library_env = env if EXTENSION_SUFFIX.search(path) else dict(env, LD_LIBRARY_PATH=os.path.dirname(path))
             try:
-                code, _, text = self.run(["ldd", path], env, 60)
+                code, _, text = self.run(["ldd", path], library_env, 60)
             except OSError as error:
                 self.log("ldd cannot run (%s): native libraries not checked" % error)
                 return []
@@ -520,7 +528,9 @@ def artifact_contents(path, kind, hinted, log):
                 native.add(module)
             else:
                 log("%s exports no module init function: a plain library, not imported" % member)
-        if relative.endswith((".py", ".so", ".pyd")):
+        # A folder is a package only by an importable name: auditwheel's `numpy.libs` holds
+        # libopenblas...so, a library and no module.
+        if relative.endswith((".py", ".so", ".pyd")) and (len(parts) == 1 or IDENTIFIER.match(parts[0])):
             top_level.add(parts[0].split(".")[0] if len(parts) == 1 else parts[0])
     if kind == "egg":
         # Every library it lists is in the file list already, judged above; this only cross-checks.

@@ -90,7 +90,13 @@ function member(listing: ArchiveListing, name: string, label: string): Buffer {
   return content;
 }
 
-/** top_level.txt when present; otherwise the packages and modules at the archive root. */
+/** A name `import` accepts: a folder such as auditwheel's `Pillow.libs` or `numpy.libs` is no package. */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * top_level.txt when present (setuptools writes it; hatchling, flit, maturin and meson-python do
+ * not); otherwise the packages and modules at the archive root.
+ */
 function topLevelNames(listing: ArchiveListing, topLevelFile: string, isMetadataFolder: (top: string) => boolean): string[] {
   const declared = listing.members.get(topLevelFile);
   if (declared) return lines(declared);
@@ -99,7 +105,7 @@ function topLevelNames(listing: ArchiveListing, topLevelFile: string, isMetadata
     const [top, ...rest] = name.split("/");
     if (isMetadataFolder(top) || top === "__pycache__") continue;
     const module = rest.length > 0 ? top : /^([A-Za-z_][A-Za-z0-9_]*)(\..*)?\.(py|so|pyd)$/.exec(top)?.[1];
-    if (module) names.add(module);
+    if (module && IDENTIFIER.test(module)) names.add(module);
   }
   return [...names].sort();
 }
