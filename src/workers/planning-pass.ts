@@ -14,10 +14,16 @@ import type { ThreadOrder, ThreadReport } from "./planning-thread.js";
 const CHUNK_MS = 2;
 /** Wait before a chunk that failed (a database locked by another process) runs again. */
 const RETRY_MS = 1_000;
+/** Chunks between two checkpoints: about SQLite's automatic 1,000 pages of WAL (a chunk writes some 60). */
+const CHECKPOINT_EVERY = 16;
 
 const { file, memory } = workerData as { file: string; memory: SharedArrayBuffer };
 const port = parentPort!;
 const db = openDb(file);
+// SQLite's automatic checkpoint would run inside a chunk's commit, while the event loop may be
+// waiting for the turn; the thread checkpoints between chunks instead (the server's checkpoint
+// worker, once a second, cannot keep up with a pass: the WAL grew to 585 MB).
+db.pragma("wal_autocheckpoint = 0");
 const turns = new WriteTurns(memory);
 const planner = new Planner(db, new JobStore(db), new AgentStore(db), new FileStore(db), () => new Date().toISOString());
 interface Pass {
@@ -33,6 +39,7 @@ interface Pass {
 
 const passes: Pass[] = [];
 let next: { cancel(): void } | undefined;
+let chunksSinceCheckpoint = 0;
 
 port.on("message", (order: ThreadOrder) => {
   if (order.kind === "stop") {
@@ -68,6 +75,17 @@ function schedule(delayMs: number): void {
   }
 }
 
+/** Every CHECKPOINT_EVERY chunks; one that finds another checkpoint running (the server's worker) is skipped. */
+function checkpointNow(): void {
+  if (++chunksSinceCheckpoint < CHECKPOINT_EVERY) return;
+  chunksSinceCheckpoint = 0;
+  try {
+    db.pragma("wal_checkpoint(PASSIVE)");
+  } catch {
+    // SQLITE_BUSY: the next one catches up.
+  }
+}
+
 function step(): void {
   const pass = passes[0];
   pass.startedAt ||= performance.now();
@@ -88,6 +106,7 @@ function step(): void {
     } finally {
       turns.leave();
     }
+    checkpointNow();
     schedule(0);
   } catch (error) {
     report({ kind: "log", message: `planning jobs in the background failed (${(error as Error).message}): trying again in ${RETRY_MS / 1000} s` });
