@@ -20,6 +20,7 @@ import { Holds } from "./services/holds.js";
 import { Ingest } from "./services/ingest.js";
 import { PageFiles } from "./services/page-files.js";
 import { Pages } from "./services/pages.js";
+import { Planner } from "./services/planner.js";
 import { Planning } from "./services/planning.js";
 import { Releases } from "./services/releases.js";
 import { Sessions } from "./services/sessions.js";
@@ -30,6 +31,7 @@ import { Verdicts } from "./services/verdicts.js";
 import { Waivers } from "./services/waivers.js";
 import type { Settings } from "./settings.js";
 import { VERSION } from "./version.js";
+import { startPlanningThread } from "./workers/planning-thread.js";
 import { scheduleBackups, startScheduler } from "./workers/scheduler.js";
 import { AccountStore } from "./store/accounts.js";
 import { AgentStore } from "./store/agents.js";
@@ -131,7 +133,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const waivers = new Waivers(db, stores.waivers, stores.files, stores.history, verdicts, access, holds, now);
   const ingest = new Ingest(db, stores.projects, stores.files, stores.accounts, stores.history, blobs, staging, access, wakeUps, holds, now);
   const nodeTrust = new NodeTrust(db, stores.checks, stores.projects, stores.history, wakeUps, settings.nodes, now);
-  const planning = new Planning(db, stores.jobs, stores.agents, stores.files, wakeUps, now);
+  const planning = new Planning(new Planner(db, stores.jobs, stores.agents, stores.files, now), stores.jobs, wakeUps);
   const jobs = new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, planning, wakeUps, jobChanges, settings.farm, now, access);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   const accounts = new Accounts(db, stores.accounts, stores.projects, stores.history, stores.sessions, new LoginThrottle(settings.logins), now);
@@ -194,7 +196,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   });
   await listen(server, settings.server.port, settings.server.host);
   const checkpoints = startCheckpoints(services.db, log);
-  services.planning.start(log);
+  services.planning.start(log, (reports) => startPlanningThread(services.db, reports));
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
@@ -207,7 +209,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
   // Stopping twice must not touch the closed database (a wake-up at stop plans jobs).
   let stopped: Promise<void> | null = null;
   const stop = async () => {
-    services.planning.stop();
+    const planningStopped = services.planning.stop();
     stopPageFiles();
     await scheduler?.stop();
     await backups?.stop();
@@ -215,6 +217,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     await closed;
+    await planningStopped;
     await checkpoints.stop();
     services.close();
   };

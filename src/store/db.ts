@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.js";
+import type { WriteTurns } from "./write-turns.js";
 
 export type Db = Database.Database;
 
@@ -37,9 +38,27 @@ export function afterCommit(db: Db, listener: () => void): () => void {
   return () => commitListeners.set(db, (commitListeners.get(db) ?? []).filter((other) => other !== listener));
 }
 
+const sharedWriteLocks = new WeakMap<Db, WriteTurns>();
+
+/**
+ * Take turns with a worker thread's connection for the write lock at every tx() on `db` from now
+ * on (write-turns.ts), until the returned function is called.
+ */
+export function shareWriteLock(db: Db, turns: WriteTurns): () => void {
+  sharedWriteLocks.set(db, turns);
+  return () => sharedWriteLocks.delete(db);
+}
+
 /** Run `work` in one IMMEDIATE transaction, so concurrent writers queue instead of failing mid-way. */
 export function tx<T>(db: Db, work: () => T): T {
-  const result = db.transaction(work).immediate();
+  const turns = db.inTransaction ? undefined : sharedWriteLocks.get(db);
+  turns?.claim();
+  let result: T;
+  try {
+    result = db.transaction(work).immediate();
+  } finally {
+    turns?.release();
+  }
   if (!db.inTransaction) for (const listener of commitListeners.get(db) ?? []) listener();
   return result;
 }
