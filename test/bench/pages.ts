@@ -4,7 +4,7 @@
 // very nginx server (same build, same workers, same server settings: the reference).
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fmt, log, median } from "./machine.js";
+import { fmt, log, median, processTreeCpuSeconds } from "./machine.js";
 import { startPydepotNginx, type Nginx } from "./nginx.js";
 import type { Population } from "./populate.js";
 import type { Row } from "./report.js";
@@ -31,16 +31,28 @@ const REFERENCE_PREFIX = "/_reference/";
  * BENCH_PAGES_VARIANTS=name,… picks them (none by default).
  */
 const VARIANTS: Record<string, (config: string) => string> = {
-  "tcp_nopush on": (config) => replaceOnce(config, "tcp_nopush off;", "tcp_nopush on;"),
-  "sendfile off": (config) => replaceOnce(config, "sendfile on;\n        tcp_nopush off;", "sendfile off;\n        tcp_nopush off;"),
-  "gzip_static off": (config) => replaceOnce(config, "gzip_static on;", "gzip_static off;"),
-  "gzip off": (config) => replaceOnce(config, "gzip_static on;", "gzip_static on;\n        gzip off;"),
-  "etag off": (config) => replaceOnce(config, "etag on;\n        sendfile on;\n        tcp_nopush off;", "etag off;\n        sendfile on;\n        tcp_nopush off;"),
-  "charset off": (config) => replaceOnce(config, "charset utf-8;", ""),
-  "no add_header": (config) => replaceOnce(config, 'add_header Vary "Accept, Authorization";\n        add_header Cache-Control "no-cache";', ""),
-  "no map (index.html always)": (config) => replaceOnce(config, "try_files $uri$pydepot_page @pydepot;", "try_files $uri/index.html @pydepot;"),
-  open_file_cache: (config) => replaceOnce(config, "gzip_static on;", "gzip_static on;\n        open_file_cache max=10000 inactive=60s;\n        open_file_cache_valid 1s;"),
+  "tcp_nopush on": inPages("tcp_nopush off;", "tcp_nopush on;"),
+  "sendfile off": inPages("sendfile on;", "sendfile off;"),
+  "gzip_vary on": inPages("gzip_vary off;", "gzip_vary on;"),
+  "gzip_static off": inPages("gzip_static on;", "gzip_static off;"),
+  "etag off": inPages("etag on;", "etag off;"),
+  "charset off": inPages("charset utf-8;", ""),
+  "no add_header": inPages('add_header Vary "Accept-Encoding, Accept, Authorization";', "", 'add_header Cache-Control "no-cache";', ""),
+  "no map (index.html always)": inPages("try_files $uri$pydepot_page @pydepot;", "try_files $uri/index.html @pydepot;"),
+  open_file_cache: inPages("gzip_static on;", "gzip_static on; open_file_cache max=10000 inactive=60s; open_file_cache_valid 1s;"),
 };
+
+/** An edit of the pages' location only: each (search, replacement) pair must match there exactly once. */
+function inPages(...pairs: string[]): (config: string) => string {
+  return (config) => {
+    const start = config.indexOf('location ~ "^/simple/');
+    const end = config.indexOf("}", config.indexOf("}", start) + 1); // the location's own "}" follows the types { } block's
+    if (start < 0 || end < 0) throw new Error("bench config edit: no pages location in the rendered nginx config");
+    let block = config.slice(start, end);
+    for (let index = 0; index < pairs.length; index += 2) block = replaceOnce(block, pairs[index], pairs[index + 1]);
+    return config.slice(0, start) + block + config.slice(end);
+  };
+}
 
 interface BenchPage {
   label: string;
@@ -53,6 +65,8 @@ interface BenchPage {
 interface Contender {
   name: string;
   url: (page: BenchPage) => string;
+  /** The serving process (nginx's master, whose children are the workers): its CPU time per request is counted. */
+  pid: number;
   /** Targets of its comparison with the reference; null: a measurement only. */
   minRatio: number | null;
   maxP99Ms: number | null;
@@ -84,14 +98,14 @@ export async function comparePages(tools: { wrk: string; nginx: string }, server
     const shipped = await startPydepotNginx(tools.nginx, storage, server.url, work, withReference);
     nginxes.push(shipped);
     const contenders: Contender[] = [
-      { name: "nginx static", url: (page) => `${shipped.url}${referencePath(page)}`, minRatio: null, maxP99Ms: null },
-      { name: "pydepot", url: (page) => `${server.url}${page.urlPath}`, minRatio: 0.5, maxP99Ms: 10 },
-      { name: "pydepot behind nginx", url: (page) => `${shipped.url}${page.urlPath}`, minRatio: 0.9, maxP99Ms: 5 },
+      { name: "nginx static", url: (page) => `${shipped.url}${referencePath(page)}`, pid: shipped.pid, minRatio: null, maxP99Ms: null },
+      { name: "pydepot", url: (page) => `${server.url}${page.urlPath}`, pid: server.pid, minRatio: 0.5, maxP99Ms: 10 },
+      { name: "pydepot behind nginx", url: (page) => `${shipped.url}${page.urlPath}`, pid: shipped.pid, minRatio: 0.9, maxP99Ms: 5 },
     ];
     for (const [name, edit] of variants) {
       const variant = await startPydepotNginx(tools.nginx, storage, server.url, work, (config) => edit(withReference(config)));
       nginxes.push(variant);
-      contenders.push({ name: `pydepot behind nginx, ${name}`, url: (page) => `${variant.url}${page.urlPath}`, minRatio: null, maxP99Ms: null });
+      contenders.push({ name: `pydepot behind nginx, ${name}`, url: (page) => `${variant.url}${page.urlPath}`, pid: variant.pid, minRatio: null, maxP99Ms: null });
     }
     for (const page of bodies) {
       if (!(await fetchOk(contenders[0].url(page))).equals(page.body)) throw new Error(`the reference does not serve the same bytes for ${page.label}`);
@@ -106,8 +120,13 @@ export async function comparePages(tools: { wrk: string; nginx: string }, server
   }
 }
 
+/** One wrk run, and the CPU time the serving process spent per request meanwhile. */
+interface Measured extends LoadResult {
+  cpuUsPerRequest: number;
+}
+
 /** results[page][contender][round] */
-async function interleave(wrk: string, server: ServerProcess, pages: BenchPage[], contenders: Contender[], load: PagesLoad): Promise<LoadResult[][][]> {
+async function interleave(wrk: string, server: ServerProcess, pages: BenchPage[], contenders: Contender[], load: PagesLoad): Promise<Measured[][][]> {
   const optionsOf = (page: BenchPage, seconds: number): LoadOptions => ({
     threads: page.oneConnection ? 1 : load.threads,
     connections: page.oneConnection ? 1 : load.connections,
@@ -115,17 +134,23 @@ async function interleave(wrk: string, server: ServerProcess, pages: BenchPage[]
     headers: page.accept ? [`Accept: ${page.accept}`] : [],
   });
   // A wrk failure on pydepot's own port is most likely the server's death: say so, with its output.
-  const measure = (page: BenchPage, contender: Contender, seconds: number) =>
-    runWrk(wrk, contender.url(page), optionsOf(page, seconds)).finally(() => server.assertAlive());
+  // CPU time per request hardly depends on how busy the machine is, unlike requests/s and latency:
+  // it shows what a setting costs nginx even when the rounds' ratios scatter.
+  const measure = async (page: BenchPage, contender: Contender, seconds: number): Promise<Measured> => {
+    const cpuBefore = processTreeCpuSeconds(contender.pid);
+    const result = await runWrk(wrk, contender.url(page), optionsOf(page, seconds)).finally(() => server.assertAlive());
+    const cpuUsPerRequest = ((processTreeCpuSeconds(contender.pid) - cpuBefore) * 1e6) / Math.max(1, result.requests);
+    return { ...result, cpuUsPerRequest };
+  };
   for (const contender of contenders) await measure(pages[0], contender, WARM_UP_SECONDS);
-  const results = pages.map(() => contenders.map((): LoadResult[] => []));
+  const results = pages.map(() => contenders.map((): Measured[] => []));
   for (let round = 0; round < load.rounds; round++) {
     for (const [pageIndex, page] of pages.entries()) {
       // Each round starts with the next contender, so none always runs first (or right after another).
       for (let step = 0; step < contenders.length; step++) {
         const index = (round + step) % contenders.length;
         const result = await measure(page, contenders[index], load.seconds);
-        log(`round ${round + 1}/${load.rounds} ${page.label}: ${contenders[index].name}: ${fmt(result.requestsPerSecond, 0)} requests/s, p99 ${fmt(result.p99Ms, 2)} ms${result.errors ? `; ${result.errors}` : ""}`);
+        log(`round ${round + 1}/${load.rounds} ${page.label}: ${contenders[index].name}: ${fmt(result.requestsPerSecond, 0)} requests/s, p99 ${fmt(result.p99Ms, 2)} ms, ${fmt(result.cpuUsPerRequest, 0)} µs CPU per request${result.errors ? `; ${result.errors}` : ""}`);
         results[pageIndex][index].push(result);
       }
     }
@@ -133,8 +158,8 @@ async function interleave(wrk: string, server: ServerProcess, pages: BenchPage[]
   return results;
 }
 
-/** Two rows per contender against the reference: median requests/s and median p99, with the rounds' range. */
-function pageRows(page: BenchPage, contenders: Contender[], results: LoadResult[][]): Row[] {
+/** Three rows per contender against the reference: median requests/s, p99 and CPU per request, with the rounds' range. */
+function pageRows(page: BenchPage, contenders: Contender[], results: Measured[][]): Row[] {
   const reference = results[0];
   const range = (values: number[], digits: number) => `${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)}`;
   const errors = (runs: LoadResult[]) => {
@@ -142,6 +167,7 @@ function pageRows(page: BenchPage, contenders: Contender[], results: LoadResult[
     return failed.length > 0 ? ` (${failed[0]})` : "";
   };
   const rate = (runs: LoadResult[]) => `${fmt(median(runs.map((run) => run.requestsPerSecond)), 0)}${errors(runs)}`;
+  const cpu = (runs: Measured[]) => `${fmt(median(runs.map((run) => run.cpuUsPerRequest)), 0)} µs`;
   const p99 = (runs: LoadResult[]) => {
     const values = runs.map((run) => run.p99Ms);
     return `${fmt(median(values), 2)} ms (${range(values, 1)})`;
@@ -167,6 +193,13 @@ function pageRows(page: BenchPage, contenders: Contender[], results: LoadResult[
         nginx: p99(reference),
         ratio: fmt(p99Ms / median(reference.map((run) => run.p99Ms)), 2),
         target: contender.maxP99Ms === null || page.oneConnection ? "—" : `< ${contender.maxP99Ms} ms ${p99Ms < contender.maxP99Ms ? "(met)" : "(missed)"}`,
+      },
+      {
+        scenario: `${label}: server CPU per request`,
+        pydepot: cpu(runs),
+        nginx: cpu(reference),
+        ratio: fmt(median(runs.map((run) => run.cpuUsPerRequest)) / median(reference.map((run) => run.cpuUsPerRequest)), 2),
+        target: "—",
       },
     ];
   });
