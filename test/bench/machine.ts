@@ -66,6 +66,15 @@ export function processCpuSeconds(pid: number): { user: number; system: number }
   return { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND };
 }
 
+/** CPU seconds (user + system) of a process and its children so far: nginx's master and workers. */
+export function processTreeCpuSeconds(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  return [pid, ...children].reduce((sum, each) => {
+    const { user, system } = processCpuSeconds(each);
+    return sum + user + system;
+  }, 0);
+}
+
 /**
  * One 4 KiB append + fsync in `folder`, `count` times: the floor of a durable SQLite commit
  * there (a WAL commit appends its frames, then syncs). The mean shows the slow ones a median hides.

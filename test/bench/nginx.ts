@@ -14,6 +14,8 @@ export interface StaticPage {
 
 export interface Nginx {
   url: string;
+  /** The master's; its children are the workers. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -48,7 +50,7 @@ export async function startNginx(binary: string, pages: StaticPage[], parent: st
     await stop();
     throw error;
   }
-  return { url, stop };
+  return { url, pid: child.pid!, stop };
 }
 
 const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
@@ -84,7 +86,7 @@ export async function startPydepotNginx(binary: string, storage: string, serverU
     await stop();
     throw error;
   }
-  return { url, config, stop };
+  return { url, pid: child.pid!, config, stop };
 }
 
 function configText(prefix: string, root: string, port: number): string {

@@ -3,8 +3,9 @@
  * only; every run bounded in time. Each scenario writes its own section of test/bench/results.md
  * (the sections of scenarios not run are kept) and prints its table.
  *
- * - pages, upload, 100k: the index side by side with Debian's nginx (index.ts). Knobs:
- *   BENCH_SECONDS (wrk duration, default 10), BENCH_THREADS (2), BENCH_CONNECTIONS (32).
+ * - pages, upload, 100k: the index side by side with Debian's nginx (index.ts, pages.ts). Knobs:
+ *   BENCH_SECONDS (one wrk run, default 5), BENCH_ROUNDS (5), BENCH_THREADS (1), BENCH_CONNECTIONS (16),
+ *   BENCH_PAGES_VARIANTS (bench-only edits of the nginx config to measure beside it, none by default).
  * - import: `pydepot import` of folders of 10,000 and 100,000 small wheels (imports.ts). Knob:
  *   BENCH_IMPORT_FILES (comma-separated counts, default 10000,100000).
  * - farm-latency, farm-leases: the build farm (farm-latency.ts, farm-leases.ts). Knob:

@@ -12,6 +12,7 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
+  requests: number;
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -28,12 +29,14 @@ export async function runWrk(binary: string, url: string, options: LoadOptions):
 }
 
 export function parseWrk(output: string): LoadResult {
+  const requests = /^\s+(\d+) requests in /m.exec(output);
   const rate = /^Requests\/sec:\s+([\d.]+)/m.exec(output);
   const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(output);
   const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(output);
-  if (!rate || !p50 || !p99) throw new Error(`Cannot parse wrk output:\n${output}`);
+  if (!requests || !rate || !p50 || !p99) throw new Error(`Cannot parse wrk output:\n${output}`);
   const errors = [/^\s+Socket errors:.*$/m.exec(output)?.[0].trim(), /^\s+Non-2xx or 3xx responses:.*$/m.exec(output)?.[0].trim()].filter(Boolean);
   return {
+    requests: Number(requests[1]),
     requestsPerSecond: Number(rate[1]),
     p50Ms: toMs(p50[1], p50[2]),
     p99Ms: toMs(p99[1], p99[2]),

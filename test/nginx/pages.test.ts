@@ -109,6 +109,8 @@ describe("anonymous reads: nginx serves /simple/ pages from the files pydepot re
       expect(proxied.bytes.equals(direct.bytes), `${urlPath} ${accept}`).toBe(true);
       expect(proxied.headers.get("content-type")).toBe(direct.headers.get("content-type"));
       expect(proxied.headers.get("vary")).toMatch(/(?:^|, )Accept, Authorization$/);
+      // Caches must keep the gzip twin apart from the page even for a client that did not ask for gzip.
+      expect(proxied.headers.get("vary")).toMatch(/\bAccept-Encoding\b/);
       expect(proxied.headers.get("cache-control")).toBe("no-cache");
       expect(proxied.headers.get("etag")).toMatch(NGINX_ETAG);
       expect(log.requests.length).toBe(before);
@@ -125,6 +127,7 @@ describe("anonymous reads: nginx serves /simple/ pages from the files pydepot re
       const direct = await get(`${server.url}/simple/pinned-app/`, { accept });
       const zipped = await gzippedGet(`${nginx.url}/simple/pinned-app/`, accept);
       expect(zipped.headers["content-encoding"]).toBe("gzip");
+      expect(zipped.headers.vary).toBe("Accept-Encoding, Accept, Authorization");
       expect(zipped.headers.etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/);
       expect(zipped.headers["content-type"]).toBe(direct.headers.get("content-type"));
       expect(gunzipSync(zipped.body).equals(direct.bytes)).toBe(true);
