@@ -517,6 +517,7 @@ def artifact_contents(path, kind, hinted, log):
     metadata = "EGG-INFO/" if kind == "egg" else dist_info_folder(names)
     top_level = set()
     native = set()
+    skipped = set()
     for member in names:
         relative = importable_path(member, kind)
         if relative is None:
@@ -530,8 +531,12 @@ def artifact_contents(path, kind, hinted, log):
                 log("%s exports no module init function: a plain library, not imported" % member)
         # A folder is a package only by an importable name: auditwheel's `numpy.libs` holds
         # libopenblas...so, a library and no module.
-        if relative.endswith((".py", ".so", ".pyd")) and (len(parts) == 1 or IDENTIFIER.match(parts[0])):
-            top_level.add(parts[0].split(".")[0] if len(parts) == 1 else parts[0])
+        if relative.endswith((".py", ".so", ".pyd")):
+            if len(parts) == 1 or IDENTIFIER.match(parts[0]):
+                top_level.add(parts[0].split(".")[0] if len(parts) == 1 else parts[0])
+            elif parts[0] not in skipped:
+                skipped.add(parts[0])
+                log("%r is not a valid module name: not imported" % parts[0])
     if kind == "egg":
         # Every library it lists is in the file list already, judged above; this only cross-checks.
         for line in read_lines(archive, "EGG-INFO/native_libs.txt"):

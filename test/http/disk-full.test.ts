@@ -144,7 +144,7 @@ describe("EIO at the store's fs calls (injected)", () => {
     expect(kept).toHaveLength(2);
     expect(kept[1]).toBe(`${kept[0]}.dest`);
     // What a restart does: the owner is dead, the sweep unlinks the unrecorded name.
-    for (const entry of kept) renameSync(path.join(tmp, entry), path.join(tmp, entry.replace(/^\d+/, String(DEAD_PID))));
+    for (const entry of kept) renameSync(path.join(tmp, entry), path.join(tmp, entry.replace(/^([0-9a-f]{12}\.)?\d+-/, `$1${DEAD_PID}-`)));
     const recorded = (_project: string, filename: string) => server.services.stores.files.byFilename(filename.replace(/\.metadata$/, "")) !== undefined;
     expect(blobs.sweep(recorded)).toBe(1);
     expectVisibleIffCommitted();
