@@ -79,9 +79,9 @@ export class Planning {
   plan(): number {
     this.plannedAt = Date.now();
     const active = this.planner.activeTargets();
-    const activeKeys = active.map((target) => target.key);
-    for (const key of this.known) if (!activeKeys.includes(key)) this.known.delete(key);
-    const fresh = activeKeys.filter((key) => !this.known.has(key));
+    const activeKeys = new Set(active.map((target) => target.key));
+    for (const key of this.known) if (!activeKeys.has(key)) this.known.delete(key);
+    const fresh = [...activeKeys].filter((key) => !this.known.has(key));
     const from = this.cursor;
     // File rows are never deleted, so file ids only grow: the range (from, last] is what is new.
     const last = this.store.lastFileId();
@@ -91,7 +91,7 @@ export class Planning {
       // A command (`pydepot import`) runs to its end; a server must not hold its event loop.
       const sdists = this.store.sdistsBetween(from, last, background ? AT_ONCE_SDISTS : -1);
       created = this.planner.planSdists(sdists, active);
-      if (background && sdists.length === AT_ONCE_SDISTS) this.addPass(activeKeys, sdists.at(-1)!.sdistId, last);
+      if (background && sdists.length === AT_ONCE_SDISTS) this.addPass([...activeKeys], sdists.at(-1)!.sdistId, last);
     }
     this.cursor = last;
     if (fresh.length > 0 && from > 0) this.addPass(fresh, 0, from);

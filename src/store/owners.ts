@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { hostname } from "node:os";
+import path from "node:path";
 
 /**
  * Temporary entries under storage/ carry the process that made them in their names, so a sweep
@@ -30,7 +31,7 @@ export function inUse(folder: string, name: string): boolean {
   const [host, pid] = dot < 0 ? [HOST, owner] : [owner.slice(0, dot), owner.slice(dot + 1)];
   if (host === HOST) return isAlive(Number(pid));
   try {
-    return Date.now() - statSync(`${folder}/${name}`).mtimeMs < OTHER_HOST_STALE_MS;
+    return Date.now() - statSync(path.join(folder, name)).mtimeMs < OTHER_HOST_STALE_MS;
   } catch {
     return false;
   }
