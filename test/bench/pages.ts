@@ -40,12 +40,26 @@ const VARIANTS: Record<string, (config: string) => string> = {
   "no add_header": inPages('add_header Vary "Accept-Encoding, Accept, Authorization";', "", 'add_header Cache-Control "no-cache";', ""),
   "no map (index.html always)": inPages("try_files $uri$pydepot_page @pydepot;", "try_files $uri/index.html @pydepot;"),
   open_file_cache: inPages("gzip_static on;", "gzip_static on; open_file_cache max=10000 inactive=60s; open_file_cache_valid 1s;"),
+  // try_files only finds <uri>index.html or <uri>index.json, so a prefix serves no other file.
+  "prefix location": prefixLocation,
+  "exact pip Accept": exactPipAccept,
+  "all three": (config) => inPages("charset utf-8;", "")(exactPipAccept(prefixLocation(config))),
 };
+
+function prefixLocation(config: string): string {
+  return replaceOnce(config, 'location ~ "^/simple/(?:[a-z0-9]+(?:-[a-z0-9]+)*/)?$" {', "location ^~ /simple/ {");
+}
+
+/** pip's own Accept as an exact key of the format map: a hash lookup before any regex. */
+function exactPipAccept(config: string): string {
+  const withKey = replaceOnce(config, '    "" html;\n', `    "" html;\n    "${PIP_ACCEPT}" json;\n`);
+  return replaceOnce(withKey, "map $http_accept $pydepot_page_format {", "map_hash_bucket_size 128;\nmap $http_accept $pydepot_page_format {");
+}
 
 /** An edit of the pages' location only: each (search, replacement) pair must match there exactly once. */
 function inPages(...pairs: string[]): (config: string) => string {
   return (config) => {
-    const start = config.indexOf('location ~ "^/simple/');
+    const start = Math.max(config.indexOf('location ~ "^/simple/'), config.indexOf("location ^~ /simple/"));
     const end = config.indexOf("}", config.indexOf("}", start) + 1); // the location's own "}" follows the types { } block's
     if (start < 0 || end < 0) throw new Error("bench config edit: no pages location in the rendered nginx config");
     let block = config.slice(start, end);
