@@ -31,18 +31,19 @@ const REFERENCE_PREFIX = "/_reference/";
  * BENCH_PAGES_VARIANTS=name,… picks them (none by default).
  */
 const VARIANTS: Record<string, (config: string) => string> = {
-  "tcp_nopush on": inPages("tcp_nopush off;", "tcp_nopush on;"),
-  "sendfile off": inPages("sendfile on;", "sendfile off;"),
+  "sendfile on": inPages("sendfile off;", "sendfile on;"),
+  "sendfile and tcp_nopush on": inPages("sendfile off;", "sendfile on; tcp_nopush on;"),
   "gzip_vary on": inPages("gzip_vary off;", "gzip_vary on;"),
   "gzip_static off": inPages("gzip_static on;", "gzip_static off;"),
   "etag off": inPages("etag on;", "etag off;"),
   "charset off": inPages("charset utf-8;", ""),
   "no add_header": inPages('add_header Vary "Accept-Encoding, Accept, Authorization";', "", 'add_header Cache-Control "no-cache";', ""),
-  "no map (index.html always)": inPages("try_files $uri$pydepot_page @pydepot;", "try_files $uri/index.html @pydepot;"),
+  "no map (index.html always)": inPages("rewrite ^ $uri$pydepot_page break;", "rewrite ^ $uri/index.html break;"),
   open_file_cache: inPages("gzip_static on;", "gzip_static on; open_file_cache max=10000 inactive=60s; open_file_cache_valid 1s;"),
   // try_files only finds <uri>index.html or <uri>index.json, so a prefix serves no other file.
   "prefix location": prefixLocation,
   "exact pip Accept": exactPipAccept,
+  try_files: inPages("rewrite ^ $uri$pydepot_page break;", "try_files $uri$pydepot_page @pydepot;"),
   "all three": (config) => inPages("charset utf-8;", "")(exactPipAccept(prefixLocation(config))),
 };
 

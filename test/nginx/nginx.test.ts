@@ -93,8 +93,11 @@ describe("anonymous reads: nginx serves /files/ from the storage folder, pydepot
     expect(nginx.config).toMatch(/location \/ \{\s+proxy_pass http:\/\/pydepot;/);
     expect(nginx.config).toContain(`client_max_body_size ${MAX_UPLOAD_BYTES + 32 * 1024 * 1024};`);
     expect(nginx.config).not.toContain("{{");
-    // Either would replace pydepot's status line (and its message) with nginx's own.
-    expect(nginx.config.replace(/#.*$/gm, "")).not.toMatch(/proxy_intercept_errors|error_page/);
+    // Either would replace pydepot's status line (and its message) with nginx's own. The pages
+    // location's error_page hands its own 404 and 405 to pydepot, whose answer goes out as it is.
+    const directives = nginx.config.replace(/#.*$/gm, "");
+    expect(directives).not.toMatch(/proxy_intercept_errors/);
+    expect(directives.match(/error_page[^;]*;/g)).toEqual(["error_page 404 405 = @pydepot;"]);
   });
 
   test("index pages are gzipped for clients that ask (HTML and JSON), the bytes unchanged; files never are", async () => {

@@ -158,6 +158,11 @@ describe("anonymous reads: nginx serves /simple/ pages from the files pydepot re
     expect(htmlV1.headers.get("content-type")).toBe(`${HTML_V1}; charset=utf-8`);
     const outranked = await handedOn("/simple/pinned-app/", { accept: `${JSON_V1}, text/html;q=2` });
     expect(outranked.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    // Another method reaches pydepot too, rather than nginx's own 405 for a page file.
+    const before = log.requests.length;
+    const removed = await fetch(`${nginx.url}/simple/pinned-app/`, { method: "DELETE" });
+    expect(log.requests.slice(before).map((request) => request.path)).toEqual(["/simple/pinned-app/"]);
+    expect([removed.status, removed.statusText]).toEqual([404, "Not Found"]);
   });
 
   test("a page changing while many clients read it through nginx: every answer a whole page, and the upload's answer means the page has it", async () => {
