@@ -7,7 +7,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FarmClient } from "./client.js";
 import type { Interpreter } from "./interpreters.js";
-import { describeLimits, killedBy, limitedCommand } from "./limits.js";
+import { describeLimits, DISK_CHECK_MS, diskShortage, killedBy, limitedCommand } from "./limits.js";
 import type { LeasedJobMessage } from "./messages.js";
 import { linkedLibraries } from "./natives.js";
 import { buildSpawnOptions, endProcesses, giveFile, makeWorkDir, removeWorkDir, sweepUser, type BuildUser } from "./sandbox.js";
@@ -171,9 +171,9 @@ interface RunOptions extends BuildContext {
 
 /**
  * Run as the slot's user in a new session, under the build limits, and stream each output line
- * to the log; at the time limit or on cancel end every process of the build user (its process
- * group only, for a build run as the agent's own user: that cannot reach a build that left its
- * group).
+ * to the log; at the time limit, on cancel or when the disk reserve is reached end every process
+ * of the build user (its process group only, for a build run as the agent's own user: that
+ * cannot reach a build that left its group).
  */
 function runLogged(command: string[], options: RunOptions): Promise<"ok" | string> {
   return new Promise((resolve) => {
@@ -197,6 +197,17 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
     const timer = setTimeout(() => end(`timed out after ${options.timeoutSeconds} s`), options.timeoutSeconds * 1000);
     const onAbort = () => end("cancelled: the server took the job back");
     options.abort.addEventListener("abort", onAbort);
+    // A build that fills its folders' filesystem ends before the host's disk is full.
+    const diskWatch = setInterval(() => {
+      diskShortage(options.slot.workRoot).then(
+        (shortage) => shortage && !verdict && end(shortage),
+        (error: Error) => options.log("agent", `cannot check the free disk space: ${error.message}`),
+      );
+    }, DISK_CHECK_MS);
+    const stopWatching = () => {
+      clearTimeout(timer);
+      clearInterval(diskWatch);
+    };
     for (const [name, stream] of [["stdout", child.stdout], ["stderr", child.stderr]] as const) {
       let pending = "";
       stream.setEncoding("utf8");
@@ -213,11 +224,11 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
       if (options.slot.user) endAll(options.slot.user);
     });
     child.on("error", (error) => {
-      clearTimeout(timer);
+      stopWatching();
       resolve(`cannot start ${program}: ${error.message}`);
     });
     child.on("close", async (code, signal) => {
-      clearTimeout(timer);
+      stopWatching();
       options.abort.removeEventListener("abort", onAbort);
       await Promise.all(sweeps);
       if (verdict) resolve(verdict);

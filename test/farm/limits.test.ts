@@ -2,14 +2,19 @@
 // build-bombs fixture shows the limits every build command starts with (it cannot write 4 GiB
 // here, so it reads them, and meets a file size limit it lowers itself) and attacks: a 9 GiB
 // mapping, a fork bomb, a file past its size limit. The build fails saying which limit killed it,
-// nothing of it survives, and the agent goes on building.
+// nothing of it survives, and the agent goes on building. disk-filler writes until it is stopped,
+// into an agent work folder on a 64 MiB tmpfs: the agent ends it at the disk reserve.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, statfsSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Farm, FARM_TEST_TIMEOUT_MS, processesOf } from "../support/farm.js";
-import { logText } from "../support/farm-api.js";
+import { logText, waitFor } from "../support/farm-api.js";
 import { buildSdist } from "../support/packages.js";
 import { sharedPython } from "../support/unprivileged.js";
 
 const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
 const eggs = { pythons: [sharedPython("2.7")] };
 
 describe("a build that attacks its host's resources", { timeout: FARM_TEST_TIMEOUT_MS }, () => {
@@ -55,5 +60,60 @@ describe("a build that attacks its host's resources", { timeout: FARM_TEST_TIMEO
     await farm.upload(await buildSdist("demo-pkg", { version: "7.0" }));
     const [next] = await farm.settled("demo-pkg", 1);
     expect(next, await farm.describe("demo-pkg")).toMatchObject({ status: "succeeded", agent: "bounded" });
+  });
+});
+
+/** True once `folder` is unmounted; undefined while it is busy (a build being swept may still be inside). */
+function unmount(folder: string): true | undefined {
+  try {
+    execFileSync("umount", [folder], { stdio: "ignore" });
+    return true;
+  } catch {
+    return undefined;
+  }
+}
+
+describe("a build that fills its folder's filesystem", { timeout: FARM_TEST_TIMEOUT_MS }, () => {
+  let farm: Farm;
+  let user: string;
+  let disk = "";
+  const freeBytes = () => {
+    const { bavail, bsize } = statfsSync(disk);
+    return bavail * bsize;
+  };
+
+  beforeAll(async () => {
+    // Without the reserve the build would write on until this timeout: the test then fails on its reason.
+    farm = await Farm.start({ build_timeout_seconds: 120 });
+    const folder = join(farm.workRoot, "filler");
+    mkdirSync(folder);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64m,mode=0711", "pydepot-test-disk", folder]);
+    disk = folder;
+    user = (await farm.startAgent("filler", eggs)).buildUsers[0];
+  });
+
+  afterAll(async () => {
+    if (!farm) return;
+    if (user) {
+      await farm.killAgent("filler");
+      await waitFor(`the processes of ${user} to end`, async () => (processesOf(user).length === 0 ? true : undefined));
+    }
+    if (disk) await waitFor(`${disk} to be unmounted`, async () => unmount(disk));
+    await farm.stop();
+  });
+
+  test("the agent ends it at the reserve with \"out of disk space\", its folder goes, and the agent builds on", async () => {
+    await farm.upload(await buildSdist("disk-filler"));
+    const [job] = await farm.settled("disk-filler", 1);
+    const log = logText(await farm.job(job.id));
+    expect(job.status, log).toBe("failed");
+    expect(job.reason).toMatch(new RegExp(`^out of disk space: the build left \\d+\\.\\d MiB free on the filesystem of ${disk}, below the 3\\.2 MiB the agent keeps$`));
+    expect(log).toContain("disk-filler: wrote 16 MiB");
+    expect(processesOf(user)).toEqual([]);
+    await waitFor("the build folder and its space to go", async () => (freeBytes() > 60 * MiB ? true : undefined), { describe: () => `${freeBytes() / MiB} MiB free` });
+
+    await farm.upload(await buildSdist("demo-pkg", { version: "7.1" }));
+    const [next] = await farm.settled("demo-pkg", 1);
+    expect(next, await farm.describe("demo-pkg")).toMatchObject({ status: "succeeded", agent: "filler" });
   });
 });
