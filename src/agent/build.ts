@@ -7,6 +7,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FarmClient } from "./client.js";
 import type { Interpreter } from "./interpreters.js";
+import { describeLimits, DISK_CHECK_MS, diskShortage, killedBy, limitedCommand } from "./limits.js";
 import type { LeasedJobMessage } from "./messages.js";
 import { linkedLibraries } from "./natives.js";
 import { buildSpawnOptions, endProcesses, giveFile, makeWorkDir, removeWorkDir, sweepUser, type BuildUser } from "./sandbox.js";
@@ -64,11 +65,12 @@ async function buildIn(
   const index = client.stagingIndexUrl();
   await handOverCredential(home, index, job.buildToken, slot.user);
   const env = buildEnvironment(home, tmp, index, slot.user);
-  const context = { slot, env, log, abort };
+  const context = { slot, env, log, abort, python: interpreter.executable };
+  log("agent", describeLimits());
   let command: string[];
   let cwd = workDir;
   if (job.target.kind === "egg") {
-    cwd = await unpack(interpreter.executable, sdist, path.join(workDir, "src"), context);
+    cwd = await unpack(sdist, path.join(workDir, "src"), context);
     command = [interpreter.executable, "setup.py", "bdist_egg", "--dist-dir", out];
   } else {
     // No --isolated: it would make pip ignore PIP_INDEX_URL. The environment is built from
@@ -141,10 +143,10 @@ async function download(client: FarmClient, urlPath: string, target: string): Pr
 }
 
 /** Unpack an sdist (tar.* with tar, zip with the interpreter's zipfile), as the build user, and return its one top folder. */
-async function unpack(python: string, archive: string, into: string, context: BuildContext): Promise<string> {
+async function unpack(archive: string, into: string, context: BuildContext): Promise<string> {
   await mkdir(into, { mode: 0o700 });
   await giveFile(into, null, context.slot.user);
-  const command = archive.endsWith(".zip") ? [python, "-m", "zipfile", "-e", archive, into] : ["tar", "-xf", archive, "-C", into];
+  const command = archive.endsWith(".zip") ? [context.python, "-m", "zipfile", "-e", archive, into] : ["tar", "-xf", archive, "-C", into];
   const exit = await runLogged(command, { ...context, abort: new AbortController().signal, cwd: into, timeoutSeconds: 300 });
   if (exit !== "ok") throw new Error(`cannot unpack ${path.basename(archive)}: ${exit}`);
   const entries = await readdir(into, { withFileTypes: true });
@@ -158,6 +160,8 @@ interface BuildContext {
   env: NodeJS.ProcessEnv;
   log: LogSink;
   abort: AbortSignal;
+  /** The job's interpreter: it also starts each command under the build limits. */
+  python: string;
 }
 
 interface RunOptions extends BuildContext {
@@ -166,14 +170,16 @@ interface RunOptions extends BuildContext {
 }
 
 /**
- * Run as the slot's user in a new session, stream each output line to the log; at the limit or
- * on cancel end every process of the build user (its process group only, for a build run as the
- * agent's own user: that cannot reach a build that left its group).
+ * Run as the slot's user in a new session, under the build limits, and stream each output line
+ * to the log; at the time limit, on cancel or when the disk reserve is reached end every process
+ * of the build user (its process group only, for a build run as the agent's own user: that
+ * cannot reach a build that left its group).
  */
 function runLogged(command: string[], options: RunOptions): Promise<"ok" | string> {
   return new Promise((resolve) => {
     options.log("agent", `$ ${command.join(" ")}`);
-    const child = spawn(command[0], command.slice(1), buildSpawnOptions(options.slot.user, options.cwd, options.env));
+    const [program, ...args] = limitedCommand(options.python, command);
+    const child = spawn(program, args, buildSpawnOptions(options.slot.user, options.cwd, options.env));
     let verdict: string | null = null;
     // Every sweep started here ends before the command counts as finished: a sweep still running
     // when the next command starts would end that one too.
@@ -191,6 +197,17 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
     const timer = setTimeout(() => end(`timed out after ${options.timeoutSeconds} s`), options.timeoutSeconds * 1000);
     const onAbort = () => end("cancelled: the server took the job back");
     options.abort.addEventListener("abort", onAbort);
+    // A build that fills its folders' filesystem ends before the host's disk is full.
+    const diskWatch = setInterval(() => {
+      diskShortage(options.slot.workRoot).then(
+        (shortage) => shortage && !verdict && end(shortage),
+        (error: Error) => options.log("agent", `cannot check the free disk space: ${error.message}`),
+      );
+    }, DISK_CHECK_MS);
+    const stopWatching = () => {
+      clearTimeout(timer);
+      clearInterval(diskWatch);
+    };
     for (const [name, stream] of [["stdout", child.stdout], ["stderr", child.stderr]] as const) {
       let pending = "";
       stream.setEncoding("utf8");
@@ -207,16 +224,16 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
       if (options.slot.user) endAll(options.slot.user);
     });
     child.on("error", (error) => {
-      clearTimeout(timer);
-      resolve(`cannot start ${command[0]}: ${error.message}`);
+      stopWatching();
+      resolve(`cannot start ${program}: ${error.message}`);
     });
     child.on("close", async (code, signal) => {
-      clearTimeout(timer);
+      stopWatching();
       options.abort.removeEventListener("abort", onAbort);
       await Promise.all(sweeps);
       if (verdict) resolve(verdict);
       else if (code === 0) resolve("ok");
-      else resolve(signal ? `build killed by ${signal}` : `build exited with status ${code}`);
+      else resolve(signal ? killedBy(signal) : `build exited with status ${code}`);
     });
   });
 }

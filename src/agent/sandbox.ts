@@ -20,7 +20,9 @@ export interface BuildUser {
 }
 
 /** World-writable folders a build can leave files in; swept of the build user's files after each job. */
-const SHARED_TEMP_FOLDERS = ["/tmp", "/var/tmp", "/dev/shm"];
+const SHARED_TEMP_FOLDERS = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock"];
+/** `ipcrm`'s "remove every System V IPC object I may", verbose: util-linux's spelling, and FreeBSD's. */
+const REMOVE_ALL_IPC = process.platform === "freebsd" ? ["-W", "-v"] : ["--all", "--verbose"];
 const WORK_DIR_PREFIX = "pydepot-build-";
 /** Rounds of kill -1 before giving up on a user whose processes keep coming back (fork bombs end sooner). */
 const KILL_ROUNDS = 200;
@@ -66,11 +68,11 @@ export async function cannotRun(user: BuildUser | null, executable: string): Pro
 
 /**
  * End every process of the build user, then remove the files it owns in the shared temporary
- * folders. Returns how many of each it found.
+ * folders and its System V IPC objects, which outlive processes. Returns how many of each it found.
  */
-export async function sweepUser(user: BuildUser): Promise<{ processes: number; files: number }> {
+export async function sweepUser(user: BuildUser): Promise<{ processes: number; files: number; ipcObjects: number }> {
   const processes = await endProcesses(user);
-  return { processes, files: await removeTempFiles(user) };
+  return { processes, files: await removeTempFiles(user), ipcObjects: await removeIpcObjects(user) };
 }
 
 /**
@@ -102,6 +104,20 @@ async function removeTempFiles(user: BuildUser): Promise<number> {
     files += stdout.split("\n").filter(Boolean).length;
   }
   return files;
+}
+
+/**
+ * Shared memory segments, semaphore sets and message queues of the build user. `ipcrm` run AS
+ * that user removes exactly those it owns or created (the kernel's rule for IPC_RMID, the same on
+ * Linux and FreeBSD), as kill(-1) does for processes. Objects of other users it cannot remove are
+ * no failure (FreeBSD's `-W` tries them and says so in its exit status): count what it removed.
+ */
+async function removeIpcObjects(user: BuildUser): Promise<number> {
+  const { stdout } = await run("ipcrm", REMOVE_ALL_IPC, asUser(user)).catch((error) => {
+    if (error.code === "ENOENT") throw new Error("ipcrm is missing: install it (util-linux on Linux), the agent removes what builds leave in System V IPC with it");
+    return { stdout: String(error.stdout ?? "") };
+  });
+  return stdout.split("\n").filter((line) => /^remov/i.test(line)).length;
 }
 
 /** Live processes of the user (zombies are already dead: they wait for a parent that may never reap them). */
@@ -142,14 +158,14 @@ export async function removeWorkDir(workDir: string): Promise<void> {
 }
 
 /**
- * Everything a crash can leave: processes and temporary files of every build user, and build
- * folders under `root`. Run at agent start and by the watchdog when the agent dies.
+ * Everything a crash can leave: processes, temporary files and IPC objects of every build user,
+ * and build folders under `root`. Run at agent start and by the watchdog when the agent dies.
  */
 export async function sweepAll(users: BuildUser[], root: string): Promise<string[]> {
   const cleaned: string[] = [];
   for (const user of users) {
-    const { processes, files } = await sweepUser(user);
-    if (processes || files) cleaned.push(`${processes} process(es) and ${files} temporary file(s) of ${user.name}`);
+    const { processes, files, ipcObjects } = await sweepUser(user);
+    if (processes || files || ipcObjects) cleaned.push(`${processes} process(es), ${files} temporary file(s) and ${ipcObjects} IPC object(s) of ${user.name}`);
   }
   for (const folder of await leftoverWorkDirs(root)) {
     await removeWorkDir(folder);

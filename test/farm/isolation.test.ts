@@ -1,8 +1,8 @@
 // Builds cannot touch what they do not own (issue 13), with a real server, real agents and real
 // builds. A hostile upload plays the whole attack: it hunts for the agent's credentials, tries to
 // lease and to answer another project's job with whatever it found, litters the shared temporary
-// folders and leaves a daemonised sleeper; the victim's wheel must still be the agent's own build
-// and nothing of the hostile build may survive it. Then an agent SIGKILLed during a build: its
+// folders and System V IPC and leaves a daemonised sleeper; the victim's wheel must still be the
+// agent's own build and nothing of the hostile build may survive it. Then an agent SIGKILLed during a build: its
 // watchdog ends the build, the next start takes the job back at once (leases last ten minutes
 // here, so only that can bring it back within the test's time) and cleans what a crash of both
 // left behind, saying so.
@@ -26,6 +26,7 @@ interface HostileReport {
   victims: number[];
   attempts: { what: string; with: string; status: number; reason: string }[];
   written: string[];
+  ipc: { shm: number; sem: number; msg: number };
 }
 
 function hostileReport(details: JobDetails): HostileReport {
@@ -45,6 +46,21 @@ async function provenanceOf(farm: Farm, filename: string) {
   const answer = await fetch(`${farm.url}/api/files/${encodeURIComponent(filename)}/checks`);
   expect(answer.status).toBe(200);
   return ((await answer.json()) as { provenance: unknown }).provenance;
+}
+
+/** System V IPC objects a user owns or created, as "kind id" (Linux's /proc/sysvipc tables). */
+function ipcObjectsOf(uid: number): string[] {
+  const found: string[] = [];
+  for (const kind of ["shm", "sem", "msg"]) {
+    const [header, ...rows] = readFileSync(`/proc/sysvipc/${kind}`, "utf8").trim().split("\n");
+    const columns = header.trim().split(/\s+/);
+    for (const row of rows) {
+      const cells = row.trim().split(/\s+/);
+      const value = (name: string) => Number(cells[columns.indexOf(name)]);
+      if (value("uid") === uid || value("cuid") === uid) found.push(`${kind} ${cells[1]}`);
+    }
+  }
+  return found;
 }
 
 async function sleepers(marker: string): Promise<string> {
@@ -127,8 +143,15 @@ describe("a hostile upload attacks the farm during its own build", { timeout: FA
     expect(initModule).toBeDefined();
     expect(initModule).not.toContain("pydepot-hostile");
 
-    // Nothing the hostile build wrote or started survives it.
-    expect(report.written.length).toBeGreaterThanOrEqual(4);
+    // Nothing the hostile build wrote, made or started survives it. The sweep right after its
+    // result removes the user's files, then its IPC objects.
+    expect(Object.values(report.ipc).every((id) => id >= 0), JSON.stringify(report.ipc)).toBe(true);
+    await waitFor(`the IPC objects of ${user} to go`, async () => (ipcObjectsOf(userIds(user).uid).length === 0 ? true : undefined), {
+      timeoutMs: 30_000,
+      describe: () => ipcObjectsOf(userIds(user).uid).join(", "),
+    });
+    expect(report.written.length).toBeGreaterThanOrEqual(5);
+    expect(report.written.some((file) => file.startsWith("/run/lock/"))).toBe(true);
     expect(report.written.filter(existsSync)).toEqual([]);
     expect(await sleepers("pydepot-hostile-sleeper")).toBe("");
     expect(processesOf(user)).toEqual([]);
@@ -197,7 +220,7 @@ describe("an agent killed during a build", { timeout: FARM_TEST_TIMEOUT_MS }, ()
 
     const restarted = await farm.startAgent("crashy", eggs);
     // The folder is the build user's: it goes with the user's files (here, under /tmp) or as a build folder.
-    expect(restarted.output()).toMatch(new RegExp(`cleaned up what a previous run left: [1-9]\\d* process\\(es\\) and \\d+ temporary file\\(s\\) of ${user}`));
+    expect(restarted.output()).toMatch(new RegExp(`cleaned up what a previous run left: [1-9]\\d* process\\(es\\), \\d+ temporary file\\(s\\) and \\d+ IPC object\\(s\\) of ${user}`));
     expect(existsSync(join(farm.agents.get("crashy")!.workDir, leftFolder))).toBe(false);
     expect((await leasedAgain(3)).id).toBe(jobId);
   });
