@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { wheel, type Artifact } from "../support/artifacts.js";
+import { egg, wheel, type Artifact } from "../support/artifacts.js";
 import {
   addFile,
   buildFixture,
@@ -47,6 +47,9 @@ beforeAll(async () => {
     needsAbsent: buildFixture({ fixture: "needs-absent" }),
     localVersion: buildWheel("demo-pkg", { version: "1.0+local.7" }),
     epoch: buildWheel("demo-pkg", { version: "1!2.0" }),
+    // setuptools lists in top_level.txt the packages a build then excluded.
+    staleTopLevel: writeArtifact(wheel({ name: "stale_top", version: "1.0", topLevel: ["stale_top", "excluded_pkg"] })),
+    staleTopLevelEgg: writeArtifact(egg({ name: "stale_top_egg", version: "1.0", python: "2.7", topLevel: ["stale_top_egg", "excluded_pkg"] })),
     oddMembers: writeArtifact(
       wheel({
         name: "odd_members",
@@ -234,6 +237,15 @@ describe("file names that carry shell syntax", () => {
     expect(report.added).toEqual([]);
     expect(report.rejected.map((rejection) => rejection.reason.split(":")[0])).toEqual(names.map(() => expect.stringMatching(/^Invalid filename/)));
     expect(existsSync(marker) || existsSync(relativeMarker)).toBe(false);
+  });
+
+  test("a top_level.txt naming a package the wheel or egg does not install: logged, not imported, the file verified", async () => {
+    for (const [file, module] of [[files.staleTopLevel, "stale_top"], [files.staleTopLevelEgg, "stale_top_egg"]]) {
+      const { state, check } = await waitForVerdict(server, file);
+      expect([state.verification, check.reason]).toEqual(["verified", "installed and imported 1 modules"]);
+      expect(check.modules.map((entry) => [entry.name, entry.ok])).toEqual([[module, true]]);
+      expect(check.log).toContain("listed in top_level.txt but not installed: excluded_pkg");
+    }
   });
 
   test("member names with shell syntax inside a wheel: logged and not imported, the wheel verified, nothing run", async () => {
