@@ -40,6 +40,7 @@ beforeAll(async () => {
     importFails: buildFixture({ fixture: "import-fails" }),
     linkedExt: buildFixture({ fixture: "linked-ext", env: { LIBRARY_PATH: libraryFolder }, inputs: [library] }),
     lazyExt: buildFixture({ fixture: "lazy-ext" }),
+    testExts: buildFixture({ fixture: "test-exts" }),
     corruptExt: writeArtifact(corruptExtensionWheel()),
     degraded: buildFixture({ fixture: "optional-ext" }),
     depB: buildWheel("dep-b"),
@@ -246,6 +247,17 @@ describe("file names that carry shell syntax", () => {
       expect(check.modules.map((entry) => [entry.name, entry.ok])).toEqual([[module, true]]);
       expect(check.log).toContain("listed in top_level.txt but not installed: excluded_pkg");
     }
+  });
+
+  test("compiled test modules: imported, reported as not counted; the file's other modules counted", async () => {
+    const { state, check } = await waitForVerdict(server, files.testExts);
+    expect([state.verification, check.reason]).toEqual(["verified", "installed and imported 4 modules"]);
+    expect(check.modules.map((module) => [module.name, module.ok, module.counted])).toEqual([
+      ["test_exts", true, true],
+      ["test_exts._speed", true, true],
+      ["test_exts._speed_tests", true, false],
+      ["test_exts.tests._helper", true, false],
+    ]);
   });
 
   test("member names with shell syntax inside a wheel: logged and not imported, the wheel verified, nothing run", async () => {
