@@ -16,6 +16,7 @@
 # namespace) so the server can tell whether this check changed the node.
 import base64
 import binascii
+import csv
 import errno
 import fcntl
 import hashlib
@@ -259,12 +260,10 @@ class Check(object):
         self.log("check of %s on Python %s (%s) in %s" % (
             self.request["filename"], sys.version.split()[0], sys.executable, self.folder))
         artifact = self.download()
-        contents = artifact_contents(artifact, self.request["kind"], self.request.get("modules") or [], self.log)
         # Whether the file is degraded is the server's rule (src/core/compiled.ts), decided at
         # ingest: the report carries that decision rather than a second opinion.
         degraded = self.request.get("degraded_reason") or ""
-        result = {"native_modules": contents["native"], "degraded": bool(degraded),
-                  "modules": [], "missing_libraries": []}
+        result = {"native_modules": [], "degraded": bool(degraded), "modules": [], "missing_libraries": []}
         if degraded:
             self.log("degraded: %s" % degraded)
         environment = self.make_environment()
@@ -272,8 +271,13 @@ class Check(object):
         if failure is not None:
             result.update(verdict=failure[0], reason=failure[1], missing_requirement=failure[2])
             return result
+        contents = installed_modules(installed_distribution(environment["site"], artifact, self.request["kind"]), self.log)
+        result["native_modules"] = contents["native"]
         for name in contents["imports"]:
-            result["modules"].append(self.import_module(environment, name))
+            # A compiled test module is imported, but it is not part of the compiled code the
+            # build is judged by (src/core/compiled.ts has the same rule for degraded builds).
+            counted = name not in contents["native"] or not is_test_module(name)
+            result["modules"].append(dict(self.import_module(environment, name), counted=counted))
         if self.request["smoke"] is not None:
             result["smoke"] = self.smoke_check(environment, self.request["smoke"])
         result["missing_libraries"] = self.missing_libraries(environment["site"])
@@ -510,50 +514,90 @@ class ProofChannel(object):
 
 # -- the artifact's contents -----------------------------------------------------------------
 
-def artifact_contents(path, kind, hinted, log):
-    """What to import: top-level names, then extension modules."""
-    archive = zipfile.ZipFile(path)
-    names = archive.namelist()
-    metadata = "EGG-INFO/" if kind == "egg" else dist_info_folder(names)
+class InstalledDistribution(object):
+    """What installing the artifact put on the import path: files relative to the folder they were
+    installed in, a reader of their bytes, and the lines of its top_level.txt."""
+
+    def __init__(self, files, read, top_level):
+        self.files = files
+        self.read = read
+        self.top_level = top_level
+
+
+def installed_distribution(site, artifact, kind):
+    """The files the installer recorded for the artifact's distribution, not the artifact's own
+    list: names pip placed elsewhere (a wheel's .data folders) are where Python imports them."""
+    if kind == "wheel":
+        # pip installs the dist-info folder under the artifact's own name, and lists in its RECORD
+        # every file it wrote (scripts and data outside the import path as ../ paths).
+        metadata = os.path.join(site, dist_info_folder(zipfile.ZipFile(artifact).namelist()))
+        files = [path for path in record_paths(os.path.join(metadata, "RECORD"))
+                 if not path.startswith("../") and not os.path.isabs(path)]
+        return InstalledDistribution(files, lambda path: read_bytes(os.path.join(site, path)),
+                                     file_lines(os.path.join(metadata, "top_level.txt")))
+    # easy_install keeps an egg whole, as a zip file or unpacked into a folder of the same name:
+    # its members are what it installed.
+    egg = os.path.join(site, os.path.basename(artifact))
+    if os.path.isfile(egg):
+        archive = zipfile.ZipFile(egg)
+        return InstalledDistribution(archive.namelist(), archive.read, read_lines(archive, "EGG-INFO/top_level.txt"))
+    files = []
+    for root, _, names in os.walk(egg):
+        relative = os.path.relpath(root, egg)
+        files.extend(name if relative == "." else "/".join(relative.split(os.sep) + [name]) for name in names)
+    return InstalledDistribution(sorted(files), lambda path: read_bytes(os.path.join(egg, path)),
+                                 file_lines(os.path.join(egg, "EGG-INFO", "top_level.txt")))
+
+
+def installed_modules(installed, log):
+    """What to import: the top-level modules and packages the distribution installed, then its
+    extension modules. top_level.txt only explains: setuptools can list names it then left out."""
     top_level = set()
     native = set()
     skipped = set()
-    for member in names:
-        relative = importable_path(member, kind)
-        if relative is None:
+    for path in installed.files:
+        parts = path.split("/")
+        if parts[0] == "EGG-INFO" or parts[0].endswith(".dist-info"):
             continue
-        parts = relative.split("/")
         if parts[-1].endswith((".so", ".pyd")):
             module = ".".join(parts[:-1] + [parts[-1].split(".")[0]])
-            if EXTENSION_SUFFIX.search(parts[-1]) or is_extension_module(archive.read(member), parts[-1].split(".")[0]):
+            if EXTENSION_SUFFIX.search(parts[-1]) or is_extension_module(installed.read(path), parts[-1].split(".")[0]):
                 native.add(module)
             else:
-                log("%s exports no module init function: a plain library, not imported" % member)
+                log("%s exports no module init function: a plain library, not imported" % path)
         # A folder is a package only by an importable name: auditwheel's `numpy.libs` holds
         # libopenblas...so, a library and no module.
-        if relative.endswith((".py", ".so", ".pyd")):
+        if path.endswith((".py", ".so", ".pyd")):
             if len(parts) == 1 or IDENTIFIER.match(parts[0]):
                 top_level.add(parts[0].split(".")[0] if len(parts) == 1 else parts[0])
             elif parts[0] not in skipped:
                 skipped.add(parts[0])
                 log("%r is not a valid module name: not imported" % parts[0])
-    if kind == "egg":
+    if "EGG-INFO/native_libs.txt" in installed.files:
         # Every library it lists is in the file list already, judged above; this only cross-checks.
-        for line in read_lines(archive, "EGG-INFO/native_libs.txt"):
-            if line not in names:
-                log("EGG-INFO/native_libs.txt lists %s, which the egg does not contain" % line)
-    for line in read_lines(archive, metadata + "top_level.txt"):
+        for line in installed.read("EGG-INFO/native_libs.txt").decode("utf-8", "replace").splitlines():
+            if line.strip() and line.strip() not in installed.files:
+                log("EGG-INFO/native_libs.txt lists %s, which the egg does not contain" % line.strip())
+    for line in installed.top_level:
         name = line.replace("/", ".")
         if name.split(".")[0] not in top_level:
-            log("top_level.txt names %r, which the artifact does not contain: not imported" % name)
-    ordered = sorted(top_level) + sorted(native - top_level) + sorted(set(hinted) - top_level - native)
+            log("listed in top_level.txt but not installed: %s" % name)
     imports = []
-    for name in ordered:
-        if MODULE_NAME.match(name) and name not in imports:
+    for name in sorted(top_level) + sorted(native - top_level):
+        if MODULE_NAME.match(name):
             imports.append(name)
-        elif not MODULE_NAME.match(name):
+        else:
             log("%r is not a valid module name: not imported" % name)
     return {"imports": imports, "native": sorted(name for name in native if MODULE_NAME.match(name))}
+
+
+def is_test_module(name):
+    """Whether a module (its importable name) is there for the project's tests: inside a `tests`,
+    `test` or `testing` package, or named as numpy names its own (`_multiarray_tests`).
+    The same rule as isTestModule in src/core/compiled.ts."""
+    parts = name.split(".")
+    return any(part in ("tests", "test", "testing") for part in parts) or \
+        bool(re.match(r"^(_\w*tests|\w*_tests)$", parts[-1]))
 
 
 def importable_path(member, kind):
@@ -587,6 +631,27 @@ def dist_info_folder(names):
         if first.endswith(".dist-info"):
             return first + "/"
     return "-missing-/"
+
+
+def record_paths(path):
+    """The paths a RECORD lists (CSV: a path with a comma comes quoted)."""
+    if PYTHON_2:
+        with open(path, "rb") as source:
+            return [row[0].decode("utf-8") for row in csv.reader(source) if row]
+    with open(path, encoding="utf-8", newline="") as source:
+        return [row[0] for row in csv.reader(source) if row]
+
+
+def read_bytes(path):
+    with open(path, "rb") as source:
+        return source.read()
+
+
+def file_lines(path):
+    if not os.path.isfile(path):
+        return []
+    text = read_bytes(path).decode("utf-8", "replace")
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def read_lines(archive, member):
@@ -844,9 +909,6 @@ def parse_request(text):
         raise Refused("filename %r is not a file name this check accepts for kind %s" % (filename, request["kind"]))
     if not isinstance(request.get("sha256"), type(u"")) or not SHA256.match(request["sha256"]):
         raise Refused("sha256 must be 64 lowercase hex digits")
-    modules = request.get("modules") or []
-    if not isinstance(modules, list) or not all(isinstance(name, type(u"")) for name in modules):
-        raise Refused("modules must be a list of names")
     timeout = request.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise Refused("timeout must be a positive number of seconds")

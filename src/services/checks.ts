@@ -317,7 +317,6 @@ export class Checks {
       filename: file.filename,
       kind: file.kind,
       index_url: `${this.serverUrl()}/staging/simple/`,
-      modules: file.topLevel,
       degraded_reason: file.degraded ? (degradedReason(file, file.nativeModules, []) ?? file.holdReason) : "",
       timeout: this.settings.check_timeout_seconds,
       startup: probe.startup,

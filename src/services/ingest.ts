@@ -233,7 +233,6 @@ export class Ingest {
       requiresPython: metadata.requiresPython,
       requiresDist: metadata.requiresDist,
       summary: metadata.summary,
-      topLevel: metadata.topLevel,
       jobId: request.build?.provenance.jobId ?? null,
       provenance: request.build?.provenance ?? null,
       nativeModules: metadata.nativeModules,

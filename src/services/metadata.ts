@@ -11,8 +11,6 @@ export interface ArtifactMetadata {
   summary: string;
   requiresPython: string | null;
   requiresDist: string[];
-  /** Importable top-level names (top_level.txt, else derived from the member list). */
-  topLevel: string[];
   /** A wheel's METADATA bytes, served unchanged as the PEP 658 `.metadata` file. */
   coreMetadataFile: Buffer | null;
   /** Compiled extension modules inside (`natmod/_speed.cpython-311-x86_64-linux-gnu.so`); none for sdists. */
@@ -31,7 +29,7 @@ export async function readArtifactMetadata(file: ArchiveSource, kind: ArtifactKi
 }
 
 async function readWheel(file: ArchiveSource, filename: string): Promise<ArtifactMetadata> {
-  const isDistInfoFile = (name: string) => /^[^/]+\.dist-info\/(METADATA|top_level\.txt)$/.test(name);
+  const isDistInfoFile = (name: string) => /^[^/]+\.dist-info\/METADATA$/.test(name);
   const listing = await readZip(file, `wheel ${filename}`, isDistInfoFile);
   const distInfo = [...new Set(listing.names.map((name) => name.split("/")[0]).filter((top) => top.endsWith(".dist-info")))];
   if (distInfo.length !== 1) throw badRequest(`Invalid wheel ${filename}: expected one top-level .dist-info folder, found ${distInfo.length}`);
@@ -39,36 +37,32 @@ async function readWheel(file: ArchiveSource, filename: string): Promise<Artifac
   const metadata = parseCoreMetadata(raw.toString("utf8"), `METADATA in ${filename}`);
   return {
     ...fields(metadata, metadata.get("requires-dist") ?? []),
-    topLevel: topLevelNames(listing, `${distInfo[0]}/top_level.txt`, (top) => /\.(dist-info|data)$/.test(top)),
     coreMetadataFile: raw,
     nativeModules: listing.names.filter(isCompiledModule),
   };
 }
 
 async function readEgg(file: ArchiveSource, filename: string): Promise<ArtifactMetadata> {
-  const wanted = new Set(["EGG-INFO/PKG-INFO", "EGG-INFO/requires.txt", "EGG-INFO/top_level.txt"]);
+  const wanted = new Set(["EGG-INFO/PKG-INFO", "EGG-INFO/requires.txt"]);
   const listing = await readZip(file, `egg ${filename}`, (name) => wanted.has(name));
   const metadata = parseCoreMetadata(member(listing, "EGG-INFO/PKG-INFO", `egg ${filename}`).toString("utf8"), `PKG-INFO in ${filename}`);
   const requires = listing.members.get("EGG-INFO/requires.txt")?.toString("utf8") ?? "";
   return {
     ...fields(metadata, eggRequirements(requires)),
-    topLevel: topLevelNames(listing, "EGG-INFO/top_level.txt", (top) => top === "EGG-INFO"),
     coreMetadataFile: null,
     nativeModules: listing.names.filter(isCompiledModule),
   };
 }
 
 async function readSdist(file: ArchiveSource, filename: string): Promise<ArtifactMetadata> {
-  const wanted = (name: string) => /^[^/]+\/PKG-INFO$/.test(name) || /^[^/]+\/[^/]+\.egg-info\/top_level\.txt$/.test(name);
+  const wanted = (name: string) => /^[^/]+\/PKG-INFO$/.test(name);
   const label = `sdist ${filename}`;
   const listing = filename.endsWith(".zip") ? await readZip(file, label, wanted) : await readTar(file, filename.endsWith(".tar.bz2") ? "bzip2" : "gzip", label, wanted);
   const pkgInfo = [...listing.members.keys()].filter((name) => name.endsWith("/PKG-INFO"));
   if (pkgInfo.length !== 1) throw badRequest(`Invalid sdist ${filename}: expected one <name>-<version>/PKG-INFO, found ${pkgInfo.length}`);
   const metadata = parseCoreMetadata(listing.members.get(pkgInfo[0])!.toString("utf8"), `PKG-INFO in ${filename}`);
-  const topLevelFile = [...listing.members.keys()].find((name) => name.endsWith("/top_level.txt"));
   return {
     ...fields(metadata, metadata.get("requires-dist") ?? []),
-    topLevel: topLevelFile ? lines(listing.members.get(topLevelFile)!) : [],
     coreMetadataFile: null,
     nativeModules: [],
   };
@@ -88,32 +82,4 @@ function member(listing: ArchiveListing, name: string, label: string): Buffer {
   const content = listing.members.get(name);
   if (!content) throw badRequest(`Invalid ${label}: it has no ${name}`);
   return content;
-}
-
-/** A name `import` accepts: a folder such as auditwheel's `Pillow.libs` or `numpy.libs` is no package. */
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/**
- * top_level.txt when present (setuptools writes it; hatchling, flit, maturin and meson-python do
- * not); otherwise the packages and modules at the archive root.
- */
-function topLevelNames(listing: ArchiveListing, topLevelFile: string, isMetadataFolder: (top: string) => boolean): string[] {
-  const declared = listing.members.get(topLevelFile);
-  if (declared) return lines(declared);
-  const names = new Set<string>();
-  for (const name of listing.names) {
-    const [top, ...rest] = name.split("/");
-    if (isMetadataFolder(top) || top === "__pycache__") continue;
-    const module = rest.length > 0 ? top : /^([A-Za-z_][A-Za-z0-9_]*)(\..*)?\.(py|so|pyd)$/.exec(top)?.[1];
-    if (module && IDENTIFIER.test(module)) names.add(module);
-  }
-  return [...names].sort();
-}
-
-function lines(content: Buffer): string[] {
-  return content
-    .toString("utf8")
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter(Boolean);
 }

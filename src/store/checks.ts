@@ -39,7 +39,8 @@ export interface CheckRow {
   smoke: SmokeResult | null;
   reason: string;
   log: string;
-  modules: { name: string; ok: boolean; returncode: number | null; signal: number | string | null; output: string }[];
+  /** `counted`: false for a compiled test module (core/compiled.ts isTestModule); absent from checks made before it existed. */
+  modules: { name: string; ok: boolean; counted?: boolean; returncode: number | null; signal: number | string | null; output: string }[];
   missingLibraries: string[];
   degraded: boolean;
   durationMs: number | null;

@@ -34,7 +34,6 @@ export interface FileRow {
   requiresPython: string | null;
   requiresDist: string[];
   summary: string;
-  topLevel: string[];
   uploadedAt: string;
   uploader: string;
   origin: Origin;
@@ -70,10 +69,9 @@ export type NewFile = Omit<
   "id" | "project" | "projectDisplayName" | "version" | "yanked" | "yankReason" | "deletedAt" | "verification"
 >;
 
-interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked" | "nativeModules" | "linkedLibraries" | "degraded" | "provenance"> {
+interface RawFile extends Omit<FileRow, "requiresDist" | "yanked" | "nativeModules" | "linkedLibraries" | "degraded" | "provenance"> {
   provenance: string | null;
   requiresDist: string;
-  topLevel: string;
   yanked: number;
   nativeModules: string;
   linkedLibraries: string;
@@ -83,7 +81,7 @@ interface RawFile extends Omit<FileRow, "requiresDist" | "topLevel" | "yanked" |
 const COLUMNS = `f.id, p.name AS project, p.display_name AS projectDisplayName, r.version, f.filename, f.kind,
   f.python_tag AS pythonTag, f.abi_tag AS abiTag, f.platform, f.build_tag AS buildTag, f.size, f.sha256, f.md5,
   f.blake2b_256 AS blake2b256, f.metadata_sha256 AS metadataSha256, f.requires_python AS requiresPython,
-  f.requires_dist AS requiresDist, f.summary, f.top_level AS topLevel, f.uploaded_at AS uploadedAt, f.uploader,
+  f.requires_dist AS requiresDist, f.summary, f.uploaded_at AS uploadedAt, f.uploader,
   f.origin, r.yanked, r.yank_reason AS yankReason, f.deleted_at AS deletedAt, f.job_id AS jobId,
   f.native_modules AS nativeModules, f.linked_libraries AS linkedLibraries, f.degraded, f.hold_reason AS holdReason, f.verification, f.provenance
   FROM files f JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
@@ -114,10 +112,10 @@ export class FileStore {
     this.releaseStatement = db.prepare("SELECT id FROM releases WHERE project_id = ? AND version = ?").pluck();
     this.insertReleaseStatement = db.prepare("INSERT INTO releases (project_id, version) VALUES (?, ?) RETURNING id").pluck();
     this.insertFileStatement = db.prepare(`INSERT INTO files (release_id, filename, kind, python_tag, abi_tag, platform,
-      build_tag, size, sha256, md5, blake2b_256, metadata_sha256, requires_python, requires_dist, summary, top_level,
+      build_tag, size, sha256, md5, blake2b_256, metadata_sha256, requires_python, requires_dist, summary,
       uploaded_at, uploader, origin, job_id, native_modules, linked_libraries, degraded, hold_reason, provenance) VALUES (@releaseId, @filename,
       @kind, @pythonTag, @abiTag, @platform, @buildTag, @size, @sha256, @md5, @blake2b256, @metadataSha256, @requiresPython,
-      @requiresDist, @summary, @topLevel, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
+      @requiresDist, @summary, @uploadedAt, @uploader, @origin, @jobId, @nativeModules, @linkedLibraries,
       @degraded, @holdReason, @provenance) RETURNING id`).pluck();
     this.setHoldStatement = db.prepare("UPDATE files SET hold_reason = ? WHERE id = ?");
     this.releaseHoldStatement = db.prepare("UPDATE files SET hold_reason = '', hold_released_at = ? WHERE id = ?");
@@ -169,7 +167,6 @@ export class FileStore {
       ...file,
       releaseId,
       requiresDist: JSON.stringify(file.requiresDist),
-      topLevel: JSON.stringify(file.topLevel),
       nativeModules: JSON.stringify(file.nativeModules),
       linkedLibraries: JSON.stringify(file.linkedLibraries),
       degraded: file.degraded ? 1 : 0,
@@ -228,7 +225,6 @@ function fromRaw(raw: RawFile): FileRow {
   return {
     ...raw,
     requiresDist: JSON.parse(raw.requiresDist),
-    topLevel: JSON.parse(raw.topLevel),
     yanked: raw.yanked === 1,
     nativeModules: JSON.parse(raw.nativeModules),
     linkedLibraries: JSON.parse(raw.linkedLibraries),

@@ -314,4 +314,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN log_chars INTEGER NOT NULL DEFAULT 0;
   UPDATE jobs SET log_chars = coalesce((SELECT sum(length(text)) FROM job_log WHERE job_id = jobs.id), 0);
   `,
+  // check.py decides what a check imports from the files the installer wrote; top_level.txt as
+  // read at ingest named packages a file may not hold, and nothing reads it any more.
+  `
+  ALTER TABLE files DROP COLUMN top_level;
+  `,
 ];

@@ -8,7 +8,7 @@ import type { Principal } from "../../src/services/access.js";
 import { tx } from "../../src/store/db.js";
 import { loadSettings } from "../../src/settings.js";
 import { sdist } from "../support/artifacts.js";
-import { distributionName, metadataText, REQUIRES_PYTHON, SUMMARY, wheelBytes, wheelFilename, type WheelSpec } from "./wheels.js";
+import { metadataText, REQUIRES_PYTHON, SUMMARY, wheelBytes, wheelFilename, type WheelSpec } from "./wheels.js";
 
 const BENCH: Principal = { kind: "system", name: "bench" };
 
@@ -65,7 +65,6 @@ export async function populateByStores(services: Services, specs: WheelSpec[]): 
       bytes: await wheelBytes(spec),
       metadata: Buffer.from(metadataText(spec)),
       requiresPython: REQUIRES_PYTHON,
-      topLevel: [distributionName(spec.project)],
     });
   }
   recordByStores(services, files);
@@ -81,7 +80,7 @@ export async function populateSdistsByStores(services: Services, specs: WheelSpe
   const files: ShortcutFile[] = [];
   for (const spec of specs) {
     const file = await sdist({ name: spec.project, version: spec.version });
-    files.push({ displayName: spec.project, filename: file.filename, bytes: file.bytes, requiresPython: null, topLevel: [] });
+    files.push({ displayName: spec.project, filename: file.filename, bytes: file.bytes, requiresPython: null });
   }
   recordByStores(services, files);
   return summary(specs, started);
@@ -95,7 +94,6 @@ interface ShortcutFile {
   /** A wheel's METADATA, served as `<file>.metadata`. */
   metadata?: Buffer;
   requiresPython: string | null;
-  topLevel: string[];
 }
 
 /** Files on disk first, then every row in one transaction. */
@@ -129,7 +127,6 @@ function recordByStores(services: Services, files: ShortcutFile[]): void {
         requiresPython: file.requiresPython,
         requiresDist: [],
         summary: SUMMARY,
-        topLevel: file.topLevel,
         jobId: null,
         nativeModules: [],
         linkedLibraries: [],

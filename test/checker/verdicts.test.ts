@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { wheel, type Artifact } from "../support/artifacts.js";
+import { egg, wheel, type Artifact } from "../support/artifacts.js";
 import {
   addFile,
   buildFixture,
@@ -40,6 +40,7 @@ beforeAll(async () => {
     importFails: buildFixture({ fixture: "import-fails" }),
     linkedExt: buildFixture({ fixture: "linked-ext", env: { LIBRARY_PATH: libraryFolder }, inputs: [library] }),
     lazyExt: buildFixture({ fixture: "lazy-ext" }),
+    testExts: buildFixture({ fixture: "test-exts" }),
     corruptExt: writeArtifact(corruptExtensionWheel()),
     degraded: buildFixture({ fixture: "optional-ext" }),
     depB: buildWheel("dep-b"),
@@ -47,6 +48,9 @@ beforeAll(async () => {
     needsAbsent: buildFixture({ fixture: "needs-absent" }),
     localVersion: buildWheel("demo-pkg", { version: "1.0+local.7" }),
     epoch: buildWheel("demo-pkg", { version: "1!2.0" }),
+    // setuptools lists in top_level.txt the packages a build then excluded.
+    staleTopLevel: writeArtifact(wheel({ name: "stale_top", version: "1.0", topLevel: ["stale_top", "excluded_pkg"] })),
+    staleTopLevelEgg: writeArtifact(egg({ name: "stale_top_egg", version: "1.0", python: "2.7", topLevel: ["stale_top_egg", "excluded_pkg"] })),
     oddMembers: writeArtifact(
       wheel({
         name: "odd_members",
@@ -234,6 +238,26 @@ describe("file names that carry shell syntax", () => {
     expect(report.added).toEqual([]);
     expect(report.rejected.map((rejection) => rejection.reason.split(":")[0])).toEqual(names.map(() => expect.stringMatching(/^Invalid filename/)));
     expect(existsSync(marker) || existsSync(relativeMarker)).toBe(false);
+  });
+
+  test("a top_level.txt naming a package the wheel or egg does not install: logged, not imported, the file verified", async () => {
+    for (const [file, module] of [[files.staleTopLevel, "stale_top"], [files.staleTopLevelEgg, "stale_top_egg"]]) {
+      const { state, check } = await waitForVerdict(server, file);
+      expect([state.verification, check.reason]).toEqual(["verified", "installed and imported 1 modules"]);
+      expect(check.modules.map((entry) => [entry.name, entry.ok])).toEqual([[module, true]]);
+      expect(check.log).toContain("listed in top_level.txt but not installed: excluded_pkg");
+    }
+  });
+
+  test("compiled test modules: imported, reported as not counted; the file's other modules counted", async () => {
+    const { state, check } = await waitForVerdict(server, files.testExts);
+    expect([state.verification, check.reason]).toEqual(["verified", "installed and imported 4 modules"]);
+    expect(check.modules.map((module) => [module.name, module.ok, module.counted])).toEqual([
+      ["test_exts", true, true],
+      ["test_exts._speed", true, true],
+      ["test_exts._speed_tests", true, false],
+      ["test_exts.tests._helper", true, false],
+    ]);
   });
 
   test("member names with shell syntax inside a wheel: logged and not imported, the wheel verified, nothing run", async () => {

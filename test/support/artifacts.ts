@@ -38,6 +38,8 @@ export interface WheelOptions {
   summary?: string;
   /** More members, path → content (also a way to get different bytes under one filename). */
   extraFiles?: Record<string, string | Buffer>;
+  /** The lines of top_level.txt (default: the one package the wheel holds). */
+  topLevel?: string[];
 }
 
 export interface EggOptions {
@@ -47,6 +49,8 @@ export interface EggOptions {
   platform?: string;
   /** Content of EGG-INFO/requires.txt. */
   requires?: string;
+  /** The lines of EGG-INFO/top_level.txt (default: the one package the egg holds). */
+  topLevel?: string[];
 }
 
 export interface SdistOptions {
@@ -105,7 +109,7 @@ async function buildWheel(options: WheelOptions, claimed: { name?: string; versi
         .concat(options.build ? [`Build: ${options.build}`, ""] : [""])
         .join("\n"),
     ),
-    [`${distInfo}/top_level.txt`]: Buffer.from(`${module}\n`),
+    [`${distInfo}/top_level.txt`]: Buffer.from(`${(options.topLevel ?? [module]).join("\n")}\n`),
   };
   members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
   return { filename: `${stem}${options.build ? `-${options.build}` : ""}-${tags}.whl`, bytes: await zip(members), name, version, kind: "wheel", metadata };
@@ -120,7 +124,7 @@ export async function egg(options: EggOptions): Promise<Artifact> {
     [`${module}/__init__.py`]: `__version__ = "${version}"\n`,
     "EGG-INFO/PKG-INFO": coreMetadata({ name, version }),
     "EGG-INFO/requires.txt": options.requires ?? "",
-    "EGG-INFO/top_level.txt": `${module}\n`,
+    "EGG-INFO/top_level.txt": `${(options.topLevel ?? [module]).join("\n")}\n`,
     "EGG-INFO/SOURCES.txt": `setup.py\n${module}/__init__.py\n`,
     "EGG-INFO/zip-safe": "\n",
   });

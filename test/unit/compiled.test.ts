@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { compiledModuleName, degradedReason, isCompiledModule, regressionReason } from "../../src/core/compiled.js";
+import { compiledModuleName, degradedReason, isCompiledModule, isTestModule, regressionReason } from "../../src/core/compiled.js";
 
 const CP311 = { kind: "wheel" as const, pythonTag: "cp311", abiTag: "cp311", platform: "linux_x86_64" };
 const PURE = { kind: "wheel" as const, pythonTag: "py3", abiTag: "none", platform: "any" };
@@ -21,6 +21,13 @@ describe("compiled modules", () => {
     expect([SO, "pkg/libfoo.so.1.2", "pkg/_x.pyd", "pkg/x.py", "pkg/so.txt"].map(isCompiledModule)).toEqual([true, true, true, false, false]);
     expect(compiledModuleName(SO)).toBe("optional_ext._speedups");
     expect(compiledModuleName("_top.so")).toBe("_top");
+  });
+
+  test("test modules: inside a tests, test or testing package, or named _*tests or *_tests", () => {
+    const names = ["numpy.core._multiarray_tests", "pkg._tests", "pkg.speed_tests", "pkg.tests._helper", "pkg.test.x", "numpy.testing._private.ext", "tests"];
+    expect(names.filter(isTestModule)).toEqual(names);
+    const others = ["pkg._speed", "pkg._testsuite", "pkg.contests", "pkg.attests", "pkg.latest.x", "pkg._test_helpers"];
+    expect(others.filter(isTestModule)).toEqual([]);
   });
 });
 
@@ -48,6 +55,13 @@ describe("degraded builds", () => {
     expect(degradedReason(egg, [], [])).toBe("the file is tagged for platform linux-x86_64 but holds no compiled module");
   });
 
+  test("a test extension the build tried and the file lacks is no degradation; another one still is", () => {
+    const log = ["building 'numpy.core._multiarray_umath' extension", "building 'numpy.core._multiarray_tests' extension", "x.c:1:1: error: expected ';'"];
+    const built = ["numpy/core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so"];
+    expect(degradedReason(CP311, built, log)).toBeNull();
+    expect(degradedReason(CP311, [], log)).toBe("numpy.core._multiarray_umath was not built: the build log says it was compiled, but the file does not hold it");
+  });
+
   test("a complete build and a pure one are not degraded", () => {
     expect(degradedReason(CP311, [SO], ["building 'optional_ext._speedups' extension", "gcc -c x.c"])).toBeNull();
     expect(degradedReason(PURE, [], ["running build_py"])).toBeNull();
@@ -70,5 +84,12 @@ describe("regressions", () => {
     const second = { filename: "x-2.0.whl", compiledModules: [], linkedLibraries: ["libm.so.6 => not found", "libc.so.6 => /lib/libc.so.6"] };
     expect(regressionReason(first, second)).toBe("regressed from regress_ext-1.0-cp311-cp311-linux_x86_64.whl: regress_ext._wave no longer built");
     expect(regressionReason(first, { ...first, filename: "x-2.0.whl", compiledModules: ["regress_ext/_wave.cpython-311-x86_64-linux-gnu.so", "regress_ext/_new.so"] })).toBeNull();
+  });
+
+  test("losing only test modules is no regression", () => {
+    const tests = ["regress_ext/_wave_tests.cpython-311-x86_64-linux-gnu.so", "regress_ext/tests/_helper.cpython-311-x86_64-linux-gnu.so"];
+    const withTests = { ...first, compiledModules: [...first.compiledModules, ...tests] };
+    expect(regressionReason(withTests, { ...first, filename: "x-2.0.whl" })).toBeNull();
+    expect(regressionReason(withTests, { ...first, filename: "x-2.0.whl", compiledModules: tests })).toBe("regressed from regress_ext-1.0-cp311-cp311-linux_x86_64.whl: regress_ext._wave no longer built");
   });
 });
