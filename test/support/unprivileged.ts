@@ -23,8 +23,10 @@ export const SOLE_NODE_USER = "pydepot-node-sole";
 /** The one node login with a home folder (HOME_NODE_HOME), whose files the login-files test plants. */
 export const HOME_NODE_USER = "pydepot-node-home";
 export const HOME_NODE_HOME = "/home/pydepot-node-home";
+/** The login of the fork bomb's node only: the process limit counts every process of a login. */
+export const BOMBED_NODE_USER = "pydepot-node-bombed";
 /** Logins of test nodes: sshd must accept keys for them. */
-export const NODE_USERS: readonly string[] = [NODE_USER, SOLE_NODE_USER, HOME_NODE_USER];
+export const NODE_USERS: readonly string[] = [NODE_USER, SOLE_NODE_USER, HOME_NODE_USER, BOMBED_NODE_USER];
 export const TEST_USERS: readonly string[] = [...BUILD_USERS, ...NODE_USERS];
 
 /** Versions copied for unprivileged users. */
