@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -59,6 +60,14 @@ DEFAULT_TIMEOUT = 300.0
 # One hung import must not use up the whole check, and one chatty child not the memory.
 IMPORT_TIMEOUT = 60.0
 OUTPUT_LIMIT = 1024 * 1024
+# What each child (pip, the imports, the smoke check, ldd) and everything it starts may use, so one
+# hostile package cannot take the node down for the checks after it: a fork bomb meets the process
+# limit (per login: its forks fail, it ends, the check's own process is not limited), a runaway
+# write or allocation its own failure, and no crash leaves a core file. Root is not held to the
+# process limit, one more reason to refuse a root login.
+GIB = 1024 * 1024 * 1024
+CHILD_LIMITS = (("RLIMIT_NPROC", 512), ("RLIMIT_FSIZE", 4 * GIB), ("RLIMIT_DATA", 8 * GIB), ("RLIMIT_CORE", 0))
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 
 # The proof of a finished import (see the top): the value comes on stdin, which the imported code
 # then finds empty, and goes back on the pipe whose number is the last argument. A failed import
@@ -143,6 +152,7 @@ class Check(object):
         self.folder = None
         # In the environment of every child, so that sweep() finds what left its session.
         self.marker = binascii.hexlify(os.urandom(16)).decode("ascii")
+        self.limits = child_limits()
 
     # -- logging and processes ---------------------------------------------------------------
 
@@ -177,7 +187,7 @@ class Check(object):
         try:
             with open(output_path, "wb") as output, open(os.devnull, "rb") as nothing:
                 options = dict(stdout=output, stderr=subprocess.STDOUT, env=dict(env, PYDEPOT_CHECK=self.marker),
-                               cwd=os.path.join(self.folder, "run"), preexec_fn=os.setsid)
+                               cwd=os.path.join(self.folder, "run"), preexec_fn=self.start_child)
                 if proving:
                     options.update(channel.popen_options())
                     self.child = subprocess.Popen(argv + [str(channel.result_write)], stdin=channel.nonce_read, **options)
@@ -205,6 +215,12 @@ class Check(object):
             proof = ", finished import proven" if proven else ", no proof that the import finished"
         self.log("[%s in %.2f s%s%s]" % (describe_status(returncode), time.time() - began, note, proof))
         return returncode, timed_out, text, proven
+
+    def start_child(self):
+        """In the child, before it runs: a session of its own and the limits."""
+        os.setsid()
+        for _, number, value in self.limits:
+            resource.setrlimit(number, (value, value))
 
     def kill_child(self):
         if self.child is not None and self.child.poll() is None:
@@ -259,6 +275,7 @@ class Check(object):
             os.mkdir(os.path.join(self.folder, name))
         self.log("check of %s on Python %s (%s) in %s" % (
             self.request["filename"], sys.version.split()[0], sys.executable, self.folder))
+        self.log("limits of each child: " + ", ".join("%s %d" % (name, value) for name, _, value in self.limits))
         artifact = self.download()
         # Whether the file is degraded is the server's rule (src/core/compiled.ts), decided at
         # ingest: the report carries that decision rather than a second opinion.
@@ -753,6 +770,45 @@ def clean_environment(folder):
     return env
 
 
+def child_limits():
+    """[(name, resource, value)] of CHILD_LIMITS, each no higher than the node's own hard limit
+    (which an unprivileged login cannot raise). Worked out here, so the child only sets known values."""
+    limits = []
+    for name, wanted in CHILD_LIMITS:
+        number = getattr(resource, name)
+        hard = resource.getrlimit(number)[1]
+        # RLIM_INFINITY is -1 on Python 2: no plain min().
+        limits.append((name, number, wanted if hard == resource.RLIM_INFINITY or hard > wanted else hard))
+    return limits
+
+
+def become_subreaper():
+    """On Linux, what the check's children leave orphaned comes to this process instead of the
+    node's init, for reap_orphans() to collect: an init that reaps nothing (a container's) would
+    keep every killed process of a fork bomb as a zombie, counted against the login's process
+    limit for good. Elsewhere, and without ctypes, the init collects them."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
+def reap_orphans():
+    """Collects the ended processes that came to this one, waiting a little for those just
+    killed; gives up on one still running (nothing of the check should be by now)."""
+    deadline = time.time() + 5
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except OSError:
+            return  # no child left
+        if pid == 0:
+            if time.time() >= deadline:
+                return
+            time.sleep(0.01)
+
+
 def marked_processes(marker):
     """Processes of this user whose environment holds `marker`, other than this one."""
     if not os.path.isdir("/proc/self"):
@@ -952,6 +1008,7 @@ def main():
     check = None
     request = None
     changes = {"before": [], "after": []}
+    become_subreaper()
     try:
         try:
             request = parse_request(sys.stdin.read())
@@ -974,6 +1031,7 @@ def main():
         if check is not None:
             check.kill_child()
             check.sweep()
+            reap_orphans()
             if check.folder is not None:
                 shutil.rmtree(check.folder, ignore_errors=True)
     if check is not None:

@@ -1,13 +1,16 @@
-# What an interpreter runs before any code of ours: its binary and shared library, the
-# sitecustomize/usercustomize modules and .pth files of its base paths, and its standard library.
+# What runs before any code of ours: the interpreter's binary and shared library, the
+# sitecustomize/usercustomize modules and .pth files of its base paths, and its standard library;
+# and the node login's files that sshd and the login's shell read before our command (LOGIN_FILES).
 # Sent to the node as data ahead of probe.py and check.py, which run with -S -E -s so that none
-# of this has run yet when it is measured; the server compares the two and names what changed.
+# of the interpreter's files has run yet when it is measured (the login's files have: sshd and
+# the shell read them to start our command); the server compares the two and names what changed.
 #
 # A tripwire, not a proof: an interpreter whose files the node login can write can be made to lie
 # about itself. The defence is that the login cannot write them; this notices the mistake.
 # Standard library only; the same source runs on Python 2.7 and 3.6 to 3.13.
 import hashlib
 import os
+import pwd
 import re
 import sys
 import sysconfig
@@ -17,6 +20,14 @@ STARTUP_FILE = re.compile(r"^(sitecustomize|usercustomize)(\.|$)|\.pth$")
 # files are listed one by one instead) and walking a well-stocked one takes seconds; nothing
 # imports the regression tests, and walking them doubles the cost.
 NOT_STDLIB = ("site-packages", "dist-packages", "test")
+# In the login's home: what sshd runs (rc) or puts in the environment (environment) before our
+# command, the keys it lets in (authorized_keys2 too, which sshd reads by default: an added key is
+# someone who can log in and change the node between two checks), and the start-up files of the
+# shells that run the command (sh, bash, csh and tcsh, zsh's .zshenv, read even without a terminal)
+# and of pam_env. Absent ones are left out, so one that appears counts as added.
+LOGIN_FILES = (".ssh/rc", ".ssh/environment", ".ssh/authorized_keys", ".ssh/authorized_keys2",
+               ".profile", ".bashrc", ".bash_profile", ".bash_login", ".shrc", ".cshrc", ".tcshrc",
+               ".login", ".zshenv", ".pam_environment")
 
 
 def startup_fingerprint():
@@ -32,7 +43,24 @@ def startup_fingerprint():
     for stdlib in unique([paths["stdlib"], paths["platstdlib"]]):
         for folder, listing in stdlib_folders(stdlib):
             entries[folder + os.sep] = "entries " + listing
+    for home in login_homes():
+        for name in LOGIN_FILES:
+            path = os.path.join(home, name)
+            if os.path.lexists(path):
+                entries[path] = describe_present(path)
     return entries
+
+
+def login_homes():
+    """The login's home as sshd finds it (the user database) and as its shell does ($HOME)."""
+    homes = []
+    try:
+        homes.append(pwd.getpwuid(os.getuid()).pw_dir)
+    except KeyError:
+        pass  # no entry, no home for sshd
+    if os.environ.get("HOME"):
+        homes.append(os.environ["HOME"])
+    return unique(homes)
 
 
 def interpreter_files():
@@ -82,6 +110,14 @@ def describe(path):
     if os.path.isdir(path):
         return "folder " + " ".join(sorted(os.listdir(path)))
     return "sha256 " + file_sha256(path)
+
+
+def describe_present(path):
+    try:
+        return describe(path)
+    except (IOError, OSError) as error:
+        # A dangling link, or a file the login may not read: there all the same, which counts.
+        return "unreadable: %s" % error.strerror
 
 
 def file_sha256(path):

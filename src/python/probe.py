@@ -158,6 +158,7 @@ def facts():
         "wheel_tags_source": tags_source,
         "uid": os.getuid(),
         "startup": startup,
+        "login_homes": login_homes(),
     }
 
 

@@ -38,8 +38,10 @@ export interface InterpreterProbe {
   wheel_tags: string[];
   /** The node login's uid: 0 is refused unless the node allows a root login. */
   uid: number;
-  /** fingerprint.py's {path: digest} of what the interpreter runs at start-up. */
+  /** fingerprint.py's {path: digest} of what runs at start-up: the interpreter's files and the login's. */
   startup: Record<string, string>;
+  /** The login's home folders, whose files `startup` covers. */
+  login_homes: string[];
 }
 
 interface CheckResult {
@@ -294,8 +296,9 @@ export class Checks {
     if (quarantine) return quarantine;
     const stored = new Map(this.store.probes(node.name).map((row) => [row.path, JSON.parse(row.probe) as InterpreterProbe]));
     // Only the configured interpreters, in the configured order (the order of preference); probes
-    // from before start-up fingerprints existed are taken again.
-    if (node.interpreters.every((interpreter) => stored.get(interpreter)?.startup !== undefined)) {
+    // from before start-up fingerprints covered the login's files are taken again, or a login's
+    // ~/.profile would quarantine its node as added.
+    if (node.interpreters.every((interpreter) => stored.get(interpreter)?.login_homes !== undefined)) {
       return Object.fromEntries(node.interpreters.map((interpreter) => [interpreter, stored.get(interpreter)!]));
     }
     try {

@@ -12,7 +12,8 @@ type NodeSettings = Settings["nodes"][number];
  * Whether a node may be trusted with checks. A check runs untrusted code as the node's login, so
  * a login that can write the interpreters makes every later verdict forgeable: root is refused
  * unless a node allows it (and then warned about), and a node whose interpreter's start-up files
- * changed since its probe is quarantined until probed again, its recent verdicts re-queued.
+ * or login's files (an added SSH key, ~/.ssh/rc, a shell's start-up file) changed since its probe
+ * is quarantined until probed again, its recent verdicts re-queued.
  */
 export class NodeTrust {
   constructor(

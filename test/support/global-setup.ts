@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { findPython } from "./pythons.js";
-import { NODE_USERS, SHARED_PYTHONS_ROOT, SHARED_VERSIONS, TEST_USERS } from "./unprivileged.js";
+import { HOME_NODE_HOME, HOME_NODE_USER, NODE_USERS, SHARED_PYTHONS_ROOT, SHARED_VERSIONS, TEST_USERS } from "./unprivileged.js";
 
 const run = promisify(execFile);
 
@@ -43,6 +43,7 @@ export default async function setup(): Promise<void> {
     throw new Error(`test prerequisites installed but still missing: ${absent.join(", ")}`);
   }
   for (const user of TEST_USERS) await ensureUser(user);
+  await ensureHome(HOME_NODE_USER, HOME_NODE_HOME);
   for (const user of NODE_USERS) await unlockForKeys(user);
   for (const version of SHARED_VERSIONS) await ensureSharedPython(version);
 }
@@ -54,6 +55,15 @@ async function ensureUser(name: string): Promise<void> {
   } catch {
     await run("useradd", ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--user-group", name]);
   }
+}
+
+/** The user's home folder, its own, and named in the user database (sshd and the shells look there). */
+async function ensureHome(name: string, home: string): Promise<void> {
+  const { stdout } = await run("getent", ["passwd", name]);
+  // usermod refuses to change the home of a user with processes: only when it is not this one yet.
+  if (stdout.trim().split(":")[5] !== home) await run("usermod", ["--home", home, name]);
+  mkdirSync(home, { recursive: true, mode: 0o755 });
+  await run("chown", [`${name}:`, home]);
 }
 
 /**

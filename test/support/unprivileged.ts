@@ -1,5 +1,5 @@
 // What the suite needs to run builds and checks as unprivileged users, as the security model asks
-// of a real deployment: system users with no home and no rights (created by the global setup),
+// of a real deployment: system users with no home (but one) and no rights (created by the global setup),
 // and interpreters they can run. The pyenv Pythons live under root's home, which other users
 // cannot enter, and load libpython from there; the global setup makes a copy of each version
 // outside it (files hard-linked, owned by root and read-only to others; the binary copied and
@@ -20,8 +20,13 @@ import { findPython } from "./pythons.js";
 export const BUILD_USERS = ["pydepot-build1", "pydepot-build2", "pydepot-build3", "pydepot-build4"] as const;
 export const NODE_USER = "pydepot-node";
 export const SOLE_NODE_USER = "pydepot-node-sole";
+/** The one node login with a home folder (HOME_NODE_HOME), whose files the login-files test plants. */
+export const HOME_NODE_USER = "pydepot-node-home";
+export const HOME_NODE_HOME = "/home/pydepot-node-home";
+/** The login of the fork bomb's node only: the process limit counts every process of a login. */
+export const BOMBED_NODE_USER = "pydepot-node-bombed";
 /** Logins of test nodes: sshd must accept keys for them. */
-export const NODE_USERS: readonly string[] = [NODE_USER, SOLE_NODE_USER];
+export const NODE_USERS: readonly string[] = [NODE_USER, SOLE_NODE_USER, HOME_NODE_USER, BOMBED_NODE_USER];
 export const TEST_USERS: readonly string[] = [...BUILD_USERS, ...NODE_USERS];
 
 /** Versions copied for unprivileged users. */
