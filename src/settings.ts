@@ -22,7 +22,7 @@ const schema = z
         request_timeout_seconds: z.number().int().positive().default(3600),
         /** A connection with nothing sent either way for this long is closed (a stalled upload); must exceed farm.long_poll_seconds. */
         idle_timeout_seconds: z.number().int().positive().default(60),
-        /** nginx's address as pydepot sees it: only a request from there has its X-Real-IP believed (the login throttle counts per client). */
+        /** nginx's address as pydepot sees it: only a request from there has its X-Real-IP (the login throttle counts per client), X-Forwarded-Proto and X-Forwarded-Host believed. */
         trusted_proxy: z.string().min(1).optional(),
       })
       .strict()

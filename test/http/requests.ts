@@ -32,6 +32,8 @@ export interface UploadOptions {
   contentFilename?: string | null;
   /** Default: the server's /legacy/. */
   url?: string;
+  /** More headers, as a browser adds them (Origin, Sec-Fetch-Site). */
+  headers?: Record<string, string>;
 }
 
 /** The text fields twine 4.0.2 sends for this file, in its order. */
@@ -69,7 +71,7 @@ export async function upload(server: TestServer, artifact: Artifact, options: Up
   if (options.contentFilename !== null) {
     form.append("content", new Blob([new Uint8Array(artifact.bytes)], { type: "application/octet-stream" }), options.contentFilename ?? artifact.filename);
   }
-  const headers: Record<string, string> = options.auth ? { Authorization: options.auth } : {};
+  const headers: Record<string, string> = { ...options.headers, ...(options.auth ? { Authorization: options.auth } : {}) };
   return reply(await fetch(options.url ?? server.uploadUrl, { method: "POST", body: form, headers, redirect: "manual" }));
 }
 

@@ -14,7 +14,7 @@ export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined
     response.type("html").set("Cache-Control", "no-store").send(page);
   });
   router.post(SIGN_IN_PATH, async (request, response) => {
-    requireSameOrigin(request);
+    requireSameOrigin(request, response);
     const { username, password } = request.body ?? {};
     const signedIn = await sessions.signIn(String(username ?? ""), String(password ?? ""), response.locals.clientAddress);
     const secure = (publicUrl ?? "").startsWith("https:") || request.secure;
