@@ -111,13 +111,16 @@ export async function api(server: TestServer, method: "POST" | "PUT" | "DELETE",
 }
 
 /**
- * A request through node:http, which sends only the headers given: no Accept at all (as
+ * A request through node:http, which sends only the headers given and the path as written: no Accept at all (as
  * easy_install), or a Content-Length the body never reaches. The body, if any, is written after
  * the answer arrives or not at all; the answer is read without waiting for the upload to finish.
  */
 export function rawRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Omit<Reply, "headers"> & { headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: options.method ?? "GET", headers: options.headers ?? {} }, (response) => {
+    // The path as given, byte for byte: a URL parser would resolve `%2e%2e` and `..` first.
+    const { hostname, port } = new URL(url);
+    const path = url.replace(/^https?:\/\/[^/]+/, "");
+    const request = http.request({ hostname, port, path, method: options.method ?? "GET", headers: options.headers ?? {} }, (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
       response.on("end", () => {
