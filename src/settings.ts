@@ -30,7 +30,7 @@ const schema = z
     storage: z
       .object({
         path: z.string().min(1).default("./storage"),
-        /** /healthz answers 503 when the storage filesystem has less free space than this. */
+        /** Below this much free space on the storage filesystem, uploads and build results get 507 and /healthz 503. */
         min_free_bytes: z.number().int().nonnegative().default(GiB),
       })
       .strict()
