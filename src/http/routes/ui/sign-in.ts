@@ -17,7 +17,8 @@ export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined
     requireSameOrigin(request, response);
     const { username, password } = request.body ?? {};
     const signedIn = await sessions.signIn(String(username ?? ""), String(password ?? ""), response.locals.clientAddress);
-    const secure = (publicUrl ?? "").startsWith("https:") || request.secure;
+    // Reached over HTTPS (here, or at the trusted proxy in front): the browser must never send it over plain HTTP.
+    const secure = (publicUrl ?? "").startsWith("https:") || response.locals.origin?.startsWith("https:") === true;
     setSessionCookie(response, signedIn.secret, signedIn.expiresAt, secure);
     response.redirect(303, localPath(request.body?.next));
   });
