@@ -13,14 +13,16 @@ export const FOREIGN_ORIGIN = "Form posted from another site (Origin does not ma
  * twine, pip, setuptools and the agents send neither, so they pass. Only Sec-Fetch-Site
  * `cross-site` is refused outright: a `same-site` request (a sibling host under the same domain)
  * always carries an Origin, and the exact comparison below refuses it already.
- * Must follow identify, which finds the request's own origin (the trusted proxy's word included).
+ * This site is the request's own origin, which identify finds (the trusted proxy's word included),
+ * and the origin of server.public_url, which the operator names as the site's address.
  */
-export function refuseCrossSite(): RequestHandler {
+export function refuseCrossSite(publicUrl: string | undefined): RequestHandler {
+  const declared = publicUrl === undefined ? undefined : new URL(publicUrl).origin;
   return (request, response, next) => {
     if (SAFE_METHODS.has(request.method)) return next();
     if (request.get("sec-fetch-site") === "cross-site") throw forbidden(FOREIGN_ORIGIN);
     const origin = request.get("origin");
-    if (origin !== undefined && origin !== response.locals.origin) throw forbidden(FOREIGN_ORIGIN);
+    if (origin !== undefined && origin !== response.locals.origin && origin !== declared) throw forbidden(FOREIGN_ORIGIN);
     next();
   };
 }

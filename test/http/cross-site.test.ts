@@ -94,6 +94,19 @@ describe("behind a proxy", () => {
     }
   });
 
+  test("server.public_url names this site too (a proxy that ends TLS, no trusted_proxy set)", async () => {
+    const named = await startTestServer({ server: { public_url: "https://pypi.example" } });
+    try {
+      const uploader = tokenAuth(await named.userToken("alice"));
+      const fromPublic = await upload(named, await wheel({ name: "from-public", version: "1.0" }), { auth: uploader, headers: { Origin: "https://pypi.example" } });
+      expect([fromPublic.status, fromPublic.statusText]).toEqual([200, "OK"]);
+      const artifact = await wheel({ name: "from-sibling", version: "1.0" });
+      await expectRefused(named, () => upload(named, artifact, { auth: uploader, headers: { Origin: "https://docs.pypi.example" } }), 403, FOREIGN);
+    } finally {
+      await named.stop();
+    }
+  });
+
   test("a client that is not the trusted proxy cannot claim another scheme or host", async () => {
     const elsewhere = await startTestServer({ server: { trusted_proxy: "192.0.2.1" } });
     try {

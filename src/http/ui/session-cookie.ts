@@ -37,7 +37,7 @@ export function readSession(sessions: Sessions): RequestHandler {
  */
 export function requireSessionForm<Parameters = Record<string, string>>(sessions: Sessions): RequestHandler<Parameters> {
   return (request, response, next) => {
-    requireSameOrigin(request, response);
+    requireOrigin(request);
     const session = response.locals.session;
     if (!session) throw unauthorized("Sign in to do this: your session ended or you never signed in");
     if (!sessions.csrfMatches(session, request.body?.csrf)) throw forbidden("This form is stale or came from another site: reload the page and try again");
@@ -47,12 +47,12 @@ export function requireSessionForm<Parameters = Record<string, string>>(sessions
 }
 
 /**
- * Browsers send Origin with every form post: cross-site.ts refuses one from another site for
- * every write; a signed-in form also needs one (an old browser or a hand-made request sends none).
+ * Browsers send Origin with every form post, and cross-site.ts has refused one from another site
+ * (for every write, not only these); a signed-in form also needs one: an old browser or a
+ * hand-made request sends none.
  */
-export function requireSameOrigin(request: Pick<Request, "get">, response: Pick<Response, "locals">): void {
-  const origin = request.get("origin");
-  if (origin === undefined || origin !== response.locals.origin) throw forbidden(FOREIGN_ORIGIN);
+export function requireOrigin(request: Pick<Request, "get">): void {
+  if (request.get("origin") === undefined) throw forbidden(FOREIGN_ORIGIN);
 }
 
 export function setSessionCookie(response: Response, secret: string, expires: Date, secure: boolean): void {

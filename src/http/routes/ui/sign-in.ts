@@ -1,6 +1,6 @@
 import { Router } from "express";
 import type { Sessions } from "../../../services/sessions.js";
-import { clearSessionCookie, requireSameOrigin, requireSessionForm, sessionSecret, setSessionCookie } from "../../ui/session-cookie.js";
+import { clearSessionCookie, requireOrigin, requireSessionForm, sessionSecret, setSessionCookie } from "../../ui/session-cookie.js";
 import { signInPage } from "../../ui/views/sign-in.js";
 import { viewContext } from "./pages.js";
 
@@ -14,7 +14,7 @@ export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined
     response.type("html").set("Cache-Control", "no-store").send(page);
   });
   router.post(SIGN_IN_PATH, async (request, response) => {
-    requireSameOrigin(request, response);
+    requireOrigin(request);
     const { username, password } = request.body ?? {};
     const signedIn = await sessions.signIn(String(username ?? ""), String(password ?? ""), response.locals.clientAddress);
     // Reached over HTTPS (here, or at the trusted proxy in front): the browser must never send it over plain HTTP.
