@@ -39,7 +39,7 @@ export class Blobs {
   /** Where fsck puts files that no row accounts for: moved aside, never deleted. */
   readonly lostFoundDir: string;
 
-  constructor(root: string) {
+  constructor(private readonly root: string) {
     this.filesDir = path.join(root, "files");
     this.tmpDir = path.join(root, "tmp");
     this.lostFoundDir = path.join(root, "lost+found");
@@ -49,7 +49,8 @@ export class Blobs {
 
   /** Free space on the storage filesystem for pydepot's user (root's reserved blocks not counted). */
   freeBytes(): number {
-    const stats = statfsSync(this.tmpDir);
+    // The root, not tmp/: /healthz still answers when tmp/ is gone.
+    const stats = statfsSync(this.root);
     return stats.bavail * stats.bsize;
   }
 
