@@ -126,7 +126,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   // Job state and log lines ring their own wake-ups: the ones above would plan jobs and wake every waiting agent at each log line.
   const jobChanges = new WakeUps();
   const access = new Access(stores.accounts, stores.projects, settings.access.anonymous_read);
-  const staging = new Staging(blobs);
+  const staging = new Staging(blobs, settings.storage.min_free_bytes);
   const gated = settings.nodes.length > 0;
   const holds = new Holds(stores.files, stores.projects, stores.jobs, stores.agents, stores.waivers, stores.history, gated, now);
   const verdicts = new Verdicts(stores.checks, stores.projects, stores.waivers, holds);
@@ -161,7 +161,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
     nodeTrust,
     waivers,
     smokeChecks,
-    operations: new Operations(stores.stats, stores.checks, pages, access, settings.storage.path, settings.storage.min_free_bytes, settings.nodes),
+    operations: new Operations(stores.stats, stores.checks, pages, access, staging, settings.storage.path, settings.nodes),
     catalog: new Catalog(access, stores.projects, stores.files, stores.checks, stores.agents, stores.jobs, jobs, checks, agents, verdicts, waivers, smokeChecks, settings.nodes),
     sessions: new Sessions(stores.sessions, accounts, now),
     backups: new Backups(db, stores.files, settings.storage.path, () => new Date()),

@@ -22,7 +22,7 @@ const schema = z
         request_timeout_seconds: z.number().int().positive().default(3600),
         /** A connection with nothing sent either way for this long is closed (a stalled upload); must exceed farm.long_poll_seconds. */
         idle_timeout_seconds: z.number().int().positive().default(60),
-        /** nginx's address as pydepot sees it: only a request from there has its X-Real-IP believed (the login throttle counts per client). */
+        /** nginx's address as pydepot sees it: only a request from there has its X-Real-IP (the login throttle counts per client), X-Forwarded-Proto and X-Forwarded-Host believed. */
         trusted_proxy: z.string().min(1).optional(),
       })
       .strict()
@@ -30,7 +30,7 @@ const schema = z
     storage: z
       .object({
         path: z.string().min(1).default("./storage"),
-        /** /healthz answers 503 when the storage filesystem has less free space than this. */
+        /** Below this much free space on the storage filesystem, uploads and build results get 507 and /healthz 503. */
         min_free_bytes: z.number().int().nonnegative().default(GiB),
       })
       .strict()

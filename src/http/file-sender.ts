@@ -57,14 +57,14 @@ const smallFiles = new SmallFiles();
  * The one sender of a stored file, for the download fast path and the Express route alike:
  * strong ETag (the content's SHA-256), conditional GET through `fresh` (the library Express uses),
  * one byte range (If-Range honoured; several ranges get the whole file, as RFC 9110 allows), HEAD,
- * immutable caching. Errors reading the file go to `fail` before anything is written. Behind
+ * immutable caching (private when reads need credentials). Errors reading the file go to `fail` before anything is written. Behind
  * nginx with authenticated reads, an X-Accel-Redirect instead: nginx sends the file itself.
  */
 export function sendFile(request: IncomingMessage, response: ServerResponse, download: Download, fail: (error: unknown) => void, log: (message: string) => void): void {
   const headers: Record<string, string | number> = {
     ETag: download.etag,
     "Content-Type": "application/octet-stream",
-    "Cache-Control": `public, max-age=${YEAR_SECONDS}, immutable`,
+    "Cache-Control": `${download.private ? "private" : "public"}, max-age=${YEAR_SECONDS}, immutable`,
     "Accept-Ranges": "bytes",
   };
   const accel = request.headers[ACCEL_HEADER];

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import type { RequestHandler } from "express";
 import { unauthorized } from "../core/errors.js";
 import { ANONYMOUS, type Principal } from "../services/access.js";
@@ -10,6 +11,8 @@ declare module "express-serve-static-core" {
     principal: Principal;
     /** Who is asking, by address (see clientAddress): what per-client limits count by. */
     clientAddress: string;
+    /** Where the client sent this request, as a browser writes an Origin (see requestOrigin). */
+    origin: string | undefined;
   }
 }
 
@@ -26,6 +29,7 @@ export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, trusted
     const header = request.headers.authorization;
     const address = clientAddress(request.socket.remoteAddress, request.headers["x-real-ip"], trustedProxy);
     response.locals.clientAddress = address;
+    response.locals.origin = requestOrigin(request, trustedProxy);
     response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents, jobs) : ANONYMOUS;
     next();
   };
@@ -38,8 +42,35 @@ export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, trusted
  */
 export function clientAddress(peer: string | undefined, realIp: string | string[] | undefined, trustedProxy: string | undefined): string {
   const socket = peer?.replace(/^::ffff:/, "") ?? "unknown";
-  if (trustedProxy === undefined || socket !== trustedProxy.replace(/^::ffff:/, "") || typeof realIp !== "string" || realIp.trim() === "") return socket;
+  if (!isTrustedProxy(peer, trustedProxy) || typeof realIp !== "string" || realIp.trim() === "") return socket;
   return realIp.trim();
+}
+
+function isTrustedProxy(peer: string | undefined, trustedProxy: string | undefined): boolean {
+  return trustedProxy !== undefined && peer !== undefined && peer.replace(/^::ffff:/, "") === trustedProxy.replace(/^::ffff:/, "");
+}
+
+/**
+ * The scheme and host the client used: behind nginx, TLS ends there and the client's scheme and
+ * host arrive as X-Forwarded-Proto and X-Forwarded-Host (the rendered config sets both). Believed
+ * only from the configured proxy, like X-Real-IP: anyone else could claim to have come over HTTPS.
+ * Undefined for a Host that names no host.
+ */
+export function requestOrigin(request: IncomingMessage, trustedProxy: string | undefined): string | undefined {
+  const proxied = isTrustedProxy(request.socket.remoteAddress, trustedProxy);
+  const forwarded = (name: string) => {
+    const value = proxied ? request.headers[name] : undefined;
+    return typeof value === "string" ? value.split(",")[0].trim().toLowerCase() : "";
+  };
+  const encrypted = (request.socket as { encrypted?: boolean }).encrypted === true;
+  const proto = forwarded("x-forwarded-proto");
+  const scheme = proto === "https" || proto === "http" ? proto : encrypted ? "https" : "http";
+  const host = forwarded("x-forwarded-host") || request.headers.host || "";
+  try {
+    return host === "" ? undefined : new URL(`${scheme}://${host}`).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents, jobs: Jobs): Promise<Principal> {

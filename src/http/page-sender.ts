@@ -17,7 +17,7 @@ export function pageFor(pages: Pages, principal: Principal, view: IndexView, pro
  * them, through `fresh`, the library Express uses) and HEAD.
  */
 export function sendPage(request: IncomingMessage, response: ServerResponse, page: Page): void {
-  const headers = { "Content-Type": page.contentType, ETag: page.etag, Vary: "Accept, Authorization", "Cache-Control": "no-cache" };
+  const headers = { "Content-Type": page.contentType, ETag: page.etag, Vary: "Accept, Authorization", "Cache-Control": page.private ? "private, no-cache" : "no-cache" };
   if (fresh(request.headers, { etag: page.etag })) {
     response.writeHead(304, headers);
     response.end();

@@ -18,6 +18,7 @@ import type { Staging } from "../services/staging.js";
 import type { SmokeChecks } from "../services/smoke-checks.js";
 import { errorHandler } from "./errors.js";
 import { identify } from "./identify.js";
+import { refuseCrossSite } from "./cross-site.js";
 import { downloadFastPath } from "./download-fast-path.js";
 import { indexFastPath } from "./index-fast-path.js";
 import { Metrics } from "./metrics.js";
@@ -58,12 +59,13 @@ export interface HttpDependencies {
   log: (message: string) => void;
 }
 
-/** Middleware order: identify, routers, then the one error handler. */
+/** Middleware order: identify, the cross-site refusal, routers, then the one error handler. */
 export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps.operations, deps.jobStream)): Express {
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
   app.use(identify(deps.accounts, deps.agents, deps.jobs, deps.trustedProxy));
+  app.use(refuseCrossSite(deps.publicUrl));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads, deps.log));
   app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));

@@ -48,6 +48,7 @@ export function multipartForm(staging: Staging, policy: FormPolicy): RequestHand
     if (!request.is("multipart/form-data")) throw badRequest("Malformed upload: the body must be multipart/form-data, as twine and setup.py send it");
     const declared = Number(request.headers["content-length"] ?? 0);
     if (declared > policy.maxBodyBytes) throw bodyTooLarge(policy);
+    staging.requireRoom();
     const set = staging.open();
     response.once("close", () => set.close());
     response.locals.form = await receive(request, set, policy);

@@ -53,6 +53,14 @@ export class Access {
     return project;
   }
 
+  /**
+   * Whether an answer about a project may go to anyone: not when reads need credentials, where a
+   * shared cache (nginx's proxy_cache, a corporate proxy) must keep no reader's answer for another.
+   */
+  answersArePublic(): boolean {
+    return this.anonymousRead;
+  }
+
   canReadIndex(principal: Principal): void {
     if (!this.anonymousRead && principal.kind === "anonymous") {
       throw unauthorized("This index requires authentication: use __token__ and an API token");

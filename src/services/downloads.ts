@@ -10,6 +10,8 @@ export interface Download {
   etag: string;
   /** `<project>/<filename>` under the files folder: where nginx finds it for an X-Accel-Redirect. */
   relative: string;
+  /** Only for the reader who asked: shared caches must not keep it (see Access.answersArePublic). */
+  private: boolean;
 }
 
 const METADATA_SUFFIX = ".metadata";
@@ -30,6 +32,6 @@ export class Downloads {
     const hash = isMetadata ? file?.metadataSha256 : file?.sha256;
     const found = file && !file.deletedAt && file.project === project && hash ? this.projects.byName(file.project) : undefined;
     this.access.canRead(principal, found, () => notFound(`No file ${filename} in project ${project}`));
-    return { path: this.blobs.locate(file!.project, filename), etag: `"${hash}"`, relative: `${file!.project}/${filename}` };
+    return { path: this.blobs.locate(file!.project, filename), etag: `"${hash}"`, relative: `${file!.project}/${filename}`, private: !this.access.answersArePublic() };
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { rmSync, statfsSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Settings } from "../settings.js";
 import type { CheckStore } from "../store/checks.js";
@@ -8,6 +8,7 @@ import type { Count, FinishedBuild, StatsStore, Verdicts } from "../store/stats.
 import type { Access, Principal } from "./access.js";
 import { ONLINE_WINDOW_MS } from "./agents.js";
 import type { Pages } from "./pages.js";
+import type { Staging } from "./staging.js";
 
 export interface Health {
   ok: boolean;
@@ -37,8 +38,8 @@ export class Operations {
     private readonly checks: CheckStore,
     private readonly pages: Pages,
     private readonly access: Access,
+    private readonly staging: Staging,
     private readonly storagePath: string,
-    private readonly minFreeBytes: number,
     private readonly nodes: Settings["nodes"],
   ) {}
 
@@ -53,12 +54,12 @@ export class Operations {
       writeFileSync(probe, "ok", { flush: true });
       rmSync(probe);
     });
-    const freeBytes = this.freeBytes();
+    const { freeBytes, minFreeBytes, enough } = this.staging.room();
     const jobs = Object.fromEntries(this.store.jobsByStatus().map(({ key, count }) => [key, count]));
     return {
-      ok: database.writable && storage.writable && freeBytes >= this.minFreeBytes,
+      ok: database.writable && storage.writable && enough,
       database,
-      storage: { ...storage, freeBytes, minFreeBytes: this.minFreeBytes },
+      storage: { ...storage, freeBytes, minFreeBytes },
       agents: this.agents(),
       nodes: this.nodeSummary(),
       jobs,
@@ -78,7 +79,7 @@ export class Operations {
       storedBytesByOrigin: this.store.storedBytesByOrigin(),
       agents: this.agents(),
       nodes: this.nodeSummary(),
-      freeBytes: this.freeBytes(),
+      freeBytes: this.staging.room().freeBytes,
       pageCache: this.pages.cacheStats(),
     };
   }
@@ -101,11 +102,6 @@ export class Operations {
     const configured = new Set(this.nodes.map((node) => node.name));
     const healthy = this.checks.health().filter((node) => configured.has(node.node) && node.healthy).length;
     return { configured: configured.size, healthy };
-  }
-
-  private freeBytes(): number {
-    const stats = statfsSync(this.storagePath);
-    return stats.bavail * stats.bsize;
   }
 }
 

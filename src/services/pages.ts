@@ -17,6 +17,8 @@ export interface Page {
   /** Strong validator: a hash of the body, so a change of any kind changes it. */
   etag: string;
   contentType: string;
+  /** Only for the reader who asked: shared caches must not keep it (see Access.answersArePublic). */
+  private: boolean;
 }
 
 interface Cached {
@@ -109,6 +111,7 @@ export class Pages {
       body,
       etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`,
       contentType: format === "application/vnd.pypi.simple.v1+json" ? format : `${format}; charset=utf-8`,
+      private: !this.access.answersArePublic(),
     };
     this.cache.set(key, { serial, page });
     return { page, hit: false };

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { insufficientStorage } from "../core/errors.js";
 import type { Blobs, Staged } from "../store/blobs.js";
 
 /**
@@ -10,7 +11,31 @@ export class Staging {
   /** Staged files kept with their publish note for the start-up sweep, whatever set held them. */
   private readonly retained = new Set<string>();
 
-  constructor(private readonly blobs: Blobs) {}
+  constructor(
+    private readonly blobs: Blobs,
+    /** See settings: storage.min_free_bytes. */
+    private readonly minFreeBytes: number,
+  ) {}
+
+  /** The storage filesystem's free space against the floor uploads need (/healthz reports it too). */
+  room(): { freeBytes: number; minFreeBytes: number; enough: boolean } {
+    const freeBytes = this.blobs.freeBytes();
+    return { freeBytes, minFreeBytes: this.minFreeBytes, enough: freeBytes >= this.minFreeBytes };
+  }
+
+  /**
+   * An upload (twine, a build result) is refused before a byte of its body is stored while the
+   * storage filesystem is below the floor: the database, its WAL and imports by the operator keep
+   * that room, and the client hears why at once instead of after sending a large file.
+   */
+  requireRoom(): void {
+    const { freeBytes, minFreeBytes, enough } = this.room();
+    if (!enough) {
+      throw insufficientStorage(
+        `Insufficient storage: the server has ${freeBytes} bytes free, below storage.min_free_bytes (${minFreeBytes}); try again once an administrator has freed some`,
+      );
+    }
+  }
 
   open(): StagedSet {
     return new StagedSet(this.blobs, this.retained);

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { open, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -39,12 +39,19 @@ export class Blobs {
   /** Where fsck puts files that no row accounts for: moved aside, never deleted. */
   readonly lostFoundDir: string;
 
-  constructor(root: string) {
+  constructor(private readonly root: string) {
     this.filesDir = path.join(root, "files");
     this.tmpDir = path.join(root, "tmp");
     this.lostFoundDir = path.join(root, "lost+found");
     mkdirSync(this.filesDir, { recursive: true });
     mkdirSync(this.tmpDir, { recursive: true });
+  }
+
+  /** Free space on the storage filesystem for pydepot's user (root's reserved blocks not counted). */
+  freeBytes(): number {
+    // The root, not tmp/: /healthz still answers when tmp/ is gone.
+    const stats = statfsSync(this.root);
+    return stats.bavail * stats.bsize;
   }
 
   async stage(source: AsyncIterable<Buffer> & Readable, options: StageOptions): Promise<Staged> {

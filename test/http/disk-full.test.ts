@@ -22,7 +22,8 @@ let token: string;
 beforeAll(async () => {
   mountPoint = mkdtempSync(path.join(os.tmpdir(), "pydepot-full-"));
   execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mountPoint]);
-  server = await startTestServer({}, { storage: mountPoint });
+  // No free-space floor: these uploads must reach each step that can run out of space.
+  server = await startTestServer({ storage: { min_free_bytes: 0 } }, { storage: mountPoint });
   token = await server.userToken("alice");
 });
 

@@ -32,6 +32,8 @@ export interface UploadOptions {
   contentFilename?: string | null;
   /** Default: the server's /legacy/. */
   url?: string;
+  /** More headers, as a browser adds them (Origin, Sec-Fetch-Site). */
+  headers?: Record<string, string>;
 }
 
 /** The text fields twine 4.0.2 sends for this file, in its order. */
@@ -69,7 +71,7 @@ export async function upload(server: TestServer, artifact: Artifact, options: Up
   if (options.contentFilename !== null) {
     form.append("content", new Blob([new Uint8Array(artifact.bytes)], { type: "application/octet-stream" }), options.contentFilename ?? artifact.filename);
   }
-  const headers: Record<string, string> = options.auth ? { Authorization: options.auth } : {};
+  const headers: Record<string, string> = { ...options.headers, ...(options.auth ? { Authorization: options.auth } : {}) };
   return reply(await fetch(options.url ?? server.uploadUrl, { method: "POST", body: form, headers, redirect: "manual" }));
 }
 
@@ -109,13 +111,16 @@ export async function api(server: TestServer, method: "POST" | "PUT" | "DELETE",
 }
 
 /**
- * A request through node:http, which sends only the headers given: no Accept at all (as
+ * A request through node:http, which sends only the headers given and the path as written: no Accept at all (as
  * easy_install), or a Content-Length the body never reaches. The body, if any, is written after
  * the answer arrives or not at all; the answer is read without waiting for the upload to finish.
  */
 export function rawRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer } = {}): Promise<Omit<Reply, "headers"> & { headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method: options.method ?? "GET", headers: options.headers ?? {} }, (response) => {
+    // The path as given, byte for byte: a URL parser would resolve `%2e%2e` and `..` first.
+    const { hostname, port } = new URL(url);
+    const path = url.replace(/^https?:\/\/[^/]+/, "");
+    const request = http.request({ hostname, port, path, method: options.method ?? "GET", headers: options.headers ?? {} }, (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
       response.on("end", () => {

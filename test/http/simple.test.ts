@@ -196,6 +196,25 @@ describe("URLs", () => {
     expect((await get(new URL(first.href, answer.url).href)).status).toBe(200);
   });
 
+  // Sent byte for byte (fetch would resolve `%2e%2e` and such): no name that breaks PEP 508 gets a
+  // Location, or `%2F%2Fevil.example` becomes `//evil.example/`, a redirect to another host.
+  test.each([
+    "/simple/%2F%2Fevil.example",
+    "/staging/simple/%2F%2Fevil.example",
+    "/simple/%5C%5Cevil.example",
+    "/simple/%2e%2e",
+    "/simple/..%2F..%2Fetc",
+    "/simple/Demo%2FPkg/",
+    "/staging/simple/Demo%5CPkg/",
+    "/simple/-demo-pkg",
+  ])("%s → 400 with the naming rule, never a redirect", async (path) => {
+    for (const method of ["GET", "HEAD"]) {
+      const answer = await rawRequest(`${server.url}${path}`, { method, headers: { Accept: "text/html" } });
+      expect([answer.status, answer.headers.location]).toEqual([400, undefined]);
+      expect(answer.statusText).toMatch(/^Invalid project name .*: use ASCII letters, digits, '\.', '_' and '-', starting and ending with a letter or digit$/);
+    }
+  });
+
   test("unknown project → 404 with the reason", async () => {
     const answer = await get(`${server.index}no-such-project/`, { accept: "text/html" });
     expect(answer.status).toBe(404);

@@ -290,7 +290,8 @@ describe("authenticated reads: nginx proxies /files/ too, so pydepot checks ever
     expect(signedIn.headers.get("etag")).toMatch(NGINX_ETAG);
     expect(signedIn.headers.get("x-accel-redirect")).toBeNull();
     expect(signedIn.headers.get("content-type")).toBe("application/octet-stream");
-    expect(signedIn.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    // Private: the reader's own answer, which no shared cache may keep for another.
+    expect(signedIn.headers.get("cache-control")).toBe("private, max-age=31536000, immutable");
 
     const resumed = await request(url, { headers: { Authorization: tokenAuth(token), Range: "bytes=10-19" } });
     expect(resumed.status).toBe(206);

@@ -19,14 +19,14 @@ export async function uiGet(baseUrl: string, path: string, session?: UiSession |
   return reply(await fetch(`${baseUrl}${path}`, { headers, redirect: "manual" }));
 }
 
-/** A form post; `origin` null sends none, and by default it is the server's own. */
+/** A form post; `origin` null sends none, and by default it is the server's own; `headers` as a proxy adds them. */
 export async function uiPost(
   baseUrl: string,
   path: string,
   fields: Record<string, string>,
-  options: { session?: UiSession | null; origin?: string | null } = {},
+  options: { session?: UiSession | null; origin?: string | null; headers?: Record<string, string> } = {},
 ): Promise<UiReply> {
-  const headers: Record<string, string> = { "Content-Type": "application/x-www-form-urlencoded" };
+  const headers: Record<string, string> = { ...options.headers, "Content-Type": "application/x-www-form-urlencoded" };
   const origin = options.origin === undefined ? baseUrl : options.origin;
   if (origin !== null) headers.Origin = origin;
   if (options.session) headers.Cookie = options.session.cookie;

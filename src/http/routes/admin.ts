@@ -1,12 +1,13 @@
-import express, { Router } from "express";
+import { Router } from "express";
 import { badRequest } from "../../core/errors.js";
 import type { Releases } from "../../services/releases.js";
+import { jsonBody } from "../json-body.js";
 
 /** JSON API for project admins: yank, unyank, delete. */
 export function adminRoutes(releases: Releases): Router {
   const router = Router();
   // Only this router's routes: a parser on all of /api would cap the farm API's bodies too.
-  router.use("/api/projects", express.json({ limit: "64kb" }));
+  router.use("/api/projects", jsonBody());
   router.post("/api/projects/:project/releases/:version/yank", (request, response) => {
     const reason: unknown = request.body?.reason ?? "";
     if (typeof reason !== "string") throw badRequest("reason must be a string");

@@ -1,11 +1,12 @@
-import express, { Router } from "express";
+import { Router } from "express";
 import { badRequest } from "../../core/errors.js";
 import type { Checks } from "../../services/checks.js";
+import { jsonBody } from "../json-body.js";
 
 /** The import checker's verdicts (one request away, also for failed files) and manual runs. */
 export function checkRoutes(checks: Checks): Router {
   const router = Router();
-  router.use("/api/checks", express.json({ limit: "64kb" }));
+  router.use("/api/checks", jsonBody());
   router.get("/api/files/:filename/checks", (request, response) => {
     const { file, matrix, checks: history } = checks.checksOf(response.locals.principal, request.params.filename);
     response.json({ filename: file.filename, verification: file.verification, degraded: file.degraded, held: file.holdReason !== "", holdReason: file.holdReason, provenance: file.provenance, matrix, checks: history });

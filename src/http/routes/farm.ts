@@ -1,4 +1,4 @@
-import express, { Router, type Request, type RequestHandler } from "express";
+import { Router, type Request, type RequestHandler } from "express";
 import { badRequest } from "../../core/errors.js";
 import { LEASE_SECRET_HEADER } from "../../core/farm.js";
 import { parseProjectName } from "../../core/names.js";
@@ -13,6 +13,7 @@ import { clientGone } from "../client-gone.js";
 import { sendEventStream } from "../event-stream.js";
 import { multipartForm } from "../upload-engine.js";
 import type { UploadLimits } from "./legacy.js";
+import { jsonBody } from "../json-body.js";
 
 export interface FarmDependencies {
   access: Access;
@@ -28,7 +29,7 @@ export interface FarmDependencies {
 export function farmRoutes(deps: FarmDependencies): Router {
   const { access, agents, jobs } = deps;
   const router = Router();
-  router.use("/api/farm", express.json({ limit: "4mb" }));
+  router.use("/api/farm", jsonBody());
 
   router.post("/api/farm/register", (request, response) => {
     const { name, version, enrolment_secret: secret } = request.body ?? {};

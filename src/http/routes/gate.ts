@@ -1,8 +1,9 @@
-import express, { Router } from "express";
+import { Router } from "express";
 import { badRequest } from "../../core/errors.js";
 import { parseWaiverId } from "../../core/parameters.js";
 import type { SmokeChecks } from "../../services/smoke-checks.js";
 import type { WaiverRequest, Waivers } from "../../services/waivers.js";
+import { jsonBody } from "../json-body.js";
 
 const WAIVER_FIELDS = ["version", "module", "python", "degraded", "reason"];
 
@@ -10,7 +11,7 @@ const WAIVER_FIELDS = ["version", "module", "python", "degraded", "reason"];
 export function gateRoutes(waivers: Waivers, smokeChecks: SmokeChecks): Router {
   const router = Router();
   // Only these routes: a parser on all of /api would cap the farm API's bodies too.
-  router.use(["/api/projects/:project/waivers", "/api/projects/:project/smoke-check"], express.json({ limit: "64kb" }));
+  router.use(["/api/projects/:project/waivers", "/api/projects/:project/smoke-check"], jsonBody());
   router.get("/api/projects/:project/waivers", (request, response) => {
     response.json({ project: request.params.project, waivers: waivers.list(response.locals.principal, request.params.project) });
   });

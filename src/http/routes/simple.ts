@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { normalize } from "../../core/names.js";
+import { parseProjectName } from "../../core/names.js";
 import type { IndexView, Pages } from "../../services/pages.js";
 import { pageFor, sendPage } from "../page-sender.js";
 
@@ -17,12 +17,13 @@ export function simpleRoutes(pages: Pages): Router {
     router.get(`${base}/`, (request, response) => {
       sendPage(request, response, pageFor(pages, response.locals.principal, view, undefined, request.get("accept")));
     });
+    // A name is checked before it goes into a Location: `%2Fevil.example` would make it `//evil.example/`.
     router.get(`${base}/:project`, (request, response) => {
-      response.redirect(301, `${normalize(request.params.project)}/`);
+      response.redirect(301, `${parseProjectName(request.params.project)}/`);
     });
     router.get(`${base}/:project/`, (request, response) => {
       const { project } = request.params;
-      const normalized = normalize(project);
+      const normalized = parseProjectName(project);
       // easy_install asks for the name as typed; a redirect spares it a scan of the root page.
       if (project !== normalized) return response.redirect(301, `../${normalized}/`);
       sendPage(request, response, pageFor(pages, response.locals.principal, view, normalized, request.get("accept")));

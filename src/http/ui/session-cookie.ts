@@ -2,6 +2,7 @@ import type { Request, RequestHandler, Response } from "express";
 import { parse as parseCookies } from "cookie";
 import { forbidden, unauthorized } from "../../core/errors.js";
 import type { Session, Sessions } from "../../services/sessions.js";
+import { FOREIGN_ORIGIN } from "../cross-site.js";
 
 declare module "express-serve-static-core" {
   interface Locals {
@@ -36,7 +37,7 @@ export function readSession(sessions: Sessions): RequestHandler {
  */
 export function requireSessionForm<Parameters = Record<string, string>>(sessions: Sessions): RequestHandler<Parameters> {
   return (request, response, next) => {
-    requireSameOrigin(request);
+    requireOrigin(request);
     const session = response.locals.session;
     if (!session) throw unauthorized("Sign in to do this: your session ended or you never signed in");
     if (!sessions.csrfMatches(session, request.body?.csrf)) throw forbidden("This form is stale or came from another site: reload the page and try again");
@@ -45,16 +46,13 @@ export function requireSessionForm<Parameters = Record<string, string>>(sessions
   };
 }
 
-/** Browsers send Origin with every form post; one from another site (or none at all) is refused. */
-export function requireSameOrigin(request: Pick<Request, "get">): void {
-  const origin = request.get("origin");
-  let host: string | undefined;
-  try {
-    host = origin ? new URL(origin).host : undefined;
-  } catch {
-    host = undefined;
-  }
-  if (!host || host !== request.get("host")) throw forbidden("Form posted from another site (Origin does not match this server): open the page here and try again");
+/**
+ * Browsers send Origin with every form post, and cross-site.ts has refused one from another site
+ * (for every write, not only these); a signed-in form also needs one: an old browser or a
+ * hand-made request sends none.
+ */
+export function requireOrigin(request: Pick<Request, "get">): void {
+  if (request.get("origin") === undefined) throw forbidden(FOREIGN_ORIGIN);
 }
 
 export function setSessionCookie(response: Response, secret: string, expires: Date, secure: boolean): void {

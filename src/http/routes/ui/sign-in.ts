@@ -1,6 +1,6 @@
 import { Router } from "express";
 import type { Sessions } from "../../../services/sessions.js";
-import { clearSessionCookie, requireSameOrigin, requireSessionForm, sessionSecret, setSessionCookie } from "../../ui/session-cookie.js";
+import { clearSessionCookie, requireOrigin, requireSessionForm, sessionSecret, setSessionCookie } from "../../ui/session-cookie.js";
 import { signInPage } from "../../ui/views/sign-in.js";
 import { viewContext } from "./pages.js";
 
@@ -14,10 +14,11 @@ export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined
     response.type("html").set("Cache-Control", "no-store").send(page);
   });
   router.post(SIGN_IN_PATH, async (request, response) => {
-    requireSameOrigin(request);
+    requireOrigin(request);
     const { username, password } = request.body ?? {};
     const signedIn = await sessions.signIn(String(username ?? ""), String(password ?? ""), response.locals.clientAddress);
-    const secure = (publicUrl ?? "").startsWith("https:") || request.secure;
+    // Reached over HTTPS (here, or at the trusted proxy in front): the browser must never send it over plain HTTP.
+    const secure = (publicUrl ?? "").startsWith("https:") || response.locals.origin?.startsWith("https:") === true;
     setSessionCookie(response, signedIn.secret, signedIn.expiresAt, secure);
     response.redirect(303, localPath(request.body?.next));
   });
