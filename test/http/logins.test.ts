@@ -6,7 +6,9 @@ import { basicAuth, startTestServer, type TestServer } from "../support/server.j
 import { snapshot } from "../support/snapshot.js";
 import { get, tokenAuth } from "./requests.js";
 
-const LOCKED = "Too many failed sign-ins: try again in 60 s, or use an API token";
+/** The lockout's wait counts down from 60 s: a busy machine may answer 59 s by the time it is asked. */
+const LOCKED = /^Too many failed sign-ins: try again in (?:60|5\d) s, or use an API token$/;
+const locked = { status: 429, statusText: expect.stringMatching(LOCKED), retryAfter: expect.stringMatching(/^(?:60|5\d)$/), body: expect.stringMatching(LOCKED) };
 
 async function signIn(server: TestServer, name: string, password: string) {
   const before = snapshot(server.services.db, server.storage);
@@ -28,7 +30,6 @@ describe("per user name (3 failures, lockout 60 s)", () => {
   afterAll(() => server?.stop());
 
   const wrong = (name: string) => ({ status: 401, statusText: `Invalid username or password for "${name}"`, retryAfter: null, body: `Invalid username or password for "${name}"` });
-  const locked = { status: 429, statusText: LOCKED, retryAfter: "60", body: LOCKED };
 
   test("three wrong passwords lock the name out, even for the right password", async () => {
     for (let attempt = 0; attempt < 3; attempt++) expect(await signIn(server, "alice", "guess")).toEqual(wrong("alice"));
@@ -60,7 +61,7 @@ describe("per client address (4 failures over any names)", () => {
 
   test("guesses spread over many names lock the address out; its tokens still work", async () => {
     for (const name of ["n1", "n2", "n3", "n4"]) expect((await signIn(server, name, "guess")).status).toBe(401);
-    expect(await signIn(server, "carol", "correct horse")).toEqual({ status: 429, statusText: LOCKED, retryAfter: "60", body: LOCKED });
+    expect(await signIn(server, "carol", "correct horse")).toEqual(locked);
     expect((await get(server.index, { auth: tokenAuth(bobToken), accept: "text/html" })).status).toBe(200);
   });
 });
