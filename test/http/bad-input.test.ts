@@ -17,6 +17,7 @@ import {
   twoMetadataWheel,
   twoPkgInfoSdist,
   wheel,
+  wheelWithMetadata,
   zipBombWheel,
   type Artifact,
 } from "../support/artifacts.js";
@@ -71,6 +72,7 @@ describe("refused uploads", () => {
     ["version field vs filename", { artifact: demoSdist, fields: { version: "2.1" }, message: "Version mismatch: the form says 2.1, the filename demo-2.0.tar.gz says 2.0" }],
     ["metadata Name vs filename", { artifact: () => mismatchedWheel({ name: "demo", version: "2.0", metadataName: "other" }), message: "Name mismatch: demo-2.0-py3-none-any.whl is for demo, but its metadata says Name: other" }],
     ["metadata Version vs filename", { artifact: () => mismatchedWheel({ name: "demo", version: "2.0", metadataVersion: "2.1" }), message: "Version mismatch: demo-2.0-py3-none-any.whl is version 2.0, but its metadata says Version: 2.1" }],
+    ["metadata whose Metadata-Version is no version", { artifact: () => wheelWithMetadata({ name: "demo", version: "2.0" }, "Metadata-Version: banana\nName: demo\nVersion: 2.0\n"), message: 'Invalid METADATA in demo-2.0-py3-none-any.whl: Metadata-Version "banana" is not MAJOR.MINOR' }],
     ["invalid PEP 440 version in the filename", { artifact: () => sdist({ name: "demo", version: "banana" }), message: 'Invalid version "banana" in filename demo-banana.tar.gz: it is not a PEP 440 version' }],
     ["invalid PEP 440 version in the form", { artifact: demoSdist, fields: { version: "banana" }, message: 'Invalid version "banana": it is not a PEP 440 version' }],
     ["invalid project name", { artifact: demoSdist, fields: { name: "-demo-" }, message: 'Invalid project name "-demo-": use ASCII letters, digits' }],

@@ -226,6 +226,18 @@ export async function sdistWithEntry(options: { name: string; version: string },
   return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
 }
 
+/** A wheel of `name` `version` whose METADATA is `metadata` as given, in a `.dist-info` folder named `distInfo` (default: the filename's). */
+export async function wheelWithMetadata(options: { name: string; version: string; distInfo?: string }, metadata: string): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = options.distInfo ?? `${filenameName(options.name)}-${options.version}.dist-info`;
+  const members = asBuffers({
+    [`${filenameName(options.name)}/__init__.py`]: "",
+    [`${distInfo}/METADATA`]: metadata,
+    [`${distInfo}/WHEEL`]: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+  });
+  return { ...base, bytes: await zip(members), metadata: Buffer.from(metadata) };
+}
+
 /** The first `fraction` of the file's bytes, as an interrupted transfer would leave it. */
 export function truncated<T extends Artifact>(artifact: T, fraction = 0.5): T {
   return { ...artifact, bytes: artifact.bytes.subarray(0, Math.floor(artifact.bytes.length * fraction)) };
