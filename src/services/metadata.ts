@@ -1,6 +1,7 @@
 import { isCompiledModule } from "../core/compiled.js";
 import { eggRequirements, parseCoreMetadata, single, type CoreMetadata } from "../core/core-metadata.js";
 import { badRequest } from "../core/errors.js";
+import { normalize } from "../core/names.js";
 import type { ArtifactKind } from "../core/types.js";
 import { readTar, readZip, type ArchiveListing, type ArchiveSource } from "./archives.js";
 
@@ -34,6 +35,10 @@ async function readWheel(file: ArchiveSource, filename: string): Promise<Artifac
   const distInfo = [...new Set(listing.names.map((name) => name.split("/")[0]).filter((top) => top.endsWith(".dist-info")))];
   if (distInfo.length !== 1) throw badRequest(`Invalid wheel ${filename}: expected one top-level .dist-info folder, found ${distInfo.length}`);
   const raw = member(listing, `${distInfo[0]}/METADATA`, `wheel ${filename}`);
+  // Installed, the folder names the distribution (pip list, uninstall, importlib.metadata):
+  // pip 20+ refuses a wheel whose folder is another's; older pips install it as that one.
+  const project = normalize(filename.split("-")[0]);
+  if (!normalize(distInfo[0]).startsWith(`${project}-`)) throw badRequest(`Invalid wheel ${filename}: its ${distInfo[0]} folder belongs to another distribution than ${project}`);
   const metadata = parseCoreMetadata(raw.toString("utf8"), `METADATA in ${filename}`);
   return {
     ...fields(metadata, metadata.get("requires-dist") ?? []),
