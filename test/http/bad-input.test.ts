@@ -45,6 +45,7 @@ describe("refused uploads", () => {
     /** Who sends it (default alice, who owns "demo"). */
     as?: "alice" | "bob" | "anonymous";
     fields?: UploadOptions["fields"];
+    extraFields?: UploadOptions["extraFields"];
     contentFilename?: string | null;
     status?: number;
     message: string;
@@ -82,6 +83,8 @@ describe("refused uploads", () => {
     ["wrong md5_digest", { artifact: demoSdist, fields: { md5_digest: "0".repeat(32) }, message: "The digest supplied does not match a digest calculated from the uploaded file (md5_digest)" }],
     ["wrong sha256_digest", { artifact: demoSdist, fields: { sha256_digest: "0".repeat(64) }, message: "The digest supplied does not match a digest calculated from the uploaded file (sha256_digest)" }],
     ["wrong blake2_256_digest", { artifact: demoSdist, fields: { blake2_256_digest: "0".repeat(64) }, message: "The digest supplied does not match a digest calculated from the uploaded file (blake2_256_digest)" }],
+    ["a right sha256_digest, then a wrong one", { artifact: demoSdist, extraFields: [["sha256_digest", "0".repeat(64)]], message: "Malformed upload: form field 'sha256_digest' is given 2 times; send it once" }],
+    ["a second :action", { artifact: demoSdist, extraFields: [[":action", "submit"]], message: "Malformed upload: form field ':action' is given 2 times; send it once" }],
     ["no digest at all", { artifact: demoSdist, fields: { md5_digest: null, sha256_digest: null, blake2_256_digest: null }, message: "Missing digest: send md5_digest, sha256_digest or blake2_256_digest" }],
     // archives
     [".whl that is not a zip", { artifact: async () => notAnArchive(await demoWheel()), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
@@ -124,7 +127,7 @@ describe("refused uploads", () => {
   test.each(cases)("%s", async (_title, bad) => {
     const artifact = await bad.artifact();
     const who = bad.as ?? "alice";
-    const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, contentFilename: bad.contentFilename };
+    const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, extraFields: bad.extraFields, contentFilename: bad.contentFilename };
     await expectRefused(server, () => upload(server, artifact, options), bad.status ?? 400, bad.message);
   });
 

@@ -28,6 +28,8 @@ export interface UploadOptions {
   auth?: string;
   /** Replace form fields (`null` leaves one out); names twine does not send go just before `content`. */
   fields?: Record<string, string | null>;
+  /** Fields sent after the others, as given: a second copy of one, say. */
+  extraFields?: [string, string][];
   /** The multipart filename of the `content` part (default: the artifact's); `null` sends no file part. */
   contentFilename?: string | null;
   /** Default: the server's /legacy/. */
@@ -66,6 +68,7 @@ export async function upload(server: TestServer, artifact: Artifact, options: Up
     const chosen = name in overrides ? overrides[name] : value;
     if (chosen !== null && chosen !== undefined) form.append(name, chosen);
   }
+  for (const [name, value] of options.extraFields ?? []) form.append(name, value);
   if (options.contentFilename !== null) {
     form.append("content", new Blob([new Uint8Array(artifact.bytes)], { type: "application/octet-stream" }), options.contentFilename ?? artifact.filename);
   }
