@@ -77,10 +77,22 @@ function fields(metadata: CoreMetadata, requiresDist: string[]) {
   return {
     name: single(metadata, "name")!,
     version: single(metadata, "version")!,
-    summary: single(metadata, "summary") ?? "",
+    summary: shortened(single(metadata, "summary") ?? ""),
     requiresPython: single(metadata, "requires-python"),
     requiresDist,
   };
+}
+
+/**
+ * PyPI's 512 characters: the summary shows in every search and listing of the web UI, and a 4 MiB
+ * one (a METADATA member may be that large) would bloat and slow them for everyone. Cut, not
+ * refused: files uploaded before PyPI checked it carry longer ones.
+ */
+const MAX_SUMMARY_CHARACTERS = 512;
+
+function shortened(summary: string): string {
+  const characters = Array.from(summary.slice(0, 2 * MAX_SUMMARY_CHARACTERS));
+  return characters.length <= MAX_SUMMARY_CHARACTERS ? summary : `${characters.slice(0, MAX_SUMMARY_CHARACTERS - 1).join("")}…`;
 }
 
 function member(listing: ArchiveListing, name: string, label: string): Buffer {
