@@ -46,6 +46,7 @@ describe("refused uploads", () => {
     as?: "alice" | "bob" | "anonymous";
     fields?: UploadOptions["fields"];
     extraFields?: UploadOptions["extraFields"];
+    extraFiles?: UploadOptions["extraFiles"];
     contentFilename?: string | null;
     status?: number;
     message: string;
@@ -111,6 +112,8 @@ describe("refused uploads", () => {
     ["tar bomb (200 MiB of zeros)", { artifact: () => tarBomb({ name: "demo", version: "2.0" }), message: `Invalid sdist demo-2.0.tar.gz: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
     // the form
     ["no content part", { artifact: demoSdist, contentFilename: null, message: "Missing file: the upload has no 'content' part" }],
+    ["a second content part (the first staged whole, gone before the answer)", { artifact: demoSdist, extraFiles: [{ field: "content", filename: "demo-2.0.tar.gz", bytes: randomBytes(64 * 1024) }], message: "Malformed upload: at most 1 file(s) in 'content'" }],
+    ["a file under another field than content and gpg_signature", { artifact: demoSdist, extraFiles: [{ field: "attachment", filename: "x.bin", bytes: randomBytes(1024) }], message: "Malformed upload: unexpected file field 'attachment'" }],
     ["no name field", { artifact: demoSdist, fields: { name: null }, message: "Missing form field 'name'" }],
     ["no version field", { artifact: demoSdist, fields: { version: null }, message: "Missing form field 'version'" }],
     ["no filetype field", { artifact: demoSdist, fields: { filetype: null }, message: "Missing form field 'filetype'" }],
@@ -127,7 +130,7 @@ describe("refused uploads", () => {
   test.each(cases)("%s", async (_title, bad) => {
     const artifact = await bad.artifact();
     const who = bad.as ?? "alice";
-    const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, extraFields: bad.extraFields, contentFilename: bad.contentFilename };
+    const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, extraFields: bad.extraFields, extraFiles: bad.extraFiles, contentFilename: bad.contentFilename };
     await expectRefused(server, () => upload(server, artifact, options), bad.status ?? 400, bad.message);
   });
 

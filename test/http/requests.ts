@@ -30,6 +30,8 @@ export interface UploadOptions {
   fields?: Record<string, string | null>;
   /** Fields sent after the others, as given: a second copy of one, say. */
   extraFields?: [string, string][];
+  /** File parts sent after `content`: a second one, or one under another field. */
+  extraFiles?: { field: string; filename: string; bytes: Buffer }[];
   /** The multipart filename of the `content` part (default: the artifact's); `null` sends no file part. */
   contentFilename?: string | null;
   /** Default: the server's /legacy/. */
@@ -72,6 +74,7 @@ export async function upload(server: TestServer, artifact: Artifact, options: Up
   if (options.contentFilename !== null) {
     form.append("content", new Blob([new Uint8Array(artifact.bytes)], { type: "application/octet-stream" }), options.contentFilename ?? artifact.filename);
   }
+  for (const file of options.extraFiles ?? []) form.append(file.field, new Blob([new Uint8Array(file.bytes)]), file.filename);
   const headers: Record<string, string> = options.auth ? { Authorization: options.auth } : {};
   return reply(await fetch(options.url ?? server.uploadUrl, { method: "POST", body: form, headers, redirect: "manual" }));
 }
