@@ -27,7 +27,10 @@ export function parseCoreMetadata(text: string, source: string): CoreMetadata {
   }
   const version = headers.get("metadata-version")?.[0];
   if (!version) throw badRequest(`Invalid ${source}: no Metadata-Version`);
+  // The core metadata spec: a reader fails on a major version it does not know and reads a newer minor one.
   if (Number.parseInt(version, 10) > 2) throw badRequest(`Unsupported ${source}: Metadata-Version ${version}`);
+  // parseInt reads "banana" as no major version at all and "2.1<script>" as 2.
+  if (!/^\d+\.\d+$/.test(version)) throw badRequest(`Invalid ${source}: Metadata-Version ${JSON.stringify(version)} is not MAJOR.MINOR`);
   for (const field of ["name", "version"]) {
     if (!headers.get(field)?.[0]) throw badRequest(`Invalid ${source}: no ${field === "name" ? "Name" : "Version"}`);
   }

@@ -51,7 +51,13 @@ export function multipartForm(staging: Staging, policy: FormPolicy): RequestHand
     staging.requireRoom();
     const set = staging.open();
     response.once("close", () => set.close());
-    response.locals.form = await receive(request, set, policy);
+    try {
+      response.locals.form = await receive(request, set, policy);
+    } catch (error) {
+      // Before the answer: a client that reads it may find no staged file of its refused form left.
+      set.close();
+      throw error;
+    }
     next();
   };
 }
@@ -163,10 +169,11 @@ class FormReceiver {
     this.settled = true;
     this.request.unpipe(this.parser);
     this.request.off("data", this.countBody);
-    // Destroying the parser ends the file part being staged, which then removes its temporary file.
+    // Destroying the parser ends the file part being staged, which then removes its temporary file;
+    // a part staged whole by then is in the set. Either way the stage settles before the answer.
     this.parser.on("error", () => {});
     this.parser.destroy();
-    this.reject(error);
+    void Promise.allSettled(this.pending).then(() => this.reject(error));
   }
 }
 

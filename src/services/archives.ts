@@ -1,4 +1,5 @@
 import { createReadStream, statSync } from "node:fs";
+import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -42,6 +43,11 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
       zip.on("end", () => resolve(listing));
       const seen = new Set<string>();
       zip.on("entry", (entry: yauzl.Entry) => {
+        const unplaceable = misplaced(label, entry.fileName);
+        if (unplaceable) {
+          zip.close();
+          return reject(unplaceable);
+        }
         if (seen.has(entry.fileName)) {
           zip.close();
           return reject(twice(label, entry.fileName));
@@ -82,6 +88,8 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
     for await (const entry of extract) {
       const name = entry.header.name.replace(/^\.\//, "");
       if (listing.names.push(name) > MAX_ENTRIES) throw badRequest(`Invalid ${label}: more than ${MAX_ENTRIES} members`);
+      const unplaceable = misplaced(label, name) ?? misplacedLink(label, name, entry.header);
+      if (unplaceable) throw unplaceable;
       // Only the members read may not repeat: appending to a tar adds a second copy of others, which unpack in order.
       if (wanted(name) && wantedSeen.has(name)) throw twice(label, name);
       if (wanted(name)) wantedSeen.add(name);
@@ -99,6 +107,28 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
     throw badRequest(`Invalid ${label}: corrupt or truncated archive (${(error as Error).message})`);
   }
   return listing;
+}
+
+/**
+ * A member name that is not one plain relative path: absolute or with `..`, it lands outside the
+ * unpack folder (GNU tar strips or skips it, pip refuses the file); with `.` or empty parts
+ * (`demo-1.0/./PKG-INFO`), it is another member under a second spelling, which the check for a
+ * name twice cannot see. The archive's own root (`./`, `.`) is no member.
+ */
+function misplaced(label: string, name: string) {
+  const parts = name.replace(/\/$/, "").split("/");
+  if (name === "" || name === "." || parts.every((part) => part !== "" && part !== "." && part !== "..")) return null;
+  return badRequest(`Invalid ${label}: member ${JSON.stringify(name)} is not a plain relative path (absolute, or with '..', '.' or empty parts), so unpackers differ on where it goes`);
+}
+
+/** A tar link whose target lies outside the archive: Python's tarfile data filter (which pip uses) refuses it. */
+function misplacedLink(label: string, name: string, header: tar.Header) {
+  if (header.type !== "symlink" && header.type !== "link") return null;
+  const target = header.linkname ?? "";
+  // A symlink is relative to its folder; a hard link names another member.
+  const resolved = header.type === "symlink" ? path.posix.join(path.posix.dirname(name), target) : path.posix.normalize(target);
+  if (!target.startsWith("/") && resolved !== ".." && !resolved.startsWith("../")) return null;
+  return badRequest(`Invalid ${label}: ${name} links to ${JSON.stringify(target)}, outside the archive`);
 }
 
 /** One member name twice: which copy counts differs between readers (the first, the last, the local header's), so no one may guess. */

@@ -1,6 +1,7 @@
 import { isCompiledModule } from "../core/compiled.js";
 import { eggRequirements, parseCoreMetadata, single, type CoreMetadata } from "../core/core-metadata.js";
 import { badRequest } from "../core/errors.js";
+import { normalize } from "../core/names.js";
 import type { ArtifactKind } from "../core/types.js";
 import { readTar, readZip, type ArchiveListing, type ArchiveSource } from "./archives.js";
 
@@ -34,6 +35,10 @@ async function readWheel(file: ArchiveSource, filename: string): Promise<Artifac
   const distInfo = [...new Set(listing.names.map((name) => name.split("/")[0]).filter((top) => top.endsWith(".dist-info")))];
   if (distInfo.length !== 1) throw badRequest(`Invalid wheel ${filename}: expected one top-level .dist-info folder, found ${distInfo.length}`);
   const raw = member(listing, `${distInfo[0]}/METADATA`, `wheel ${filename}`);
+  // Installed, the folder names the distribution (pip list, uninstall, importlib.metadata):
+  // pip 20+ refuses a wheel whose folder is another's; older pips install it as that one.
+  const project = normalize(filename.split("-")[0]);
+  if (!normalize(distInfo[0]).startsWith(`${project}-`)) throw badRequest(`Invalid wheel ${filename}: its ${distInfo[0]} folder belongs to another distribution than ${project}`);
   const metadata = parseCoreMetadata(raw.toString("utf8"), `METADATA in ${filename}`);
   return {
     ...fields(metadata, metadata.get("requires-dist") ?? []),
@@ -72,10 +77,22 @@ function fields(metadata: CoreMetadata, requiresDist: string[]) {
   return {
     name: single(metadata, "name")!,
     version: single(metadata, "version")!,
-    summary: single(metadata, "summary") ?? "",
+    summary: shortened(single(metadata, "summary") ?? ""),
     requiresPython: single(metadata, "requires-python"),
     requiresDist,
   };
+}
+
+/**
+ * PyPI's 512 characters: the summary shows in every search and listing of the web UI, and a 4 MiB
+ * one (a METADATA member may be that large) would bloat and slow them for everyone. Cut, not
+ * refused: files uploaded before PyPI checked it carry longer ones.
+ */
+const MAX_SUMMARY_CHARACTERS = 512;
+
+function shortened(summary: string): string {
+  const characters = Array.from(summary.slice(0, 2 * MAX_SUMMARY_CHARACTERS));
+  return characters.length <= MAX_SUMMARY_CHARACTERS ? summary : `${characters.slice(0, MAX_SUMMARY_CHARACTERS - 1).join("")}…`;
 }
 
 function member(listing: ArchiveListing, name: string, label: string): Buffer {

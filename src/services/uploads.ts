@@ -33,9 +33,11 @@ export class Uploads {
   }
 }
 
+/** One of the single-valued fields this index reads; twine repeats only list fields (classifiers). */
 function field(form: UploadForm, name: string): string | undefined {
-  const value = form[name];
-  const text = Array.isArray(value) ? value[0] : value;
+  const text = form[name];
+  // Which copy counts is a guess: a wrong digest must not pass because a right one came first.
+  if (Array.isArray(text)) throw badRequest(`Malformed upload: form field '${name}' is given ${text.length} times; send it once`);
   return text === undefined || text.trim() === "" || text === "UNKNOWN" ? undefined : text.trim();
 }
 

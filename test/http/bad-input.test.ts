@@ -11,11 +11,13 @@ import {
   mismatchedWheel,
   notAnArchive,
   sdist,
+  sdistWithEntry,
   tarBomb,
   truncated,
   twoMetadataWheel,
   twoPkgInfoSdist,
   wheel,
+  wheelWithMetadata,
   zipBombWheel,
   type Artifact,
 } from "../support/artifacts.js";
@@ -43,6 +45,8 @@ describe("refused uploads", () => {
     /** Who sends it (default alice, who owns "demo"). */
     as?: "alice" | "bob" | "anonymous";
     fields?: UploadOptions["fields"];
+    extraFields?: UploadOptions["extraFields"];
+    extraFiles?: UploadOptions["extraFiles"];
     contentFilename?: string | null;
     status?: number;
     message: string;
@@ -70,6 +74,9 @@ describe("refused uploads", () => {
     ["version field vs filename", { artifact: demoSdist, fields: { version: "2.1" }, message: "Version mismatch: the form says 2.1, the filename demo-2.0.tar.gz says 2.0" }],
     ["metadata Name vs filename", { artifact: () => mismatchedWheel({ name: "demo", version: "2.0", metadataName: "other" }), message: "Name mismatch: demo-2.0-py3-none-any.whl is for demo, but its metadata says Name: other" }],
     ["metadata Version vs filename", { artifact: () => mismatchedWheel({ name: "demo", version: "2.0", metadataVersion: "2.1" }), message: "Version mismatch: demo-2.0-py3-none-any.whl is version 2.0, but its metadata says Version: 2.1" }],
+    ["metadata whose Metadata-Version is no version", { artifact: () => wheelWithMetadata({ name: "demo", version: "2.0" }, "Metadata-Version: banana\nName: demo\nVersion: 2.0\n"), message: 'Invalid METADATA in demo-2.0-py3-none-any.whl: Metadata-Version "banana" is not MAJOR.MINOR' }],
+    ["a wheel whose .dist-info folder is another distribution's", { artifact: () => wheelWithMetadata({ name: "demo", version: "2.0", distInfo: "pip-99.dist-info" }, "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\n"), message: "Invalid wheel demo-2.0-py3-none-any.whl: its pip-99.dist-info folder belongs to another distribution than demo" }],
+    ["a wheel whose .dist-info folder only starts like the project's", { artifact: () => wheelWithMetadata({ name: "demo", version: "2.0", distInfo: "demonic-2.0.dist-info" }, "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\n"), message: "Invalid wheel demo-2.0-py3-none-any.whl: its demonic-2.0.dist-info folder belongs to another distribution than demo" }],
     ["invalid PEP 440 version in the filename", { artifact: () => sdist({ name: "demo", version: "banana" }), message: 'Invalid version "banana" in filename demo-banana.tar.gz: it is not a PEP 440 version' }],
     ["invalid PEP 440 version in the form", { artifact: demoSdist, fields: { version: "banana" }, message: 'Invalid version "banana": it is not a PEP 440 version' }],
     ["invalid project name", { artifact: demoSdist, fields: { name: "-demo-" }, message: 'Invalid project name "-demo-": use ASCII letters, digits' }],
@@ -77,6 +84,8 @@ describe("refused uploads", () => {
     ["wrong md5_digest", { artifact: demoSdist, fields: { md5_digest: "0".repeat(32) }, message: "The digest supplied does not match a digest calculated from the uploaded file (md5_digest)" }],
     ["wrong sha256_digest", { artifact: demoSdist, fields: { sha256_digest: "0".repeat(64) }, message: "The digest supplied does not match a digest calculated from the uploaded file (sha256_digest)" }],
     ["wrong blake2_256_digest", { artifact: demoSdist, fields: { blake2_256_digest: "0".repeat(64) }, message: "The digest supplied does not match a digest calculated from the uploaded file (blake2_256_digest)" }],
+    ["a right sha256_digest, then a wrong one", { artifact: demoSdist, extraFields: [["sha256_digest", "0".repeat(64)]], message: "Malformed upload: form field 'sha256_digest' is given 2 times; send it once" }],
+    ["a second :action", { artifact: demoSdist, extraFields: [[":action", "submit"]], message: "Malformed upload: form field ':action' is given 2 times; send it once" }],
     ["no digest at all", { artifact: demoSdist, fields: { md5_digest: null, sha256_digest: null, blake2_256_digest: null }, message: "Missing digest: send md5_digest, sha256_digest or blake2_256_digest" }],
     // archives
     [".whl that is not a zip", { artifact: async () => notAnArchive(await demoWheel()), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
@@ -93,9 +102,18 @@ describe("refused uploads", () => {
     ["zip bomb lying about its size", { artifact: () => lyingZipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
     ["a wheel holding METADATA twice", { artifact: () => twoMetadataWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: it holds demo-2.0.dist-info/METADATA twice, and readers differ on which copy counts" }],
     ["an sdist holding PKG-INFO twice", { artifact: () => twoPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: it holds demo-2.0/PKG-INFO twice, and readers differ on which copy counts" }],
+    ["an sdist with an absolute member", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "/etc/cron.d/evil" }), message: 'Invalid sdist demo-2.0.tar.gz: member "/etc/cron.d/evil" is not a plain relative path' }],
+    ["an sdist with a '..' member", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/../../evil" }), message: 'Invalid sdist demo-2.0.tar.gz: member "demo-2.0/../../evil" is not a plain relative path' }],
+    ["an sdist holding PKG-INFO again as demo-2.0/./PKG-INFO (unpacked over the first)", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/./PKG-INFO", content: "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\nRequires-Dist: evil\n" }), message: 'Invalid sdist demo-2.0.tar.gz: member "demo-2.0/./PKG-INFO" is not a plain relative path (absolute, or with \'..\', \'.\' or empty parts), so unpackers differ on where it goes' }],
+    ["an sdist with a symlink out of the archive", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/data", type: "symlink", linkname: "../../../home" }), message: 'Invalid sdist demo-2.0.tar.gz: demo-2.0/data links to "../../../home", outside the archive' }],
+    ["an sdist with an absolute symlink", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/passwd", type: "symlink", linkname: "/etc/passwd" }), message: 'Invalid sdist demo-2.0.tar.gz: demo-2.0/passwd links to "/etc/passwd", outside the archive' }],
+    ["an sdist with a hard link to a file outside", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/shadow", type: "link", linkname: "/etc/shadow" }), message: 'Invalid sdist demo-2.0.tar.gz: demo-2.0/shadow links to "/etc/shadow", outside the archive' }],
+    ["a wheel holding METADATA again as demo-2.0.dist-info//METADATA", { artifact: () => wheel({ name: "demo", version: "2.0", extraFiles: { "demo-2.0.dist-info//METADATA": "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\nRequires-Dist: evil\n" } }), message: 'Invalid wheel demo-2.0-py3-none-any.whl: member "demo-2.0.dist-info//METADATA" is not a plain relative path' }],
     ["tar bomb (200 MiB of zeros)", { artifact: () => tarBomb({ name: "demo", version: "2.0" }), message: `Invalid sdist demo-2.0.tar.gz: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
     // the form
     ["no content part", { artifact: demoSdist, contentFilename: null, message: "Missing file: the upload has no 'content' part" }],
+    ["a second content part (the first staged whole, gone before the answer)", { artifact: demoSdist, extraFiles: [{ field: "content", filename: "demo-2.0.tar.gz", bytes: randomBytes(64 * 1024) }], message: "Malformed upload: at most 1 file(s) in 'content'" }],
+    ["a file under another field than content and gpg_signature", { artifact: demoSdist, extraFiles: [{ field: "attachment", filename: "x.bin", bytes: randomBytes(1024) }], message: "Malformed upload: unexpected file field 'attachment'" }],
     ["no name field", { artifact: demoSdist, fields: { name: null }, message: "Missing form field 'name'" }],
     ["no version field", { artifact: demoSdist, fields: { version: null }, message: "Missing form field 'version'" }],
     ["no filetype field", { artifact: demoSdist, fields: { filetype: null }, message: "Missing form field 'filetype'" }],
@@ -112,7 +130,7 @@ describe("refused uploads", () => {
   test.each(cases)("%s", async (_title, bad) => {
     const artifact = await bad.artifact();
     const who = bad.as ?? "alice";
-    const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, contentFilename: bad.contentFilename };
+    const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, extraFields: bad.extraFields, extraFiles: bad.extraFiles, contentFilename: bad.contentFilename };
     await expectRefused(server, () => upload(server, artifact, options), bad.status ?? 400, bad.message);
   });
 

@@ -28,6 +28,10 @@ export interface UploadOptions {
   auth?: string;
   /** Replace form fields (`null` leaves one out); names twine does not send go just before `content`. */
   fields?: Record<string, string | null>;
+  /** Fields sent after the others, as given: a second copy of one, say. */
+  extraFields?: [string, string][];
+  /** File parts sent after `content`: a second one, or one under another field. */
+  extraFiles?: { field: string; filename: string; bytes: Buffer }[];
   /** The multipart filename of the `content` part (default: the artifact's); `null` sends no file part. */
   contentFilename?: string | null;
   /** Default: the server's /legacy/. */
@@ -68,9 +72,11 @@ export async function upload(server: TestServer, artifact: Artifact, options: Up
     const chosen = name in overrides ? overrides[name] : value;
     if (chosen !== null && chosen !== undefined) form.append(name, chosen);
   }
+  for (const [name, value] of options.extraFields ?? []) form.append(name, value);
   if (options.contentFilename !== null) {
     form.append("content", new Blob([new Uint8Array(artifact.bytes)], { type: "application/octet-stream" }), options.contentFilename ?? artifact.filename);
   }
+  for (const file of options.extraFiles ?? []) form.append(file.field, new Blob([new Uint8Array(file.bytes)]), file.filename);
   const headers: Record<string, string> = { ...options.headers, ...(options.auth ? { Authorization: options.auth } : {}) };
   return reply(await fetch(options.url ?? server.uploadUrl, { method: "POST", body: form, headers, redirect: "manual" }));
 }

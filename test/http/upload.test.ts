@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { egg, sdist, wheel, type Artifact } from "../support/artifacts.js";
 import { basicAuth, startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
+import { uiGet } from "../support/ui-session.js";
 import { anchors, api, get, publish, sha256, tokenAuth, upload } from "./requests.js";
 
 let server: TestServer;
@@ -73,6 +74,15 @@ describe("accepted uploads", () => {
     });
     expect(answer.status).toBe(200);
   });
+});
+
+test("a huge Summary is kept to PyPI's 512 characters: it shows in every search of the web UI", async () => {
+  const summary = `Huge${"€".repeat(200_000)}`;
+  await publish(server, aliceToken, await sdist({ name: "huge-summary", version: "1.0", summary }));
+  const search = await uiGet(server.url, "/ui/?q=Huge");
+  expect(search.body).toContain(`${summary.slice(0, 511)}…<`);
+  expect(search.body).not.toContain(summary.slice(0, 512));
+  expect(search.body.length).toBeLessThan(20_000);
 });
 
 describe("uploading a filename again", () => {

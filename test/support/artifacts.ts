@@ -211,6 +211,33 @@ export async function twoPkgInfoSdist(options: { name: string; version: string }
   return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
 }
 
+/**
+ * An sdist with one more tar entry as given (an absolute or `..` name, a second spelling of
+ * PKG-INFO, a link out of the archive), after its valid PKG-INFO and setup.py.
+ */
+export async function sdistWithEntry(options: { name: string; version: string }, entry: { name: string; type?: "file" | "symlink" | "link"; linkname?: string; content?: string }): Promise<Artifact> {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const pack = tar.pack();
+  const output = collect(pack);
+  pack.entry({ name: `${stem}/PKG-INFO`, mode: 0o644, mtime: MTIME }, coreMetadata(options));
+  pack.entry({ name: `${stem}/setup.py`, mode: 0o644, mtime: MTIME }, "from setuptools import setup\nsetup()\n");
+  pack.entry({ name: entry.name, type: entry.type ?? "file", linkname: entry.linkname, mode: 0o644, mtime: MTIME }, entry.content ?? "");
+  pack.finalize();
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
+}
+
+/** A wheel of `name` `version` whose METADATA is `metadata` as given, in a `.dist-info` folder named `distInfo` (default: the filename's). */
+export async function wheelWithMetadata(options: { name: string; version: string; distInfo?: string }, metadata: string): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = options.distInfo ?? `${filenameName(options.name)}-${options.version}.dist-info`;
+  const members = asBuffers({
+    [`${filenameName(options.name)}/__init__.py`]: "",
+    [`${distInfo}/METADATA`]: metadata,
+    [`${distInfo}/WHEEL`]: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+  });
+  return { ...base, bytes: await zip(members), metadata: Buffer.from(metadata) };
+}
+
 /** The first `fraction` of the file's bytes, as an interrupted transfer would leave it. */
 export function truncated<T extends Artifact>(artifact: T, fraction = 0.5): T {
   return { ...artifact, bytes: artifact.bytes.subarray(0, Math.floor(artifact.bytes.length * fraction)) };

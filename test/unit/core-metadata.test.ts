@@ -93,6 +93,8 @@ describe("parseCoreMetadata", () => {
     ["Metadata-Version 3.0", lines("Metadata-Version: 3.0", "Name: demo", "Version: 1.0"), `Unsupported ${SOURCE}: Metadata-Version 3.0`],
     // Found by fuzzing: a continuation line made the message two lines long.
     ["a Metadata-Version on two lines", lines("Metadata-Version: 10", "\tmore", "Name: demo", "Version: 1.0"), `Unsupported ${SOURCE}: Metadata-Version 10\\nmore`],
+    ["a Metadata-Version that is no version", lines("Metadata-Version: banana", "Name: demo", "Version: 1.0"), `Invalid ${SOURCE}: Metadata-Version "banana" is not MAJOR.MINOR`],
+    ["a Metadata-Version with a tail", lines("Metadata-Version: 2.1 beta", "Name: demo", "Version: 1.0"), `Invalid ${SOURCE}: Metadata-Version "2.1 beta" is not MAJOR.MINOR`],
     ["an empty file", "", `Invalid ${SOURCE}: no Metadata-Version`],
     ["an indented first line", lines("  Metadata-Version: 2.1", "Name: demo"), `Invalid ${SOURCE}: it starts with an indented line`],
     ["a line that is not a field", lines("Metadata-Version: 2.1", "Name: demo", "Version: 1.0", "garbage"), `Invalid ${SOURCE}: "garbage" is not a "Field: value" line`],
