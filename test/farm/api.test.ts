@@ -494,6 +494,13 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/log`, { lines: "text" }), 400, "Send JSON {lines: [{at, stream, text}]}");
   });
 
+  test("a lease request whose wait is no number of seconds: refused at once, not a long poll that never ends", async () => {
+    const invalid = (shown: string) => `Invalid wait_seconds ${shown}: send a number of seconds, 0 or more (at most 25 are waited)`;
+    for (const wait of ["abc", "5", -1, null, { seconds: 1 }, [1]]) {
+      await expectRefused(setup.server, () => builder.send("POST", "/api/farm/lease", { wait_seconds: wait }), 400, invalid(JSON.stringify(wait)));
+    }
+  });
+
   test("forged, missing, revoked or wrong kinds of credentials", async () => {
     const good = await wheel({ name: "demo", version: "1.0" });
     const unknownToken = "Unknown or revoked agent token: re-register the agent with an enrolment secret";

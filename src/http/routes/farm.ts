@@ -42,7 +42,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.post("/api/farm/lease", async (request, response) => {
     const principal = access.agent(response.locals.principal);
-    const waitMs = Math.min(deps.longPollMs, Math.max(0, Number(request.body?.wait_seconds ?? deps.longPollMs / 1000) * 1000));
+    const waitMs = Math.min(deps.longPollMs, waitSeconds(request.body?.wait_seconds, deps.longPollMs / 1000) * 1000);
     const job = await jobs.lease(principal, waitMs, clientGone(response));
     if (job) response.json({ job });
     else response.status(204).end();
@@ -139,6 +139,16 @@ function logLines(raw: unknown): { at: string; stream: string; text: string }[] 
     if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
     return { at: typeof line.at === "string" ? line.at : new Date().toISOString(), stream: line.stream.slice(0, 16), text: line.text };
   });
+}
+
+/**
+ * How long a lease request may wait for a job (the long poll), in seconds. Anything but a number
+ * of seconds is refused: NaN made a poll that never timed out, waking every millisecond.
+ */
+function waitSeconds(raw: unknown, longest: number): number {
+  if (raw === undefined) return longest;
+  if (typeof raw !== "number" || !(raw >= 0)) throw badRequest(`Invalid wait_seconds ${JSON.stringify(raw)}: send a number of seconds, 0 or more (at most ${longest} are waited)`);
+  return raw;
 }
 
 function leaseSecret(request: Request): string | undefined {
