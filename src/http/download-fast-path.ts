@@ -12,7 +12,12 @@ const FILE_URL = /^\/files\/([^/?]+)\/([^/?]+)(?:\?.*)?$/;
  * through the same two functions as the Express route; credentials and every refusal fall through
  * to the Express app, and so does a file that cannot be read, so the one error handler answers.
  */
-export function downloadFastPath(downloads: Downloads, fallBack: (request: IncomingMessage, response: ServerResponse) => void, log: (message: string) => void) {
+export function downloadFastPath(
+  downloads: Downloads,
+  trustedProxy: string | undefined,
+  fallBack: (request: IncomingMessage, response: ServerResponse) => void,
+  log: (message: string) => void,
+) {
   return (request: IncomingMessage, response: ServerResponse): boolean => {
     if ((request.method !== "GET" && request.method !== "HEAD") || request.headers.authorization) return false;
     const match = FILE_URL.exec(request.url ?? "");
@@ -23,7 +28,7 @@ export function downloadFastPath(downloads: Downloads, fallBack: (request: Incom
     } catch {
       return false;
     }
-    sendFile(request, response, download, () => fallBack(request, response), log);
+    sendFile(request, response, download, trustedProxy, () => fallBack(request, response), log);
     return true;
   };
 }

@@ -6,6 +6,7 @@ import { answerCutShort } from "./errors.js";
 import fresh from "fresh";
 import parseRange from "range-parser";
 import type { Download } from "../services/downloads.js";
+import { fromTrustedProxy } from "./identify.js";
 
 const YEAR_SECONDS = 365 * 24 * 3600;
 /** Files up to this size are kept in memory once read: most wheels pip fetches in a deploy are small. */
@@ -15,6 +16,8 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 /**
  * nginx's rendered config (authenticated reads) sets this on every proxied request to the internal
  * location that serves the files folder: pydepot then authorises and nginx sends (X-Accel-Redirect).
+ * Believed from server.trusted_proxy only: from anyone else it made an empty 200 with the file's
+ * ETag and a year of public caching, which a shared cache in front would keep for everybody.
  */
 const ACCEL_HEADER = "x-pydepot-accel-redirect";
 const ACCEL_PREFIX = /^\/[A-Za-z0-9_/-]*\/$/;
@@ -60,7 +63,14 @@ const smallFiles = new SmallFiles();
  * immutable caching (private when reads need credentials). Errors reading the file go to `fail` before anything is written. Behind
  * nginx with authenticated reads, an X-Accel-Redirect instead: nginx sends the file itself.
  */
-export function sendFile(request: IncomingMessage, response: ServerResponse, download: Download, fail: (error: unknown) => void, log: (message: string) => void): void {
+export function sendFile(
+  request: IncomingMessage,
+  response: ServerResponse,
+  download: Download,
+  trustedProxy: string | undefined,
+  fail: (error: unknown) => void,
+  log: (message: string) => void,
+): void {
   const headers: Record<string, string | number> = {
     ETag: download.etag,
     "Content-Type": "application/octet-stream",
@@ -68,7 +78,7 @@ export function sendFile(request: IncomingMessage, response: ServerResponse, dow
     "Accept-Ranges": "bytes",
   };
   const accel = request.headers[ACCEL_HEADER];
-  if (typeof accel === "string" && ACCEL_PREFIX.test(accel)) {
+  if (typeof accel === "string" && ACCEL_PREFIX.test(accel) && fromTrustedProxy(request.socket.remoteAddress, trustedProxy)) {
     // Stored filenames hold no `/`, `?` or `%` (core/filenames.ts), so the path needs no escaping.
     response.writeHead(200, { ...headers, "X-Accel-Redirect": `${accel}${download.relative}`, "Content-Length": 0 });
     response.end();

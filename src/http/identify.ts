@@ -42,11 +42,12 @@ export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, trusted
  */
 export function clientAddress(peer: string | undefined, realIp: string | string[] | undefined, trustedProxy: string | undefined): string {
   const socket = peer?.replace(/^::ffff:/, "") ?? "unknown";
-  if (!isTrustedProxy(peer, trustedProxy) || typeof realIp !== "string" || realIp.trim() === "") return socket;
+  if (!fromTrustedProxy(peer, trustedProxy) || typeof realIp !== "string" || realIp.trim() === "") return socket;
   return realIp.trim();
 }
 
-function isTrustedProxy(peer: string | undefined, trustedProxy: string | undefined): boolean {
+/** Whether the peer is the configured proxy (server.trusted_proxy): only its own headers (X-Real-IP, X-Forwarded-Proto and -Host, the X-Accel-Redirect prefix) are believed. */
+export function fromTrustedProxy(peer: string | undefined, trustedProxy: string | undefined): boolean {
   return trustedProxy !== undefined && peer !== undefined && peer.replace(/^::ffff:/, "") === trustedProxy.replace(/^::ffff:/, "");
 }
 
@@ -57,7 +58,7 @@ function isTrustedProxy(peer: string | undefined, trustedProxy: string | undefin
  * Undefined for a Host that names no host.
  */
 export function requestOrigin(request: IncomingMessage, trustedProxy: string | undefined): string | undefined {
-  const proxied = isTrustedProxy(request.socket.remoteAddress, trustedProxy);
+  const proxied = fromTrustedProxy(request.socket.remoteAddress, trustedProxy);
   const forwarded = (name: string) => {
     const value = proxied ? request.headers[name] : undefined;
     return typeof value === "string" ? value.split(",")[0].trim().toLowerCase() : "";

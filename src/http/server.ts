@@ -67,7 +67,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   app.use(identify(deps.accounts, deps.agents, deps.jobs, deps.trustedProxy));
   app.use(refuseCrossSite(deps.publicUrl));
   app.use(simpleRoutes(deps.pages));
-  app.use(fileRoutes(deps.downloads, deps.log));
+  app.use(fileRoutes(deps.downloads, deps.trustedProxy, deps.log));
   app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));
   app.use(adminRoutes(deps.releases));
   app.use(gateRoutes(deps.waivers, deps.smokeChecks));
@@ -93,7 +93,7 @@ export function createHttpServer(deps: HttpDependencies): Server {
   const metrics = new Metrics(deps.operations, deps.jobStream);
   const app = createHttpApp(deps, metrics);
   const fastPath = indexFastPath(deps.pages);
-  const fastDownload = downloadFastPath(deps.downloads, app, deps.log);
+  const fastDownload = downloadFastPath(deps.downloads, deps.trustedProxy, app, deps.log);
   const { headersMs, requestMs, idleMs } = deps.timeouts;
   // Node checks the header and request timeouts only this often (30 s by default).
   const server = createServer({ headersTimeout: headersMs, requestTimeout: requestMs, connectionsCheckingInterval: Math.min(1000, headersMs) }, (request, response) => {

@@ -254,7 +254,7 @@ describe("authenticated reads: nginx proxies /files/ too, so pydepot checks ever
   let demo: Wheel;
 
   beforeAll(async () => {
-    server = await startTestServer({ access: { anonymous_read: false }, uploads: { max_bytes: MAX_UPLOAD_BYTES } });
+    server = await startTestServer({ access: { anonymous_read: false }, uploads: { max_bytes: MAX_UPLOAD_BYTES }, server: { trusted_proxy: "127.0.0.1" } });
     nginx = await startNginx(settingsEnv(server, false));
     token = await server.userToken("bob", { admin: true });
     demo = await wheel({ name: "secret-pkg", version: "1.0" });
