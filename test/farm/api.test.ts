@@ -494,6 +494,14 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/log`, { lines: "text" }), 400, "Send JSON {lines: [{at, stream, text}]}");
   });
 
+  test("log lines whose time is no time (the log's budget counts text only): refused, nothing stored", async () => {
+    const lease = { [LEASE_SECRET_HEADER]: builder.leases.get(jobId)!.leaseSecret };
+    const message = "A log line's at must be an ISO 8601 time, as the agent sends it";
+    for (const at of [new Date().toISOString() + "x".repeat(100_000), "yesterday", 1_700_000_000, { time: "now" }]) {
+      await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/log`, { lines: [{ at, stream: "stdout", text: "a" }] }, lease), 400, message);
+    }
+  });
+
   test("a lease request whose wait is no number of seconds: refused at once, not a long poll that never ends", async () => {
     const invalid = (shown: string) => `Invalid wait_seconds ${shown}: send a number of seconds, 0 or more (at most 25 are waited)`;
     for (const wait of ["abc", "5", -1, null, { seconds: 1 }, [1]]) {

@@ -133,11 +133,17 @@ function parseResult(raw: unknown): { status: string; reason: string; linkedLibr
   return { status: result.status, reason: String(result.reason ?? ""), linkedLibraries: libraries as Record<string, string[]> };
 }
 
+/** The longest `at` kept: an ISO 8601 time with a numeric offset is 29 characters. */
+const MAX_AT_CHARS = 40;
+
 function logLines(raw: unknown): { at: string; stream: string; text: string }[] {
   if (!Array.isArray(raw) || raw.length > 10_000) throw badRequest("Send JSON {lines: [{at, stream, text}]}");
   return raw.map((line) => {
     if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
-    return { at: typeof line.at === "string" ? line.at : new Date().toISOString(), stream: line.stream.slice(0, 16), text: line.text };
+    // The log's budget (farm.max_log_mib) counts text only: a free-form `at` was stored uncounted.
+    const at: unknown = line.at ?? new Date().toISOString();
+    if (typeof at !== "string" || at.length > MAX_AT_CHARS || Number.isNaN(Date.parse(at))) throw badRequest("A log line's at must be an ISO 8601 time, as the agent sends it");
+    return { at, stream: line.stream.slice(0, 16), text: line.text };
   });
 }
 
