@@ -26,6 +26,8 @@ const REMOVE_ALL_IPC = process.platform === "freebsd" ? ["-W", "-v"] : ["--all",
 const WORK_DIR_PREFIX = "pydepot-build-";
 /** Rounds of kill -1 before giving up on a user whose processes keep coming back (fork bombs end sooner). */
 const KILL_ROUNDS = 200;
+/** How long a sweep waits for the build user's dead processes to be reaped (see awaitReaping). */
+const REAPING_WAIT_MS = 10_000;
 
 /** A build user by name: it must exist, must not be root or the agent's own user, and the agent must be able to become it. */
 export async function resolveBuildUser(name: string): Promise<BuildUser> {
@@ -83,8 +85,11 @@ export async function sweepUser(user: BuildUser): Promise<{ processes: number; f
 export async function endProcesses(user: BuildUser): Promise<number> {
   let found = 0;
   for (let round = 0; round < KILL_ROUNDS; round++) {
-    const alive = await processesOf(user);
-    if (alive === 0) return found;
+    const { alive } = await processesOf(user);
+    if (alive === 0) {
+      await awaitReaping(user);
+      return found;
+    }
     found = Math.max(found, alive);
     // The shell's kill: procps' /usr/bin/kill refuses the pid -1; sh's builtin is POSIX kill on every system.
     await run("/bin/sh", ["-c", "kill -s KILL -- -1"], asUser(user)).catch(() => undefined);
@@ -120,10 +125,22 @@ async function removeIpcObjects(user: BuildUser): Promise<number> {
   return stdout.split("\n").filter((line) => /^remov/i.test(line)).length;
 }
 
-/** Live processes of the user (zombies are already dead: they wait for a parent that may never reap them). */
-async function processesOf(user: BuildUser): Promise<number> {
+/** The user's live processes, and its dead ones (zombies) that no parent has reaped yet. */
+async function processesOf(user: BuildUser): Promise<{ alive: number; dead: number }> {
   const { stdout } = await run("ps", ["-U", String(user.uid), "-o", "stat="]).catch((error) => ({ stdout: String(error.stdout ?? "") }));
-  return stdout.split("\n").filter((state) => state.trim() !== "" && !state.trim().startsWith("Z")).length;
+  const states = stdout.split("\n").map((state) => state.trim()).filter(Boolean);
+  const dead = states.filter((state) => state.startsWith("Z")).length;
+  return { alive: states.length - dead, dead };
+}
+
+/**
+ * A zombie still counts against its user's process limit (limits.ts) until its parent reaps it;
+ * a killed build's orphans wait for init, which reaps at once on most hosts but only every second
+ * or two in some containers. The next build of this user would start with its process budget
+ * spent by a fork bomb's dead: wait for them, a while. Zombies whose parent never reaps are left.
+ */
+async function awaitReaping(user: BuildUser): Promise<void> {
+  for (let waited = 0; waited < REAPING_WAIT_MS && (await processesOf(user)).dead > 0; waited += 50) await sleep(50);
 }
 
 /** The fresh folder of one build: mode 0700, owned by the build user, with the build's HOME, TMPDIR and output folder. */
