@@ -42,20 +42,13 @@ const VARIANTS: Record<string, (config: string) => string> = {
   open_file_cache: inPages("gzip_static on;", "gzip_static on; open_file_cache max=10000 inactive=60s; open_file_cache_valid 1s;"),
   // try_files only finds <uri>index.html or <uri>index.json, so a prefix serves no other file.
   "prefix location": prefixLocation,
-  "exact pip Accept": exactPipAccept,
   try_files: inPages("rewrite ^ $uri$pydepot_page break;", "try_files $uri$pydepot_page @pydepot;"),
-  "all three": (config) => inPages("charset utf-8;", "")(exactPipAccept(prefixLocation(config))),
 };
 
 function prefixLocation(config: string): string {
   return replaceOnce(config, 'location ~ "^/simple/(?:[a-z0-9]+(?:-[a-z0-9]+)*/)?$" {', "location ^~ /simple/ {");
 }
 
-/** pip's own Accept as an exact key of the format map: a hash lookup before any regex. */
-function exactPipAccept(config: string): string {
-  const withKey = replaceOnce(config, '    "" html;\n', `    "" html;\n    "${PIP_ACCEPT}" json;\n`);
-  return replaceOnce(withKey, "map $http_accept $pydepot_page_format {", "map_hash_bucket_size 128;\nmap $http_accept $pydepot_page_format {");
-}
 
 /** An edit of the pages' location only: each (search, replacement) pair must match there exactly once. */
 function inPages(...pairs: string[]): (config: string) => string {
