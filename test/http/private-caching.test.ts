@@ -18,7 +18,8 @@ describe.each([
   let artifact: Wheel;
 
   beforeAll(async () => {
-    server = await startTestServer({ access: { anonymous_read: anonymousRead } });
+    // The test plays nginx too: pydepot believes X-Pydepot-Accel-Redirect from the trusted proxy only.
+    server = await startTestServer({ access: { anonymous_read: anonymousRead }, server: { trusted_proxy: "127.0.0.1" } });
     token = await server.userToken("alice");
     await server.services.accounts.createUser("carol", "carol-password", false, "test");
     artifact = await wheel({ name: "cached-pkg", version: "1.0" });
