@@ -1,5 +1,6 @@
 import type { RequestHandler } from "express";
 import { forbidden } from "../core/errors.js";
+import { requestOrigin } from "./identify.js";
 
 /** Methods that change nothing here, so another site may send them. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -13,16 +14,16 @@ export const FOREIGN_ORIGIN = "Form posted from another site (Origin does not ma
  * twine, pip, setuptools and the agents send neither, so they pass. Only Sec-Fetch-Site
  * `cross-site` is refused outright: a `same-site` request (a sibling host under the same domain)
  * always carries an Origin, and the exact comparison below refuses it already.
- * This site is the request's own origin, which identify finds (the trusted proxy's word included),
+ * This site is the request's own origin (the trusted proxy's word included, see requestOrigin),
  * and the origin of server.public_url, which the operator names as the site's address.
  */
-export function refuseCrossSite(publicUrl: string | undefined): RequestHandler {
+export function refuseCrossSite(publicUrl: string | undefined, trustedProxy: string | undefined): RequestHandler {
   const declared = publicUrl === undefined ? undefined : new URL(publicUrl).origin;
-  return (request, response, next) => {
+  return (request, _response, next) => {
     if (SAFE_METHODS.has(request.method)) return next();
     if (request.get("sec-fetch-site") === "cross-site") throw forbidden(FOREIGN_ORIGIN);
     const origin = request.get("origin");
-    if (origin !== undefined && origin !== response.locals.origin && origin !== declared) throw forbidden(FOREIGN_ORIGIN);
+    if (origin !== undefined && origin !== declared && origin !== requestOrigin(request, trustedProxy)) throw forbidden(FOREIGN_ORIGIN);
     next();
   };
 }

@@ -11,8 +11,6 @@ declare module "express-serve-static-core" {
     principal: Principal;
     /** Who is asking, by address (see clientAddress): what per-client limits count by. */
     clientAddress: string;
-    /** Where the client sent this request, as a browser writes an Origin (see requestOrigin). */
-    origin: string | undefined;
   }
 }
 
@@ -29,7 +27,6 @@ export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, trusted
     const header = request.headers.authorization;
     const address = clientAddress(request.socket.remoteAddress, request.headers["x-real-ip"], trustedProxy);
     response.locals.clientAddress = address;
-    response.locals.origin = requestOrigin(request, trustedProxy);
     response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents, jobs) : ANONYMOUS;
     next();
   };

@@ -65,7 +65,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   app.disable("x-powered-by");
   app.disable("etag");
   app.use(identify(deps.accounts, deps.agents, deps.jobs, deps.trustedProxy));
-  app.use(refuseCrossSite(deps.publicUrl));
+  app.use(refuseCrossSite(deps.publicUrl, deps.trustedProxy));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads, deps.trustedProxy, deps.log));
   app.use(legacyRoutes(deps.access, deps.uploads, deps.staging, deps.uploadLimits));

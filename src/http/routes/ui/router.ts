@@ -13,6 +13,8 @@ export interface UiDependencies extends UiActionServices {
   catalog: Catalog;
   jobStream: JobStream;
   publicUrl?: string;
+  /** See settings: server.trusted_proxy. */
+  trustedProxy?: string;
 }
 
 /**
@@ -27,7 +29,7 @@ export function uiRoutes(deps: UiDependencies): Router {
     next();
   });
   router.use(uiStaticRoutes());
-  router.use(uiSignInRoutes(deps.sessions, deps.publicUrl));
+  router.use(uiSignInRoutes(deps.sessions, deps.publicUrl, deps.trustedProxy));
   router.use(uiPageRoutes(deps.catalog, deps.jobStream, deps.publicUrl));
   router.use(uiActionRoutes(deps));
   router.use("/ui", uiErrorHandler(SIGN_IN_PATH, (request, response, status, message) => render(request, response, deps.publicUrl, status, message)));

@@ -1,5 +1,6 @@
 import { Router } from "express";
 import type { Sessions } from "../../../services/sessions.js";
+import { requestOrigin } from "../../identify.js";
 import { clearSessionCookie, requireOrigin, requireSessionForm, sessionSecret, setSessionCookie } from "../../ui/session-cookie.js";
 import { signInPage } from "../../ui/views/sign-in.js";
 import { viewContext } from "./pages.js";
@@ -7,7 +8,7 @@ import { viewContext } from "./pages.js";
 export const SIGN_IN_PATH = "/ui/sign-in";
 
 /** Signing in (password, or an API token without a username) and out. */
-export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined): Router {
+export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined, trustedProxy: string | undefined): Router {
   const router = Router();
   router.get(SIGN_IN_PATH, (request, response) => {
     const page = signInPage(viewContext(request, response, publicUrl), { next: localPath(request.query.next) });
@@ -18,7 +19,7 @@ export function uiSignInRoutes(sessions: Sessions, publicUrl: string | undefined
     const { username, password } = request.body ?? {};
     const signedIn = await sessions.signIn(String(username ?? ""), String(password ?? ""), response.locals.clientAddress);
     // Reached over HTTPS (here, or at the trusted proxy in front): the browser must never send it over plain HTTP.
-    const secure = (publicUrl ?? "").startsWith("https:") || response.locals.origin?.startsWith("https:") === true;
+    const secure = (publicUrl ?? "").startsWith("https:") || requestOrigin(request, trustedProxy)?.startsWith("https:") === true;
     setSessionCookie(response, signedIn.secret, signedIn.expiresAt, secure);
     response.redirect(303, localPath(request.body?.next));
   });
