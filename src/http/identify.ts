@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { RequestHandler } from "express";
 import { unauthorized } from "../core/errors.js";
 import { ANONYMOUS, type Principal } from "../services/access.js";
-import type { Accounts } from "../services/accounts.js";
+import { TOKEN_USERNAME, type Accounts } from "../services/accounts.js";
 import { isAgentToken, type Agents } from "../services/agents.js";
 import { isBuildToken, type Jobs } from "../services/jobs.js";
 
@@ -78,9 +78,11 @@ async function principalOf(header: string, agentVersion: string | undefined, add
   const decoded = basic ? Buffer.from(basic[1], "base64").toString("utf8") : "";
   const colon = decoded.indexOf(":");
   if (colon < 0) throw unauthorized("Malformed Authorization header: use Basic auth with __token__ and an API token");
+  const username = decoded.slice(0, colon);
   const secret = decoded.slice(colon + 1);
-  // pip and setuptools in a build reach the staging index with the job's build credential.
-  if (isBuildToken(secret)) return jobs.authenticateBuild(secret);
-  if (isAgentToken(secret)) return agents.authenticate(secret, agentVersion);
-  return accounts.authenticate(decoded.slice(0, colon), secret, address);
+  // pip and setuptools in a build reach the staging index with the job's build credential, under
+  // the token username: a user's password that happens to start like a credential stays a password.
+  if (username === TOKEN_USERNAME && isBuildToken(secret)) return jobs.authenticateBuild(secret);
+  if (username === TOKEN_USERNAME && isAgentToken(secret)) return agents.authenticate(secret, agentVersion);
+  return accounts.authenticate(username, secret, address);
 }

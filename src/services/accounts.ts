@@ -105,10 +105,11 @@ export class Accounts {
 
   /** authenticate(), telling also which API token was used (null for a password): a web UI session ends with it. */
   async verify(username: string, secret: string, address: string): Promise<{ principal: Principal; tokenId: number | null }> {
-    if (secret.startsWith(TOKEN_PREFIX) || username === TOKEN_USERNAME) {
+    if (username === TOKEN_USERNAME || secret.startsWith(TOKEN_PREFIX)) {
       const found = this.store.userByTokenHash(hashToken(secret));
-      if (!found || (username !== TOKEN_USERNAME && username !== found.user.name)) throw unauthorized("Invalid or revoked API token");
-      return { principal: principalOf(found.user), tokenId: found.tokenId };
+      if (found && (username === TOKEN_USERNAME || username === found.user.name)) return { principal: principalOf(found.user), tokenId: found.tokenId };
+      // A user's password may start like a token: it is tried as the password it is.
+      if (username === TOKEN_USERNAME) throw unauthorized("Invalid or revoked API token");
     }
     this.throttle.check(username, address);
     const user = this.store.userByName(username);

@@ -66,6 +66,13 @@ describe("accepted uploads", () => {
     expect(answer.status).toBe(200);
   });
 
+  test.each(["pydepot-agent-horse", "pydepot-build-horse", "pydepot-horse"])("a password that starts like a credential (%s) is still that user's password", async (password) => {
+    const name = `dave-${password.length}-${password.split("-")[1]}`;
+    await server.services.accounts.createUser(name, password, false, "test");
+    const answer = await upload(server, await wheel({ name: `${name}-pkg`, version: "1.0" }), { auth: basicAuth(name, password) });
+    expect([answer.status, answer.statusText]).toEqual([200, "OK"]);
+  });
+
   test("empty and UNKNOWN form fields mean absent (twine 4 and setup.py send them)", async () => {
     const artifact = await sdist({ name: "placeholders", version: "1.0" });
     const answer = await upload(server, artifact, {
