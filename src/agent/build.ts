@@ -91,7 +91,7 @@ async function buildIn(
     const file = path.join(out, name);
     // Likewise a symbolic link here could make the agent upload a file of its own.
     if (!(await lstat(file)).isFile()) return fail(`${name} is not a regular file`);
-    const libraries = await linkedLibraries(file, workDir, slot.user);
+    const libraries = await linkedLibraries(file, workDir, slot.user, interpreter.executable);
     log("agent", `${name}: ${libraries.length ? `links ${libraries.join(", ")}` : "links no shared libraries"}`);
     files.push({ path: file, linkedLibraries: libraries });
   }

@@ -6,24 +6,30 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import yauzl from "yauzl";
 import { isCompiledModule } from "../core/compiled.js";
+import { limitedCommand } from "./limits.js";
 
 const run = promisify(execFile);
+/** ldd reads one file's headers in milliseconds: a module it takes longer on is not one. */
+const LDD_TIMEOUT_MS = 30_000;
 const yauzlOpen = promisify(yauzl.open) as (file: string, options: yauzl.Options) => Promise<yauzl.ZipFile>;
 
 /**
  * The shared libraries each compiled module in a built egg or wheel links, as `ldd` prints them
  * (`libfoo.so.1 => not found` included): a build can exit 0 and still be unusable. The modules
- * are the build's, so `ldd` reads them as the build user (`runAs`), never as the agent's user.
+ * are the build's, so `ldd` reads them as the build user (`runAs`), never as the agent's user,
+ * under the build's limits (started by its `python`) and a timeout.
  */
-export async function linkedLibraries(archive: string, scratchRoot: string, runAs: { uid: number; gid: number } | null): Promise<string[]> {
+export async function linkedLibraries(archive: string, scratchRoot: string, runAs: { uid: number; gid: number } | null, python: string): Promise<string[]> {
   const scratch = await mkdtemp(path.join(scratchRoot, "natives-"));
   try {
     const modules = await extractNativeModules(archive, scratch);
     if (runAs) for (const file of [scratch, ...modules]) await chown(file, runAs.uid, runAs.gid);
     const libraries = new Set<string>();
     for (const module of modules) {
-      const options = runAs ? { uid: runAs.uid, gid: runAs.gid, cwd: "/", env: { PATH: process.env.PATH } } : {};
-      const { stdout } = await run("ldd", [module], options).catch((error) => ({ stdout: String(error.stdout ?? "") }));
+      const limits = { timeout: LDD_TIMEOUT_MS, killSignal: "SIGKILL" as const };
+      const options = runAs ? { ...limits, uid: runAs.uid, gid: runAs.gid, cwd: "/", env: { PATH: process.env.PATH } } : limits;
+      const [program, ...args] = limitedCommand(python, ["ldd", module]);
+      const { stdout } = await run(program, args, options).catch((error) => ({ stdout: String(error.stdout ?? "") }));
       for (const line of stdout.split("\n")) {
         const entry = line.trim().replace(/\s*\(0x[0-9a-f]+\)$/, "");
         // Only "name => path" lines name a needed library ("statically linked" means none).
