@@ -490,6 +490,12 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
     form.append("result", "{not json");
     const lease = { [LEASE_SECRET_HEADER]: builder.leases.get(jobId)!.leaseSecret };
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/result`, form, lease), 400, "The result field must be JSON: {status, reason, linked_libraries}");
+    for (const shape of [null, [], "succeeded", { status: "failed", reason: { why: "x" } }, { status: "succeeded", linked_libraries: { "a.so": "libc.so.6" } }, { status: "succeeded", linked_libraries: [] }]) {
+      const malformed = new FormData();
+      malformed.append("result", JSON.stringify(shape));
+      const message = "Malformed result: status and reason must be strings and linked_libraries map filenames to lists of strings";
+      await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/result`, malformed, lease), 400, message);
+    }
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/abc/log`, { lines: [] }), 400, 'Invalid job id "abc": job ids are whole numbers, as `pydepot jobs` lists them');
     await expectRefused(setup.server, () => builder.send("POST", `/api/farm/jobs/${jobId}/log`, { lines: "text" }), 400, "Send JSON {lines: [{at, stream, text}]}");
   });

@@ -226,4 +226,11 @@ describe("JSON bodies: one policy per route", () => {
     const body = { reason: "r".repeat(100 * KiB) };
     await expectRefused(server, () => api(server, "POST", "/api/projects/demo/releases/1.0/yank", { auth: tokenAuth(adminToken), body }), 413, `Request body too large: this route takes at most ${64 * KiB} bytes`);
   });
+
+  test("an enrolment whose label is not a string → 400, no enrolment made", async () => {
+    const message = "Send JSON {label, hours?, uses?}: label is a string, hours and uses are numbers";
+    for (const label of [{ toString: "x" }, ["a", "b"], 7, null]) {
+      await expectRefused(server, () => api(server, "POST", "/api/farm/enrolments", { auth: tokenAuth(adminToken), body: { label } }), 400, message);
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import { Router, type Request, type RequestHandler } from "express";
+import { z } from "zod";
 import { badRequest } from "../../core/errors.js";
 import { LEASE_SECRET_HEADER } from "../../core/farm.js";
 import { parseProjectName } from "../../core/names.js";
@@ -70,9 +71,9 @@ export function farmRoutes(deps: FarmDependencies): Router {
   });
   router.post("/api/farm/enrolments", (request, response) => {
     access.requireSiteAdmin(response.locals.principal);
-    const { label, hours, uses } = request.body ?? {};
-    if ([hours, uses].some((value) => value !== undefined && typeof value !== "number")) throw badRequest("Send JSON {label, hours?, uses?}: hours and uses are numbers");
-    const secret = agents.createEnrolment(String(label ?? ""), actorName(response.locals.principal), { hours, uses });
+    const { label = "", hours, uses } = request.body ?? {};
+    if (typeof label !== "string" || [hours, uses].some((value) => value !== undefined && typeof value !== "number")) throw badRequest("Send JSON {label, hours?, uses?}: label is a string, hours and uses are numbers");
+    const secret = agents.createEnrolment(label, actorName(response.locals.principal), { hours, uses });
     response.json({ secret, enrolment: agents.enrolmentOf(secret) });
   });
   router.post("/api/farm/agents/:name/revoke", (request, response) => {
@@ -120,17 +121,22 @@ function resultForm(staging: Staging, limits: UploadLimits): RequestHandler {
   return multipartForm(staging, { fileFields: { files: 20 }, maxFileBytes: limits.maxBytes, maxFields: 5, maxFieldBytes, maxBodyBytes: limits.maxBytes + 2 * maxFieldBytes });
 }
 
+const resultShape = z.object({
+  status: z.string(),
+  reason: z.string().default(""),
+  linked_libraries: z.record(z.string(), z.array(z.string())).default({}),
+});
+
 function parseResult(raw: unknown): { status: string; reason: string; linkedLibraries: Record<string, string[]> } {
-  let result: { status?: unknown; reason?: unknown; linked_libraries?: unknown };
+  let json: unknown;
   try {
-    result = JSON.parse(String(raw));
+    json = JSON.parse(String(raw));
   } catch {
     throw badRequest("The result field must be JSON: {status, reason, linked_libraries}");
   }
-  const libraries = (result.linked_libraries ?? {}) as Record<string, unknown>;
-  const valid = Object.values(libraries).every((list) => Array.isArray(list) && list.every((item) => typeof item === "string"));
-  if (typeof result.status !== "string" || !valid) throw badRequest("Malformed result: status must be a string and linked_libraries map filenames to lists of strings");
-  return { status: result.status, reason: String(result.reason ?? ""), linkedLibraries: libraries as Record<string, string[]> };
+  const result = resultShape.safeParse(json);
+  if (!result.success) throw badRequest("Malformed result: status and reason must be strings and linked_libraries map filenames to lists of strings");
+  return { status: result.data.status, reason: result.data.reason, linkedLibraries: result.data.linked_libraries };
 }
 
 /** The longest `at` kept: an ISO 8601 time with a numeric offset is 29 characters. */
