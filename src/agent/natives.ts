@@ -1,14 +1,16 @@
 import { execFile } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { chown, mkdtemp, rm } from "node:fs/promises";
+import { chown, mkdtemp, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import yauzl from "yauzl";
 import { isCompiledModule } from "../core/compiled.js";
+import { unpackBudget } from "../core/unpack-budget.js";
 import { limitedCommand } from "./limits.js";
 
 const run = promisify(execFile);
+const MiB = 1024 * 1024;
 /** ldd reads one file's headers in milliseconds: a module it takes longer on is not one. */
 const LDD_TIMEOUT_MS = 30_000;
 const yauzlOpen = promisify(yauzl.open) as (file: string, options: yauzl.Options) => Promise<yauzl.ZipFile>;
@@ -42,7 +44,14 @@ export async function linkedLibraries(archive: string, scratchRoot: string, runA
   }
 }
 
+/**
+ * The compiled modules of `archive`, unpacked into `into`: within the same budget as an upload's
+ * archive (yauzl holds each entry to the size it declares), or a built file of zeros would fill
+ * the agent's disk.
+ */
 async function extractNativeModules(archive: string, into: string): Promise<string[]> {
+  const budget = unpackBudget((await stat(archive)).size);
+  let unpacked = 0;
   const zip = await yauzlOpen(archive, { lazyEntries: true, autoClose: true });
   const extracted: string[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -50,6 +59,11 @@ async function extractNativeModules(archive: string, into: string): Promise<stri
     zip.on("end", resolve);
     zip.on("entry", (entry: yauzl.Entry) => {
       if (!isCompiledModule(entry.fileName)) return zip.readEntry();
+      unpacked += entry.uncompressedSize;
+      if (unpacked > budget) {
+        zip.close();
+        return reject(new Error(`${path.basename(archive)}: its compiled modules unpack to more than ${(budget / MiB).toFixed(1)} MiB, too many for its size: not read`));
+      }
       zip.openReadStream(entry, (error, stream) => {
         if (error) return reject(error);
         const target = path.join(into, `${extracted.length}-${path.basename(entry.fileName)}`);

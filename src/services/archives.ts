@@ -7,13 +7,11 @@ import tar from "tar-stream";
 import unbzip2Stream from "unbzip2-stream";
 import yauzl from "yauzl";
 import { badRequest } from "../core/errors.js";
+import { unpackBudget } from "../core/unpack-budget.js";
 
 /** Bounds that keep a hostile archive from eating memory or CPU. */
 const MAX_ENTRIES = 100_000;
 const MAX_MEMBER_BYTES = 4 * 1024 * 1024;
-/** A compressed tar may unpack to at most this multiple of its size (and at least 64 MiB). */
-const MAX_EXPANSION = 100;
-const MIN_UNPACK_BUDGET = 64 * 1024 * 1024;
 
 export interface ArchiveListing {
   /** Every member name, `./` stripped, directories with their trailing `/`. */
@@ -81,7 +79,7 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
 export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip2", label: string, wanted: Wanted): Promise<ArchiveListing> {
   const listing: ArchiveListing = { names: [], members: new Map() };
   const size = typeof source === "string" ? statSync(source).size : source.length;
-  const budget = Math.max(MIN_UNPACK_BUDGET, size * MAX_EXPANSION);
+  const budget = unpackBudget(size);
   const extract = tar.extract();
   const wantedSeen = new Set<string>();
   const consume = (async () => {

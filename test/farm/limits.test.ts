@@ -3,7 +3,8 @@
 // here, so it reads them, and meets a file size limit it lowers itself) and attacks: a 9 GiB
 // mapping, a fork bomb, a file past its size limit. The build fails saying which limit killed it,
 // nothing of it survives, and the agent goes on building. disk-filler writes until it is stopped,
-// into an agent work folder on a 64 MiB tmpfs: the agent ends it at the disk reserve.
+// into an agent work folder on a 64 MiB tmpfs: the agent ends it at the disk reserve. module-bomb
+// builds an egg whose "compiled module" is 200 MiB of zeros: the agent will not unpack it for ldd.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, statfsSync } from "node:fs";
 import { join } from "node:path";
@@ -60,6 +61,15 @@ describe("a build that attacks its host's resources", { timeout: FARM_TEST_TIMEO
     await farm.upload(await buildSdist("demo-pkg", { version: "7.0" }));
     const [next] = await farm.settled("demo-pkg", 1);
     expect(next, await farm.describe("demo-pkg")).toMatchObject({ status: "succeeded", agent: "bounded" });
+  });
+
+  test("a built file whose compiled modules unpack past the archive budget fails unread: the agent never writes them out", async () => {
+    await farm.upload(await buildSdist("module-bomb"));
+    const [job] = await farm.settled("module-bomb", 1);
+    const log = logText(await farm.job(job.id));
+    expect(job.status, log).toBe("failed");
+    expect(job.reason).toMatch(/^module_bomb-0\.1-py2\.7[-.a-z0-9_]*\.egg: its compiled modules unpack to more than 64\.0 MiB, too many for its size: not read$/);
+    expect(processesOf(user)).toEqual([]);
   });
 });
 
