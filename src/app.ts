@@ -49,6 +49,7 @@ import { SmokeCheckStore } from "./store/smoke-checks.js";
 import { WaiverStore } from "./store/waivers.js";
 import { StatsStore } from "./store/stats.js";
 import { WakeUps } from "./store/wakeups.js";
+import { holdServerLock, type ServerLock } from "./store/server-lock.js";
 
 
 /** Every service, wired to one database and one storage folder. */
@@ -172,8 +173,18 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   };
 }
 
-/** Repair storage, then serve HTTP (port 0 picks a free port, as the tests do). */
+/** Hold the storage folder (one server each), repair it, then serve HTTP (port 0 picks a free port, as the tests do). */
 export async function startApp(settings: Settings, log: (message: string) => void = console.error): Promise<App> {
+  const lock = holdServerLock(settings.storage.path);
+  try {
+    return await serve(settings, lock, log);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function serve(settings: Settings, lock: ServerLock, log: (message: string) => void): Promise<App> {
   let url = configuredUrl(settings);
   const services = buildServices(settings, () => settings.checker.server_url ?? url);
   const removed = sweepStorage(services);
@@ -220,6 +231,7 @@ export async function startApp(settings: Settings, log: (message: string) => voi
     await planningStopped;
     await checkpoints.stop();
     services.close();
+    lock.release();
   };
   return { url, services, stop: () => (stopped ??= stop()) };
 }

@@ -64,6 +64,25 @@ describe("errors are one line", () => {
     }
   });
 
+  test("a second server on a storage folder another server holds says so and exits; the folder is free once that one stops", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "pydepot-held-"));
+    try {
+      const first = await startTestServer({}, { storage: folder });
+      try {
+        const result = await pydepot(["serve"], folder, { PYDEPOT_SERVER_HOST: "127.0.0.1", PYDEPOT_SERVER_PORT: "0" });
+        expectOneLine(result, 1, `Another pydepot server is serving ${folder} (it holds ${join(folder, "server.lock")}): stop it first, or give this one a storage.path of its own`);
+        expect((await fetch(first.index)).status).toBe(200);
+      } finally {
+        await first.stop();
+      }
+      const second = await startTestServer({}, { storage: folder });
+      expect((await fetch(second.index)).status).toBe(200);
+      await second.stop();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   test("a bad value from the environment names the variable and the key", async () => {
     expectOneLine(await pydepot(["config"], storage, { PYDEPOT_SERVER_PORT: "eighty" }), 2, /^pydepot: Invalid configuration: PYDEPOT_SERVER_PORT \(server\.port\): .*expected number/);
   });
