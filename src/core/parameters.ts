@@ -58,12 +58,18 @@ export interface JobFilter {
 
 /** A job list filter from query parameters or options; empty values mean "any". */
 export function parseJobFilter(raw: { project?: unknown; status?: unknown; target?: unknown }): JobFilter {
-  const text = (value: unknown) => (typeof value === "string" && value !== "" ? value : undefined);
-  const project = text(raw.project);
-  const status = text(raw.status);
+  const project = filterValue("project", raw.project);
+  const status = filterValue("status", raw.status);
   return {
     project: project === undefined ? undefined : parseProjectName(project),
     status: status === undefined ? undefined : parseJobStatus(status),
-    target: text(raw.target),
+    target: filterValue("target", raw.target),
   };
+}
+
+/** One value per filter: `?status=failed&status=queued` would otherwise list every job, unfiltered. */
+function filterValue(name: string, value: unknown): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (typeof value !== "string") throw badRequest(`Give the ${name} filter once, as one value`);
+  return value;
 }

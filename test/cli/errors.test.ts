@@ -174,6 +174,8 @@ describe("project names are normalised the same way on every door", () => {
   test("the HTTP API parses job ids and statuses as the CLI does", async () => {
     const status = await fetch(`${server.url}/api/farm/jobs?status=bogus`);
     expect([status.status, status.statusText]).toEqual([400, 'Unknown job status "bogus": use one of queued, leased, succeeded, failed, cancelled, not_applicable']);
+    const twice = await fetch(`${server.url}/api/farm/jobs?status=failed&status=queued`);
+    expect([twice.status, twice.statusText]).toEqual([400, "Give the status filter once, as one value"]);
     const id = await fetch(`${server.url}/api/farm/jobs/abc`);
     expect([id.status, id.statusText]).toEqual([400, 'Invalid job id "abc": job ids are whole numbers, as `pydepot jobs` lists them']);
     const after = await fetch(`${server.url}/api/farm/jobs/1?log_after=soon`);
