@@ -81,8 +81,22 @@ export class Access {
   /** The ids of the projects the principal may read, or "all" (what a list filters by). */
   readableProjects(principal: Principal): number[] | "all" {
     this.canReadIndex(principal);
-    if (this.anonymousRead || principal.kind === "agent" || principal.kind === "system" || (principal.kind === "user" && principal.isAdmin)) return "all";
+    if (this.readsEverything(principal)) return "all";
     return principal.kind === "user" ? this.accounts.projectsOf(principal.userId) : [];
+  }
+
+  /**
+   * A name for the projects the root page lists for the principal: a page cached for one
+   * principal may go to another of the same audience only. A build reads as its sdist's uploader.
+   */
+  audience(principal: Principal): string {
+    if (principal.kind === "build") return this.audience(principal.readsAs);
+    if (this.readsEverything(principal)) return "all";
+    return principal.kind === "user" ? `u${principal.userId}` : "none";
+  }
+
+  private readsEverything(principal: Principal): boolean {
+    return this.anonymousRead || principal.kind === "agent" || principal.kind === "system" || (principal.kind === "user" && principal.isAdmin);
   }
 
   /** Whether the root page lists this project for the principal. */

@@ -79,8 +79,7 @@ export class Pages {
 
   private rootPage(principal: Principal, format: PageFormat, view: IndexView): Lookup {
     this.access.canReadIndex(principal);
-    const audience = principal.kind === "user" ? `u${principal.userId}` : "all";
-    return this.cached(`root|${view}|${format}|${audience}`, this.projects.globalSerial(), () => {
+    return this.cached(`root|${view}|${format}|${this.access.audience(principal)}`, this.projects.globalSerial(), () => {
       const listed = this.projects.listed(listedVerifications(view, this.gated), view === "staging").filter((project) => this.access.lists(principal, project));
       return format === "application/vnd.pypi.simple.v1+json" ? rootJson(listed) : rootHtml(listed);
     }, format);

@@ -144,6 +144,8 @@ describe("a build's credential reads no further than the sdist's uploader", () =
     expect((await request(server.url, "/staging/simple/mine/", { auth })).status).toBe(200);
     expect((await request(server.url, "/staging/simple/private-lib/", { auth })).status).toBe(404);
     expect((await request(server.url, `/files/private-lib/${secret.filename}`, { auth })).status).toBe(404);
+    // The agent reads everything: its root page, cached first, must not reach the build.
+    expect((await request(server.url, "/staging/simple/", { auth: bearer(agent.token) })).body).toContain("private-lib");
     expect((await request(server.url, "/staging/simple/", { auth })).body).not.toContain("private-lib");
     // The uploader given a role on it: the build reads it too (build requirements, say).
     server.services.accounts.grant("uploader", "private-lib", "view", "test");
