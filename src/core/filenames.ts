@@ -1,5 +1,5 @@
 import { badRequest } from "./errors.js";
-import { normalize } from "./names.js";
+import { isValidName, normalize } from "./names.js";
 import { normalizeVersion } from "./versions.js";
 import type { ArtifactKind, Filename, NormalizedName, Version } from "./types.js";
 
@@ -57,6 +57,12 @@ export function parseFilename(filename: string, knownProject?: NormalizedName): 
   return parsed;
 }
 
+/** The project a filename's name part names: a name no route could look up again is refused here. */
+function projectFrom(filename: string, text: string): NormalizedName {
+  if (!isValidName(text)) throw badRequest(`Invalid filename ${filename}: ${JSON.stringify(text)} is no project name (ASCII letters, digits, '.', '_' and '-', starting and ending with a letter or digit)`);
+  return normalize(text);
+}
+
 function versionFrom(filename: string, text: string): Version {
   const version = normalizeVersion(text.replace(/_/g, "-"));
   if (!version) throw badRequest(`Invalid version ${JSON.stringify(text)} in filename ${filename}: it is not a PEP 440 version`);
@@ -79,7 +85,7 @@ function parseWheel(filename: string): ArtifactName {
   return {
     filename: filename as Filename,
     kind: "wheel",
-    project: normalize(name),
+    project: projectFrom(filename, name),
     version: versionFrom(filename, versionText),
     pythonTag,
     abiTag,
@@ -97,7 +103,7 @@ function parseEgg(filename: string): ArtifactName {
   return {
     filename: filename as Filename,
     kind: "egg",
-    project: normalize(name),
+    project: projectFrom(filename, name),
     version: versionFrom(filename, version),
     pythonTag: `py${python}`,
     abiTag: null,
@@ -119,7 +125,7 @@ function parseSdist(filename: string, knownProject?: NormalizedName): ArtifactNa
   return {
     filename: filename as Filename,
     kind: "sdist",
-    project: normalize(stem.slice(0, separator)),
+    project: projectFrom(filename, stem.slice(0, separator)),
     version: versionFrom(filename, stem.slice(separator + 1)),
     pythonTag: "source",
     abiTag: null,

@@ -157,6 +157,7 @@ describe("parseFilename: rejections", () => {
   const extension = /expected an sdist \(\.tar\.gz, \.tar\.bz2, \.zip\), a wheel \(\.whl\) or an egg \(\.egg\)/;
   const version = /Invalid version .* is not a PEP 440 version/;
   const otherProject = /does not belong to project/;
+  const noName = /Invalid filename .*: ".*" is no project name/;
 
   it.each<[string, string, string | undefined, RegExp]>([
     ["path traversal", "../x-1.0.tar.gz", undefined, characters],
@@ -186,6 +187,11 @@ describe("parseFilename: rejections", () => {
     ["a wheel of another project", "demo_pkg-1.0-py3-none-any.whl", "other", otherProject],
     ["an egg of another project", "demo_pkg-1.0-py2.7.egg", "other", otherProject],
     ["a wheel of a project that only shares a prefix", "dep_a-1.0-py3-none-any.whl", "dep", otherProject],
+    // Names no route could look up again (`pydepot import` has no form to claim one).
+    ["an sdist name with a plus", "foo+bar-1.0.tar.gz", undefined, noName],
+    ["an sdist name ending in a dot", "foo.-1.0.tar.gz", undefined, noName],
+    ["an egg name in underscores", "_foo_-1.0-py2.7.egg", undefined, noName],
+    ["a wheel name starting with a dot-like separator", "_demo-1.0-py3-none-any.whl", undefined, noName],
   ])("rejects %s: %j (known project %s)", (_, filename, knownProject, message) => {
     const error = rejection(filename, knownProject);
     expect(error.status).toBe(400);
