@@ -48,8 +48,10 @@ export class Sessions {
 
   /** Whether a form's token is its session's own. */
   csrfMatches(session: Session, sent: unknown): boolean {
-    if (typeof sent !== "string" || sent.length !== session.csrfToken.length) return false;
-    return timingSafeEqual(Buffer.from(sent), Buffer.from(session.csrfToken));
+    if (typeof sent !== "string") return false;
+    // Compared as bytes: a string of the token's length in characters may be longer in UTF-8.
+    const [given, own] = [Buffer.from(sent), Buffer.from(session.csrfToken)];
+    return given.length === own.length && timingSafeEqual(given, own);
   }
 
   signOut(secret: string): void {

@@ -212,6 +212,12 @@ describe("actions", () => {
     expect(yanked()).toBe(false);
   });
 
+  test("a CSRF token as long as the session's in characters but not in bytes is refused like any wrong one", async () => {
+    const answer = await uiPost(server.url, "/ui/projects/demo-pkg/releases/1.9/yank", { reason: "x", csrf: "é".repeat(admin.csrf.length) }, { session: admin });
+    expect([answer.status, answer.statusText]).toEqual([403, "This form is stale or came from another site: reload the page and try again"]);
+    expect(yanked()).toBe(false);
+  });
+
   test("yank and unyank by a signed-in admin, the reason shown escaped; refused to a user without the role", async () => {
     const refused = await uiPost(server.url, "/ui/projects/demo-pkg/releases/1.9/yank", { csrf: carol.csrf, reason: "no" }, { session: carol });
     expect([refused.status, refused.statusText]).toEqual([403, "carol is not an admin of project demo-pkg"]);
