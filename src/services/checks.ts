@@ -362,7 +362,8 @@ export class Checks {
    * did it is unknown, so this one waits like the rest.
    */
   private changedDuringCheck(checkId: number, file: FileRow, node: NodeSettings, interpreter: string, result: CheckResult, changes: string[]): void {
-    const what = `the start-up files of ${interpreter} changed during a check of ${file.filename}: ${changes.join("; ")}`;
+    // The check by number, not its file: this reason reaches every reader of the node's health and of the files it requeues.
+    const what = `the start-up files of ${interpreter} changed during check #${checkId} (\`pydepot checks\` names its file): ${changes.join("; ")}`;
     tx(this.db, () => {
       const reason = this.trust.quarantine(node, interpreter, what);
       if (node.parallel > 1) return this.postpone(checkId, node, reason, false);

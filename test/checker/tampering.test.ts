@@ -93,7 +93,7 @@ describe("a root login allowed explicitly", () => {
     expect(check.reason).toBe(`the check changed the node's interpreter: ${plantedChanges}`);
     const error = await unhealthy(server, /is quarantined/);
     expect(error).toBe(
-      `node clean-1 is quarantined: the start-up files of ${python} changed during a check of ${crash}: ${plantedChanges} (clean it, then run \`pydepot node probe clean-1\`)`,
+      `node clean-1 is quarantined: the start-up files of ${python} changed during check #${check.id} (\`pydepot checks\` names its file): ${plantedChanges} (clean it, then run \`pydepot node probe clean-1\`)`,
     );
     expect(await listed(server.index, "tamper-crash")).toEqual([]);
 
@@ -102,6 +102,8 @@ describe("a root login allowed explicitly", () => {
     const waiting = await pendingOnQuarantine(innocent);
     expect(waiting.check.reason).toContain(`${planted} added`);
     expect(waiting.check.reason).toContain("pydepot node probe clean-1");
+    // Readers of dep-b learn nothing of the file that changed the node.
+    expect(waiting.check.reason).not.toContain(crash);
     expect(await listed(server.index, "dep-b")).toEqual([]);
 
     await cleanAndProbe();
