@@ -58,6 +58,12 @@ export interface BuiltFile {
 
 /** Longest log line kept whole (a build prints what its sdist's code likes). */
 const MAX_LINE_CHARS = 16 * 1024;
+/**
+ * What a line costs the log's budget beyond its text: its row, time and stream. Counted, or a
+ * build printing empty lines would store rows for free, millions of them, that every reader of
+ * the job then loads.
+ */
+const LINE_OVERHEAD = 64;
 
 type LogLine = { at: string; stream: string; text: string };
 
@@ -157,8 +163,8 @@ export class Jobs {
       this.proveLease(agent, jobId, leaseSecret);
       if (!this.store.extend(jobId, agent.agentId, Date.now() + this.settings.lease_seconds * 1000)) throw this.notHeld(jobId);
       const budget = this.settings.max_log_mib * 1024 * 1024;
-      const { kept, full } = withinBudget(lines, this.store.logChars(jobId), budget);
-      this.store.appendLog(jobId, kept, full ? budget : undefined);
+      const { kept, charged } = withinBudget(lines, this.store.logChars(jobId), budget);
+      this.store.appendLog(jobId, kept, charged);
     });
     this.jobChanges.notify();
   }
@@ -274,7 +280,7 @@ export class Jobs {
   /** The build log as stored now, one line per row: `at TAB stream TAB text`. */
   private logDigest(jobId: number): string {
     const digest = createHash("sha256");
-    for (const line of this.store.log(jobId)) digest.update(`${line.at}\t${line.stream}\t${line.text}\n`);
+    for (const line of this.store.eachLogLine(jobId)) digest.update(`${line.at}\t${line.stream}\t${line.text}\n`);
     return digest.digest("hex");
   }
 
@@ -346,23 +352,26 @@ export class Jobs {
 }
 
 /**
- * The lines a log that holds `used` of its `budget` characters still takes: each cut at
- * MAX_LINE_CHARS, and once the log is full one line that says so (`full`: count the log as full
- * from then on), then nothing; the lines still count as the heartbeat.
+ * The lines a log that holds `used` of its `budget` still takes, each counted as its text plus
+ * LINE_OVERHEAD: each cut at MAX_LINE_CHARS, and once the log is full one line that says so
+ * (the log then counts as full), then nothing; the lines still count as the heartbeat. `charged`:
+ * what the kept lines add to `used`.
  */
-function withinBudget(lines: LogLine[], used: number, budget: number): { kept: LogLine[]; full: boolean } {
+function withinBudget(lines: LogLine[], used: number, budget: number): { kept: LogLine[]; charged: number } {
   const kept: LogLine[] = [];
+  const start = used;
   for (const line of lines) {
-    if (used >= budget) return { kept, full: false };
+    if (used >= budget) break;
     const text = line.text.length > MAX_LINE_CHARS ? `${line.text.slice(0, MAX_LINE_CHARS)} [line cut at ${MAX_LINE_CHARS} characters]` : line.text;
-    if (used + text.length > budget) {
-      kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${budget} characters (farm.max_log_mib): later lines of this build are dropped` });
-      return { kept, full: true };
+    if (used + text.length + LINE_OVERHEAD >= budget) {
+      const limit = `${budget} bytes (farm.max_log_mib; a line counts its text and ${LINE_OVERHEAD} bytes for its time and stream)`;
+      kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${limit}: later lines of this build are dropped` });
+      return { kept, charged: budget - start };
     }
     kept.push({ ...line, text });
-    used += text.length;
+    used += text.length + LINE_OVERHEAD;
   }
-  return { kept, full: false };
+  return { kept, charged: used - start };
 }
 
 /** An agent's lease of a job, proved by its secret. */

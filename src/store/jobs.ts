@@ -238,13 +238,18 @@ export class JobStore {
     this.addLogCharsStatement.run(counted, jobId);
   }
 
-  /** How many characters of text the job's log holds. */
+  /** How much of its budget the job's log has used (services/jobs.ts counts it). */
   logChars(jobId: number): number {
     return (this.logCharsStatement.get(jobId) as number | undefined) ?? 0;
   }
 
   log(jobId: number, afterId = 0): LogLine[] {
     return this.logStatement.all(jobId, afterId) as LogLine[];
+  }
+
+  /** The whole log, one row at a time: for a pass over it that keeps none of it. */
+  eachLogLine(jobId: number): IterableIterator<LogLine> {
+    return this.logStatement.iterate(jobId, 0) as IterableIterator<LogLine>;
   }
 
   /** At most `limit` log lines after `afterId`: what a live follower reads per step. */

@@ -440,6 +440,8 @@ describe("a build that prints for ever: its log is kept within a budget (farm.ma
   });
   afterAll(() => setup?.server.stop());
 
+  const fullLine = (limit: number) => `the log reached its limit of ${limit} bytes (farm.max_log_mib; a line counts its text and 64 bytes for its time and stream): later lines of this build are dropped`;
+
   test("long lines are cut, and past 1 MiB of text one line says the log is full and later lines are dropped; the lease is still kept", async () => {
     const builder = await FakeAgent.register(setup.server.url, setup.enrolment, "builder", [TARGETS.wheel311]);
     await publish(setup, await sdist({ name: "chatty", version: "1.0" }));
@@ -449,10 +451,21 @@ describe("a build that prints for ever: its log is kept within a budget (farm.ma
     expect((await builder.log(job.id, Array.from({ length: 100 }, () => "x".repeat(20_000)))).status).toBe(200);
     const full = (await showJob(setup.server.url, job.id)).log;
     expect(full[0].text).toBe(`${"x".repeat(16 * 1024)} [line cut at ${16 * 1024} characters]`);
-    expect(full.at(-1)).toMatchObject({ stream: "pydepot", text: `the log reached its limit of ${limit} characters (farm.max_log_mib): later lines of this build are dropped` });
+    expect(full.at(-1)).toMatchObject({ stream: "pydepot", text: fullLine(limit) });
     expect(full.reduce((sum, row) => sum + row.text.length, 0)).toBeLessThanOrEqual(limit + 200);
     expect((await builder.log(job.id, ["more", "and more"])).status).toBe(200);
     expect((await showJob(setup.server.url, job.id)).log).toHaveLength(full.length);
+    expect((await builder.result(job.id, { status: "failed", reason: "gave up" })).status).toBe(200);
+  });
+
+  test("empty lines count too: a build printing nothing but newlines fills its budget after 1 MiB / 64 lines, not never", async () => {
+    const builder = await FakeAgent.register(setup.server.url, setup.enrolment, "newlines", [TARGETS.wheel311]);
+    await publish(setup, await sdist({ name: "blank", version: "1.0" }));
+    const job = (await builder.lease(0))!;
+    for (let batch = 0; batch < 3; batch++) expect((await builder.log(job.id, Array.from({ length: 10_000 }, () => ""))).status).toBe(200);
+    const log = (await showJob(setup.server.url, job.id)).log;
+    expect(log).toHaveLength((1024 * 1024) / 64);
+    expect(log.at(-1)).toMatchObject({ stream: "pydepot", text: fullLine(1024 * 1024) });
     expect((await builder.result(job.id, { status: "failed", reason: "gave up" })).status).toBe(200);
   });
 });
