@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
+import { MAX_LOG_LINE_CHARS } from "../core/farm.js";
 import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
@@ -55,9 +56,6 @@ export interface BuiltFile {
   staged: Staged;
   linkedLibraries: string[];
 }
-
-/** Longest log line kept whole (a build prints what its sdist's code likes). */
-const MAX_LINE_CHARS = 16 * 1024;
 
 type LogLine = { at: string; stream: string; text: string };
 
@@ -347,14 +345,14 @@ export class Jobs {
 
 /**
  * The lines a log that holds `used` of its `budget` characters still takes: each cut at
- * MAX_LINE_CHARS, and once the log is full one line that says so (`full`: count the log as full
+ * MAX_LOG_LINE_CHARS, and once the log is full one line that says so (`full`: count the log as full
  * from then on), then nothing; the lines still count as the heartbeat.
  */
 function withinBudget(lines: LogLine[], used: number, budget: number): { kept: LogLine[]; full: boolean } {
   const kept: LogLine[] = [];
   for (const line of lines) {
     if (used >= budget) return { kept, full: false };
-    const text = line.text.length > MAX_LINE_CHARS ? `${line.text.slice(0, MAX_LINE_CHARS)} [line cut at ${MAX_LINE_CHARS} characters]` : line.text;
+    const text = line.text.length > MAX_LOG_LINE_CHARS ? `${line.text.slice(0, MAX_LOG_LINE_CHARS)} [line cut at ${MAX_LOG_LINE_CHARS} characters]` : line.text;
     if (used + text.length > budget) {
       kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${budget} characters (farm.max_log_mib): later lines of this build are dropped` });
       return { kept, full: true };
