@@ -138,7 +138,7 @@ export function buildServices(settings: Settings, serverUrl: () => string = () =
   const jobs = new Jobs(db, stores.jobs, stores.agents, stores.files, stores.projects, ingest, planning, wakeUps, jobChanges, settings.farm, now, access);
   const pages = new Pages(stores.projects, stores.files, access, settings.server.public_url, gated);
   const accounts = new Accounts(db, stores.accounts, stores.projects, stores.history, stores.sessions, new LoginThrottle(settings.logins), now);
-  const agents = new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, now, access);
+  const agents = new Agents(db, stores.agents, stores.history, stores.jobs, wakeUps, jobChanges, VERSION, settings.farm.max_attempts, now, access);
   const checks = new Checks(db, stores.checks, stores.files, stores.projects, stores.history, wakeUps, nodeTrust, settings.nodes, settings.checker, serverUrl, now, access, verdicts, stores.smokeChecks);
   const smokeChecks = new SmokeChecks(db, stores.smokeChecks, stores.history, access, now);
   return {

@@ -5,6 +5,7 @@ import { lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { MAX_LOG_LINE_CHARS } from "../core/farm.js";
 import type { FarmClient } from "./client.js";
 import type { Interpreter } from "./interpreters.js";
 import { describeLimits, DISK_CHECK_MS, diskShortage, killedBy, limitedCommand } from "./limits.js";
@@ -209,14 +210,10 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
       clearInterval(diskWatch);
     };
     for (const [name, stream] of [["stdout", child.stdout], ["stderr", child.stderr]] as const) {
-      let pending = "";
+      const lines = new LineSplitter((line) => options.log(name, line));
       stream.setEncoding("utf8");
-      stream.on("data", (chunk: string) => {
-        const lines = (pending + chunk).split("\n");
-        pending = lines.pop()!;
-        for (const line of lines) options.log(name, line);
-      });
-      stream.on("end", () => pending && options.log(name, pending));
+      stream.on("data", (chunk: string) => lines.push(chunk));
+      stream.on("end", () => lines.end());
     }
     // A process the build left behind may hold its output pipes open: once the build's own
     // process has exited, end the rest, or "close" would wait for them.
@@ -236,6 +233,48 @@ function runLogged(command: string[], options: RunOptions): Promise<"ok" | strin
       else resolve(signal ? killedBy(signal) : `build exited with status ${code}`);
     });
   });
+}
+
+/**
+ * Output text → lines, a line longer than MAX_LOG_LINE_CHARS cut into pieces of that length. Each
+ * chunk is scanned once and only the unfinished line is kept, so the work is linear in the
+ * output however it is split into chunks and lines.
+ */
+class LineSplitter {
+  private pending = "";
+
+  constructor(private readonly emit: (line: string) => void) {}
+
+  push(chunk: string): void {
+    let start = 0;
+    for (let newline = chunk.indexOf("\n"); newline !== -1; newline = chunk.indexOf("\n", start)) {
+      this.add(chunk.slice(start, newline));
+      this.flush();
+      start = newline + 1;
+    }
+    this.add(chunk.slice(start));
+  }
+
+  end(): void {
+    if (this.pending) this.flush();
+  }
+
+  /** More of the current line: once it is longer than MAX_LOG_LINE_CHARS, that much goes out as a line and the rest goes on. */
+  private add(text: string): void {
+    let rest = text;
+    while (this.pending.length + rest.length > MAX_LOG_LINE_CHARS) {
+      const room = MAX_LOG_LINE_CHARS - this.pending.length;
+      this.pending += rest.slice(0, room);
+      rest = rest.slice(room);
+      this.flush();
+    }
+    this.pending += rest;
+  }
+
+  private flush(): void {
+    this.emit(this.pending);
+    this.pending = "";
+  }
 }
 
 /** After the result is reported: no process, folder or temporary file of the build is left. */

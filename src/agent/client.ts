@@ -38,8 +38,8 @@ export class FarmClient {
     return token;
   }
 
-  /** This process starts: its targets and slots; the server returns the previous process's leases to the queue. */
-  async startSession(targets: TargetMessage[], slots: number): Promise<{ targets: string[]; returned: number[] }> {
+  /** This process starts: its targets and slots; the server returns the previous process's leases to the queue (or fails those out of attempts). */
+  async startSession(targets: TargetMessage[], slots: number): Promise<{ targets: string[]; returned: number[]; failed?: number[] }> {
     return this.call("PUT", "/api/farm/targets", { targets, slots });
   }
 

@@ -5,6 +5,7 @@ import { AppError } from "../core/errors.js";
 import { buildJob, endJob, type Slot } from "./build.js";
 import { FarmClient, ServerRefusal } from "./client.js";
 import { interpreters, type Interpreter } from "./interpreters.js";
+import { JobLog } from "./job-log.js";
 import type { LeasedJobMessage } from "./messages.js";
 import { cannotRun, resolveBuildUser, sweepAll, type BuildUser } from "./sandbox.js";
 import { startWatchdog } from "./watchdog.js";
@@ -52,6 +53,7 @@ export async function runAgent(options: AgentOptions, log: Log = (message) => co
     const session = await retrying(() => client.startSession(found.flatMap((interpreter) => interpreter.targets), slots.length), log);
     found.flatMap((interpreter) => interpreter.targets.map(() => interpreter)).forEach((interpreter, index) => byTarget.set(session.targets[index], interpreter));
     if (session.returned.length) log(`returned the jobs a previous run held to the queue: #${session.returned.join(", #")}`);
+    if (session.failed?.length) log(`the jobs a previous run held were out of attempts and failed: #${session.failed.join(", #")}`);
     log(`building for ${session.targets.join(", ")} in ${slots.length} slot(s)`);
     // Slots never end; the first refusal (a revoked token) ends the agent.
     return await Promise.race(slots.map((slot) => runSlot(client, slot, byTarget, log)));
@@ -126,31 +128,21 @@ async function runSlot(client: FarmClient, slot: Slot, byTarget: Map<string, Int
 
 async function runJob(client: FarmClient, job: LeasedJobMessage, interpreter: Interpreter, slot: Slot, log: Log): Promise<void> {
   log(`job ${job.id}: ${job.project} ${job.version} for ${job.target.key}${slot.user ? ` as ${slot.user.name}` : ""}`);
-  const lines: { at: string; stream: string; text: string }[] = [];
   const abort = new AbortController();
-  const flush = async () => {
-    const batch = lines.splice(0);
-    try {
-      await client.log(job, batch);
-    } catch (error) {
-      if (error instanceof ServerRefusal && error.status === 409) return abort.abort();
-      lines.unshift(...batch);
-      // Unreachable or failing: say so, so that the last flush is retried like the result.
-      if (!(error instanceof ServerRefusal) || error.status >= 500) throw error;
-    }
-  };
+  const jobLog = new JobLog(client, job, () => abort.abort(), log);
   // A beat that fails is followed by the next one; the lines wait.
-  const heartbeat = setInterval(() => void flush().catch(() => undefined), FLUSH_MS);
+  const heartbeat = setInterval(() => void jobLog.beat().catch(() => undefined), FLUSH_MS);
   let outcome;
   try {
-    outcome = await buildJob(job, interpreter, client, slot, (stream, text) => lines.push({ at: new Date().toISOString(), stream, text }), abort.signal);
+    outcome = await buildJob(job, interpreter, client, slot, (stream, text) => jobLog.add(stream, text), abort.signal);
   } catch (error) {
     outcome = { status: "failed" as const, reason: (error as Error).message, files: [], workDir: null };
   } finally {
     clearInterval(heartbeat);
   }
   try {
-    await retrying(flush, log);
+    // The last lines are retried like the result.
+    await retrying(() => jobLog.send(), log);
     if (abort.signal.aborted) return log(`job ${job.id}: dropped, the server took it back`);
     await retrying(() => client.result(job, outcome.status, outcome.reason, outcome.files), log);
     log(`job ${job.id}: ${outcome.status}${outcome.reason ? ` (${outcome.reason})` : ""}`);

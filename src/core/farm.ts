@@ -2,3 +2,12 @@
 
 /** Carries the secret of the lease a log or result belongs to: the agent's token alone answers no job. */
 export const LEASE_SECRET_HEADER = "X-Pydepot-Lease-Secret";
+
+/** The most lines one log request may carry: the server refuses a longer batch with 400. */
+export const MAX_LOG_BATCH_LINES = 10_000;
+
+/** The largest JSON body an agent may send (a log batch, a target report): the server refuses a larger one with 413. */
+export const MAX_AGENT_JSON_BYTES = 4 * 1024 * 1024;
+
+/** The longest log line kept whole: the server cuts a longer one, and the agent sends none longer. */
+export const MAX_LOG_LINE_CHARS = 16 * 1024;

@@ -1,4 +1,5 @@
 import express, { type RequestHandler } from "express";
+import { MAX_AGENT_JSON_BYTES } from "../core/farm.js";
 
 /**
  * The one JSON body policy: 64 KB for everyone (a yank reason, a waiver, a smoke check fit with
@@ -8,6 +9,6 @@ import express, { type RequestHandler } from "express";
  */
 export function jsonBody(): RequestHandler {
   const everyone = express.json({ limit: "64kb" });
-  const agents = express.json({ limit: "4mb" });
+  const agents = express.json({ limit: MAX_AGENT_JSON_BYTES });
   return (request, response, next) => (response.locals.principal.kind === "agent" ? agents : everyone)(request, response, next);
 }

@@ -17,6 +17,12 @@ export interface RemoteOptions {
   readonly timeoutMs: number;
 }
 
+/**
+ * The most output (stdout and stderr together) kept of one command: a command that runs code from
+ * an upload may write without end, for as long as its timeout, and all of it was held in memory.
+ */
+export const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
 export interface RemoteResult {
   /** Exit status, or null when a signal ended the command. */
   readonly code: number | null;
@@ -42,6 +48,17 @@ export class NodeUnreachable extends Error {
   ) {
     super(message, options);
     this.name = "NodeUnreachable";
+  }
+}
+
+/**
+ * The command wrote more than it may (stdout and stderr together): its channel was closed there
+ * and its output dropped. The command ran, so this is about the command, not the node.
+ */
+export class OutputTooLarge extends Error {
+  constructor(readonly limitBytes: number) {
+    super(`the command wrote more than ${limitBytes / (1024 * 1024)} MiB of output; it was cut off there`);
+    this.name = "OutputTooLarge";
   }
 }
 
@@ -95,7 +112,7 @@ export function runRemote(
     let ready = false;
     let presented: string | undefined;
 
-    const fail = (error: NodeUnreachable): void => {
+    const fail = (error: NodeUnreachable | OutputTooLarge): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -133,8 +150,8 @@ export function runRemote(
           fail(new NodeUnreachable("disconnected", message, { cause: error }));
           return;
         }
-        collect(channel, stdin, succeed, () =>
-          fail(new NodeUnreachable("disconnected", `the connection to ${where} closed before the command finished`)),
+        collect(channel, stdin, MAX_OUTPUT_BYTES, succeed, (tooLarge) =>
+          fail(tooLarge ? new OutputTooLarge(MAX_OUTPUT_BYTES) : new NodeUnreachable("disconnected", `the connection to ${where} closed before the command finished`)),
         );
       });
     });
@@ -163,20 +180,34 @@ export function runRemote(
   });
 }
 
-// Feeds stdin, gathers both streams, and reports once the channel closes: with the exit status
-// if the server sent one, else as a lost connection.
-function collect(channel: ClientChannel, stdin: string, done: (result: RemoteResult) => void, lost: () => void): void {
+// Feeds stdin, gathers both streams up to `limitBytes` together, and reports once the channel
+// closes: with the exit status if the server sent one, else as a lost connection. Past the limit
+// the channel is closed at once and nothing more is kept (`lost(true)`): the command on the node
+// is left to its own time limit, as when the connection times out.
+function collect(channel: ClientChannel, stdin: string, limitBytes: number, done: (result: RemoteResult) => void, lost: (tooLarge: boolean) => void): void {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
+  let kept = 0;
+  let tooLarge = false;
   let exit: { code: number | null; signal: string | null } | undefined;
-  channel.on("data", (chunk: Buffer) => stdout.push(chunk));
-  channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+  const keep = (into: Buffer[]) => (chunk: Buffer) => {
+    if (tooLarge) return;
+    kept += chunk.length;
+    if (kept <= limitBytes) return void into.push(chunk);
+    tooLarge = true;
+    stdout.length = 0;
+    stderr.length = 0;
+    lost(true);
+  };
+  channel.on("data", keep(stdout));
+  channel.stderr.on("data", keep(stderr));
   channel.on("exit", (code: number | null, signal?: string) => {
     exit = { code: code ?? null, signal: signal ?? null };
   });
   channel.on("close", () => {
+    if (tooLarge) return;
     if (exit === undefined) {
-      lost();
+      lost(false);
       return;
     }
     done({

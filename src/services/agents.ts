@@ -70,6 +70,8 @@ export class Agents {
     /** Rung when an agent's new session returns its old leases: live followers of those jobs see them queued. */
     private readonly jobChanges: WakeUps,
     private readonly serverVersion: string,
+    /** farm.max_attempts: a job whose agent started again mid-build has used one, as when its lease expires. */
+    private readonly maxAttempts: number,
     private readonly now: () => string,
     private readonly access: Access,
   ) {}
@@ -147,25 +149,30 @@ export class Agents {
   /**
    * An agent process starts: it reports its targets and build slots. Whatever it leased before
    * was lost with its previous process, so those jobs go back to the queue now, not when their
-   * leases expire. New targets and returned jobs wake the job planner.
+   * leases expire; a job out of attempts fails instead (its build may be what ended the agent).
+   * New targets and returned jobs wake the job planner.
    */
-  startSession(agent: { agentId: number; name: string }, reports: unknown, slots: unknown = 1): { targets: string[]; returned: number[] } {
+  startSession(agent: { agentId: number; name: string }, reports: unknown, slots: unknown = 1): { targets: string[]; returned: number[]; failed: number[] } {
     const parsed = z.array(targetReport).min(1).max(100).safeParse(reports);
     if (!parsed.success) throw badRequest(`Malformed target report: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
     if (!Number.isSafeInteger(slots) || (slots as number) < 1 || (slots as number) > MAX_SLOTS) {
       throw badRequest(`Invalid slots ${JSON.stringify(slots)}: send how many builds the agent runs at once, 1 to ${MAX_SLOTS}`);
     }
     const targets = parsed.data.map((report) => toTarget(report, this.now()));
-    const returned = tx(this.db, () => {
+    const released = tx(this.db, () => {
       this.store.setTargets(agent.agentId, targets);
       this.store.setSlots(agent.agentId, slots as number);
-      const released = this.jobs.releaseAgent(agent.agentId, this.now());
-      for (const jobId of released) this.jobs.recordEvent(jobId, this.now(), "queued", agent.name, "agent started again: its lease returned to the queue");
-      return released;
+      const rows = this.jobs.releaseAgent(agent.agentId, this.maxAttempts, this.now());
+      for (const row of rows) {
+        const detail = row.status === "failed" ? row.reason : "agent started again: its lease returned to the queue";
+        this.jobs.recordEvent(row.id, this.now(), row.status, agent.name, detail);
+      }
+      return rows;
     });
     this.wakeUps.notify();
-    if (returned.length > 0) this.jobChanges.notify();
-    return { targets: targets.map((target) => target.key), returned };
+    if (released.length > 0) this.jobChanges.notify();
+    const ids = (status: string) => released.filter((row) => row.status === status).map((row) => row.id);
+    return { targets: targets.map((target) => target.key), returned: ids("queued"), failed: ids("failed") };
   }
 
   revoke(name: string, actor: string): void {

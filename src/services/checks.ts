@@ -9,7 +9,7 @@ import { fits, type TargetTags } from "../core/tags.js";
 import type { NormalizedName } from "../core/types.js";
 import { pythonSeries } from "../core/verdicts.js";
 import { satisfiesRequiresPython } from "../core/versions.js";
-import { NodeUnreachable, runRemote, type NodeConnection } from "../remote/ssh.js";
+import { NodeUnreachable, OutputTooLarge, runRemote, type NodeConnection } from "../remote/ssh.js";
 import type { Settings } from "../settings.js";
 import type { CheckPurpose, CheckRow, CheckStore, FailureCause, NodeHealth, Slot, SmokeResult } from "../store/checks.js";
 import { tx, type Db } from "../store/db.js";
@@ -304,7 +304,8 @@ export class Checks {
     try {
       return await this.probe(node.name);
     } catch (error) {
-      if (!(error instanceof NodeUnreachable || error instanceof AppError)) throw error;
+      // A probe runs none of an upload's code: output past the limit is the node's trouble.
+      if (!(error instanceof NodeUnreachable || error instanceof AppError || error instanceof OutputTooLarge)) throw error;
       const problem = `node ${node.name}: ${error.message}`;
       this.store.saveHealth(node.name, false, problem, this.now());
       return problem;
@@ -328,11 +329,13 @@ export class Checks {
       smoke: this.smokeChecks.of(project.id)?.code ?? null,
     };
     let result: CheckResult;
+    const began = Date.now();
     try {
       const timeoutMs = (this.settings.check_timeout_seconds + 30) * 1000;
       const output = await runRemote(this.connection(node), bootstrapCommand(interpreter), scriptInput("check.py", request), { timeoutMs });
       result = parseResult(output.stdout, output.stderr, output.code, output.signal);
     } catch (error) {
+      if (error instanceof OutputTooLarge) return this.flooded(checkId, file, node, error, (Date.now() - began) / 1000);
       if (!(error instanceof NodeUnreachable)) throw error;
       return this.postpone(checkId, node, `node ${node.name}: ${error.message}`, false);
     }
@@ -369,6 +372,20 @@ export class Checks {
       if (node.parallel > 1) return this.postpone(checkId, node, reason, false);
       this.record(checkId, file, node, { ...result, verdict: "failed", reason: `the check changed the node's interpreter: ${changes.join("; ")}` });
     });
+  }
+
+  /**
+   * The check wrote more than runRemote keeps, and was cut off. check.py keeps what each child
+   * prints in a bounded file, so code from an upload (an import, a smoke check) wrote to the
+   * check's own stdout or stderr. With one check at a time on the node that is this file's code:
+   * it fails (no start-up files were compared, which only a pass needs; a change to them is found
+   * by the next check, which compares them before it starts). With several, another check on the
+   * same login may have done it, so this one waits, as in changedDuringCheck.
+   */
+  private flooded(checkId: number, file: FileRow, node: NodeSettings, error: OutputTooLarge, duration: number): void {
+    const reason = `the check's output passed ${error.limitBytes / (1024 * 1024)} MiB: code from the file wrote to the check's own output, which was cut off there`;
+    if (node.parallel > 1) return this.postpone(checkId, node, `${reason} (or another check's code did: ${node.name} runs ${node.parallel} at once)`, true);
+    this.record(checkId, file, node, { verdict: "failed", reason, log: reason, modules: [], missing_libraries: [], degraded: false, duration });
   }
 
   private record(checkId: number, file: FileRow, node: NodeSettings, result: CheckResult): void {

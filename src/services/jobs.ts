@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
+import { MAX_LOG_LINE_CHARS } from "../core/farm.js";
 import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
@@ -56,8 +57,6 @@ export interface BuiltFile {
   linkedLibraries: string[];
 }
 
-/** Longest log line kept whole (a build prints what its sdist's code likes). */
-const MAX_LINE_CHARS = 16 * 1024;
 /**
  * What a line costs the log's budget beyond its text: its row, time and stream. Counted, or a
  * build printing empty lines would store rows for free, millions of them, that every reader of
@@ -353,7 +352,7 @@ export class Jobs {
 
 /**
  * The lines a log that holds `used` of its `budget` still takes, each counted as its text plus
- * LINE_OVERHEAD: each cut at MAX_LINE_CHARS, and once the log is full one line that says so
+ * LINE_OVERHEAD: each cut at MAX_LOG_LINE_CHARS, and once the log is full one line that says so
  * (the log then counts as full), then nothing; the lines still count as the heartbeat. `charged`:
  * what the kept lines add to `used`.
  */
@@ -362,7 +361,7 @@ function withinBudget(lines: LogLine[], used: number, budget: number): { kept: L
   const start = used;
   for (const line of lines) {
     if (used >= budget) break;
-    const text = line.text.length > MAX_LINE_CHARS ? `${line.text.slice(0, MAX_LINE_CHARS)} [line cut at ${MAX_LINE_CHARS} characters]` : line.text;
+    const text = line.text.length > MAX_LOG_LINE_CHARS ? `${line.text.slice(0, MAX_LOG_LINE_CHARS)} [line cut at ${MAX_LOG_LINE_CHARS} characters]` : line.text;
     if (used + text.length + LINE_OVERHEAD >= budget) {
       const limit = `${budget} bytes (farm.max_log_mib; a line counts its text and ${LINE_OVERHEAD} bytes for its time and stream)`;
       kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${limit}: later lines of this build are dropped` });

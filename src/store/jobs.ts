@@ -134,9 +134,13 @@ export class JobStore {
     this.queuedForSdistStatement = db.prepare("SELECT id, target_key AS targetKey FROM jobs WHERE sdist_id = ? AND status = 'queued'");
     this.leaseSecretStatement = db.prepare("SELECT lease_secret_hash FROM jobs WHERE id = ? AND agent_id = ? AND status = 'leased'").pluck();
     this.buildTokenJobStatement = db.prepare("SELECT id FROM jobs WHERE build_token_hash = ? AND status = 'leased'").pluck();
-    this.releaseAgentStatement = db.prepare(`UPDATE jobs INDEXED BY jobs_by_agent SET status = 'queued', agent_id = NULL,
-      lease_expires_at = NULL, lease_secret_hash = NULL, build_token_hash = NULL, updated_at = ?
-      WHERE agent_id = ? AND status = 'leased' RETURNING id`).pluck();
+    // As expireStatement: the attempt counts, or a build that crashes its agent would be leased for ever.
+    this.releaseAgentStatement = db.prepare(`UPDATE jobs INDEXED BY jobs_by_agent SET
+        status = CASE WHEN attempts >= @maxAttempts THEN 'failed' ELSE 'queued' END,
+        reason = CASE WHEN attempts >= @maxAttempts THEN 'its agent started again during attempt ' || attempts || ' of ' || CAST(@maxAttempts AS INTEGER) ||
+          ' (the agent crashed or was stopped mid-build): not leased again' ELSE reason END,
+        agent_id = NULL, lease_expires_at = NULL, lease_secret_hash = NULL, build_token_hash = NULL, updated_at = @now
+      WHERE agent_id = @agentId AND status = 'leased' RETURNING id, status, reason`);
   }
 
   /** The versions of a project with a live sdist: the backfill rule needs the project's latest. */
@@ -190,9 +194,9 @@ export class JobStore {
     return this.buildTokenJobStatement.get(buildTokenHash) as number | undefined;
   }
 
-  /** Every lease the agent holds back to the queue (it started again: those builds are gone). */
-  releaseAgent(agentId: number, now: string): number[] {
-    return this.releaseAgentStatement.all(now, agentId) as number[];
+  /** Every lease the agent holds back to the queue (it started again: those builds are gone), or failed once out of attempts. */
+  releaseAgent(agentId: number, maxAttempts: number, now: string): { id: number; status: JobStatus; reason: string }[] {
+    return this.releaseAgentStatement.all({ agentId, maxAttempts, now }) as { id: number; status: JobStatus; reason: string }[];
   }
 
   /** Return expired leases to the queue, or fail them once out of attempts. */

@@ -80,7 +80,7 @@ describe("lease secrets and slots", () => {
     await publish(await sdist({ name: "reborn", version: "1.0" }));
     const job = (await agent.lease(0))!;
     // The process dies; the next one of the same agent starts a session.
-    expect(JSON.parse((await agent.startSession([TARGETS.egg27], 1)).body)).toEqual({ targets: [TARGET_KEYS.egg27], returned: [job.id] });
+    expect(JSON.parse((await agent.startSession([TARGETS.egg27], 1)).body)).toEqual({ targets: [TARGET_KEYS.egg27], returned: [job.id], failed: [] });
     const requeued = (await showJob(job.id)).events.map((event) => [event.status, event.agent, event.detail]);
     expect(requeued.at(-1)).toEqual(["queued", "phoenix", "agent started again: its lease returned to the queue"]);
     expect((await agent.log(job.id, ["from the dead"])).status).toBe(409);
@@ -88,6 +88,28 @@ describe("lease secrets and slots", () => {
     expect(again).toMatchObject({ id: job.id });
     expect(again.leaseSecret).not.toBe(job.leaseSecret);
     expect(answer(await agent.log(job.id, ["late"], job.leaseSecret))).toEqual({ status: 403, message: `Wrong lease secret for job ${job.id}: only the agent process that leased it may report on it` });
+  });
+
+  test("a job whose agent starts again mid-build uses an attempt: out of attempts it fails saying so, and is not leased again", async () => {
+    const agent = await FakeAgent.register(server.url, enrolment, "crasher", [TARGETS.egg27]);
+    await publish(await sdist({ name: "agent-killer", version: "1.0" }));
+    const planned = (await jobsOf("agent-killer")).find((job) => job.targetKey === TARGET_KEYS.egg27)!;
+    // farm.max_attempts is 3: the build crashes its agent in each, and the agent starts again.
+    for (const attempt of [1, 2, 3]) {
+      // Earlier tests left jobs in the queue: answer them until this test's own comes.
+      let job = (await agent.lease(0))!;
+      while (job.id !== planned.id) {
+        expect((await agent.result(job.id, { status: "failed", reason: "not this test's job" })).status).toBe(200);
+        job = (await agent.lease(0))!;
+      }
+      const session = JSON.parse((await agent.startSession([TARGETS.egg27], 1)).body);
+      expect(session, `attempt ${attempt}`).toEqual({ targets: [TARGET_KEYS.egg27], ...(attempt < 3 ? { returned: [job.id], failed: [] } : { returned: [], failed: [job.id] }) });
+    }
+    const reason = "its agent started again during attempt 3 of 3 (the agent crashed or was stopped mid-build): not leased again";
+    const details = await showJob(planned.id);
+    expect(details.job).toMatchObject({ status: "failed", reason, attempts: 3, agent: null });
+    expect(details.events.map((event) => [event.status, event.agent, event.detail]).at(-1)).toEqual(["failed", "crasher", reason]);
+    expect(await agent.lease(0)).toBeNull();
   });
 });
 

@@ -28,6 +28,7 @@ export type Fixture =
   | "build-bombs" // its build prints its rlimits, maps 9 GiB, forks past 512 processes and writes past a file size limit
   | "disk-filler" // its build writes to a file until something stops it
   | "module-bomb" // its egg's "compiled module" is 200 MiB of zeros, compressed to a few hundred KiB
+  | "log-flood" // its build prints 30,000 lines at once and a 20 MiB line, then succeeds
   // import checker fixtures (test/checker), also uploaded as sdists for the farm to build
   | "py3-only" // a universal wheel whose one module imports on Python 3 only
   | "py3-dep" // pure, Requires-Python >=3: no file for Python 2.7

@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler } from "express";
 import { z } from "zod";
 import { badRequest } from "../../core/errors.js";
-import { LEASE_SECRET_HEADER } from "../../core/farm.js";
+import { LEASE_SECRET_HEADER, MAX_LOG_BATCH_LINES } from "../../core/farm.js";
 import { parseProjectName } from "../../core/names.js";
 import { parseJobFilter, parseJobId, parseLogAfter } from "../../core/parameters.js";
 import { parseVersion } from "../../core/versions.js";
@@ -143,7 +143,7 @@ function parseResult(raw: unknown): { status: string; reason: string; linkedLibr
 const MAX_AT_CHARS = 40;
 
 function logLines(raw: unknown): { at: string; stream: string; text: string }[] {
-  if (!Array.isArray(raw) || raw.length > 10_000) throw badRequest("Send JSON {lines: [{at, stream, text}]}");
+  if (!Array.isArray(raw) || raw.length > MAX_LOG_BATCH_LINES) throw badRequest("Send JSON {lines: [{at, stream, text}]}");
   return raw.map((line) => {
     if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
     // The log's budget (farm.max_log_mib) counts text only: a free-form `at` was stored uncounted.
