@@ -46,7 +46,7 @@ export function registerJobs(program: Command): void {
     .command("cancel <id>")
     .description("cancel a queued or running job")
     .action(async (id: string, _options, command: Command) => {
-      console.log(describe(await withServices(command, (services) => services.jobs.cancel(parseJobId(id)))));
+      console.log(describe(await withServices(command, (services) => services.jobs.cancel(OPERATOR, parseJobId(id)))));
     });
   program
     .command("build <project> <version>")

@@ -226,7 +226,9 @@ export class Jobs {
     return jobs.map((job) => this.store.byId(job.id)!);
   }
 
-  cancel(jobId: JobId): JobRow {
+  /** Site admins only: a cancelled job is built again only when someone asks for it. */
+  cancel(principal: Principal, jobId: JobId): JobRow {
+    this.access.requireSiteAdmin(principal);
     const job = this.store.byId(jobId);
     if (!job) throw notFound(`No job ${jobId}`);
     if (job.status !== "queued" && job.status !== "leased") throw conflict(`Job ${jobId} is already ${job.status}`);

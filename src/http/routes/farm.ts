@@ -94,8 +94,7 @@ export function farmRoutes(deps: FarmDependencies): Router {
     response.json({ jobs: jobs.requeue(response.locals.principal, parseProjectName(project), parseVersion(version), text(target)) });
   });
   router.post("/api/farm/jobs/:id/cancel", (request, response) => {
-    access.requireSiteAdmin(response.locals.principal);
-    response.json({ job: jobs.cancel(parseJobId(request.params.id)) });
+    response.json({ job: jobs.cancel(response.locals.principal, parseJobId(request.params.id)) });
   });
   return router;
 }
