@@ -1,7 +1,7 @@
 import { openAsBlob } from "node:fs";
 import path from "node:path";
 import { VERSION } from "../version.js";
-import { LEASE_SECRET_HEADER } from "../core/farm.js";
+import { LEASE_SECRET_HEADER, type LogLine } from "../core/farm.js";
 import type { LeasedJobMessage, TargetMessage } from "./messages.js";
 
 /** An answer the server gave on purpose (a refusal), as opposed to not answering at all. */
@@ -39,7 +39,7 @@ export class FarmClient {
   }
 
   /** This process starts: its targets and slots; the server returns the previous process's leases to the queue (or fails those out of attempts). */
-  async startSession(targets: TargetMessage[], slots: number): Promise<{ targets: string[]; returned: number[]; failed?: number[] }> {
+  async startSession(targets: TargetMessage[], slots: number): Promise<{ targets: string[]; returned: number[]; failed: number[] }> {
     return this.call("PUT", "/api/farm/targets", { targets, slots });
   }
 
@@ -49,7 +49,7 @@ export class FarmClient {
     return answer?.job ?? null;
   }
 
-  async log(job: LeasedJobMessage, lines: { at: string; stream: string; text: string }[]): Promise<void> {
+  async log(job: LeasedJobMessage, lines: LogLine[]): Promise<void> {
     await this.call("POST", `/api/farm/jobs/${job.id}/log`, { lines }, { [LEASE_SECRET_HEADER]: job.leaseSecret });
   }
 

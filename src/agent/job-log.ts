@@ -1,8 +1,6 @@
-import { MAX_AGENT_JSON_BYTES, MAX_LOG_BATCH_LINES } from "../core/farm.js";
+import { MAX_AGENT_JSON_BYTES, MAX_LOG_BATCH_LINES, type LogLine } from "../core/farm.js";
 import { ServerRefusal, type FarmClient } from "./client.js";
 import type { LeasedJobMessage } from "./messages.js";
-
-type LogLine = { at: string; stream: string; text: string };
 
 /**
  * What one log request carries at most: half the server's line limit and three quarters of its

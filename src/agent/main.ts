@@ -53,7 +53,7 @@ export async function runAgent(options: AgentOptions, log: Log = (message) => co
     const session = await retrying(() => client.startSession(found.flatMap((interpreter) => interpreter.targets), slots.length), log);
     found.flatMap((interpreter) => interpreter.targets.map(() => interpreter)).forEach((interpreter, index) => byTarget.set(session.targets[index], interpreter));
     if (session.returned.length) log(`returned the jobs a previous run held to the queue: #${session.returned.join(", #")}`);
-    if (session.failed?.length) log(`the jobs a previous run held were out of attempts and failed: #${session.failed.join(", #")}`);
+    if (session.failed.length) log(`the jobs a previous run held were out of attempts and failed: #${session.failed.join(", #")}`);
     log(`building for ${session.targets.join(", ")} in ${slots.length} slot(s)`);
     // Slots never end; the first refusal (a revoked token) ends the agent.
     return await Promise.race(slots.map((slot) => runSlot(client, slot, byTarget, log)));

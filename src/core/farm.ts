@@ -3,6 +3,13 @@
 /** Carries the secret of the lease a log or result belongs to: the agent's token alone answers no job. */
 export const LEASE_SECRET_HEADER = "X-Pydepot-Lease-Secret";
 
+/** A line of build output as an agent sends it and the server stores it. */
+export interface LogLine {
+  at: string;
+  stream: string;
+  text: string;
+}
+
 /** The most lines one log request may carry: the server refuses a longer batch with 400. */
 export const MAX_LOG_BATCH_LINES = 10_000;
 

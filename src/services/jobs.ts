@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
-import { MAX_LOG_LINE_CHARS } from "../core/farm.js";
+import { MAX_LOG_LINE_CHARS, type LogLine } from "../core/farm.js";
 import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
@@ -64,7 +64,10 @@ export interface BuiltFile {
  */
 const LINE_OVERHEAD = 64;
 
-type LogLine = { at: string; stream: string; text: string };
+/** What a line of `text` costs its log's budget. */
+function lineCost(text: string): number {
+  return text.length + LINE_OVERHEAD;
+}
 
 /** Longest a waiting lease sleeps before re-checking expired leases. */
 const RECHECK_MS = 2_000;
@@ -199,7 +202,7 @@ export class Jobs {
       // the build, with the reason in its log, rather than leave the lease to expire and the job to be built again.
       const reason = `result refused: ${error.message}`;
       tx(this.db, () => {
-        this.store.appendLog(jobId, [{ at: this.now(), stream: "pydepot", text: reason }]);
+        this.store.appendLog(jobId, [{ at: this.now(), stream: "pydepot", text: reason }], lineCost(reason));
         this.finish(lease, job, "failed", reason);
       });
       this.jobChanges.notify();
@@ -364,13 +367,13 @@ function withinBudget(lines: LogLine[], used: number, budget: number): { kept: L
   for (const line of lines) {
     if (used >= budget) break;
     const text = line.text.length > MAX_LOG_LINE_CHARS ? `${line.text.slice(0, MAX_LOG_LINE_CHARS)} [line cut at ${MAX_LOG_LINE_CHARS} characters]` : line.text;
-    if (used + text.length + LINE_OVERHEAD >= budget) {
+    if (used + lineCost(text) >= budget) {
       const limit = `${budget} bytes (farm.max_log_mib; a line counts its text and ${LINE_OVERHEAD} bytes for its time and stream)`;
       kept.push({ at: line.at, stream: "pydepot", text: `the log reached its limit of ${limit}: later lines of this build are dropped` });
       return { kept, charged: budget - start };
     }
     kept.push({ ...line, text });
-    used += text.length + LINE_OVERHEAD;
+    used += lineCost(text);
   }
   return { kept, charged: used - start };
 }

@@ -1,3 +1,4 @@
+import type { LogLine as NewLogLine } from "../core/farm.js";
 import type { JobFilter } from "../core/parameters.js";
 import type { JobStatus } from "../core/types.js";
 import type { Db } from "./db.js";
@@ -31,11 +32,8 @@ export interface BuildCandidate {
   uploadedAt: string;
 }
 
-export interface LogLine {
+export interface LogLine extends NewLogLine {
   id: number;
-  at: string;
-  stream: string;
-  text: string;
 }
 
 export interface JobEvent {
@@ -236,8 +234,8 @@ export class JobStore {
     return this.forReleaseStatement.all(projectId, version) as JobRow[];
   }
 
-  /** `counted`: what the lines count against the log's size, when not their length (a log declared full). */
-  appendLog(jobId: number, lines: { at: string; stream: string; text: string }[], counted = lines.reduce((sum, line) => sum + line.text.length, 0)): void {
+  /** `counted`: what the lines cost the log's budget (services/jobs.ts decides). */
+  appendLog(jobId: number, lines: NewLogLine[], counted: number): void {
     for (const line of lines) this.appendLogStatement.run(jobId, line.at, line.stream, line.text);
     this.addLogCharsStatement.run(counted, jobId);
   }

@@ -1,7 +1,7 @@
 import { Router, type Request, type RequestHandler } from "express";
 import { z } from "zod";
 import { badRequest } from "../../core/errors.js";
-import { LEASE_SECRET_HEADER, MAX_LOG_BATCH_LINES } from "../../core/farm.js";
+import { LEASE_SECRET_HEADER, MAX_LOG_BATCH_LINES, type LogLine } from "../../core/farm.js";
 import { parseProjectName } from "../../core/names.js";
 import { parseJobFilter, parseJobId, parseLogAfter } from "../../core/parameters.js";
 import { parseVersion } from "../../core/versions.js";
@@ -141,11 +141,11 @@ function parseResult(raw: unknown): { status: string; reason: string; linkedLibr
 /** The longest `at` kept: an ISO 8601 time with a numeric offset is 29 characters. */
 const MAX_AT_CHARS = 40;
 
-function logLines(raw: unknown): { at: string; stream: string; text: string }[] {
+function logLines(raw: unknown): LogLine[] {
   if (!Array.isArray(raw) || raw.length > MAX_LOG_BATCH_LINES) throw badRequest("Send JSON {lines: [{at, stream, text}]}");
   return raw.map((line) => {
     if (typeof line?.text !== "string" || typeof line?.stream !== "string") throw badRequest("Each log line needs stream and text strings");
-    // The log's budget (farm.max_log_mib) counts text only: a free-form `at` was stored uncounted.
+    // The log's budget (farm.max_log_mib) counts a fixed cost for `at`: a free-form one would be stored beyond it.
     const at: unknown = line.at ?? new Date().toISOString();
     if (typeof at !== "string" || at.length > MAX_AT_CHARS || Number.isNaN(Date.parse(at))) throw badRequest("A log line's at must be an ISO 8601 time, as the agent sends it");
     return { at, stream: line.stream.slice(0, 16), text: line.text };
