@@ -1,4 +1,4 @@
-import { MAX_AGENT_JSON_BYTES, MAX_LOG_BATCH_LINES, type LogLine } from "../core/farm.js";
+import { MAX_AGENT_JSON_BYTES, MAX_LOG_BATCH_LINES, lineCost, type LogLine } from "../core/farm.js";
 import { ServerRefusal, type FarmClient } from "./client.js";
 import type { LeasedJobMessage } from "./messages.js";
 
@@ -12,12 +12,23 @@ const BATCH_LINES = MAX_LOG_BATCH_LINES / 2;
 const BATCH_BYTES = (MAX_AGENT_JSON_BYTES * 3) / 4;
 
 /**
+ * The most output an agent holds for one job while the server cannot be reached, counted as the
+ * server counts a log's budget: twice the server's default budget. Beyond it later lines are
+ * dropped, as the server drops them past its budget, or a build printing through an outage would
+ * grow the agent until it died.
+ */
+const HELD_LIMIT = 64 * 1024 * 1024;
+
+/**
  * One job's build output on its way to the server, which is also the lease's heartbeat: every
  * send() delivers what is pending in batches within the server's limits, and at least one request
  * (an empty batch keeps the lease too). One send at a time, so the lines arrive in order.
  */
 export class JobLog {
   private readonly pending: LogLine[] = [];
+  /** What `pending` costs, by lineCost. */
+  private held = 0;
+  private dropping = false;
   private sending: Promise<void> | null = null;
 
   constructor(
@@ -29,7 +40,22 @@ export class JobLog {
   ) {}
 
   add(stream: string, text: string): void {
-    this.pending.push({ at: new Date().toISOString(), stream, text });
+    if (this.held + lineCost(text) > HELD_LIMIT) return this.drop();
+    this.dropping = false;
+    this.hold({ at: new Date().toISOString(), stream, text });
+  }
+
+  /** Said once per gap, where the gap is, so the log shows that lines are missing there. */
+  private drop(): void {
+    if (this.dropping) return;
+    this.dropping = true;
+    const text = `the agent held ${HELD_LIMIT} bytes of output for this job while the server could not be reached: lines are dropped here until it answers`;
+    this.hold({ at: new Date().toISOString(), stream: "agent", text });
+  }
+
+  private hold(line: LogLine): void {
+    this.pending.push(line);
+    this.held += lineCost(line.text);
   }
 
   /** A heartbeat: nothing, while the previous one is still sending (it is the heartbeat then). */
@@ -56,6 +82,7 @@ export class JobLog {
   private async sendAll(): Promise<void> {
     do {
       const batch = this.pending.splice(0, batchLength(this.pending));
+      this.held -= costOf(batch);
       try {
         await this.client.log(this.job, batch);
       } catch (error) {
@@ -65,6 +92,7 @@ export class JobLog {
           continue;
         }
         this.pending.unshift(...batch);
+        this.held += costOf(batch);
         throw error;
       }
     } while (this.pending.length > 0);
@@ -79,4 +107,8 @@ function batchLength(lines: LogLine[]): number {
     if (bytes > BATCH_BYTES && index > 0) return index;
   }
   return Math.min(lines.length, BATCH_LINES);
+}
+
+function costOf(lines: LogLine[]): number {
+  return lines.reduce((sum, line) => sum + lineCost(line.text), 0);
 }

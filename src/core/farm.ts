@@ -10,6 +10,18 @@ export interface LogLine {
   text: string;
 }
 
+/**
+ * What a line costs the log's budget beyond its text: its row, time and stream. Counted, or a
+ * build printing empty lines would store rows for free, millions of them, that every reader of
+ * the job then loads.
+ */
+export const LINE_OVERHEAD = 64;
+
+/** What a line of `text` costs a log's budget (the server's, and what an agent holds while the server cannot be reached). */
+export function lineCost(text: string): number {
+  return text.length + LINE_OVERHEAD;
+}
+
 /** The most lines one log request may carry: the server refuses a longer batch with 400. */
 export const MAX_LOG_BATCH_LINES = 10_000;
 

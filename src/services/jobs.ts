@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
-import { MAX_LOG_LINE_CHARS, type LogLine } from "../core/farm.js";
+import { LINE_OVERHEAD, MAX_LOG_LINE_CHARS, lineCost, type LogLine } from "../core/farm.js";
 import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { fits } from "../core/tags.js";
 import type { JobId, NormalizedName, Version } from "../core/types.js";
@@ -55,18 +55,6 @@ export interface BuiltFile {
   filename: string;
   staged: Staged;
   linkedLibraries: string[];
-}
-
-/**
- * What a line costs the log's budget beyond its text: its row, time and stream. Counted, or a
- * build printing empty lines would store rows for free, millions of them, that every reader of
- * the job then loads.
- */
-const LINE_OVERHEAD = 64;
-
-/** What a line of `text` costs its log's budget. */
-function lineCost(text: string): number {
-  return text.length + LINE_OVERHEAD;
 }
 
 /** Longest a waiting lease sleeps before re-checking expired leases. */
