@@ -1,5 +1,4 @@
-import { readFile } from "node:fs/promises";
-import { createReadStream, existsSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from "node:fs";
+import { createReadStream, existsSync, readFileSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from "node:fs";
 import path from "node:path";
 import { AppError, notFound } from "../core/errors.js";
 import { mapConcurrently } from "../core/concurrency.js";
@@ -12,7 +11,7 @@ const DISTRIBUTION = /\.(whl|egg|tar\.gz|tar\.bz2|zip)$/;
 /** A batch ends at this many files or once this many bytes are staged, whichever comes first. */
 const BATCH_FILES = 500;
 const BATCH_BYTES = 64 * 1024 * 1024;
-/** Files staged (read, hashed, written) at once: enough to keep a busy disk's queue full. */
+/** Files staged at once: the large ones, streamed, keep a busy disk's queue full (small ones are staged synchronously). */
 const CONCURRENT_FILES = 8;
 /**
  * Files up to this size are read whole, once: hashed, staged and read for their metadata from
@@ -56,8 +55,8 @@ export class Imports {
   /**
    * Files are staged and recorded in batches (`Ingest.ingestBatch`: one syncfs for the bytes, one
    * transaction, one syncfs for the folders), so an import of many small files is not bound by
-   * fsyncs. The next batch is staged while one is recorded: reading and writing files keeps the
-   * disk and the thread pool busy while the checks and the transaction keep the main thread busy.
+   * fsyncs. The next batch is staged while one is recorded: while the transaction waits for the
+   * disk, the next batch's files are read and written.
    * `progress` hears after each batch how many of the files have been tried.
    */
   async importDirectory(principal: Principal, directory: string, progress?: (done: number, total: number) => void): Promise<ImportReport> {
@@ -124,10 +123,13 @@ export class Imports {
     });
   }
 
-  /** Stage one file without an fsync (the batch makes it durable): a small one from one read into memory, kept for its metadata. */
+  /**
+   * Stage one file without an fsync (the batch makes it durable): a small one from one synchronous
+   * read into memory (see `Blobs.stageBytesUnsynced`), kept for its metadata.
+   */
   private async stage(set: StagedSet, file: string, size: number): Promise<{ staged: Staged; content?: Buffer }> {
     if (size <= SMALL_FILE_BYTES) {
-      const content = await readFile(file);
+      const content = readFileSync(file);
       // Judged by what was read (the file may have changed since): the stream refuses a file over the limit.
       if (content.length <= Math.min(SMALL_FILE_BYTES, this.maxBytes)) return { staged: await set.stageBytesUnsynced(content), content };
     }
