@@ -17,13 +17,14 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => new Promise((done) => server.close(done))));
 });
 
-function listen(port = 0, onLines: (lines: LogLine[]) => void = () => {}): Promise<number> {
+/** A listener that hands each batch to `onLines` and answers with the status it returns. */
+function listen(port = 0, onLines: (lines: LogLine[]) => number | void = () => {}): Promise<number> {
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
-      onLines((JSON.parse(Buffer.concat(chunks).toString()) as { lines: LogLine[] }).lines);
-      response.writeHead(204).end();
+      const status = onLines((JSON.parse(Buffer.concat(chunks).toString()) as { lines: LogLine[] }).lines);
+      response.writeHead(status ?? 204).end();
     });
   });
   servers.push(server);
@@ -36,8 +37,34 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-describe("an agent's job log while the server cannot be reached", () => {
-  it("holds a bounded amount, says where it dropped lines, and sends the rest once the server answers", async () => {
+describe("an agent's job log", () => {
+  it("drops a batch the server refuses (not a 409), says so in the agent's log, and sends the next one", async () => {
+    const received: string[][] = [];
+    const port = await listen(0, (lines) => {
+      received.push(lines.map((line) => line.text));
+      return received.length === 1 ? 400 : 204;
+    });
+    const agentLog: string[] = [];
+    const jobLog = new JobLog(new FarmClient(`http://127.0.0.1:${port}`, "agent-token"), job, () => {}, (line) => agentLog.push(line));
+    jobLog.add("stdout", "refused");
+    await jobLog.send();
+    jobLog.add("stdout", "taken");
+    await jobLog.send();
+
+    expect(received).toEqual([["refused"], ["taken"]]);
+    expect(agentLog).toEqual(["job 7: dropped 1 log line(s) the server refused (POST /api/farm/jobs/7/log: 400 Bad Request)"]);
+  });
+
+  it("ends the build when the server took the job back (409)", async () => {
+    const port = await listen(0, () => 409);
+    let takenBack = false;
+    const jobLog = new JobLog(new FarmClient(`http://127.0.0.1:${port}`, "agent-token"), job, () => (takenBack = true), () => {});
+    jobLog.add("stdout", "line");
+    await jobLog.send();
+    expect(takenBack).toBe(true);
+  });
+
+  it("holds a bounded amount while the server cannot be reached, says where it dropped lines, and sends the rest once the server answers", async () => {
     const port = await closedPort();
     const agentLog: string[] = [];
     const jobLog = new JobLog(new FarmClient(`http://127.0.0.1:${port}`, "agent-token"), job, () => {}, (line) => agentLog.push(line));
@@ -48,7 +75,9 @@ describe("an agent's job log while the server cannot be reached", () => {
     await expect(jobLog.send()).rejects.toThrow();
 
     const received: LogLine[] = [];
-    await listen(port, (lines) => received.push(...lines));
+    await listen(port, (lines) => {
+      received.push(...lines);
+    });
     await jobLog.send();
     jobLog.add("stdout", "after the outage");
     await jobLog.send();
