@@ -190,6 +190,7 @@ async function serve(settings: Settings, lock: ServerLock, log: (message: string
   const removed = sweepStorage(services);
   if (removed > 0) log(`start-up sweep removed ${removed} unrecorded file(s)`);
   services.stores.checks.requeueRunning();
+  services.jobs.resumeLeases();
   for (const warning of services.nodeTrust.rootWarnings()) log(warning);
   const stopPageFiles = keepPageFiles(services, settings, log);
   const server = createHttpServer({

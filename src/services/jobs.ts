@@ -111,6 +111,15 @@ export class Jobs {
     }
   }
 
+  /**
+   * At start-up: a server that was down heard no heartbeat, so every lease held gets a whole
+   * lease from now. A restart (an upgrade) then costs no build under way; an agent that died
+   * meanwhile is noticed one lease later, as always.
+   */
+  resumeLeases(): void {
+    this.store.renewAll(Date.now() + this.settings.lease_seconds * 1000);
+  }
+
   expireLeases(): void {
     const expired = tx(this.db, () => {
       const rows = this.store.expire(Date.now(), this.settings.max_attempts, this.now());

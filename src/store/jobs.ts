@@ -58,6 +58,7 @@ export class JobStore {
   private readonly insertStatement;
   private readonly claimStatement;
   private readonly expireStatement;
+  private readonly renewAllStatement;
   private readonly extendStatement;
   private readonly finishStatement;
   private readonly setStatusStatement;
@@ -104,6 +105,7 @@ export class JobStore {
         reason = CASE WHEN attempts >= @maxAttempts THEN 'lease expired ' || attempts || ' times: the agents building it stopped answering' ELSE reason END,
         agent_id = NULL, lease_expires_at = NULL, lease_secret_hash = NULL, build_token_hash = NULL, updated_at = @now
       WHERE status = 'leased' AND lease_expires_at < @nowMs RETURNING id, status, reason`);
+    this.renewAllStatement = db.prepare("UPDATE jobs SET lease_expires_at = MAX(lease_expires_at, ?) WHERE status = 'leased'");
     this.extendStatement = db.prepare(
       "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND agent_id = ? AND status = 'leased'",
     );
@@ -200,6 +202,11 @@ export class JobStore {
   /** Return expired leases to the queue, or fail them once out of attempts. */
   expire(nowMs: number, maxAttempts: number, now: string): { id: number; status: JobStatus; reason: string }[] {
     return this.expireStatement.all({ nowMs, maxAttempts, now }) as { id: number; status: JobStatus; reason: string }[];
+  }
+
+  /** Every lease held ends no sooner than `expiresAt`. */
+  renewAll(expiresAt: number): void {
+    this.renewAllStatement.run(expiresAt);
   }
 
   extend(jobId: number, agentId: number, expiresAt: number): boolean {

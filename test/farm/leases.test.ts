@@ -3,7 +3,8 @@
 // is needed for its log and result; an agent never holds more leases than its slots; an agent
 // that starts again gets its old leases back in the queue at once; a build credential reads the
 // index while its lease is held and does nothing else; a result refused at the door stores nothing.
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { sdist, wheel, type Artifact } from "../support/artifacts.js";
@@ -224,3 +225,35 @@ describe("a build's credential when its lease expires (lease 1 s)", () => {
   });
 });
 
+
+describe("leases across a server restart (lease 3 s)", () => {
+  let storage: string;
+  let restarted: TestServer | undefined;
+
+  beforeAll(() => {
+    storage = mkdtempSync(join(tmpdir(), "pydepot-leases-restart-"));
+  });
+  afterAll(async () => {
+    await restarted?.stop();
+    rmSync(storage, { recursive: true, force: true });
+  });
+
+  test("a server down for longer than a lease costs no build under way: the lease is the agent's again, not another's", async () => {
+    const first = await startTestServer({ farm: { lease_seconds: 3 } }, { storage });
+    const enrolled = first.services.agents.createEnrolment("restart", "test");
+    const building = await FakeAgent.register(first.url, enrolled, "building", [TARGETS.egg27]);
+    const idle = await FakeAgent.register(first.url, enrolled, "idle", [TARGETS.egg27]);
+    expect((await uploadFile(first.url, await first.userToken("someone"), await sdist({ name: "restarted", version: "1.0" }))).status).toBe(200);
+    const job = (await building.lease(0))!;
+    await first.stop();
+    // Down for longer than the lease: the agent's heartbeats went unheard.
+    await new Promise((resolve) => setTimeout(resolve, 3_500));
+
+    restarted = await startTestServer({ farm: { lease_seconds: 3 } }, { storage });
+    const [self, other] = [new FakeAgent(restarted.url, "building", building.token), new FakeAgent(restarted.url, "idle", idle.token)];
+    self.leases.set(job.id, building.leases.get(job.id)!);
+    expect(await other.lease(0)).toBeNull();
+    expect((await self.log(job.id, ["still building"])).status).toBe(200);
+    expect((await request(restarted.url, "/staging/simple/", { auth: tokenAuth(job.buildToken) })).status).toBe(200);
+  });
+});
