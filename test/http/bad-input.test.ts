@@ -79,6 +79,9 @@ describe("refused uploads", () => {
     ["a wheel whose .dist-info folder only starts like the project's", { artifact: () => wheelWithMetadata({ name: "demo", version: "2.0", distInfo: "demonic-2.0.dist-info" }, "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\n"), message: "Invalid wheel demo-2.0-py3-none-any.whl: its demonic-2.0.dist-info folder belongs to another distribution than demo" }],
     ["invalid PEP 440 version in the filename", { artifact: () => sdist({ name: "demo", version: "banana" }), message: 'Invalid version "banana" in filename demo-banana.tar.gz: it is not a PEP 440 version' }],
     ["invalid PEP 440 version in the form", { artifact: demoSdist, fields: { version: "banana" }, message: 'Invalid version "banana": it is not a PEP 440 version' }],
+    // @renovatebot/pep440 reads each number as a JavaScript number: past 2^53 it rounded to another release's version.
+    ["a version number past 2^53 in the filename", { artifact: () => sdist({ name: "demo", version: "1.99999999999999999999" }), message: 'Invalid version "1.99999999999999999999": its number 99999999999999999999 is larger than 9007199254740991, the largest a version number may be here' }],
+    ["a wheel whose metadata names another version past 2^53 (both rounded to one)", { artifact: () => wheelWithMetadata({ name: "demo", version: "1.100000000000000000001" }, "Metadata-Version: 2.1\nName: demo\nVersion: 1.99999999999999999999\n"), fields: { version: "1.100000000000000000001" }, message: 'Invalid version "1.100000000000000000001": its number 100000000000000000001 is larger than 9007199254740991' }],
     ["invalid project name", { artifact: demoSdist, fields: { name: "-demo-" }, message: 'Invalid project name "-demo-": use ASCII letters, digits' }],
     // digests
     ["wrong md5_digest", { artifact: demoSdist, fields: { md5_digest: "0".repeat(32) }, message: "The digest supplied does not match a digest calculated from the uploaded file (md5_digest)" }],
