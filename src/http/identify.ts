@@ -73,7 +73,12 @@ export function requestOrigin(request: IncomingMessage, trustedProxy: string | u
 
 async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents, jobs: Jobs): Promise<Principal> {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return isBuildToken(bearer[1]) ? jobs.authenticateBuild(bearer[1]) : agents.authenticate(bearer[1], agentVersion);
+  if (bearer) {
+    if (isBuildToken(bearer[1])) return jobs.authenticateBuild(bearer[1]);
+    if (isAgentToken(bearer[1])) return agents.authenticate(bearer[1], agentVersion);
+    // A user's API token here was told to re-register an agent: say what the user can do instead.
+    throw unauthorized("Bearer is for build agents' tokens: send an API token as Basic auth with the username __token__");
+  }
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   const decoded = basic ? Buffer.from(basic[1], "base64").toString("utf8") : "";
   const colon = decoded.indexOf(":");

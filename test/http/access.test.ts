@@ -89,6 +89,12 @@ describe("anonymous_read = false", () => {
     expect(answer.status).toBe(401);
     expect(answer.statusText).toBe("Invalid or revoked API token");
   });
+
+  test("a user's API token sent as Bearer → 401 saying how to send it, not a word about agents", async () => {
+    const answer = await get(urls().root, { accept: "text/html", auth: `Bearer ${tokens.alice}` });
+    expect([answer.status, answer.statusText]).toEqual([401, "Bearer is for build agents' tokens: send an API token as Basic auth with the username __token__"]);
+    expect(answer.headers.get("www-authenticate")).toMatch(/^Basic\b/);
+  });
 });
 
 describe("default settings (anonymous_read = true)", () => {
