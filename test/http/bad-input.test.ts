@@ -2,6 +2,8 @@
 // still answers, and not one row or file changed.
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -21,6 +23,7 @@ import {
   zipBombWheel,
   type Artifact,
 } from "../support/artifacts.js";
+import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { expectRefused, get, publish, rawRequest, tokenAuth, upload, type UploadOptions } from "./requests.js";
@@ -135,6 +138,20 @@ describe("refused uploads", () => {
     const who = bad.as ?? "alice";
     const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, extraFields: bad.extraFields, extraFiles: bad.extraFiles, contentFilename: bad.contentFilename };
     await expectRefused(server, () => upload(server, artifact, options), bad.status ?? 400, bad.message);
+  });
+
+  test("twine prints why a version past 2^53 is refused", async () => {
+    const folder = await mkdtemp(path.join(os.tmpdir(), "pydepot-twine-"));
+    try {
+      const artifact = await sdist({ name: "demo", version: "1.99999999999999999999" });
+      const file = path.join(folder, artifact.filename);
+      await writeFile(file, artifact.bytes);
+      const result = await twineUpload(server.uploadUrl, [file], { username: "__token__", password: tokens.alice });
+      expect(result.code).not.toBe(0);
+      expect(result.stdout).toContain('Invalid version "1.99999999999999999999": its number 99999999999999999999 is larger than 9007199254740991');
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   test("unauthenticated answers carry WWW-Authenticate: Basic", async () => {
