@@ -3,8 +3,16 @@ import { badRequest } from "./errors.js";
 import type { Version } from "./types.js";
 
 /**
+ * The largest number a version may hold: the PEP 440 library reads each number as a JavaScript
+ * number, so past this it rounds (`1.99999999999999999999` → `1.100000000000000000000`) and two
+ * releases, or a filename and metadata that disagree, became one version.
+ */
+const LARGEST_NUMBER = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
  * The only importer of the PEP 440 library. Its clean() joins local segments with commas
  * (`1.0+ubuntu-1` → `1.0+ubuntu,1`), so the local label is normalized here instead.
+ * Null for text that is no PEP 440 version; a 400 for one holding a number the library would round.
  */
 export function normalizeVersion(raw: string): Version | null {
   const text = raw.trim();
@@ -14,6 +22,11 @@ export function normalizeVersion(raw: string): Version | null {
   if (plus !== -1 && !/^[a-z0-9]+([-_.][a-z0-9]+)*$/i.test(localPart)) return null;
   const cleaned = pep440.clean(publicPart);
   if (!cleaned || cleaned.includes("+")) return null;
+  // Every digit run of a public version is a number: epoch, release, pre-, post- and dev-release.
+  const oversized = publicPart.match(/\d+/g)?.find((digits) => BigInt(digits) > LARGEST_NUMBER);
+  if (oversized !== undefined) {
+    throw badRequest(`Invalid version ${JSON.stringify(raw)}: its number ${oversized} is larger than ${LARGEST_NUMBER}, the largest a version number may be here`);
+  }
   const local = localPart
     .toLowerCase()
     .split(/[-_.]/)

@@ -73,9 +73,14 @@ export function requestOrigin(request: IncomingMessage, trustedProxy: string | u
 
 async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents, jobs: Jobs): Promise<Principal> {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return isBuildToken(bearer[1]) ? jobs.authenticateBuild(bearer[1]) : agents.authenticate(bearer[1], agentVersion);
+  if (bearer) {
+    if (isBuildToken(bearer[1])) return jobs.authenticateBuild(bearer[1]);
+    if (isAgentToken(bearer[1])) return agents.authenticate(bearer[1], agentVersion);
+    // A user's API token here was told to re-register an agent: say what the user can do instead.
+    throw unauthorized("Bearer is for build agents' tokens: send an API token as Basic auth with the username __token__");
+  }
   const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  const decoded = basic ? Buffer.from(basic[1], "base64").toString("utf8") : "";
+  const decoded = basic ? credentialText(Buffer.from(basic[1], "base64")) : "";
   const colon = decoded.indexOf(":");
   if (colon < 0) throw unauthorized("Malformed Authorization header: use Basic auth with __token__ and an API token");
   const username = decoded.slice(0, colon);
@@ -85,4 +90,19 @@ async function principalOf(header: string, agentVersion: string | undefined, add
   if (username === TOKEN_USERNAME && isBuildToken(secret)) return jobs.authenticateBuild(secret);
   if (username === TOKEN_USERNAME && isAgentToken(secret)) return agents.authenticate(secret, agentVersion);
   return accounts.authenticate(username, secret, address);
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Basic credentials as text: UTF-8 as curl and browsers send them, else ISO-8859-1, which Python's
+ * requests (pip, twine) uses for them. Read as UTF-8 only, a right password with an `ä` from pip
+ * became `p?sswort` and was refused.
+ */
+function credentialText(bytes: Buffer): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return bytes.toString("latin1");
+  }
 }

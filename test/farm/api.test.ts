@@ -535,8 +535,8 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
     await expectRefused(setup.server, result([good], () => forged), 401, unknownToken);
     await expectRefused(setup.server, () => forged.leaseReply(0), 401, unknownToken);
     await expectRefused(setup.server, () => request(url, "/api/farm/lease", { body: {} }), 401, "This endpoint is for build agents: authenticate with the agent's token");
-    // A user's API token is no agent token.
-    await expectRefused(setup.server, () => request(url, "/api/farm/lease", { body: {}, auth: bearer(setup.uploader) }), 401, unknownToken);
+    // A user's API token is no agent token, and its owner hears how to send it instead.
+    await expectRefused(setup.server, () => request(url, "/api/farm/lease", { body: {}, auth: bearer(setup.uploader) }), 401, "Bearer is for build agents' tokens: send an API token as Basic auth with the username __token__");
     await expectRefused(setup.server, () => request(url, "/api/farm/lease", { body: {}, auth: tokenAuth(setup.uploader) }), 401, "This endpoint is for build agents: authenticate with the agent's token");
     // And an agent token is no upload token: results go through the job.
     await expectRefused(setup.server, () => uploadFile(url, builder.token, good), 403, "Agent builder uploads build results through its job, not the upload API");

@@ -1,5 +1,10 @@
 // Who may read the index: open by default, per-project roles when anonymous reads are off.
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { expectOk, pipDownload } from "../support/clients.js";
+import { findPython } from "../support/pythons.js";
 import { wheel, type Wheel } from "../support/artifacts.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { anchors, get, JSON_V1, publish, tokenAuth } from "./requests.js";
@@ -88,6 +93,32 @@ describe("anonymous_read = false", () => {
     const answer = await get(urls().root, { accept: "text/html", auth: tokenAuth("pydepot-wrong") });
     expect(answer.status).toBe(401);
     expect(answer.statusText).toBe("Invalid or revoked API token");
+  });
+
+  test("a password with a non-ASCII letter works as pip and twine send it (ISO-8859-1) and as curl does (UTF-8)", async () => {
+    const password = "pässwort-1";
+    await server.services.accounts.createUser("erin", password, false, "test");
+    server.services.accounts.grant("erin", "secret-pkg", "view", "test");
+    const basic = (encoding: BufferEncoding) => `Basic ${Buffer.concat([Buffer.from("erin:"), Buffer.from(password, encoding)]).toString("base64")}`;
+    for (const encoding of ["latin1", "utf8"] as const) {
+      const answer = await get(urls().page, { accept: "text/html", auth: basic(encoding) });
+      expect([encoding, answer.status, answer.statusText]).toEqual([encoding, 200, "OK"]);
+    }
+    // Python's requests encodes the credentials of the URL (unquoted first) as ISO-8859-1.
+    const dest = await mkdtemp(join(tmpdir(), "pydepot-test-latin1-"));
+    try {
+      const index = `${server.url.replace("//", `//erin:${encodeURIComponent(password)}@`)}/simple/`;
+      expectOk(await pipDownload(findPython("3.12"), index, dest, ["--no-deps", "secret-pkg"]));
+      expect(await readdir(dest)).toEqual([secret.filename]);
+    } finally {
+      await rm(dest, { recursive: true, force: true });
+    }
+  });
+
+  test("a user's API token sent as Bearer → 401 saying how to send it, not a word about agents", async () => {
+    const answer = await get(urls().root, { accept: "text/html", auth: `Bearer ${tokens.alice}` });
+    expect([answer.status, answer.statusText]).toEqual([401, "Bearer is for build agents' tokens: send an API token as Basic auth with the username __token__"]);
+    expect(answer.headers.get("www-authenticate")).toMatch(/^Basic\b/);
   });
 });
 

@@ -96,6 +96,13 @@ describe("refusals change nothing", () => {
     expect(state()).toEqual(before);
   });
 
+  test("a version number past 2^53 → 400 naming it, not a 404 for the other version the PEP 440 library rounds it to", async () => {
+    const before = state();
+    const answer = await api(server, "POST", "/api/projects/yankee/releases/1.99999999999999999999/yank", { auth: as("alice") });
+    expect([answer.status, answer.statusText]).toEqual([400, 'Invalid version "1.99999999999999999999": its number 99999999999999999999 is larger than 9007199254740991, the largest a version number may be here']);
+    expect(state()).toEqual(before);
+  });
+
   test("a reason that is not a string → 400", async () => {
     const before = state();
     const answer = await api(server, "POST", "/api/projects/yankee/releases/2.0/yank", { auth: as("alice"), body: { reason: 42 } });

@@ -2,6 +2,8 @@
 // still answers, and not one row or file changed.
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -21,6 +23,7 @@ import {
   zipBombWheel,
   type Artifact,
 } from "../support/artifacts.js";
+import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { snapshot } from "../support/snapshot.js";
 import { expectRefused, get, publish, rawRequest, tokenAuth, upload, type UploadOptions } from "./requests.js";
@@ -79,6 +82,9 @@ describe("refused uploads", () => {
     ["a wheel whose .dist-info folder only starts like the project's", { artifact: () => wheelWithMetadata({ name: "demo", version: "2.0", distInfo: "demonic-2.0.dist-info" }, "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\n"), message: "Invalid wheel demo-2.0-py3-none-any.whl: its demonic-2.0.dist-info folder belongs to another distribution than demo" }],
     ["invalid PEP 440 version in the filename", { artifact: () => sdist({ name: "demo", version: "banana" }), message: 'Invalid version "banana" in filename demo-banana.tar.gz: it is not a PEP 440 version' }],
     ["invalid PEP 440 version in the form", { artifact: demoSdist, fields: { version: "banana" }, message: 'Invalid version "banana": it is not a PEP 440 version' }],
+    // @renovatebot/pep440 reads each number as a JavaScript number: past 2^53 it rounded to another release's version.
+    ["a version number past 2^53 in the filename", { artifact: () => sdist({ name: "demo", version: "1.99999999999999999999" }), message: 'Invalid version "1.99999999999999999999": its number 99999999999999999999 is larger than 9007199254740991, the largest a version number may be here' }],
+    ["a wheel whose metadata names another version past 2^53 (both rounded to one)", { artifact: () => wheelWithMetadata({ name: "demo", version: "1.100000000000000000001" }, "Metadata-Version: 2.1\nName: demo\nVersion: 1.99999999999999999999\n"), fields: { version: "1.100000000000000000001" }, message: 'Invalid version "1.100000000000000000001": its number 100000000000000000001 is larger than 9007199254740991' }],
     ["invalid project name", { artifact: demoSdist, fields: { name: "-demo-" }, message: 'Invalid project name "-demo-": use ASCII letters, digits' }],
     // digests
     ["wrong md5_digest", { artifact: demoSdist, fields: { md5_digest: "0".repeat(32) }, message: "The digest supplied does not match a digest calculated from the uploaded file (md5_digest)" }],
@@ -132,6 +138,20 @@ describe("refused uploads", () => {
     const who = bad.as ?? "alice";
     const options: UploadOptions = { auth: who === "anonymous" ? undefined : tokenAuth(tokens[who]), fields: bad.fields, extraFields: bad.extraFields, extraFiles: bad.extraFiles, contentFilename: bad.contentFilename };
     await expectRefused(server, () => upload(server, artifact, options), bad.status ?? 400, bad.message);
+  });
+
+  test("twine prints why a version past 2^53 is refused", async () => {
+    const folder = await mkdtemp(path.join(os.tmpdir(), "pydepot-twine-"));
+    try {
+      const artifact = await sdist({ name: "demo", version: "1.99999999999999999999" });
+      const file = path.join(folder, artifact.filename);
+      await writeFile(file, artifact.bytes);
+      const result = await twineUpload(server.uploadUrl, [file], { username: "__token__", password: tokens.alice });
+      expect(result.code).not.toBe(0);
+      expect(result.stdout).toContain('Invalid version "1.99999999999999999999": its number 99999999999999999999 is larger than 9007199254740991');
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   test("unauthenticated answers carry WWW-Authenticate: Basic", async () => {

@@ -157,6 +157,9 @@ describe("content negotiation", () => {
     ["v1+html only when asked", "application/vnd.pypi.simple.v1+html", "application/vnd.pypi.simple.v1+html; charset=utf-8"],
     ["v1+html preferred by q", "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01", "application/vnd.pypi.simple.v1+html; charset=utf-8"],
     ["latest+json", "application/vnd.pypi.simple.latest+json", JSON_V1],
+    // The most specific range sets a type's q (RFC 9110 §12.5.1): text/html was sent to clients that refused it.
+    ["text/html refused, anything else welcome", "text/html;q=0, */*", JSON_V1],
+    ["JSON refused, any application/* welcome", "application/vnd.pypi.simple.v1+json;q=0, application/*", "application/vnd.pypi.simple.v1+html; charset=utf-8"],
   ];
   test.each(cases)("%s", async (_title, accept, contentType) => {
     for (const url of [server.index, `${server.index}demo-pkg/`]) {
@@ -167,11 +170,13 @@ describe("content negotiation", () => {
     }
   });
 
-  test("an Accept header naming none of the three types → 406 with the types in the reason", async () => {
-    const answer = await get(`${server.index}demo-pkg/`, { accept: "application/json" });
-    expect(answer.status).toBe(406);
-    expect(answer.statusText).toContain("Not acceptable");
-    expect(answer.statusText).toContain("application/vnd.pypi.simple.v1+json");
+  test.each(["application/json", "text/html;q=0, text/*"])("an Accept header that leaves none of the three types acceptable (%s) → 406 with the types in the reason", async (accept) => {
+    for (const url of [server.index, `${server.index}demo-pkg/`]) {
+      const answer = await get(url, { accept });
+      expect(answer.status).toBe(406);
+      expect(answer.statusText).toContain("Not acceptable");
+      expect(answer.statusText).toContain("application/vnd.pypi.simple.v1+json");
+    }
   });
 });
 

@@ -158,6 +158,8 @@ describe("anonymous reads: nginx serves /simple/ pages from the files pydepot re
     expect(htmlV1.headers.get("content-type")).toBe(`${HTML_V1}; charset=utf-8`);
     const outranked = await handedOn("/simple/pinned-app/", { accept: `${JSON_V1}, text/html;q=2` });
     expect(outranked.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const htmlRefused = await handedOn("/simple/pinned-app/", { accept: "*/*, text/html;q=0" });
+    expect(htmlRefused.headers.get("content-type")).toBe(JSON_V1);
     // Another method reaches pydepot too, rather than nginx's own 405 for a page file.
     const before = log.requests.length;
     const removed = await fetch(`${nginx.url}/simple/pinned-app/`, { method: "DELETE" });

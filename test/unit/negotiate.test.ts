@@ -28,12 +28,20 @@ describe("negotiate", () => {
     ["equal q: the richest form wins", "text/html, application/vnd.pypi.simple.v1+html, application/vnd.pypi.simple.v1+json", JSON_V1],
     ["equal q, text/html listed last", "application/vnd.pypi.simple.v1+html, text/html", HTML_V1],
     ["unknown types next to a known one", "image/png, application/json;q=0.9, text/html;q=0.1", HTML],
+    ["application/* alone", "application/*", JSON_V1],
+    ["text/html refused, */* welcome: the type's own q=0 wins over the wildcard", "text/html;q=0, */*", JSON_V1],
+    ["text/html ranked below */*", "*/*;q=0.9, text/html;q=0.1", JSON_V1],
+    ["JSON refused, application/* welcome", "application/vnd.pypi.simple.v1+json;q=0, application/*", HTML_V1],
+    ["v1+html refused, */* welcome", "application/vnd.pypi.simple.v1+html;q=0, */*", HTML],
+    ["equal q: a named type over one a wildcard reaches", "text/html;q=0.5, */*;q=0.5", HTML],
+    ["a browser", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", HTML],
+    ["a type given twice: its higher q", "text/html;q=0, text/html;q=0.5", HTML],
   ])("%s → the right type", (_, accept, expected) => {
     expect(negotiate(accept)).toBe(expected);
   });
 
-  it.each(["application/json", "image/png", "application/vnd.pypi.simple.v2+json", "text/html;q=0", "application/vnd.pypi.simple.v1+json;q=0"])(
-    "answers 406 for %j, which names nothing this index serves",
+  it.each(["application/json", "image/png", "application/vnd.pypi.simple.v2+json", "text/html;q=0", "application/vnd.pypi.simple.v1+json;q=0", "text/html;q=0, text/*", "*/*;q=0"])(
+    "answers 406 for %j, which leaves nothing this index serves acceptable",
     (accept) => {
       let thrown: unknown;
       try {

@@ -47,6 +47,20 @@ describe("normalizeVersion / parseVersion", () => {
       expect((thrown as AppError).message).toBe(`Invalid version ${JSON.stringify(input)}: it is not a PEP 440 version`);
     },
   );
+
+  it.each([
+    ["1.99999999999999999999", "99999999999999999999"],
+    ["9007199254740992", "9007199254740992"],
+    ["1.0rc9007199254740993", "9007199254740993"],
+    ["1.0.post1.dev00000000000000000000000012345678901234567890", "00000000000000000000000012345678901234567890"],
+  ])("%j: a number past 2^53 - 1 (which the library rounds) → 400 naming it", (input, number) => {
+    expect(() => normalizeVersion(input)).toThrow(`Invalid version ${JSON.stringify(input)}: its number ${number} is larger than 9007199254740991`);
+  });
+
+  it("keeps 2^53 - 1 and numbers with leading zeros that fit", () => {
+    expect(normalizeVersion("9007199254740991")).toBe("9007199254740991");
+    expect(normalizeVersion("1.0000000000000000000000000001")).toBe("1.1");
+  });
 });
 
 describe("compareVersions", () => {
