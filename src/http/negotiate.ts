@@ -4,7 +4,10 @@ import type { PageFormat } from "../services/pages.js";
 const JSON_V1 = "application/vnd.pypi.simple.v1+json";
 const HTML_V1 = "application/vnd.pypi.simple.v1+html";
 const HTML = "text/html";
-/** Tie-break at equal q between types the client named: the richest form wins. */
+/**
+ * Tie-break at equal q between types the client named: the richest form wins. (This is why the
+ * header is read here and not by `negotiator`, which breaks such ties by the header's order.)
+ */
 const RANK: Record<PageFormat, number> = { [JSON_V1]: 3, [HTML_V1]: 2, [HTML]: 1 };
 /** Tie-break at equal q between types only a wildcard reached: text/html first, for old clients. */
 const WILDCARD_RANK: Record<PageFormat, number> = { [HTML]: 3, [JSON_V1]: 2, [HTML_V1]: 1 };
