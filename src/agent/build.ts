@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, type Stats } from "node:fs";
 import { lstat, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -90,14 +90,23 @@ async function buildIn(
   const files = [];
   for (const name of (await readdir(out)).filter((entry) => entry.endsWith(`.${extension}`))) {
     const file = path.join(out, name);
-    // Likewise a symbolic link here could make the agent upload a file of its own.
-    if (!(await lstat(file)).isFile()) return fail(`${name} is not a regular file`);
+    if (!isBuildsOwn(await lstat(file), slot.user)) return fail(`${name} is not a file the build made: a link, or another user's file`);
     const libraries = await linkedLibraries(file, workDir, slot.user, interpreter.executable);
     log("agent", `${name}: ${libraries.length ? `links ${libraries.join(", ")}` : "links no shared libraries"}`);
     files.push({ path: file, linkedLibraries: libraries });
   }
   if (files.length === 0) return fail(`the build exited 0 but produced no .${extension} file`);
   return { status: "succeeded", reason: "", files };
+}
+
+/**
+ * A built file the agent may read and upload as the build's: a regular file of the build user's,
+ * with no other name. The agent reads as root: a symbolic link, or a hard link to a file of
+ * another user's (which Linux allows for a file the build user may write, and FreeBSD for any
+ * file on the same filesystem), would make it upload bytes that are not the build's.
+ */
+function isBuildsOwn(stats: Stats, user: BuildUser | null): boolean {
+  return stats.isFile() && stats.nlink === 1 && (user === null || stats.uid === user.uid);
 }
 
 /**

@@ -5,8 +5,10 @@
 // nothing of it survives, and the agent goes on building. disk-filler writes until it is stopped,
 // into an agent work folder on a 64 MiB tmpfs: the agent ends it at the disk reserve. module-bomb
 // builds an egg whose "compiled module" is 200 MiB of zeros: the agent will not unpack it for ldd.
+// foreign-output replaces its egg with a hard link to a file of root's and adds a symbolic link
+// to /etc/shadow: the agent, which reads as root, uploads neither.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, statfsSync } from "node:fs";
+import { chmodSync, mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Farm, FARM_TEST_TIMEOUT_MS, processesOf } from "../support/farm.js";
@@ -70,6 +72,22 @@ describe("a build that attacks its host's resources", { timeout: FARM_TEST_TIMEO
     expect(job.status, log).toBe("failed");
     expect(job.reason).toMatch(/^module_bomb-0\.1-py2\.7[-.a-z0-9_]*\.egg: its compiled modules unpack to more than 64\.0 MiB, too many for its size: not read$/);
     expect(processesOf(user)).toEqual([]);
+  });
+
+  test("a build that leaves links to other users' files as its output fails unread: the agent, reading as root, uploads none of them", async () => {
+    const target = "/tmp/pydepot-foreign-output-target";
+    writeFileSync(target, "root's bytes, not the build's", { mode: 0o666 });
+    chmodSync(target, 0o666);
+    try {
+      await farm.upload(await buildSdist("foreign-output"));
+      const [job] = await farm.settled("foreign-output", 1);
+      const log = logText(await farm.job(job.id));
+      expect(job.status, log).toBe("failed");
+      expect(job.reason).toMatch(/^(foreign_output-1\.0-py2\.7\.egg|shadow\.egg) is not a file the build made: a link, or another user's file$/);
+      expect(await farm.files("foreign-output")).toEqual(["foreign-output-1.0.tar.gz"]);
+    } finally {
+      rmSync(target, { force: true });
+    }
   });
 });
 

@@ -29,6 +29,7 @@ export type Fixture =
   | "disk-filler" // its build writes to a file until something stops it
   | "module-bomb" // its egg's "compiled module" is 200 MiB of zeros, compressed to a few hundred KiB
   | "log-flood" // its build prints 30,000 lines at once and a 20 MiB line, then succeeds
+  | "foreign-output" // its egg build replaces its egg with a hard link to a file of root's and adds a symbolic link to /etc/shadow
   // import checker fixtures (test/checker), also uploaded as sdists for the farm to build
   | "py3-only" // a universal wheel whose one module imports on Python 3 only
   | "py3-dep" // pure, Requires-Python >=3: no file for Python 2.7
