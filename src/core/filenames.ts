@@ -94,6 +94,18 @@ function parseWheel(filename: string): ArtifactName {
   };
 }
 
+/**
+ * The distribution a wheel's `{name}-{version}.dist-info` folder names (the name escaped as in the
+ * filename, so the first `-` ends it), or null when the folder is not of that shape. Installed,
+ * this folder is the distribution: pip list, pip uninstall and importlib.metadata find it by it.
+ */
+export function parseDistInfoFolder(folder: string): { project: NormalizedName; version: Version } | null {
+  const match = /^(?<name>[^-]+)-(?<version>.+)\.dist-info$/.exec(folder);
+  if (!match?.groups || !isValidName(match.groups.name)) return null;
+  const version = normalizeVersion(match.groups.version.replace(/_/g, "-"));
+  return version ? { project: normalize(match.groups.name), version } : null;
+}
+
 function parseEgg(filename: string): ArtifactName {
   const match = EGG.exec(filename);
   if (!match?.groups) {

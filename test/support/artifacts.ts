@@ -235,7 +235,18 @@ export async function wheelWithMetadata(options: { name: string; version: string
     [`${distInfo}/METADATA`]: metadata,
     [`${distInfo}/WHEEL`]: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
   });
+  members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
   return { ...base, bytes: await zip(members), metadata: Buffer.from(metadata) };
+}
+
+/** A wheel of `name` `version` with the WHEEL file given (null: none) and with or without RECORD. */
+export async function wheelWithLayout(options: { name: string; version: string }, layout: { wheelFile: string | null; record: boolean }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const members = asBuffers({ [`${filenameName(options.name)}/__init__.py`]: "", [`${distInfo}/METADATA`]: base.metadata });
+  if (layout.wheelFile !== null) members[`${distInfo}/WHEEL`] = Buffer.from(layout.wheelFile);
+  if (layout.record) members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
+  return { ...base, bytes: await zip(members) };
 }
 
 /** The first `fraction` of the file's bytes, as an interrupted transfer would leave it. */

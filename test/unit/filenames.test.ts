@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../src/core/errors.js";
-import { parseFilename } from "../../src/core/filenames.js";
+import { parseDistInfoFolder, parseFilename } from "../../src/core/filenames.js";
 import type { NormalizedName } from "../../src/core/types.js";
 
 interface Expected {
@@ -202,5 +202,20 @@ describe("parseFilename: rejections", () => {
     const error = rejection("dep-a-1.0.tar.gz", "dep");
     expect(error.status).toBe(400);
     expect(error.message).toMatch(version);
+  });
+});
+
+describe("parseDistInfoFolder", () => {
+  it.each<[string, { project: string; version: string } | null]>([
+    ["demo_pkg-1.0.dist-info", { project: "demo-pkg", version: "1.0" }],
+    ["Demo.Pkg-1.0.0.dist-info", { project: "demo-pkg", version: "1.0.0" }],
+    ["demo-1.0_post1.dist-info", { project: "demo", version: "1.0.post1" }],
+    ["demo-1.0+local.dist-info", { project: "demo", version: "1.0+local" }],
+    ["demo.dist-info", null],
+    ["demo-banana.dist-info", null],
+    ["demo-2.0-extra.dist-info", null],
+    ["-1.0.dist-info", null],
+  ])("%s", (folder, expected) => {
+    expect(parseDistInfoFolder(folder)).toEqual(expected);
   });
 });
