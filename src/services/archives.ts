@@ -41,7 +41,7 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
       zip.on("end", () => resolve(listing));
       const seen = new Set<string>();
       zip.on("entry", (entry: yauzl.Entry) => {
-        const unplaceable = misplaced(label, entry.fileName);
+        const unplaceable = misplaced(label, entry.fileName) ?? unpackable(label, entry);
         if (unplaceable) {
           zip.close();
           return reject(unplaceable);
@@ -117,6 +117,19 @@ function misplaced(label: string, name: string) {
   const parts = name.replace(/\/$/, "").split("/");
   if (name === "" || name === "." || parts.every((part) => part !== "" && part !== "." && part !== "..")) return null;
   return badRequest(`Invalid ${label}: member ${JSON.stringify(name)} is not a plain relative path (absolute, or with '..', '.' or empty parts), so unpackers differ on where it goes`);
+}
+
+/** Compression methods Python's zipfile unpacks: stored, deflate, bzip2, lzma. */
+const PYTHON_ZIP_METHODS = new Set([0, 8, 12, 14]);
+
+/**
+ * A zip member the installers cannot unpack (pip and easy_install use Python's zipfile), checked
+ * for every member, read or not: the file would be listed and chosen, then fail to install.
+ */
+function unpackable(label: string, entry: yauzl.Entry) {
+  if (entry.isEncrypted()) return badRequest(`Invalid ${label}: ${entry.fileName} is encrypted, and no installer can unpack it`);
+  if (PYTHON_ZIP_METHODS.has(entry.compressionMethod)) return null;
+  return badRequest(`Invalid ${label}: ${entry.fileName} is compressed by method ${entry.compressionMethod}, which Python's zipfile (pip, easy_install) cannot unpack: use deflate`);
 }
 
 /** A tar link whose target lies outside the archive: Python's tarfile data filter (which pip uses) refuses it. */

@@ -6,8 +6,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   egg,
+  encryptedMember,
   gzipOfGarbage,
   lyingZipBombWheel,
+  memberCompressedBy,
   mismatchedWheel,
   notAnArchive,
   sdist,
@@ -109,6 +111,11 @@ describe("refused uploads", () => {
     ["truncated .zip sdist", { artifact: async () => truncated(await sdist({ name: "demo", version: "2.0", format: "zip" })), message: "Invalid sdist demo-2.0.zip: not a readable zip archive" }],
     ["zip bomb (METADATA inflates to 50 MiB)", { artifact: () => zipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo-2.0.dist-info/METADATA unpacks to more than 4194304 bytes" }],
     ["zip bomb lying about its size", { artifact: () => lyingZipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
+    // Python's zipfile (pip, easy_install) unpacks no encrypted member and no method but stored, deflate, bzip2 and lzma: the install fails.
+    ["a wheel with an encrypted module", { artifact: async () => encryptedMember(await demoWheel(), "demo/__init__.py"), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo/__init__.py is encrypted, and no installer can unpack it" }],
+    ["a wheel with a module compressed by Deflate64", { artifact: async () => memberCompressedBy(await demoWheel(), "demo/__init__.py", 9), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo/__init__.py is compressed by method 9, which Python's zipfile (pip, easy_install) cannot unpack: use deflate" }],
+    ["an egg with an AES-encrypted module (method 99)", { artifact: async () => memberCompressedBy(await egg({ name: "demo", version: "2.0", python: "2.7" }), "demo/__init__.py", 99), message: "Invalid egg demo-2.0-py2.7.egg: demo/__init__.py is compressed by method 99, which Python's zipfile (pip, easy_install) cannot unpack: use deflate" }],
+    ["a zip sdist with an encrypted setup.py", { artifact: async () => encryptedMember(await sdist({ name: "demo", version: "2.0", format: "zip" }), "demo-2.0/setup.py"), message: "Invalid sdist demo-2.0.zip: demo-2.0/setup.py is encrypted, and no installer can unpack it" }],
     ["a wheel holding METADATA twice", { artifact: () => twoMetadataWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: it holds demo-2.0.dist-info/METADATA twice, and readers differ on which copy counts" }],
     ["an sdist holding PKG-INFO twice", { artifact: () => twoPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: it holds demo-2.0/PKG-INFO twice, and readers differ on which copy counts" }],
     ["an sdist with an absolute member", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "/etc/cron.d/evil" }), message: 'Invalid sdist demo-2.0.tar.gz: member "/etc/cron.d/evil" is not a plain relative path' }],

@@ -321,6 +321,32 @@ async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
 
 /** Rewrite the uncompressed size a zip declares for one member (central directory and local header). */
 function claimUncompressedSize(archive: Buffer, member: string, size: number): Buffer {
+  return patchMember(archive, member, (bytes, central, local) => {
+    bytes.writeUInt32LE(size, central + 24);
+    bytes.writeUInt32LE(size, local + 22);
+  });
+}
+
+/** The archive with `member` marked encrypted (general purpose flag bit 0), in its central and local headers. */
+export function encryptedMember<T extends Artifact>(artifact: T, member: string): T {
+  const bytes = patchMember(artifact.bytes, member, (copy, central, local) => {
+    copy.writeUInt16LE(copy.readUInt16LE(central + 8) | 1, central + 8);
+    copy.writeUInt16LE(copy.readUInt16LE(local + 6) | 1, local + 6);
+  });
+  return { ...artifact, bytes };
+}
+
+/** The archive with `member` said to be compressed by `method` (9: Deflate64, 99: AES), in its central and local headers. */
+export function memberCompressedBy<T extends Artifact>(artifact: T, member: string, method: number): T {
+  const bytes = patchMember(artifact.bytes, member, (copy, central, local) => {
+    copy.writeUInt16LE(method, central + 10);
+    copy.writeUInt16LE(method, local + 8);
+  });
+  return { ...artifact, bytes };
+}
+
+/** A copy of a zip with `patch` applied to one member's central directory entry and local header (their offsets). */
+function patchMember(archive: Buffer, member: string, patch: (bytes: Buffer, central: number, local: number) => void): Buffer {
   const bytes = Buffer.from(archive);
   const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   let offset = bytes.readUInt32LE(end + 16);
@@ -328,8 +354,7 @@ function claimUncompressedSize(archive: Buffer, member: string, size: number): B
     const nameLength = bytes.readUInt16LE(offset + 28);
     const next = offset + 46 + nameLength + bytes.readUInt16LE(offset + 30) + bytes.readUInt16LE(offset + 32);
     if (bytes.toString("utf8", offset + 46, offset + 46 + nameLength) === member) {
-      bytes.writeUInt32LE(size, offset + 24);
-      bytes.writeUInt32LE(size, bytes.readUInt32LE(offset + 42) + 22);
+      patch(bytes, offset, bytes.readUInt32LE(offset + 42));
       return bytes;
     }
     offset = next;
