@@ -1,4 +1,5 @@
 import { createReadStream, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -37,10 +38,12 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
         return reject(badRequest(`Invalid ${label}: more than ${MAX_ENTRIES} members`));
       }
       const listing: ArchiveListing = { names: [], members: new Map() };
+      let directoryBytes = 0;
       zip.on("error", fail);
-      zip.on("end", () => resolve(listing));
+      zip.on("end", () => checkDirectoryBounds(source, label, directoryBytes).then(() => resolve(listing), reject));
       const seen = new Set<string>();
       zip.on("entry", (entry: yauzl.Entry) => {
+        directoryBytes += CENTRAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.fileCommentLength;
         const unplaceable = misplaced(label, entry.fileName) ?? unpackable(label, entry);
         if (unplaceable) {
           zip.close();
@@ -70,6 +73,59 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
     if (typeof source === "string") yauzl.open(source, options, opened);
     else yauzl.fromBuffer(source, options, opened);
   });
+}
+
+const CENTRAL_HEADER_BYTES = 46;
+const END_SIGNATURE = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+const END_BYTES = 22;
+const ZIP64_END_SIGNATURE = 0x06064b50;
+const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
+/** Python reads a zip64 end record of this size only, right before its locator. */
+const ZIP64_END_BYTES = 56;
+const ZIP64_LOCATOR_BYTES = 20;
+const MAX_COMMENT_BYTES = 0xffff;
+
+/**
+ * The central directory yauzl walked (from the end record's offset, by its entry count) must be
+ * the one Python's zipfile reads (the end record's size of bytes, right before the end records):
+ * with a miscount, a wrong size or bytes between them, pip installs members, a second METADATA
+ * say, that the index never saw. The end record is the last one, as both find it.
+ */
+async function checkDirectoryBounds(source: ArchiveSource, label: string, walked: number): Promise<void> {
+  const { tail, start } = await readTail(source, END_BYTES + MAX_COMMENT_BYTES + ZIP64_LOCATOR_BYTES + ZIP64_END_BYTES);
+  const disagree = () => badRequest(`Invalid ${label}: its central directory is not the size or in the place its end record says, so readers differ on which members it holds`);
+  const end = tail.lastIndexOf(END_SIGNATURE);
+  if (end < 0 || end > tail.length - END_BYTES || tail.readUInt16LE(end + 20) !== tail.length - end - END_BYTES) throw disagree();
+  let size = tail.readUInt32LE(end + 12);
+  let offset = tail.readUInt32LE(end + 16);
+  let recordsStart = start + end;
+  const locator = end - ZIP64_LOCATOR_BYTES;
+  if (locator >= 0 && tail.readUInt32LE(locator) === ZIP64_LOCATOR_SIGNATURE) {
+    const record = locator - ZIP64_END_BYTES;
+    if (record < 0 || tail.readUInt32LE(record) !== ZIP64_END_SIGNATURE || Number(tail.readBigUInt64LE(locator + 8)) !== start + record) throw disagree();
+    size = Number(tail.readBigUInt64LE(record + 40));
+    offset = Number(tail.readBigUInt64LE(record + 48));
+    recordsStart = start + record;
+  }
+  if (size !== walked || offset + size !== recordsStart) throw disagree();
+}
+
+/** The last `limit` bytes of an archive (all of a smaller one) and where they start. */
+async function readTail(source: ArchiveSource, limit: number): Promise<{ tail: Buffer; start: number }> {
+  if (typeof source !== "string") {
+    const start = Math.max(0, source.length - limit);
+    return { tail: source.subarray(start), start };
+  }
+  const file = await open(source, "r");
+  try {
+    const { size } = await file.stat();
+    const start = Math.max(0, size - limit);
+    const tail = Buffer.alloc(size - start);
+    await file.read(tail, 0, tail.length, start);
+    return { tail, start };
+  } finally {
+    await file.close();
+  }
 }
 
 /**

@@ -200,6 +200,28 @@ export async function twoMetadataWheel(options: { name: string; version: string 
   return { ...base, bytes: await collect(archive.outputStream) };
 }
 
+/**
+ * A wheel whose central directory holds a second METADATA (naming an evil dependency) after the
+ * honest one, while its end record counts one entry less: a reader that walks the entries by count
+ * (yauzl) never sees it, one that reads the directory by its size (Python's zipfile, so pip) takes
+ * the later copy.
+ */
+export async function miscountedZipWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await twoMetadataWheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const archive = new yazl.ZipFile();
+  archive.addBuffer(base.metadata, `${distInfo}/METADATA`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"), `${distInfo}/WHEEL`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from(`${distInfo}/RECORD,,\n`), `${distInfo}/RECORD`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from(coreMetadata({ name: options.name, version: options.version, requiresDist: ["evil-dependency"] })), `${distInfo}/METADATA`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.end();
+  const bytes = await collect(archive.outputStream);
+  const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  bytes.writeUInt16LE(3, end + 8);
+  bytes.writeUInt16LE(3, end + 10);
+  return { ...base, bytes };
+}
+
 /** An sdist whose tar holds PKG-INFO twice, with different Requires-Python: tar extraction keeps the last. */
 export async function twoPkgInfoSdist(options: { name: string; version: string }): Promise<Artifact> {
   const stem = `${filenameName(options.name)}-${options.version}`;
