@@ -2,7 +2,7 @@ import { mapConcurrently } from "../core/concurrency.js";
 import { AppError, badRequest } from "../core/errors.js";
 import { checkWheelFile } from "../core/core-metadata.js";
 import { distributionSlot, parseDistInfoFolder, parseFilename, type ArtifactName } from "../core/filenames.js";
-import { normalize, parseProjectName } from "../core/names.js";
+import { isValidName, normalize, parseProjectName } from "../core/names.js";
 import type { Sha256 } from "../core/types.js";
 import { compareVersions, normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
@@ -296,6 +296,13 @@ export class Ingest {
 
 function checkMetadata(name: ArtifactName, metadata: ArtifactMetadata): void {
   if (metadata.wheelLayout) checkWheelLayout(name, metadata.wheelLayout);
+  // The Name becomes the project's display name (the index's project list, the web UI); JavaScript
+  // lowercases the Kelvin sign to "k", so "\u212Aafka" would pass as kafka and show as its look-alike.
+  if (!isValidName(metadata.name)) {
+    // Spelled out: a reason phrase carries ASCII only, and the point is a letter that looks like another.
+    const shown = metadata.name.replace(/[^\x20-\x7e]/gu, (character) => `<U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`);
+    throw badRequest(`Invalid metadata in ${name.filename}: Name "${shown}" is no project name (ASCII letters, digits, '.', '_' and '-', starting and ending with a letter or digit)`);
+  }
   if (normalize(metadata.name) !== name.project) {
     throw badRequest(`Name mismatch: ${name.filename} is for ${name.project}, but its metadata says Name: ${metadata.name}`);
   }
