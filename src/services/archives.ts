@@ -147,7 +147,9 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
       // Only the members read may not repeat: appending to a tar adds a second copy of others, which unpack in order.
       if (wanted(name) && wantedSeen.has(name)) throw twice(label, name);
       if (wanted(name)) wantedSeen.add(name);
-      if (entry.header.type === "file" && wanted(name)) listing.members.set(name, await collect(entry as AsyncIterable<Buffer> & { destroy(): unknown }, MAX_MEMBER_BYTES, `${label}: ${name}`));
+      // A link's content is another member's (or outside): say so, rather than that the member is missing.
+      if (wanted(name) && entry.header.type !== "file") throw badRequest(`Invalid ${label}: ${name} is a ${entry.header.type ?? "special member"}, not a regular file`);
+      if (wanted(name)) listing.members.set(name, await collect(entry as AsyncIterable<Buffer> & { destroy(): unknown }, MAX_MEMBER_BYTES, `${label}: ${name}`));
       else entry.resume();
     }
   })();

@@ -248,6 +248,18 @@ export async function sdistWithEntry(options: { name: string; version: string },
   return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
 }
 
+/** An sdist whose PKG-INFO is a symbolic link to a file beside it that holds valid metadata (pip reads no PKG-INFO; the index must). */
+export async function linkedPkgInfoSdist(options: { name: string; version: string }): Promise<Artifact> {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const pack = tar.pack();
+  const output = collect(pack);
+  pack.entry({ name: `${stem}/METADATA.txt`, mode: 0o644, mtime: MTIME }, coreMetadata(options));
+  pack.entry({ name: `${stem}/PKG-INFO`, type: "symlink", linkname: "METADATA.txt", mode: 0o644, mtime: MTIME });
+  pack.entry({ name: `${stem}/setup.py`, mode: 0o644, mtime: MTIME }, "from setuptools import setup\nsetup()\n");
+  pack.finalize();
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
+}
+
 /** A wheel of `name` `version` whose METADATA is `metadata` as given, in a `.dist-info` folder named `distInfo` (default: the filename's). */
 export async function wheelWithMetadata(options: { name: string; version: string; distInfo?: string }, metadata: string): Promise<Wheel> {
   const base = await wheel(options);
