@@ -44,7 +44,7 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
       const seen = new Set<string>();
       zip.on("entry", (entry: yauzl.Entry) => {
         directoryBytes += CENTRAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.fileCommentLength;
-        const unplaceable = misplaced(label, entry.fileName) ?? unpackable(label, entry);
+        const unplaceable = renamed(label, entry) ?? misplaced(label, entry.fileName) ?? unpackable(label, entry);
         if (unplaceable) {
           zip.close();
           return reject(unplaceable);
@@ -175,6 +175,17 @@ function misplaced(label: string, name: string) {
   const parts = name.replace(/\/$/, "").split("/");
   if (name === "" || name === "." || parts.every((part) => part !== "" && part !== "." && part !== "..")) return null;
   return badRequest(`Invalid ${label}: member ${JSON.stringify(name)} is not a plain relative path (absolute, or with '..', '.' or empty parts), so unpackers differ on where it goes`);
+}
+
+/**
+ * A member an Info-ZIP Unicode Path extra field names otherwise than its own name field: yauzl and
+ * Python 3.12+ take the field's name, Python up to 3.11 (pip there) the name field, so each would
+ * find another METADATA.
+ */
+function renamed(label: string, entry: yauzl.Entry) {
+  const named = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, [], false);
+  if (named === entry.fileName) return null;
+  return badRequest(`Invalid ${label}: member ${JSON.stringify(named)} is renamed ${JSON.stringify(entry.fileName)} by a Unicode Path extra field, which Python before 3.12 ignores, so readers differ on its name`);
 }
 
 /** Compression methods Python's zipfile unpacks: stored, deflate, bzip2, lzma. */

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import type { Writable } from "node:stream";
-import { createGzip, gzipSync } from "node:zlib";
+import { crc32, createGzip, gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import yazl from "yazl";
 
@@ -220,6 +220,49 @@ export async function miscountedZipWheel(options: { name: string; version: strin
   bytes.writeUInt16LE(3, end + 8);
   bytes.writeUInt16LE(3, end + 10);
   return { ...base, bytes };
+}
+
+/**
+ * A wheel whose members are renamed by Info-ZIP Unicode Path extra fields (0x7075): Python up to
+ * 3.11 ignores them and reads the honest METADATA; yauzl and Python 3.12+ read another member,
+ * naming an evil dependency, as METADATA and the honest one as demo/honest.txt.
+ */
+export async function unicodePathWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const evil = Buffer.from(coreMetadata({ name: options.name, version: options.version, requiresDist: ["evil-dependency"] }));
+  const members: [string, Buffer, string | null][] = [
+    [`${distInfo}/METADATA`, base.metadata, "demo/honest.txt"],
+    ["demo/evil.txt", evil, `${distInfo}/METADATA`],
+    [`${distInfo}/WHEEL`, Buffer.from("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"), null],
+    [`${distInfo}/RECORD`, Buffer.from(`${distInfo}/RECORD,,\n`), null],
+  ];
+  const archive = new yazl.ZipFile();
+  for (const [name, content, unicodeName] of members) {
+    // Written as the entry's comment, then declared an extra field: yazl writes no extra fields.
+    const entryOptions = { mtime: MTIME, forceDosTimestamp: true, fileComment: unicodeName === null ? undefined : unicodePathField(name, unicodeName) };
+    archive.addBuffer(content, name, entryOptions);
+  }
+  archive.end();
+  const bytes = await collect(archive.outputStream);
+  for (const [name, , unicodeName] of members) {
+    if (unicodeName === null) continue;
+    patchMember(bytes, name, (copy, central) => {
+      copy.writeUInt16LE(copy.readUInt16LE(central + 32), central + 30);
+      copy.writeUInt16LE(0, central + 32);
+    }).copy(bytes);
+  }
+  return { ...base, bytes };
+}
+
+/** An Info-ZIP Unicode Path extra field: id, size, version 1, the CRC-32 of the name it replaces, the new name. */
+function unicodePathField(name: string, unicodeName: string): Buffer {
+  const data = Buffer.concat([Buffer.from([1]), Buffer.alloc(4), Buffer.from(unicodeName)]);
+  data.writeUInt32LE(crc32(Buffer.from(name)), 1);
+  const header = Buffer.alloc(4);
+  header.writeUInt16LE(0x7075, 0);
+  header.writeUInt16LE(data.length, 2);
+  return Buffer.concat([header, data]);
 }
 
 /** An sdist whose tar holds PKG-INFO twice, with different Requires-Python: tar extraction keeps the last. */
