@@ -38,12 +38,20 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
         return reject(badRequest(`Invalid ${label}: more than ${MAX_ENTRIES} members`));
       }
       const listing: ArchiveListing = { names: [], members: new Map() };
+      // What installers unpack: Python's zipfile holds each member to the size the directory declares.
+      const budget = unpackBudget(typeof source === "string" ? statSync(source).size : source.length);
+      let declaredBytes = 0;
       let directoryBytes = 0;
       zip.on("error", fail);
       zip.on("end", () => checkDirectoryBounds(source, label, directoryBytes).then(() => resolve(listing), reject));
       const seen = new Set<string>();
       zip.on("entry", (entry: yauzl.Entry) => {
         directoryBytes += CENTRAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.fileCommentLength;
+        declaredBytes += entry.uncompressedSize;
+        if (declaredBytes > budget) {
+          zip.close();
+          return reject(tooLargeUnpacked(label, budget));
+        }
         const unplaceable = renamed(label, entry) ?? misplaced(label, entry.fileName) ?? unpackable(label, entry);
         if (unplaceable) {
           zip.close();
@@ -216,12 +224,16 @@ function twice(label: string, name: string) {
   return badRequest(`Invalid ${label}: it holds ${name} twice, and readers differ on which copy counts`);
 }
 
+function tooLargeUnpacked(label: string, budget: number) {
+  return badRequest(`Invalid ${label}: it unpacks to more than ${budget} bytes (archive bomb?)`);
+}
+
 function limitBytes(budget: number, label: string): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      if (seen > budget) return done(badRequest(`Invalid ${label}: it unpacks to more than ${budget} bytes (archive bomb?)`));
+      if (seen > budget) return done(tooLargeUnpacked(label, budget));
       done(null, chunk);
     },
   });

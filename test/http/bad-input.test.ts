@@ -13,6 +13,7 @@ import {
   memberCompressedBy,
   miscountedZipWheel,
   mismatchedWheel,
+  moduleBombWheel,
   notAnArchive,
   sdist,
   sdistWithEntry,
@@ -132,6 +133,7 @@ describe("refused uploads", () => {
     ["an sdist with a hard link to a file outside", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/shadow", type: "link", linkname: "/etc/shadow" }), message: 'Invalid sdist demo-2.0.tar.gz: demo-2.0/shadow links to "/etc/shadow", outside the archive' }],
     ["a wheel holding METADATA again as demo-2.0.dist-info//METADATA", { artifact: () => wheel({ name: "demo", version: "2.0", extraFiles: { "demo-2.0.dist-info//METADATA": "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\nRequires-Dist: evil\n" } }), message: 'Invalid wheel demo-2.0-py3-none-any.whl: member "demo-2.0.dist-info//METADATA" is not a plain relative path' }],
     ["an sdist whose PKG-INFO is a symlink to another member", { artifact: () => linkedPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: demo-2.0/PKG-INFO is a symlink, not a regular file" }],
+    ["zip bomb outside the metadata (a 200 MiB module of zeros, which installers unpack)", { artifact: () => moduleBombWheel({ name: "demo", version: "2.0" }), message: `Invalid wheel demo-2.0-py3-none-any.whl: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
     ["tar bomb (200 MiB of zeros)", { artifact: () => tarBomb({ name: "demo", version: "2.0" }), message: `Invalid sdist demo-2.0.tar.gz: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
     // the form
     ["no content part", { artifact: demoSdist, contentFilename: null, message: "Missing file: the upload has no 'content' part" }],

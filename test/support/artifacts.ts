@@ -155,6 +155,14 @@ export async function zipBombWheel(options: { name: string; version: string }): 
 }
 
 /**
+ * A wheel with a valid METADATA and a 200 MiB module of zeros (about 200 KB deflated): the server
+ * reads only METADATA, but pip and the import checker unpack the whole of it.
+ */
+export async function moduleBombWheel(options: { name: string; version: string }): Promise<Wheel> {
+  return wheel({ ...options, extraFiles: { [`${filenameName(options.name)}/zeros.bin`]: Buffer.alloc(200 * MiB) } });
+}
+
+/**
  * The same bomb, but its central directory claims METADATA is 100 bytes: only a reader that
  * counts what it inflates notices.
  */
