@@ -180,6 +180,8 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
  * name twice cannot see. The archive's own root (`./`, `.`) is no member.
  */
 function misplaced(label: string, name: string) {
+  // Python's zipfile cuts a name at a NUL (METADATA\0.txt is METADATA to pip), yauzl keeps it.
+  if (name.includes("\0")) return badRequest(`Invalid ${label}: member ${JSON.stringify(name)} has a NUL in its name, where readers cut it or not`);
   const parts = name.replace(/\/$/, "").split("/");
   if (name === "" || name === "." || parts.every((part) => part !== "" && part !== "." && part !== "..")) return null;
   return badRequest(`Invalid ${label}: member ${JSON.stringify(name)} is not a plain relative path (absolute, or with '..', '.' or empty parts), so unpackers differ on where it goes`);

@@ -273,6 +273,24 @@ function unicodePathField(name: string, unicodeName: string): Buffer {
   return Buffer.concat([header, data]);
 }
 
+/**
+ * A wheel with a second METADATA, naming an evil dependency, under the name `METADATA\0.txt`
+ * after the honest one: Python's zipfile cuts names at a NUL, so pip reads it as METADATA (the
+ * later copy wins); yauzl keeps the NUL and takes it for another member.
+ */
+export async function nulNamedWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const evil = coreMetadata({ name: options.name, version: options.version, requiresDist: ["evil-dependency"] });
+  const members = asBuffers({
+    [`${distInfo}/METADATA`]: base.metadata,
+    [`${distInfo}/METADATA\0.txt`]: evil,
+    [`${distInfo}/WHEEL`]: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+  });
+  members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
+  return { ...base, bytes: await zip(members) };
+}
+
 /** An sdist whose tar holds PKG-INFO twice, with different Requires-Python: tar extraction keeps the last. */
 export async function twoPkgInfoSdist(options: { name: string; version: string }): Promise<Artifact> {
   const stem = `${filenameName(options.name)}-${options.version}`;
