@@ -3,11 +3,34 @@ import { badRequest } from "./errors.js";
 /** Core metadata headers (PKG-INFO / METADATA), keyed by lowercase field name, in file order. */
 export type CoreMetadata = Map<string, string[]>;
 
-/**
- * Parse the RFC 822 header block of a core metadata file the way Python's email parser does:
- * headers until the first blank line, indented lines continue the previous header.
- */
+/** Parse the RFC 822 header block of a core metadata file the way Python's email parser does, with the fields every reader needs. */
 export function parseCoreMetadata(text: string, source: string): CoreMetadata {
+  const headers = parseHeaders(text, source);
+  const version = headers.get("metadata-version")?.[0];
+  if (!version) throw badRequest(`Invalid ${source}: no Metadata-Version`);
+  // The core metadata spec: a reader fails on a major version it does not know and reads a newer minor one.
+  if (Number.parseInt(version, 10) > 2) throw badRequest(`Unsupported ${source}: Metadata-Version ${version}`);
+  // parseInt reads "banana" as no major version at all and "2.1<script>" as 2.
+  if (!/^\d+\.\d+$/.test(version)) throw badRequest(`Invalid ${source}: Metadata-Version ${JSON.stringify(version)} is not MAJOR.MINOR`);
+  for (const field of ["name", "version"]) {
+    if (!headers.get(field)?.[0]) throw badRequest(`Invalid ${source}: no ${field === "name" ? "Name" : "Version"}`);
+  }
+  return headers;
+}
+
+/**
+ * Check a wheel's WHEEL file as pip does before it installs anything: a Wheel-Version of dotted
+ * numbers whose major version is 1 (pip refuses a later one; a later minor one only warns).
+ */
+export function checkWheelFile(text: string, source: string): void {
+  const version = parseHeaders(text, source).get("wheel-version")?.[0];
+  if (!version) throw badRequest(`Invalid ${source}: no Wheel-Version, so pip refuses to install the wheel`);
+  if (!/^\d+(\.\d+)*$/.test(version)) throw badRequest(`Invalid ${source}: Wheel-Version ${JSON.stringify(version)} is not dotted numbers, so pip refuses to install the wheel`);
+  if (Number.parseInt(version, 10) > 1) throw badRequest(`Unsupported ${source}: Wheel-Version ${version}, which pip refuses to install (it knows 1.x)`);
+}
+
+/** Headers until the first blank line, indented lines continuing the previous header (core metadata, WHEEL). */
+function parseHeaders(text: string, source: string): CoreMetadata {
   const headers: CoreMetadata = new Map();
   let last: { name: string; values: string[] } | null = null;
   for (const line of text.replace(/\r\n?/g, "\n").split("\n")) {
@@ -24,15 +47,6 @@ export function parseCoreMetadata(text: string, source: string): CoreMetadata {
     values.push(line.slice(colon + 1).trim());
     headers.set(name, values);
     last = { name, values };
-  }
-  const version = headers.get("metadata-version")?.[0];
-  if (!version) throw badRequest(`Invalid ${source}: no Metadata-Version`);
-  // The core metadata spec: a reader fails on a major version it does not know and reads a newer minor one.
-  if (Number.parseInt(version, 10) > 2) throw badRequest(`Unsupported ${source}: Metadata-Version ${version}`);
-  // parseInt reads "banana" as no major version at all and "2.1<script>" as 2.
-  if (!/^\d+\.\d+$/.test(version)) throw badRequest(`Invalid ${source}: Metadata-Version ${JSON.stringify(version)} is not MAJOR.MINOR`);
-  for (const field of ["name", "version"]) {
-    if (!headers.get(field)?.[0]) throw badRequest(`Invalid ${source}: no ${field === "name" ? "Name" : "Version"}`);
   }
   return headers;
 }

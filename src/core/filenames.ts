@@ -20,13 +20,25 @@ export interface ArtifactName {
 
 /**
  * Which file of a release an installer takes this one for: its kind, and a wheel's build tag
- * and tags or an egg's Python and platform, lowercased as pip compares tags. A release has one
- * sdist whatever its format (PyPI's rule). Two files of a release with one slot are one
- * distribution under two names.
+ * and tags or an egg's Python and platform, compared as pip compares them: tags lowercased, a
+ * compressed tag set as the set it stands for (`py3.py2` is `py2.py3`), a build tag as its number
+ * and the rest (`01` is build 1). A release has one sdist whatever its format (PyPI's rule). Two
+ * files of a release with one slot are one distribution under two names.
  */
 export function distributionSlot(file: Pick<ArtifactName, "kind" | "pythonTag" | "abiTag" | "platform" | "buildTag">): string {
   if (file.kind === "sdist") return "sdist";
-  return [file.kind, file.buildTag ?? "", file.pythonTag, file.abiTag ?? "", file.platform ?? ""].join("-").toLowerCase();
+  if (file.kind === "egg") return [file.kind, file.pythonTag, file.platform ?? ""].join("-").toLowerCase();
+  return [file.kind, buildNumber(file.buildTag ?? ""), tagSet(file.pythonTag), tagSet(file.abiTag ?? ""), tagSet(file.platform ?? "")].join("-");
+}
+
+function tagSet(tags: string): string {
+  return [...new Set(tags.toLowerCase().split("."))].sort().join(".");
+}
+
+/** pip reads a build tag as (its leading digits as a number, the rest). */
+function buildNumber(buildTag: string): string {
+  const match = /^(\d+)(.*)$/.exec(buildTag);
+  return match ? `${BigInt(match[1])}${match[2]}` : buildTag;
 }
 
 const SDIST_EXTENSIONS = [".tar.gz", ".tar.bz2", ".zip"] as const;
@@ -92,6 +104,18 @@ function parseWheel(filename: string): ArtifactName {
     platform,
     buildTag,
   };
+}
+
+/**
+ * The distribution a wheel's `{name}-{version}.dist-info` folder names (the name escaped as in the
+ * filename, so the first `-` ends it), or null when the folder is not of that shape. Installed,
+ * this folder is the distribution: pip list, pip uninstall and importlib.metadata find it by it.
+ */
+export function parseDistInfoFolder(folder: string): { project: NormalizedName; version: Version } | null {
+  const match = /^(?<name>[^-]+)-(?<version>.+)\.dist-info$/.exec(folder);
+  if (!match?.groups || !isValidName(match.groups.name)) return null;
+  const version = normalizeVersion(match.groups.version.replace(/_/g, "-"));
+  return version ? { project: normalize(match.groups.name), version } : null;
 }
 
 function parseEgg(filename: string): ArtifactName {

@@ -1,4 +1,5 @@
 import { createReadStream, statSync } from "node:fs";
+import { open } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -37,11 +38,21 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
         return reject(badRequest(`Invalid ${label}: more than ${MAX_ENTRIES} members`));
       }
       const listing: ArchiveListing = { names: [], members: new Map() };
+      // What installers unpack: Python's zipfile holds each member to the size the directory declares.
+      const budget = unpackBudget(typeof source === "string" ? statSync(source).size : source.length);
+      let declaredBytes = 0;
+      let directoryBytes = 0;
       zip.on("error", fail);
-      zip.on("end", () => resolve(listing));
+      zip.on("end", () => checkDirectoryBounds(source, label, directoryBytes).then(() => resolve(listing), reject));
       const seen = new Set<string>();
       zip.on("entry", (entry: yauzl.Entry) => {
-        const unplaceable = misplaced(label, entry.fileName);
+        directoryBytes += CENTRAL_HEADER_BYTES + entry.fileNameLength + entry.extraFieldLength + entry.fileCommentLength;
+        declaredBytes += entry.uncompressedSize;
+        if (declaredBytes > budget) {
+          zip.close();
+          return reject(tooLargeUnpacked(label, budget));
+        }
+        const unplaceable = renamed(label, entry) ?? misplaced(label, entry.fileName) ?? unpackable(label, entry);
         if (unplaceable) {
           zip.close();
           return reject(unplaceable);
@@ -72,6 +83,59 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
   });
 }
 
+const CENTRAL_HEADER_BYTES = 46;
+const END_SIGNATURE = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+const END_BYTES = 22;
+const ZIP64_END_SIGNATURE = 0x06064b50;
+const ZIP64_LOCATOR_SIGNATURE = 0x07064b50;
+/** Python reads a zip64 end record of this size only, right before its locator. */
+const ZIP64_END_BYTES = 56;
+const ZIP64_LOCATOR_BYTES = 20;
+const MAX_COMMENT_BYTES = 0xffff;
+
+/**
+ * The central directory yauzl walked (from the end record's offset, by its entry count) must be
+ * the one Python's zipfile reads (the end record's size of bytes, right before the end records):
+ * with a miscount, a wrong size or bytes between them, pip installs members, a second METADATA
+ * say, that the index never saw. The end record is the last one, as both find it.
+ */
+async function checkDirectoryBounds(source: ArchiveSource, label: string, walked: number): Promise<void> {
+  const { tail, start } = await readTail(source, END_BYTES + MAX_COMMENT_BYTES + ZIP64_LOCATOR_BYTES + ZIP64_END_BYTES);
+  const disagree = () => badRequest(`Invalid ${label}: its central directory is not the size or in the place its end record says, so readers differ on which members it holds`);
+  const end = tail.lastIndexOf(END_SIGNATURE);
+  if (end < 0 || end > tail.length - END_BYTES || tail.readUInt16LE(end + 20) !== tail.length - end - END_BYTES) throw disagree();
+  let size = tail.readUInt32LE(end + 12);
+  let offset = tail.readUInt32LE(end + 16);
+  let recordsStart = start + end;
+  const locator = end - ZIP64_LOCATOR_BYTES;
+  if (locator >= 0 && tail.readUInt32LE(locator) === ZIP64_LOCATOR_SIGNATURE) {
+    const record = locator - ZIP64_END_BYTES;
+    if (record < 0 || tail.readUInt32LE(record) !== ZIP64_END_SIGNATURE || Number(tail.readBigUInt64LE(locator + 8)) !== start + record) throw disagree();
+    size = Number(tail.readBigUInt64LE(record + 40));
+    offset = Number(tail.readBigUInt64LE(record + 48));
+    recordsStart = start + record;
+  }
+  if (size !== walked || offset + size !== recordsStart) throw disagree();
+}
+
+/** The last `limit` bytes of an archive (all of a smaller one) and where they start. */
+async function readTail(source: ArchiveSource, limit: number): Promise<{ tail: Buffer; start: number }> {
+  if (typeof source !== "string") {
+    const start = Math.max(0, source.length - limit);
+    return { tail: source.subarray(start), start };
+  }
+  const file = await open(source, "r");
+  try {
+    const { size } = await file.stat();
+    const start = Math.max(0, size - limit);
+    const tail = Buffer.alloc(size - start);
+    await file.read(tail, 0, tail.length, start);
+    return { tail, start };
+  } finally {
+    await file.close();
+  }
+}
+
 /**
  * Read a whole .tar.gz / .tar.bz2, checking it is complete, and keep the small members asked for.
  * Everything is unpacked (a truncated archive must be refused), within an expansion budget.
@@ -91,7 +155,9 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
       // Only the members read may not repeat: appending to a tar adds a second copy of others, which unpack in order.
       if (wanted(name) && wantedSeen.has(name)) throw twice(label, name);
       if (wanted(name)) wantedSeen.add(name);
-      if (entry.header.type === "file" && wanted(name)) listing.members.set(name, await collect(entry as AsyncIterable<Buffer> & { destroy(): unknown }, MAX_MEMBER_BYTES, `${label}: ${name}`));
+      // A link's content is another member's (or outside): say so, rather than that the member is missing.
+      if (wanted(name) && entry.header.type !== "file") throw badRequest(`Invalid ${label}: ${name} is a ${entry.header.type ?? "special member"}, not a regular file`);
+      if (wanted(name)) listing.members.set(name, await collect(entry as AsyncIterable<Buffer> & { destroy(): unknown }, MAX_MEMBER_BYTES, `${label}: ${name}`));
       else entry.resume();
     }
   })();
@@ -114,9 +180,35 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
  * name twice cannot see. The archive's own root (`./`, `.`) is no member.
  */
 function misplaced(label: string, name: string) {
+  // Python's zipfile cuts a name at a NUL (METADATA\0.txt is METADATA to pip), yauzl keeps it.
+  if (name.includes("\0")) return badRequest(`Invalid ${label}: member ${JSON.stringify(name)} has a NUL in its name, where readers cut it or not`);
   const parts = name.replace(/\/$/, "").split("/");
   if (name === "" || name === "." || parts.every((part) => part !== "" && part !== "." && part !== "..")) return null;
   return badRequest(`Invalid ${label}: member ${JSON.stringify(name)} is not a plain relative path (absolute, or with '..', '.' or empty parts), so unpackers differ on where it goes`);
+}
+
+/**
+ * A member an Info-ZIP Unicode Path extra field names otherwise than its own name field: yauzl and
+ * Python 3.12+ take the field's name, Python up to 3.11 (pip there) the name field, so each would
+ * find another METADATA.
+ */
+function renamed(label: string, entry: yauzl.Entry) {
+  const named = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, [], false);
+  if (named === entry.fileName) return null;
+  return badRequest(`Invalid ${label}: member ${JSON.stringify(named)} is renamed ${JSON.stringify(entry.fileName)} by a Unicode Path extra field, which Python before 3.12 ignores, so readers differ on its name`);
+}
+
+/** Compression methods Python's zipfile unpacks: stored, deflate, bzip2, lzma. */
+const PYTHON_ZIP_METHODS = new Set([0, 8, 12, 14]);
+
+/**
+ * A zip member the installers cannot unpack (pip and easy_install use Python's zipfile), checked
+ * for every member, read or not: the file would be listed and chosen, then fail to install.
+ */
+function unpackable(label: string, entry: yauzl.Entry) {
+  if (entry.isEncrypted()) return badRequest(`Invalid ${label}: ${entry.fileName} is encrypted, and no installer can unpack it`);
+  if (PYTHON_ZIP_METHODS.has(entry.compressionMethod)) return null;
+  return badRequest(`Invalid ${label}: ${entry.fileName} is compressed by method ${entry.compressionMethod}, which Python's zipfile (pip, easy_install) cannot unpack: use deflate`);
 }
 
 /** A tar link whose target lies outside the archive: Python's tarfile data filter (which pip uses) refuses it. */
@@ -134,12 +226,16 @@ function twice(label: string, name: string) {
   return badRequest(`Invalid ${label}: it holds ${name} twice, and readers differ on which copy counts`);
 }
 
+function tooLargeUnpacked(label: string, budget: number) {
+  return badRequest(`Invalid ${label}: it unpacks to more than ${budget} bytes (archive bomb?)`);
+}
+
 function limitBytes(budget: number, label: string): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      if (seen > budget) return done(badRequest(`Invalid ${label}: it unpacks to more than ${budget} bytes (archive bomb?)`));
+      if (seen > budget) return done(tooLargeUnpacked(label, budget));
       done(null, chunk);
     },
   });

@@ -1,7 +1,8 @@
 import { mapConcurrently } from "../core/concurrency.js";
 import { AppError, badRequest } from "../core/errors.js";
-import { distributionSlot, parseFilename, type ArtifactName } from "../core/filenames.js";
-import { normalize, parseProjectName } from "../core/names.js";
+import { checkWheelFile } from "../core/core-metadata.js";
+import { distributionSlot, parseDistInfoFolder, parseFilename, type ArtifactName } from "../core/filenames.js";
+import { isValidName, normalize, parseProjectName } from "../core/names.js";
 import type { Sha256 } from "../core/types.js";
 import { compareVersions, normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
@@ -14,7 +15,7 @@ import type { WakeUps } from "../store/wakeups.js";
 import type { BuildFacts, Holds } from "./holds.js";
 import type { Staging } from "./staging.js";
 import { actorName, type Access, type Principal } from "./access.js";
-import { readArtifactMetadata, type ArtifactMetadata } from "./metadata.js";
+import { readArtifactMetadata, type ArtifactMetadata, type WheelLayout } from "./metadata.js";
 
 /** A batch's files read for their metadata at once (read-only: the checks record nothing). */
 const CONCURRENT_CHECKS = 8;
@@ -294,10 +295,36 @@ export class Ingest {
 }
 
 function checkMetadata(name: ArtifactName, metadata: ArtifactMetadata): void {
+  if (metadata.wheelLayout) checkWheelLayout(name, metadata.wheelLayout);
+  // The Name becomes the project's display name (the index's project list, the web UI); JavaScript
+  // lowercases the Kelvin sign to "k", so "\u212Aafka" would pass as kafka and show as its look-alike.
+  if (!isValidName(metadata.name)) {
+    // Spelled out: a reason phrase carries ASCII only, and the point is a letter that looks like another.
+    const shown = metadata.name.replace(/[^\x20-\x7e]/gu, (character) => `<U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`);
+    throw badRequest(`Invalid metadata in ${name.filename}: Name "${shown}" is no project name (ASCII letters, digits, '.', '_' and '-', starting and ending with a letter or digit)`);
+  }
   if (normalize(metadata.name) !== name.project) {
     throw badRequest(`Name mismatch: ${name.filename} is for ${name.project}, but its metadata says Name: ${metadata.name}`);
   }
   if (normalizeVersion(metadata.version) !== name.version) {
     throw badRequest(`Version mismatch: ${name.filename} is version ${name.version}, but its metadata says Version: ${metadata.version}`);
   }
+}
+
+/**
+ * A wheel pip can install, and installs as this distribution: installed, the `.dist-info` folder
+ * is the distribution (pip list, uninstall, importlib.metadata), so `demo_utils-2.0.dist-info`
+ * inside a demo wheel would overwrite and then stand for the project demo-utils. pip refuses a
+ * wheel without WHEEL (or of a Wheel-Version it does not know) or RECORD only once it has chosen it.
+ */
+function checkWheelLayout(name: ArtifactName, layout: WheelLayout): void {
+  const { folder } = layout;
+  const named = parseDistInfoFolder(folder);
+  if (!named || named.project !== name.project || compareVersions(named.version, name.version) !== 0) {
+    const expected = `${name.filename.split("-").slice(0, 2).join("-")}.dist-info`;
+    throw badRequest(`Invalid wheel ${name.filename}: its ${folder} folder is not ${name.project} ${name.version}'s, and pip would install the wheel as the distribution that folder names; name it ${expected}`);
+  }
+  if (!layout.wheelFile) throw badRequest(`Invalid wheel ${name.filename}: it has no ${folder}/WHEEL, so pip refuses to install it`);
+  checkWheelFile(layout.wheelFile.toString("utf8"), `${folder}/WHEEL in ${name.filename}`);
+  if (!layout.hasRecord) throw badRequest(`Invalid wheel ${name.filename}: it has no ${folder}/RECORD, so pip refuses to install it`);
 }

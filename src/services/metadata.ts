@@ -1,7 +1,6 @@
 import { isCompiledModule } from "../core/compiled.js";
 import { eggRequirements, parseCoreMetadata, single, type CoreMetadata } from "../core/core-metadata.js";
 import { badRequest } from "../core/errors.js";
-import { normalize } from "../core/names.js";
 import type { ArtifactKind } from "../core/types.js";
 import { readTar, readZip, type ArchiveListing, type ArchiveSource } from "./archives.js";
 
@@ -16,6 +15,14 @@ export interface ArtifactMetadata {
   coreMetadataFile: Buffer | null;
   /** Compiled extension modules inside (`natmod/_speed.cpython-311-x86_64-linux-gnu.so`); none for sdists. */
   nativeModules: string[];
+  /** A wheel's one `.dist-info` folder and what it holds of what pip needs; null for sdists and eggs. */
+  wheelLayout: WheelLayout | null;
+}
+
+export interface WheelLayout {
+  folder: string;
+  wheelFile: Buffer | null;
+  hasRecord: boolean;
 }
 
 export async function readArtifactMetadata(file: ArchiveSource, kind: ArtifactKind, filename: string): Promise<ArtifactMetadata> {
@@ -30,20 +37,18 @@ export async function readArtifactMetadata(file: ArchiveSource, kind: ArtifactKi
 }
 
 async function readWheel(file: ArchiveSource, filename: string): Promise<ArtifactMetadata> {
-  const isDistInfoFile = (name: string) => /^[^/]+\.dist-info\/METADATA$/.test(name);
+  const isDistInfoFile = (name: string) => /^[^/]+\.dist-info\/(METADATA|WHEEL)$/.test(name);
   const listing = await readZip(file, `wheel ${filename}`, isDistInfoFile);
   const distInfo = [...new Set(listing.names.map((name) => name.split("/")[0]).filter((top) => top.endsWith(".dist-info")))];
   if (distInfo.length !== 1) throw badRequest(`Invalid wheel ${filename}: expected one top-level .dist-info folder, found ${distInfo.length}`);
-  const raw = member(listing, `${distInfo[0]}/METADATA`, `wheel ${filename}`);
-  // Installed, the folder names the distribution (pip list, uninstall, importlib.metadata):
-  // pip 20+ refuses a wheel whose folder is another's; older pips install it as that one.
-  const project = normalize(filename.split("-")[0]);
-  if (!normalize(distInfo[0]).startsWith(`${project}-`)) throw badRequest(`Invalid wheel ${filename}: its ${distInfo[0]} folder belongs to another distribution than ${project}`);
+  const [folder] = distInfo;
+  const raw = member(listing, `${folder}/METADATA`, `wheel ${filename}`);
   const metadata = parseCoreMetadata(raw.toString("utf8"), `METADATA in ${filename}`);
   return {
     ...fields(metadata, metadata.get("requires-dist") ?? []),
     coreMetadataFile: raw,
     nativeModules: listing.names.filter(isCompiledModule),
+    wheelLayout: { folder, wheelFile: listing.members.get(`${folder}/WHEEL`) ?? null, hasRecord: listing.names.includes(`${folder}/RECORD`) },
   };
 }
 
@@ -56,6 +61,7 @@ async function readEgg(file: ArchiveSource, filename: string): Promise<ArtifactM
     ...fields(metadata, eggRequirements(requires)),
     coreMetadataFile: null,
     nativeModules: listing.names.filter(isCompiledModule),
+    wheelLayout: null,
   };
 }
 
@@ -70,6 +76,7 @@ async function readSdist(file: ArchiveSource, filename: string): Promise<Artifac
     ...fields(metadata, metadata.get("requires-dist") ?? []),
     coreMetadataFile: null,
     nativeModules: [],
+    wheelLayout: null,
   };
 }
 

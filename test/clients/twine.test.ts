@@ -1,8 +1,10 @@
 // Debian's twine 4.0.2 uploading real sdists, wheels and eggs, and what it prints when pydepot
 // refuses: twine shows the status and the reason phrase, never the body.
-import { readFile } from "node:fs/promises";
-import { basename } from "node:path";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { wheelWithMetadata } from "../support/artifacts.js";
 import { expectOk, twineUpload, type Credentials } from "../support/clients.js";
 import { buildEgg, buildSdist, buildWheel, type BuildOptions, type Fixture } from "../support/packages.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -95,6 +97,22 @@ describe("twine refused", () => {
     expect(printed).toContain("HTTPError: 401 Unauthorized");
     expect(printed).toContain("Invalid or revoked API token");
     expect((await servedFiles(server, "demo-pkg")).map((served) => served.filename)).not.toContain(basename(file));
+  });
+
+  it("a wheel whose .dist-info folder is another project's (demo_pkg_utils): 400 and the reason phrase, nothing served", async () => {
+    expectOk(await twineUpload(server.uploadUrl, [await buildWheel("demo-pkg")], uploader));
+    const folder = await mkdtemp(join(tmpdir(), "pydepot-twine-"));
+    try {
+      const artifact = await wheelWithMetadata({ name: "demo_pkg", version: "6.0", distInfo: "demo_pkg_utils-6.0.dist-info" }, "Metadata-Version: 2.1\nName: demo-pkg\nVersion: 6.0\n");
+      const file = join(folder, artifact.filename);
+      await writeFile(file, artifact.bytes);
+      const printed = expectFailure(await twineUpload(server.uploadUrl, [file], uploader));
+      expect(printed).toContain("HTTPError: 400 Bad Request");
+      expect(printed).toContain("its demo_pkg_utils-6.0.dist-info folder is not demo-pkg 6.0's, and pip would install the wheel as the distribution that folder names; name it demo_pkg-6.0.dist-info");
+      expect((await servedFiles(server, "demo-pkg")).map((served) => served.filename)).not.toContain(artifact.filename);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it("for a user without the upload role on the project: 403 and the reason phrase", async () => {

@@ -146,6 +146,16 @@ describe("one distribution under another name", () => {
     await expectRefused(server, spelled(stored, filename), 400, `File already exists: ${filename} would stand for ${stored.filename} (the same release, kind and tags); use a new version or build tag`);
   });
 
+  test.each([
+    ["a compressed tag set in another order (pip reads both as one set of tags)", { tags: "py2.py3-none-any" }, { tags: "py3.py2-none-any" }],
+    ["a build tag with a zero padded (pip reads 01 as build 1)", { build: "1" }, { build: "01" }],
+  ])("a wheel with %s → 400 'File already exists', nothing changes", async (_title, storedOptions, otherOptions) => {
+    const stored = await wheel({ name: "spelled", version: "5.0", ...storedOptions });
+    await publish(server, aliceToken, stored);
+    const other = await wheel({ name: "spelled", version: "5.0", ...otherOptions, extraFiles: { "spelled/extra.py": "x = 1\n" } });
+    await expectRefused(server, async () => other, 400, `File already exists: ${other.filename} would stand for ${stored.filename} (the same release, kind and tags); use a new version or build tag`);
+  });
+
   test("a second sdist of a release, in another case or another format → 400, nothing changes", async () => {
     const stored = await sdist({ name: "spelled", version: "2.0" });
     await publish(server, aliceToken, stored);

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import type { Writable } from "node:stream";
-import { createGzip, gzipSync } from "node:zlib";
+import { crc32, createGzip, gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import yazl from "yazl";
 
@@ -155,6 +155,14 @@ export async function zipBombWheel(options: { name: string; version: string }): 
 }
 
 /**
+ * A wheel with a valid METADATA and a 200 MiB module of zeros (about 200 KB deflated): the server
+ * reads only METADATA, but pip and the import checker unpack the whole of it.
+ */
+export async function moduleBombWheel(options: { name: string; version: string }): Promise<Wheel> {
+  return wheel({ ...options, extraFiles: { [`${filenameName(options.name)}/zeros.bin`]: Buffer.alloc(200 * MiB) } });
+}
+
+/**
  * The same bomb, but its central directory claims METADATA is 100 bytes: only a reader that
  * counts what it inflates notices.
  */
@@ -200,6 +208,89 @@ export async function twoMetadataWheel(options: { name: string; version: string 
   return { ...base, bytes: await collect(archive.outputStream) };
 }
 
+/**
+ * A wheel whose central directory holds a second METADATA (naming an evil dependency) after the
+ * honest one, while its end record counts one entry less: a reader that walks the entries by count
+ * (yauzl) never sees it, one that reads the directory by its size (Python's zipfile, so pip) takes
+ * the later copy.
+ */
+export async function miscountedZipWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await twoMetadataWheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const archive = new yazl.ZipFile();
+  archive.addBuffer(base.metadata, `${distInfo}/METADATA`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"), `${distInfo}/WHEEL`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from(`${distInfo}/RECORD,,\n`), `${distInfo}/RECORD`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.addBuffer(Buffer.from(coreMetadata({ name: options.name, version: options.version, requiresDist: ["evil-dependency"] })), `${distInfo}/METADATA`, { mtime: MTIME, forceDosTimestamp: true });
+  archive.end();
+  const bytes = await collect(archive.outputStream);
+  const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  bytes.writeUInt16LE(3, end + 8);
+  bytes.writeUInt16LE(3, end + 10);
+  return { ...base, bytes };
+}
+
+/**
+ * A wheel whose members are renamed by Info-ZIP Unicode Path extra fields (0x7075): Python up to
+ * 3.11 ignores them and reads the honest METADATA; yauzl and Python 3.12+ read another member,
+ * naming an evil dependency, as METADATA and the honest one as demo/honest.txt.
+ */
+export async function unicodePathWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const evil = Buffer.from(coreMetadata({ name: options.name, version: options.version, requiresDist: ["evil-dependency"] }));
+  const members: [string, Buffer, string | null][] = [
+    [`${distInfo}/METADATA`, base.metadata, "demo/honest.txt"],
+    ["demo/evil.txt", evil, `${distInfo}/METADATA`],
+    [`${distInfo}/WHEEL`, Buffer.from("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"), null],
+    [`${distInfo}/RECORD`, Buffer.from(`${distInfo}/RECORD,,\n`), null],
+  ];
+  const archive = new yazl.ZipFile();
+  for (const [name, content, unicodeName] of members) {
+    // Written as the entry's comment, then declared an extra field: yazl writes no extra fields.
+    const entryOptions = { mtime: MTIME, forceDosTimestamp: true, fileComment: unicodeName === null ? undefined : unicodePathField(name, unicodeName) };
+    archive.addBuffer(content, name, entryOptions);
+  }
+  archive.end();
+  const bytes = await collect(archive.outputStream);
+  for (const [name, , unicodeName] of members) {
+    if (unicodeName === null) continue;
+    patchMember(bytes, name, (copy, central) => {
+      copy.writeUInt16LE(copy.readUInt16LE(central + 32), central + 30);
+      copy.writeUInt16LE(0, central + 32);
+    }).copy(bytes);
+  }
+  return { ...base, bytes };
+}
+
+/** An Info-ZIP Unicode Path extra field: id, size, version 1, the CRC-32 of the name it replaces, the new name. */
+function unicodePathField(name: string, unicodeName: string): Buffer {
+  const data = Buffer.concat([Buffer.from([1]), Buffer.alloc(4), Buffer.from(unicodeName)]);
+  data.writeUInt32LE(crc32(Buffer.from(name)), 1);
+  const header = Buffer.alloc(4);
+  header.writeUInt16LE(0x7075, 0);
+  header.writeUInt16LE(data.length, 2);
+  return Buffer.concat([header, data]);
+}
+
+/**
+ * A wheel with a second METADATA, naming an evil dependency, under the name `METADATA\0.txt`
+ * after the honest one: Python's zipfile cuts names at a NUL, so pip reads it as METADATA (the
+ * later copy wins); yauzl keeps the NUL and takes it for another member.
+ */
+export async function nulNamedWheel(options: { name: string; version: string }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const evil = coreMetadata({ name: options.name, version: options.version, requiresDist: ["evil-dependency"] });
+  const members = asBuffers({
+    [`${distInfo}/METADATA`]: base.metadata,
+    [`${distInfo}/METADATA\0.txt`]: evil,
+    [`${distInfo}/WHEEL`]: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+  });
+  members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
+  return { ...base, bytes: await zip(members) };
+}
+
 /** An sdist whose tar holds PKG-INFO twice, with different Requires-Python: tar extraction keeps the last. */
 export async function twoPkgInfoSdist(options: { name: string; version: string }): Promise<Artifact> {
   const stem = `${filenameName(options.name)}-${options.version}`;
@@ -226,6 +317,18 @@ export async function sdistWithEntry(options: { name: string; version: string },
   return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
 }
 
+/** An sdist whose PKG-INFO is a symbolic link to a file beside it that holds valid metadata (pip reads no PKG-INFO; the index must). */
+export async function linkedPkgInfoSdist(options: { name: string; version: string }): Promise<Artifact> {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const pack = tar.pack();
+  const output = collect(pack);
+  pack.entry({ name: `${stem}/METADATA.txt`, mode: 0o644, mtime: MTIME }, coreMetadata(options));
+  pack.entry({ name: `${stem}/PKG-INFO`, type: "symlink", linkname: "METADATA.txt", mode: 0o644, mtime: MTIME });
+  pack.entry({ name: `${stem}/setup.py`, mode: 0o644, mtime: MTIME }, "from setuptools import setup\nsetup()\n");
+  pack.finalize();
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
+}
+
 /** A wheel of `name` `version` whose METADATA is `metadata` as given, in a `.dist-info` folder named `distInfo` (default: the filename's). */
 export async function wheelWithMetadata(options: { name: string; version: string; distInfo?: string }, metadata: string): Promise<Wheel> {
   const base = await wheel(options);
@@ -235,7 +338,18 @@ export async function wheelWithMetadata(options: { name: string; version: string
     [`${distInfo}/METADATA`]: metadata,
     [`${distInfo}/WHEEL`]: "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
   });
+  members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
   return { ...base, bytes: await zip(members), metadata: Buffer.from(metadata) };
+}
+
+/** A wheel of `name` `version` with the WHEEL file given (null: none) and with or without RECORD. */
+export async function wheelWithLayout(options: { name: string; version: string }, layout: { wheelFile: string | null; record: boolean }): Promise<Wheel> {
+  const base = await wheel(options);
+  const distInfo = `${filenameName(options.name)}-${options.version}.dist-info`;
+  const members = asBuffers({ [`${filenameName(options.name)}/__init__.py`]: "", [`${distInfo}/METADATA`]: base.metadata });
+  if (layout.wheelFile !== null) members[`${distInfo}/WHEEL`] = Buffer.from(layout.wheelFile);
+  if (layout.record) members[`${distInfo}/RECORD`] = record(members, `${distInfo}/RECORD`);
+  return { ...base, bytes: await zip(members) };
 }
 
 /** The first `fraction` of the file's bytes, as an interrupted transfer would leave it. */
@@ -310,6 +424,32 @@ async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
 
 /** Rewrite the uncompressed size a zip declares for one member (central directory and local header). */
 function claimUncompressedSize(archive: Buffer, member: string, size: number): Buffer {
+  return patchMember(archive, member, (bytes, central, local) => {
+    bytes.writeUInt32LE(size, central + 24);
+    bytes.writeUInt32LE(size, local + 22);
+  });
+}
+
+/** The archive with `member` marked encrypted (general purpose flag bit 0), in its central and local headers. */
+export function encryptedMember<T extends Artifact>(artifact: T, member: string): T {
+  const bytes = patchMember(artifact.bytes, member, (copy, central, local) => {
+    copy.writeUInt16LE(copy.readUInt16LE(central + 8) | 1, central + 8);
+    copy.writeUInt16LE(copy.readUInt16LE(local + 6) | 1, local + 6);
+  });
+  return { ...artifact, bytes };
+}
+
+/** The archive with `member` said to be compressed by `method` (9: Deflate64, 99: AES), in its central and local headers. */
+export function memberCompressedBy<T extends Artifact>(artifact: T, member: string, method: number): T {
+  const bytes = patchMember(artifact.bytes, member, (copy, central, local) => {
+    copy.writeUInt16LE(method, central + 10);
+    copy.writeUInt16LE(method, local + 8);
+  });
+  return { ...artifact, bytes };
+}
+
+/** A copy of a zip with `patch` applied to one member's central directory entry and local header (their offsets). */
+function patchMember(archive: Buffer, member: string, patch: (bytes: Buffer, central: number, local: number) => void): Buffer {
   const bytes = Buffer.from(archive);
   const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
   let offset = bytes.readUInt32LE(end + 16);
@@ -317,8 +457,7 @@ function claimUncompressedSize(archive: Buffer, member: string, size: number): B
     const nameLength = bytes.readUInt16LE(offset + 28);
     const next = offset + 46 + nameLength + bytes.readUInt16LE(offset + 30) + bytes.readUInt16LE(offset + 32);
     if (bytes.toString("utf8", offset + 46, offset + 46 + nameLength) === member) {
-      bytes.writeUInt32LE(size, offset + 24);
-      bytes.writeUInt32LE(size, bytes.readUInt32LE(offset + 42) + 22);
+      patch(bytes, offset, bytes.readUInt32LE(offset + 42));
       return bytes;
     }
     offset = next;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../src/core/errors.js";
-import { parseFilename } from "../../src/core/filenames.js";
+import { distributionSlot, parseDistInfoFolder, parseFilename } from "../../src/core/filenames.js";
 import type { NormalizedName } from "../../src/core/types.js";
 
 interface Expected {
@@ -202,5 +202,41 @@ describe("parseFilename: rejections", () => {
     const error = rejection("dep-a-1.0.tar.gz", "dep");
     expect(error.status).toBe(400);
     expect(error.message).toMatch(version);
+  });
+});
+
+describe("parseDistInfoFolder", () => {
+  it.each<[string, { project: string; version: string } | null]>([
+    ["demo_pkg-1.0.dist-info", { project: "demo-pkg", version: "1.0" }],
+    ["Demo.Pkg-1.0.0.dist-info", { project: "demo-pkg", version: "1.0.0" }],
+    ["demo-1.0_post1.dist-info", { project: "demo", version: "1.0.post1" }],
+    ["demo-1.0+local.dist-info", { project: "demo", version: "1.0+local" }],
+    ["demo.dist-info", null],
+    ["demo-banana.dist-info", null],
+    ["demo-2.0-extra.dist-info", null],
+    ["-1.0.dist-info", null],
+  ])("%s", (folder, expected) => {
+    expect(parseDistInfoFolder(folder)).toEqual(expected);
+  });
+});
+
+describe("distributionSlot: one slot for what pip takes for one file", () => {
+  it.each([
+    ["demo-1.0-py2.py3-none-any.whl", "demo-1.0-py3.py2-none-any.whl"],
+    ["demo-1.0-py2.py3-none-any.whl", "demo-1.0-py3.py2.py3-NONE-any.whl"],
+    ["demo-1.0-1-py3-none-any.whl", "demo-1.0-01-py3-none-any.whl"],
+    ["demo-1.0-1a-py3-none-any.whl", "demo-1.0-001a-py3-none-any.whl"],
+    ["demo-1.0-py2.7-linux-x86_64.egg", "Demo-1.0-py2.7-Linux-X86_64.egg"],
+  ])("%s and %s", (one, other) => {
+    expect(distributionSlot(parseFilename(one))).toBe(distributionSlot(parseFilename(other)));
+  });
+
+  it.each([
+    ["demo-1.0-py3-none-any.whl", "demo-1.0-py2.py3-none-any.whl"],
+    ["demo-1.0-1-py3-none-any.whl", "demo-1.0-10-py3-none-any.whl"],
+    ["demo-1.0-1a-py3-none-any.whl", "demo-1.0-1b-py3-none-any.whl"],
+    ["demo-1.0-py3-none-any.whl", "demo-1.0-1-py3-none-any.whl"],
+  ])("not %s and %s", (one, other) => {
+    expect(distributionSlot(parseFilename(one))).not.toBe(distributionSlot(parseFilename(other)));
   });
 });
