@@ -84,6 +84,8 @@ export interface FileChecks {
  */
 export class Checks {
   private readonly running = new Map<string, number>();
+  /** Nodes running a check that must have the node to itself (CheckRow.alone): nothing else starts there meanwhile. */
+  private readonly heldAlone = new Set<string>();
   private readonly inFlight = new Set<Promise<void>>();
   /** Placement passes run one after another: two at once would both see the same free slots. */
   private passes: Promise<unknown> = Promise.resolve();
@@ -136,7 +138,7 @@ export class Checks {
     for (const check of this.store.due(Date.now())) {
       if (check.python === null || check.platform === null) continue;
       const file = this.files.byFilename(check.filename)!;
-      const placement = await this.place(file, { python: check.python, platform: check.platform }, probed, onlyNode);
+      const placement = await this.place(file, { python: check.python, platform: check.platform }, probed, check.alone, onlyNode);
       if (!placement) continue;
       if ("problem" in placement) {
         // No node may run it now (unreachable, refused, quarantined): the check waits with that node's reason.
@@ -146,8 +148,10 @@ export class Checks {
       const startedAt = this.now();
       if (!this.store.start(check.id, placement.node.name, placement.interpreter, startedAt)) continue;
       this.running.set(placement.node.name, (this.running.get(placement.node.name) ?? 0) + 1);
+      if (check.alone) this.heldAlone.add(placement.node.name);
       const running = this.run(check.id, file, placement, startedAt).finally(() => {
         this.running.set(placement.node.name, this.running.get(placement.node.name)! - 1);
+        if (check.alone) this.heldAlone.delete(placement.node.name);
         this.inFlight.delete(running);
         this.wakeUps.notify();
       });
@@ -268,16 +272,22 @@ export class Checks {
     this.store.postpone(check.id, `no configured interpreter fits ${file.filename}${file.requiresPython ? ` (Requires-Python ${file.requiresPython})` : ""}`, null, Date.now() + this.settings.retry_seconds * 1000);
   }
 
-  /** A node with room and the slot's interpreter, which the file fits; else the first node that could not be probed, if any. */
+  /**
+   * A node with room and the slot's interpreter, which the file fits (`alone`: a node running
+   * nothing); else the first node that could not be probed, if any.
+   */
   private async place(
     file: FileRow,
     slot: Slot,
     probed: Map<string, Record<string, InterpreterProbe> | string>,
+    alone: boolean,
     onlyNode?: string,
   ): Promise<Placement | { node: NodeSettings; problem: string } | null> {
     let unusable: { node: NodeSettings; problem: string } | null = null;
     for (const node of this.nodes) {
-      if ((onlyNode && node.name !== onlyNode) || (this.running.get(node.name) ?? 0) >= node.parallel) continue;
+      if (onlyNode && node.name !== onlyNode) continue;
+      const running = this.running.get(node.name) ?? 0;
+      if (running >= (alone ? 1 : node.parallel) || this.heldAlone.has(node.name)) continue;
       if (!probed.has(node.name)) probed.set(node.name, await this.probesOf(node));
       const probes = probed.get(node.name)!;
       if (typeof probes === "string") {
@@ -380,11 +390,17 @@ export class Checks {
    * check's own stdout or stderr. With one check at a time on the node that is this file's code:
    * it fails (no start-up files were compared, which only a pass needs; a change to them is found
    * by the next check, which compares them before it starts). With several, another check on the
-   * same login may have done it, so this one waits, as in changedDuringCheck.
+   * same login may have done it: this one runs again with the node to itself, where a flood is
+   * its own (a file cannot get another failed by flooding beside it, nor wait for ever itself).
    */
   private flooded(checkId: number, file: FileRow, node: NodeSettings, error: OutputTooLarge, duration: number): void {
     const reason = `the check's output passed ${error.limitBytes / (1024 * 1024)} MiB: code from the file wrote to the check's own output, which was cut off there`;
-    if (node.parallel > 1) return this.postpone(checkId, node, `${reason} (or another check's code did: ${node.name} runs ${node.parallel} at once)`, true);
+    if (node.parallel > 1 && !this.store.byId(checkId)!.alone) {
+      return tx(this.db, () => {
+        this.postpone(checkId, node, `${reason} (or another check's code did: ${node.name} runs ${node.parallel} at once; it runs again with the node to itself)`, true);
+        this.store.runAlone(checkId);
+      });
+    }
     this.record(checkId, file, node, { verdict: "failed", reason, log: reason, modules: [], missing_libraries: [], degraded: false, duration });
   }
 

@@ -33,6 +33,8 @@ export interface CheckRow {
   platform: string | null;
   /** On an interpreter the configuration no longer has: kept as history, no longer counted. */
   retired: boolean;
+  /** Runs only with its node to itself: it flooded its output while others ran there. */
+  alone: boolean;
   cause: FailureCause;
   /** For an unresolvable verdict: the project (normalized) of the requirement with no fitting file. */
   missingRequirement: string;
@@ -71,17 +73,18 @@ export interface NodeHealth {
   checkedAt: string;
 }
 
-const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.python, c.platform, c.retired, c.cause, c.missing_requirement AS missingRequirement, c.smoke, c.reason, c.log,
+const COLUMNS = `c.id, c.file_id AS fileId, f.filename, p.name AS project, c.purpose, c.status, c.node, c.interpreter, c.python, c.platform, c.retired, c.alone, c.cause, c.missing_requirement AS missingRequirement, c.smoke, c.reason, c.log,
   c.modules, c.missing_libraries AS missingLibraries, c.degraded, c.duration_ms AS durationMs, c.created_at AS createdAt,
   c.started_at AS startedAt, c.finished_at AS finishedAt
   FROM checks c JOIN files f ON f.id = c.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = r.project_id`;
 
-type RawCheck = Omit<CheckRow, "modules" | "missingLibraries" | "degraded" | "smoke" | "retired"> & {
+type RawCheck = Omit<CheckRow, "modules" | "missingLibraries" | "degraded" | "smoke" | "retired" | "alone"> & {
   modules: string;
   missingLibraries: string;
   degraded: number;
   smoke: string | null;
   retired: number;
+  alone: number;
 };
 
 /** Checks (one row per attempt, kept as history), each file's current verification, node probes and health. */
@@ -92,6 +95,7 @@ export class CheckStore {
   private readonly startStatement;
   private readonly finishStatement;
   private readonly postponeStatement;
+  private readonly runAloneStatement;
   private readonly setVerificationStatement;
   private readonly forFileStatement;
   private readonly byIdStatement;
@@ -127,6 +131,7 @@ export class CheckStore {
       missing_libraries = @missingLibraries, degraded = @degraded, duration_ms = @durationMs, finished_at = @now WHERE id = @id`);
     this.postponeStatement = db.prepare(`UPDATE checks SET status = 'pending', reason = ?, node = ?, interpreter = NULL,
       retry_after = ? WHERE id = ?`);
+    this.runAloneStatement = db.prepare("UPDATE checks SET alone = 1 WHERE id = ?");
     this.setVerificationStatement = db.prepare("UPDATE files SET verification = ?, degraded = (degraded OR ?) WHERE id = ?");
     this.forFileStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.file_id = ? ORDER BY c.id DESC`);
     this.runningNowStatement = db.prepare(`SELECT ${COLUMNS} WHERE c.status = 'running' ORDER BY c.id`);
@@ -224,6 +229,11 @@ export class CheckStore {
     this.postponeStatement.run(reason, node, retryAfterMs, checkId);
   }
 
+  /** From now on the check runs only with its node to itself. */
+  runAlone(checkId: number): void {
+    this.runAloneStatement.run(checkId);
+  }
+
   setVerification(fileId: number, verification: Verification, degraded: boolean): void {
     this.setVerificationStatement.run(verification, degraded ? 1 : 0, fileId);
   }
@@ -312,6 +322,7 @@ function fromRaw(raw: RawCheck): CheckRow {
     missingLibraries: JSON.parse(raw.missingLibraries),
     degraded: raw.degraded === 1,
     retired: raw.retired === 1,
+    alone: raw.alone === 1,
     smoke: raw.smoke === null ? null : JSON.parse(raw.smoke),
   };
 }

@@ -319,4 +319,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE files DROP COLUMN top_level;
   `,
+  // A check that flooded its output on a node running several at once is run again with the node
+  // to itself, so the flood is this file's or not (services/checks.ts).
+  `
+  ALTER TABLE checks ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
