@@ -132,13 +132,14 @@ export class Checks {
     const started: Promise<void>[] = [];
     // Each node is asked what it runs at most once a pass, so a dead node costs one timeout, not one per check.
     const probed = new Map<string, Record<string, InterpreterProbe> | string>();
+    const draining = new Set<string>();
     for (const check of this.store.due(Date.now())) {
       if (check.python === null) await this.spread(check, probed);
     }
     for (const check of this.store.due(Date.now())) {
       if (check.python === null || check.platform === null) continue;
       const file = this.files.byFilename(check.filename)!;
-      const placement = await this.place(file, { python: check.python, platform: check.platform }, probed, check.alone, onlyNode);
+      const placement = await this.place(file, { python: check.python, platform: check.platform }, probed, draining, check.alone, onlyNode);
       if (!placement) continue;
       if ("problem" in placement) {
         // No node may run it now (unreachable, refused, quarantined): the check waits with that node's reason.
@@ -273,21 +274,24 @@ export class Checks {
   }
 
   /**
-   * A node with room and the slot's interpreter, which the file fits (`alone`: a node running
-   * nothing); else the first node that could not be probed, if any.
+   * A node with room and the slot's interpreter, which the file fits; else the first node that
+   * could not be probed, if any. A check that must run `alone` needs a node running nothing: a
+   * busy node that fits it is `draining` for the rest of the pass (nothing new starts there), or a
+   * steady stream of newer checks would keep it busy for ever.
    */
   private async place(
     file: FileRow,
     slot: Slot,
     probed: Map<string, Record<string, InterpreterProbe> | string>,
+    draining: Set<string>,
     alone: boolean,
     onlyNode?: string,
   ): Promise<Placement | { node: NodeSettings; problem: string } | null> {
     let unusable: { node: NodeSettings; problem: string } | null = null;
     for (const node of this.nodes) {
-      if (onlyNode && node.name !== onlyNode) continue;
+      if ((onlyNode && node.name !== onlyNode) || draining.has(node.name) || this.heldAlone.has(node.name)) continue;
       const running = this.running.get(node.name) ?? 0;
-      if (running >= (alone ? 1 : node.parallel) || this.heldAlone.has(node.name)) continue;
+      if (!alone && running >= node.parallel) continue;
       if (!probed.has(node.name)) probed.set(node.name, await this.probesOf(node));
       const probes = probed.get(node.name)!;
       if (typeof probes === "string") {
@@ -295,7 +299,8 @@ export class Checks {
         continue;
       }
       const found = Object.entries(probes).find(([, probe]) => sameSlot(slotOf(probe), slot) && fitsInterpreter(file, probe));
-      if (found) return { node, interpreter: found[0], probe: found[1] };
+      if (found && alone && running > 0) draining.add(node.name);
+      else if (found) return { node, interpreter: found[0], probe: found[1] };
     }
     return unusable;
   }
