@@ -159,6 +159,7 @@ export class Agents {
       throw badRequest(`Invalid slots ${JSON.stringify(slots)}: send how many builds the agent runs at once, 1 to ${MAX_SLOTS}`);
     }
     const targets = parsed.data.map((report) => toTarget(report, this.now()));
+    refuseTwice(targets);
     const released = tx(this.db, () => {
       this.store.setTargets(agent.agentId, targets);
       this.store.setSlots(agent.agentId, slots as number);
@@ -208,6 +209,21 @@ export class Agents {
     if (!semver.valid(version) || !semver.satisfies(version, range)) {
       throw new AppError(400, `Agent version ${version} is not compatible with server ${this.serverVersion} (needs ${range}): upgrade the agent`);
     }
+  }
+}
+
+/**
+ * One interpreter per target key: two (a pyenv and a system 3.11) would be the same row twice,
+ * and the server could not say which of them a job of that target is for.
+ */
+function refuseTwice(targets: TargetRow[]): void {
+  const first = new Map<string, TargetRow>();
+  for (const target of targets) {
+    const earlier = first.get(target.key);
+    if (earlier) {
+      throw badRequest(`Two reported targets are both ${target.key} (Python ${earlier.pythonVersion} and ${target.pythonVersion}): report one interpreter for each target (--python)`);
+    }
+    first.set(target.key, target);
   }
 }
 
