@@ -33,17 +33,7 @@ function scriptInput(name: "probe.py" | "check.py", request: object): string {
 }
 
 /** What probe.py says about an interpreter on a node. */
-export interface InterpreterProbe {
-  version: string;
-  egg_platform: string;
-  wheel_tags: string[];
-  /** The node login's uid: 0 is refused unless the node allows a root login. */
-  uid: number;
-  /** fingerprint.py's {path: digest} of what runs at start-up: the interpreter's files and the login's. */
-  startup: Record<string, string>;
-  /** The login's home folders, whose files `startup` covers. */
-  login_homes: string[];
-}
+export type InterpreterProbe = z.infer<typeof interpreterProbe>;
 
 type CheckResult = z.infer<typeof checkResult>;
 
@@ -207,7 +197,7 @@ export class Checks {
     for (const interpreter of node.interpreters) {
       const result = await runRemote(this.connection(node), bootstrapCommand(interpreter), scriptInput("probe.py", {}), { timeoutMs: 60_000 });
       if (result.code !== 0) throw new NodeUnreachable("disconnected", `probe of ${interpreter} on ${node.name} failed: ${result.stderr.trim().split("\n").at(-1)}`);
-      probes[interpreter] = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as InterpreterProbe;
+      probes[interpreter] = parseProbe(result.stdout, interpreter);
     }
     const refusal = Object.values(probes).map((probe) => this.trust.loginRefusal(node, probe.uid)).find((found) => found !== null);
     if (refusal) {
@@ -460,6 +450,37 @@ function asTarget(file: FileRow, probe: InterpreterProbe): TargetTags {
 
 function script(name: string): string {
   return readFileSync(path.join(SCRIPTS, name), "utf8");
+}
+
+/** What probe.py prints as its last line (what the checker reads of it; the rest is kept as it came). */
+const interpreterProbe = z.looseObject({
+  version: z.string().regex(/^\d+\.\d+/),
+  egg_platform: z.string(),
+  wheel_tags: z.array(z.string()),
+  /** The node login's uid: 0 is refused unless the node allows a root login. */
+  uid: z.number(),
+  /** fingerprint.py's {path: digest} of what runs at start-up: the interpreter's files and the login's. */
+  startup: z.record(z.string(), z.string()),
+  /** The login's home folders, whose files `startup` covers. */
+  login_homes: z.array(z.string()),
+});
+
+/**
+ * A probe's answer, held to probe.py's shape before it is stored: an interpreter path that names
+ * another program (or a node that answers anything else) would crash every pass of the checker,
+ * or be stored as an interpreter that fits nothing.
+ */
+function parseProbe(stdout: string, interpreter: string): InterpreterProbe {
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  let problem: string;
+  try {
+    const probe = interpreterProbe.safeParse(JSON.parse(last));
+    if (probe.success) return probe.data;
+    problem = z.prettifyError(probe.error).replace(/\n/g, "; ");
+  } catch {
+    problem = last === "" ? "nothing" : `not JSON: ${JSON.stringify(last.slice(0, 200))}`;
+  }
+  throw conflict(`the probe of ${interpreter} answered no probe (${problem}): is it a Python interpreter?`);
 }
 
 /**

@@ -1,7 +1,8 @@
 // What a node answers is data from a machine that runs untrusted code: a last line that is JSON
 // but no verdict (a hostile node, or an artifact's code that wrote to the check's own output)
 // leaves the check pending with the reason, as any other answer without a verdict does. It must
-// not be recorded as a verdict, nor leave the check running for ever.
+// not be recorded as a verdict, nor leave the check running for ever. The same for a probe's
+// answer: an interpreter path that names another program leaves the checks waiting with why.
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -40,6 +41,15 @@ function answering(answer: string): string {
   return script;
 }
 
+/** An "interpreter" that answers every script, the probe too, with `answer`. */
+function probing(answer: string): string {
+  const folder = temporaryFolder("probing");
+  chmodSync(folder, 0o755);
+  const script = join(folder, "python3.11");
+  writeFileSync(script, `#!/bin/sh\ncat > /dev/null\nprintf '%s\\n' '${answer}'\n`, { mode: 0o755 });
+  return script;
+}
+
 describe("a node's last line that is JSON but no verdict", () => {
   const forged = { before: [], after: [] };
   const answers: [string, unknown][] = [
@@ -55,6 +65,21 @@ describe("a node's last line that is JSON but no verdict", () => {
     const { state, check } = await waitForCheck(server, filename, "pending, the node's answer refused", (row) => row.status === "pending" && row.reason !== "", 60_000);
     expect(check.reason).toMatch(/^check could not run on clean-1: the node's answer is no verdict: /);
     expect(state.verification).toBe("pending");
+    await server.stop();
+  }, 120_000);
+});
+
+describe("an interpreter whose probe answer is no probe", () => {
+  const cases: [string, string][] = [
+    ["a program that prints nothing (/bin/true configured as the interpreter)", "/bin/true"],
+    ["JSON without the probe's facts", probing(JSON.stringify({ version: 3 }))],
+  ];
+  test.each(cases)("%s: the check waits, naming the node and the interpreter", async (_label, interpreter) => {
+    const server = await startCheckerServer({ nodes: [nodeSettings(node, { interpreters: [interpreter] })] });
+    servers.push(server);
+    const filename = await addFile(server, wheel);
+    const { check } = await waitForCheck(server, filename, "pending, the probe refused", (row) => row.status === "pending" && row.reason !== "", 60_000);
+    expect(check.reason).toMatch(new RegExp(`^node clean-1: the probe of ${interpreter} answered no probe \\(.+\\): is it a Python interpreter\\?$`));
     await server.stop();
   }, 120_000);
 });
