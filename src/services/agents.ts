@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import semver from "semver";
 import { z } from "zod";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
+import { targetKey } from "../core/farm.js";
 import type { AgentListing, AgentStore, EnrolmentRow, TargetRow } from "../store/agents.js";
 import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
@@ -228,14 +229,8 @@ function refuseTwice(targets: TargetRow[]): void {
 }
 
 function toTarget(report: TargetReport, now: string): TargetRow {
-  const [major, minor] = report.python_version.split(".");
-  const interpreter = `${report.implementation === "cpython" ? "cp" : report.implementation}${major}${minor}`;
-  const key =
-    report.kind === "egg"
-      ? `egg-py${major}.${minor}-${report.egg_platform}`
-      : `wheel-${interpreter}-${report.platform.replace(/[-.]/g, "_")}`;
   return {
-    key,
+    key: targetKey(report),
     kind: report.kind,
     implementation: report.implementation,
     pythonVersion: report.python_version,
