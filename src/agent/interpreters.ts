@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { AppError } from "../core/errors.js";
+import { targetKey } from "../core/farm.js";
 import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
 import type { TargetMessage } from "./messages.js";
 
@@ -39,7 +40,7 @@ interface Probe {
  */
 export async function interpreters(specs: string[], usable: (executable: string) => Promise<string | null>, log: (message: string) => void): Promise<Interpreter[]> {
   if (specs.length > 0) {
-    return Promise.all(
+    const named = await Promise.all(
       specs.map(parseSpec).map(async ({ executable, kinds }) => {
         if (!existsSync(executable)) throw new AppError(2, `--python ${executable}: no such file; give the path of an installed interpreter`);
         const found = await probe(executable, kinds).catch((error: Error) => {
@@ -50,6 +51,7 @@ export async function interpreters(specs: string[], usable: (executable: string)
         return found;
       }),
     );
+    return onePerTarget(named, true, log);
   }
   const found: Interpreter[] = [];
   for (const executable of discover()) {
@@ -60,7 +62,28 @@ export async function interpreters(specs: string[], usable: (executable: string)
     if (problem) log(`skipping ${executable}: ${problem}`);
   }
   if (found.length === 0) throw new AppError(2, "no working Python interpreter found under pyenv or on PATH: pass --python PATH");
-  return found;
+  return onePerTarget(found, false, log);
+}
+
+/**
+ * One interpreter for each target, as the server wants it (a pyenv 3.11 and the system's 3.11
+ * are one target): of those found, the first (pyenv's before PATH's); of those named with
+ * --python, two for one target are an error before the agent registers.
+ */
+export function onePerTarget(found: Interpreter[], named: boolean, log: (message: string) => void): Interpreter[] {
+  const owners = new Map<string, Interpreter>();
+  return found.filter((interpreter) => {
+    const keys = interpreter.targets.map(targetKey);
+    const taken = keys.find((key) => owners.has(key));
+    if (taken === undefined) {
+      for (const key of keys) owners.set(key, interpreter);
+      return true;
+    }
+    const owner = owners.get(taken)!.executable;
+    if (named) throw new AppError(2, `--python ${owner} and --python ${interpreter.executable} both build for target ${taken}: name one of them`);
+    log(`skipping ${interpreter.executable}: ${owner} builds for target ${taken} already`);
+    return false;
+  });
 }
 
 function firstLine(error: Error): string {

@@ -30,3 +30,20 @@ export const MAX_AGENT_JSON_BYTES = 4 * 1024 * 1024;
 
 /** The longest log line kept whole: the server cuts a longer one, and the agent sends none longer. */
 export const MAX_LOG_LINE_CHARS = 16 * 1024;
+
+/** What names a build target: the server keeps one row per key, and an agent reports each key once. */
+export interface TargetIdentity {
+  kind: "wheel" | "egg";
+  implementation: string;
+  /** `X.Y.Z…` */
+  python_version: string;
+  platform: string;
+  egg_platform: string;
+}
+
+/** `egg-py2.7-linux-x86_64`, `wheel-cp311-linux_x86_64`: an egg by Python X.Y and egg platform, a wheel by interpreter and platform. */
+export function targetKey(target: TargetIdentity): string {
+  const [major, minor] = target.python_version.split(".");
+  if (target.kind === "egg") return `egg-py${major}.${minor}-${target.egg_platform}`;
+  return `wheel-${target.implementation === "cpython" ? "cp" : target.implementation}${major}${minor}-${target.platform.replace(/[-.]/g, "_")}`;
+}

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import semver from "semver";
 import { z } from "zod";
 import { AppError, badRequest, conflict, forbidden, notFound, unauthorized } from "../core/errors.js";
+import { targetKey } from "../core/farm.js";
 import type { AgentListing, AgentStore, EnrolmentRow, TargetRow } from "../store/agents.js";
 import { tx, type Db } from "../store/db.js";
 import type { HistoryStore } from "../store/history.js";
@@ -159,6 +160,7 @@ export class Agents {
       throw badRequest(`Invalid slots ${JSON.stringify(slots)}: send how many builds the agent runs at once, 1 to ${MAX_SLOTS}`);
     }
     const targets = parsed.data.map((report) => toTarget(report, this.now()));
+    refuseTwice(targets);
     const released = tx(this.db, () => {
       this.store.setTargets(agent.agentId, targets);
       this.store.setSlots(agent.agentId, slots as number);
@@ -211,15 +213,24 @@ export class Agents {
   }
 }
 
+/**
+ * One interpreter per target key: two (a pyenv and a system 3.11) would be the same row twice,
+ * and the server could not say which of them a job of that target is for.
+ */
+function refuseTwice(targets: TargetRow[]): void {
+  const first = new Map<string, TargetRow>();
+  for (const target of targets) {
+    const earlier = first.get(target.key);
+    if (earlier) {
+      throw badRequest(`Two reported targets are both ${target.key} (Python ${earlier.pythonVersion} and ${target.pythonVersion}): report one interpreter for each target (--python)`);
+    }
+    first.set(target.key, target);
+  }
+}
+
 function toTarget(report: TargetReport, now: string): TargetRow {
-  const [major, minor] = report.python_version.split(".");
-  const interpreter = `${report.implementation === "cpython" ? "cp" : report.implementation}${major}${minor}`;
-  const key =
-    report.kind === "egg"
-      ? `egg-py${major}.${minor}-${report.egg_platform}`
-      : `wheel-${interpreter}-${report.platform.replace(/[-.]/g, "_")}`;
   return {
-    key,
+    key: targetKey(report),
     kind: report.kind,
     implementation: report.implementation,
     pythonVersion: report.python_version,

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { z } from "zod";
 import { degradedReason } from "../core/compiled.js";
 import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
 import { normalize, requirementName } from "../core/names.js";
@@ -11,7 +12,7 @@ import { pythonSeries } from "../core/verdicts.js";
 import { satisfiesRequiresPython } from "../core/versions.js";
 import { NodeUnreachable, OutputTooLarge, runRemote, type NodeConnection } from "../remote/ssh.js";
 import type { Settings } from "../settings.js";
-import type { CheckPurpose, CheckRow, CheckStore, FailureCause, NodeHealth, Slot, SmokeResult } from "../store/checks.js";
+import type { CheckPurpose, CheckRow, CheckStore, FailureCause, NodeHealth, Slot } from "../store/checks.js";
 import { tx, type Db } from "../store/db.js";
 import type { FileRow, FileStore } from "../store/files.js";
 import type { HistoryStore } from "../store/history.js";
@@ -32,35 +33,9 @@ function scriptInput(name: "probe.py" | "check.py", request: object): string {
 }
 
 /** What probe.py says about an interpreter on a node. */
-export interface InterpreterProbe {
-  version: string;
-  egg_platform: string;
-  wheel_tags: string[];
-  /** The node login's uid: 0 is refused unless the node allows a root login. */
-  uid: number;
-  /** fingerprint.py's {path: digest} of what runs at start-up: the interpreter's files and the login's. */
-  startup: Record<string, string>;
-  /** The login's home folders, whose files `startup` covers. */
-  login_homes: string[];
-}
+export type InterpreterProbe = z.infer<typeof interpreterProbe>;
 
-interface CheckResult {
-  /** unresolvable: a dependency has no file on the index that this Python installs. */
-  verdict: "verified" | "failed" | "unresolvable" | "error";
-  reason: string;
-  /** For unresolvable: the requirement as the installer printed it (`py3-dep>=1.0`). */
-  missing_requirement?: string;
-  log: string;
-  modules: CheckRow["modules"];
-  missing_libraries: string[];
-  degraded: boolean;
-  /** The project's smoke check, when it has one and the file installed. */
-  smoke?: SmokeResult | null;
-  duration: number;
-  /** How the interpreter's start-up files differ from the probe's, before and after the check. */
-  startup_changes?: { before: string[]; after: string[] };
-  login_uid?: number;
-}
+type CheckResult = z.infer<typeof checkResult>;
 
 interface Placement {
   node: NodeSettings;
@@ -227,7 +202,7 @@ export class Checks {
     for (const interpreter of node.interpreters) {
       const result = await runRemote(this.connection(node), bootstrapCommand(interpreter), scriptInput("probe.py", {}), { timeoutMs: 60_000 });
       if (result.code !== 0) throw new NodeUnreachable("disconnected", `probe of ${interpreter} on ${node.name} failed: ${result.stderr.trim().split("\n").at(-1)}`);
-      probes[interpreter] = JSON.parse(result.stdout.trim().split("\n").at(-1)!) as InterpreterProbe;
+      probes[interpreter] = parseProbe(result.stdout, interpreter);
     }
     const refusal = Object.values(probes).map((probe) => this.trust.loginRefusal(node, probe.uid)).find((found) => found !== null);
     if (refusal) {
@@ -498,12 +473,75 @@ function script(name: string): string {
   return readFileSync(path.join(SCRIPTS, name), "utf8");
 }
 
+/** What probe.py prints as its last line (what the checker reads of it; the rest is kept as it came). */
+const interpreterProbe = z.looseObject({
+  version: z.string().regex(/^\d+\.\d+/),
+  egg_platform: z.string(),
+  wheel_tags: z.array(z.string()),
+  /** The node login's uid: 0 is refused unless the node allows a root login. */
+  uid: z.number(),
+  /** fingerprint.py's {path: digest} of what runs at start-up: the interpreter's files and the login's. */
+  startup: z.record(z.string(), z.string()),
+  /** The login's home folders, whose files `startup` covers. */
+  login_homes: z.array(z.string()),
+});
+
+/**
+ * A probe's answer, held to probe.py's shape before it is stored: an interpreter path that names
+ * another program (or a node that answers anything else) would crash every pass of the checker,
+ * or be stored as an interpreter that fits nothing.
+ */
+function parseProbe(stdout: string, interpreter: string): InterpreterProbe {
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  let problem: string;
+  try {
+    const probe = interpreterProbe.safeParse(JSON.parse(last));
+    if (probe.success) return probe.data;
+    problem = z.prettifyError(probe.error).replace(/\n/g, "; ");
+  } catch {
+    problem = last === "" ? "nothing" : `not JSON: ${JSON.stringify(last.slice(0, 200))}`;
+  }
+  throw conflict(`the probe of ${interpreter} answered no probe (${problem}): is it a Python interpreter?`);
+}
+
+/**
+ * What check.py prints as its last line. The node runs untrusted code, so its answer is data:
+ * held to this shape before a field of it is read or stored.
+ */
+const checkResult = z.object({
+  /** unresolvable: a dependency has no file on the index that this Python installs. */
+  verdict: z.enum(["verified", "failed", "unresolvable", "error"]),
+  reason: z.string(),
+  /** For unresolvable: the requirement as the installer printed it (`py3-dep>=1.0`). */
+  missing_requirement: z.string().optional(),
+  log: z.string(),
+  modules: z.array(
+    z.looseObject({ name: z.string(), ok: z.boolean(), counted: z.boolean().optional(), returncode: z.number().nullable(), signal: z.union([z.number(), z.string()]).nullable(), output: z.string() }),
+  ),
+  missing_libraries: z.array(z.string()),
+  degraded: z.boolean(),
+  /** The project's smoke check, when it has one and the file installed. */
+  smoke: z.object({ ok: z.boolean(), output: z.string() }).nullable().optional(),
+  duration: z.number(),
+  /** How the interpreter's start-up files differ from the probe's, before and after the check. */
+  startup_changes: z.object({ before: z.array(z.string()), after: z.array(z.string()) }).optional(),
+  login_uid: z.number().optional(),
+});
+
 /** The last stdout line is the verdict; without one the check did not really run. */
 function parseResult(stdout: string, stderr: string, code: number | null, signal: string | null): CheckResult {
-  try {
-    return JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as CheckResult;
-  } catch {
+  const last = stdout.trim().split("\n").at(-1) ?? "";
+  const noVerdict = (reason: string): CheckResult => {
     const detail = stderr.trim().split("\n").slice(-5).join("\n");
-    return { verdict: "error", reason: `no verdict from the check script (${code === null && signal ? `killed by ${signal}` : `exit ${code}`})`, log: `${stdout}\n${detail}`, modules: [], missing_libraries: [], degraded: false, duration: 0 };
+    return { verdict: "error", reason, log: `${stdout}\n${detail}`, modules: [], missing_libraries: [], degraded: false, duration: 0 };
+  };
+  let json: unknown;
+  try {
+    json = JSON.parse(last);
+  } catch {
+    return noVerdict(`no verdict from the check script (${code === null && signal ? `killed by ${signal}` : `exit ${code}`})`);
   }
+  const result = checkResult.safeParse(json);
+  if (!result.success) return noVerdict(`the node's answer is no verdict: ${z.prettifyError(result.error).replace(/\n/g, "; ")}`);
+  return result.data;
 }

@@ -591,6 +591,9 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
       ["a bare major version", { targets: [{ ...TARGETS.wheel311, python_version: "3" }] }, /^Malformed target report: .*python_version/],
       ["shell characters in a platform", { targets: [{ ...TARGETS.wheel311, platform: "linux; rm -rf /" }] }, /^Malformed target report: .*platform/],
       ["a number for a string", { targets: [{ ...TARGETS.wheel311, os: 7 }] }, /^Malformed target report: .*os/],
+      // Two interpreters of one Python X.Y (a pyenv and a system 3.11) build for one target: the server cannot say which one a job is for.
+      ["one target twice", { targets: [TARGETS.wheel311, { ...TARGETS.wheel311, python_version: "3.11.2" }] }, /^Two reported targets are both wheel-cp311-linux_x86_64 \(Python 3\.11\.7 and 3\.11\.2\): report one interpreter for each target \(--python\)/],
+      ["one egg target from two implementations", { targets: [TARGETS.egg27, { ...TARGETS.egg27, implementation: "pypy" }] }, /^Two reported targets are both egg-py2\.7-linux-x86_64 \(Python 2\.7\.18 and 2\.7\.18\)/],
     ];
     for (const [, body, message] of cases) await expectRefused(setup.server, report(body), 400, message);
     await expectRefused(setup.server, () => builder.send("PUT", "/api/farm/targets", "{not json"), 400, /^Bad request: /);
