@@ -21,12 +21,13 @@ const targetReport = z
   .object({
     kind: z.enum(["wheel", "egg"]),
     implementation: z.string().regex(/^[a-z]{1,20}$/),
-    python_version: z.string().regex(/^\d+\.\d+\.\d+[a-z0-9]*$/),
+    // Bounded as CPython's own are: the version makes the target's key, and each new key is a target to plan for.
+    python_version: z.string().regex(/^\d{1,2}\.\d{1,3}\.\d{1,3}[a-z0-9]{0,8}$/),
     os: z.string().regex(SAFE),
     arch: z.string().regex(SAFE),
     platform: z.string().regex(SAFE),
     egg_platform: z.string().regex(SAFE),
-    wheel_tags: z.array(z.string().regex(/^[a-z0-9_.]+-[a-z0-9_.]+-[a-z0-9_.]+$/i)).min(1).max(10_000),
+    wheel_tags: z.array(z.string().max(200).regex(/^[a-z0-9_.]+-[a-z0-9_.]+-[a-z0-9_.]+$/i)).min(1).max(10_000),
   })
   .strict();
 export type TargetReport = z.infer<typeof targetReport>;

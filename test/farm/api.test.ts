@@ -589,6 +589,9 @@ describe("bad input from agents: refused with a clear message, nothing stored", 
       ["an unknown field", { targets: [{ ...TARGETS.wheel311, compiler: "gcc" }] }, /^Malformed target report: .*compiler/],
       ["a malformed wheel tag", { targets: [{ ...TARGETS.wheel311, wheel_tags: ["not a tag"] }] }, /^Malformed target report: .*wheel_tags/],
       ["a bare major version", { targets: [{ ...TARGETS.wheel311, python_version: "3" }] }, /^Malformed target report: .*python_version/],
+      // Each new key is a target every project is planned for: a version no CPython has makes one at will.
+      ["an invented minor version", { targets: [{ ...TARGETS.wheel311, python_version: "3.1111111111111111111111.0" }] }, /^Malformed target report: .*python_version/],
+      ["a 1,000-character wheel tag", { targets: [{ ...TARGETS.wheel311, wheel_tags: [`cp311-cp311-${"x".repeat(1000)}`] }] }, /^Malformed target report: .*wheel_tags/],
       ["shell characters in a platform", { targets: [{ ...TARGETS.wheel311, platform: "linux; rm -rf /" }] }, /^Malformed target report: .*platform/],
       ["a number for a string", { targets: [{ ...TARGETS.wheel311, os: 7 }] }, /^Malformed target report: .*os/],
       // Two interpreters of one Python X.Y (a pyenv and a system 3.11) build for one target: the server cannot say which one a job is for.
