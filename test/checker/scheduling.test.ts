@@ -141,17 +141,19 @@ describe("parallelism", () => {
     const seen: string[] = [];
     const deadline = Date.now() + 120_000;
     for (;;) {
+      // Counted in one read of the server's database: four answers over HTTP are four moments, between
+      // which one check may end and the next start, which showed three running that never ran at once.
+      const running = fresh.services.stores.checks.running().map((check) => check.filename);
+      most = Math.max(most, running.length);
       const states = await Promise.all(files.map((filename) => fileChecks(fresh, filename)));
       const statuses = states.map((state) => state.checks[0]?.status ?? "none");
-      const running = statuses.filter((status) => status === "running").length;
-      most = Math.max(most, running);
-      if (seen.at(-1) !== statuses.join(" ")) seen.push(statuses.join(" "));
+      const moment = `running: ${running.join(", ") || "none"}`;
+      if (seen.at(-1) !== moment) seen.push(moment);
       if (statuses.every((status) => status === "verified" || status === "failed")) break;
-      if (Date.now() > deadline) throw new Error(`the four checks did not finish within 120 s; statuses seen:\n${seen.join("\n")}`);
+      if (Date.now() > deadline) throw new Error(`the four checks did not finish within 120 s; seen:\n${seen.join("\n")}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(seen.join("\n")).not.toMatch(/(running.*){3}/);
-    expect(most, `statuses seen:\n${seen.join("\n")}`).toBe(2);
+    expect(most, `seen:\n${seen.join("\n")}`).toBe(2);
     for (const filename of files) expect((await fileChecks(fresh, filename)).verification).toBe("verified");
   });
 });
