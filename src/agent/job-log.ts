@@ -82,7 +82,8 @@ export class JobLog {
   private async sendAll(): Promise<void> {
     do {
       const batch = this.pending.splice(0, batchLength(this.pending));
-      this.held -= costOf(batch);
+      const cost = costOf(batch);
+      this.held -= cost;
       try {
         await this.client.log(this.job, batch);
       } catch (error) {
@@ -92,7 +93,7 @@ export class JobLog {
           continue;
         }
         this.pending.unshift(...batch);
-        this.held += costOf(batch);
+        this.held += cost;
         throw error;
       }
     } while (this.pending.length > 0);

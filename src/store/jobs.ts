@@ -1,4 +1,4 @@
-import type { LogLine as NewLogLine } from "../core/farm.js";
+import type { LogLine as SentLogLine } from "../core/farm.js";
 import type { JobFilter } from "../core/parameters.js";
 import type { JobStatus } from "../core/types.js";
 import type { Db } from "./db.js";
@@ -32,7 +32,8 @@ export interface BuildCandidate {
   uploadedAt: string;
 }
 
-export interface LogLine extends NewLogLine {
+/** A stored line: the line as sent, and its place in the job's log. */
+export interface LogLine extends SentLogLine {
   id: number;
 }
 
@@ -242,7 +243,7 @@ export class JobStore {
   }
 
   /** `counted`: what the lines cost the log's budget (services/jobs.ts decides). */
-  appendLog(jobId: number, lines: NewLogLine[], counted: number): void {
+  appendLog(jobId: number, lines: SentLogLine[], counted: number): void {
     for (const line of lines) this.appendLogStatement.run(jobId, line.at, line.stream, line.text);
     this.addLogCharsStatement.run(counted, jobId);
   }
