@@ -230,14 +230,16 @@ class Check(object):
         """Kills what the check started and that left its session (setsid and a double fork).
         On a login that runs nothing but this check (the node's exclusive_login), that is every
         process of the login but this one and its ancestors, found with POSIX ps: on any system,
-        whatever the process did to its environment. Otherwise, the processes carrying this
-        check's marker in their environment, found through Linux's /proc; elsewhere the sessions
-        are all this check ends. Stopped first, so none can fork a new one meanwhile."""
+        whatever the process did to its environment. Otherwise, on Linux, every process below this
+        one (an orphan comes to this process, see become_subreaper, so a daemon that emptied its
+        environment is still found) and those carrying this check's marker in their environment;
+        elsewhere the sessions are all this check ends. Stopped first, so none can fork a new one
+        meanwhile."""
         if self.exclusive():
             killed = stop_and_kill(other_login_processes)
         else:
             marker = ("PYDEPOT_CHECK=" + self.marker).encode("ascii")
-            killed = stop_and_kill(lambda: marked_processes(marker))
+            killed = stop_and_kill(lambda: set(descendants()) | set(marked_processes(marker)))
         if killed:
             self.log("[killed %d process(es) the check left running outside its sessions]" % killed)
 
@@ -807,6 +809,32 @@ def reap_orphans():
             if time.time() >= deadline:
                 return
             time.sleep(0.01)
+
+
+def descendants():
+    """On Linux, the processes below this one, found through /proc."""
+    if not os.path.isdir("/proc/self"):
+        return []
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as source:
+                stat = source.read()
+        except (IOError, OSError):
+            continue  # gone
+        # The command name in parentheses may hold spaces and parentheses: the fields after the last ")".
+        state, parent = stat[stat.rindex(")") + 2:].split()[:2]
+        if state != "Z":  # ended, left for reap_orphans(); a zombie has no children
+            children.setdefault(int(parent), []).append(int(entry))
+    found = []
+    waiting = [os.getpid()]
+    while waiting:
+        below = children.get(waiting.pop(), [])
+        found.extend(below)
+        waiting.extend(below)
+    return found
 
 
 def marked_processes(marker):

@@ -21,6 +21,7 @@ let soleServer: CheckerServer;
 let forger: string;
 let daemon: string;
 let scrubbed: string;
+let scrubbedShared: string;
 let shadowed: string;
 
 beforeAll(async () => {
@@ -31,6 +32,7 @@ beforeAll(async () => {
   forger = await addFile(server, forgerPath);
   daemon = await addFile(server, daemonPath);
   scrubbed = await addFile(soleServer, scrubbedPath);
+  scrubbedShared = await addFile(server, scrubbedPath);
   shadowed = await addFile(server, await shadowedWheel());
 }, 300_000);
 
@@ -129,6 +131,15 @@ describe("everything a check started ends with it", () => {
     expect(state.verification).toBe("verified");
     // The daemon, and the exited middle process when nothing has reaped it yet (a container's init).
     expect(check.log).toMatch(/\[killed [1-9]\d* process\(es\) the check left running outside its sessions\]/);
+    const pid = daemonOf(check.log);
+    expect(alive(pid), `daemon ${pid}`).toBe(false);
+    expect(existsSync(folderOf(check.log))).toBe(false);
+  });
+
+  test("on a login shared with other work (Linux), a daemon that emptied its environment is killed too: it is still the check's descendant", async () => {
+    const { state, check } = await waitForVerdict(server, scrubbedShared);
+    expect(state.verification).toBe("verified");
+    expect(check.log).toContain("[killed 1 process(es) the check left running outside its sessions]");
     const pid = daemonOf(check.log);
     expect(alive(pid), `daemon ${pid}`).toBe(false);
     expect(existsSync(folderOf(check.log))).toBe(false);
