@@ -132,6 +132,15 @@ const schema = z
             message: "exclusive_login = true needs parallel = 1: the checks would kill each other",
           }),
       )
+      .superRefine((nodes, context) => {
+        const seen = new Set<string>();
+        nodes.forEach((node, index) => {
+          if (seen.has(node.name)) {
+            context.addIssue({ code: "custom", path: [index, "name"], message: `a second node named ${node.name}: each node needs a name of its own` });
+          }
+          seen.add(node.name);
+        });
+      })
       .default([]),
   })
   .strict()

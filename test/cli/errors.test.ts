@@ -96,6 +96,15 @@ describe("errors are one line", () => {
     expect(result.stderr).toContain(`${file}: unknown key server.prot`);
   });
 
+  test("two nodes of one name are refused: their running checks and health would be counted as one node's", async () => {
+    const file = join(storage, "twin-nodes.toml");
+    const node = (user: string) => `[[nodes]]\nname = "clean"\nhost = "127.0.0.1"\nuser = "${user}"\nprivate_key_file = "/etc/pydepot/key"\nhost_key = "SHA256:${"A".repeat(43)}"\ninterpreters = ["/usr/bin/python3"]\n`;
+    writeFileSync(file, node("check1") + node("check2"));
+    const result = await pydepot(["config", "--config", file], storage);
+    expectOneLine(result, 2, /^pydepot: Invalid configuration: /);
+    expect(result.stderr).toContain(`${file}: nodes.1.name: a second node named clean: each node needs a name of its own`);
+  });
+
   test("a file that is not TOML names the file, in one line", async () => {
     const file = join(storage, "broken.toml");
     writeFileSync(file, "[server\nport = 1\n");
