@@ -29,6 +29,10 @@ LOGIN_FILES = (".ssh/rc", ".ssh/environment", ".ssh/authorized_keys", ".ssh/auth
                ".profile", ".bashrc", ".bash_profile", ".bash_login", ".shrc", ".cshrc", ".tcshrc",
                ".login", ".zshenv", ".pam_environment")
 
+# Jobs the login has asked the system to run later: they start outside every check's processes,
+# so no check's clean-up reaches them, and one could change a later check while that runs.
+SCHEDULED_JOBS = (("crontab", ["crontab", "-l"]), ("at queue", ["atq"]))
+
 
 def startup_fingerprint():
     """{path: digest}: a file's sha256, or for a standard library folder a digest of its entries'
@@ -48,7 +52,35 @@ def startup_fingerprint():
             path = os.path.join(home, name)
             if os.path.lexists(path):
                 entries[path] = describe_present(path)
+    entries.update(scheduled_jobs())
     return entries
+
+
+def scheduled_jobs():
+    """{"the login's crontab (crontab -l of LOGIN)": digest} for each scheduler that holds a job of
+    the login; none for a scheduler the node lacks, or an empty one."""
+    try:
+        login = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        login = str(os.getuid())
+    found = {}
+    for name, argv in SCHEDULED_JOBS:
+        listing = command_output(argv)
+        if listing:
+            found["the login's %s (%s of %s)" % (name, " ".join(argv), login)] = "sha256 " + hashlib.sha256(listing).hexdigest()
+    return found
+
+
+def command_output(argv):
+    """What argv prints when it succeeds; None when it fails or the node has no such command."""
+    import subprocess
+    try:
+        with open(os.devnull, "r+b") as nothing:
+            command = subprocess.Popen(argv, stdin=nothing, stdout=subprocess.PIPE, stderr=nothing, close_fds=True)
+            output = command.communicate()[0]
+    except OSError:
+        return None
+    return output if command.returncode == 0 else None
 
 
 def login_homes():

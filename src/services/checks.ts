@@ -360,7 +360,7 @@ export class Checks {
     tx(this.db, () => {
       const reason = this.trust.quarantine(node, interpreter, what);
       if (node.parallel > 1) return this.postpone(checkId, node, reason, false);
-      this.record(checkId, file, node, { ...result, verdict: "failed", reason: `the check changed the node's interpreter: ${changes.join("; ")}` });
+      this.record(checkId, file, node, { ...result, verdict: "failed", reason: `the check changed the node: ${changes.join("; ")}` });
     });
   }
 

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import {
   addFile,
+  buildFixture,
   eventually,
   fileChecks,
   listed,
@@ -56,6 +57,8 @@ afterAll(async () => {
   await server?.stop();
   await node?.dispose();
   rmSync(sshFolder, { recursive: true, force: true });
+  // What a failed run of the crontab test left; "no crontab" otherwise.
+  await runCommand(["su", "-s", "/bin/sh", HOME_NODE_USER, "-c", "crontab -r"], { env: cleanEnv(), cwd: "/" });
 });
 
 async function publicKeyLine(privateKey: Buffer): Promise<string> {
@@ -138,4 +141,19 @@ test("a login file that disappears between checks quarantines the node too", asy
       chownSync(authorizedKeys, owner.uid, owner.gid);
     },
   );
+}, 300_000);
+
+test("a crontab a check installs (a job that would run during later checks) fails that check and quarantines the node, naming it", async () => {
+  const crontab = `the login's crontab (crontab -l of ${HOME_NODE_USER})`;
+  const planter = await addFile(server, await buildFixture({ fixture: "cron-planter" }));
+  const { state, check } = await waitForCheck(server, planter, "failed", (candidate) => candidate.status === "failed", 120_000);
+  expect(state.verification).toBe("failed");
+  expect(check.reason).toBe(`the check changed the node: ${crontab} added`);
+  expect((await nodeHealth(server, "clean-1"))?.lastError).toMatch(new RegExp(`is quarantined: .*${crontab.replace(/[()]/g, "\\$&")} added`));
+  expect(await listed(server.index, "cron-planter")).toEqual([]);
+
+  // Cleaned by the node's administrator, and probed: the gate works again.
+  expectOk(await runCommand(["su", "-s", "/bin/sh", HOME_NODE_USER, "-c", "crontab -r"], { env: cleanEnv(), cwd: "/" }));
+  expectOk(await runCli(server, config, ["node", "probe", "clean-1"]));
+  await verifiedRelease("6.6");
 }, 300_000);

@@ -90,7 +90,7 @@ describe("a root login allowed explicitly", () => {
     const crash = await addFile(server, await buildFixture({ fixture: "tamper-crash" }));
     const { state, check } = await waitForVerdict(server, crash);
     expect(state.verification).toBe("failed");
-    expect(check.reason).toBe(`the check changed the node's interpreter: ${plantedChanges}`);
+    expect(check.reason).toBe(`the check changed the node: ${plantedChanges}`);
     const error = await unhealthy(server, /is quarantined/);
     expect(error).toBe(
       `node clean-1 is quarantined: the start-up files of ${python} changed during check #${check.id} (\`pydepot checks\` names its file): ${plantedChanges} (clean it, then run \`pydepot node probe clean-1\`)`,
@@ -117,7 +117,7 @@ describe("a root login allowed explicitly", () => {
     const hook = await addFile(server, await buildFixture({ fixture: "tamper-hook" }));
     const planting = await waitForVerdict(server, hook);
     expect(planting.state.verification).toBe("failed");
-    expect(planting.check.reason).toBe(`the check changed the node's interpreter: ${plantedChanges}`);
+    expect(planting.check.reason).toBe(`the check changed the node: ${plantedChanges}`);
     await unhealthy(server, new RegExp(`is quarantined: .*${planted.replaceAll(".", "\\.")} added`));
 
     const victim = await addFile(server, await buildFixture({ fixture: "hooked-victim" }));
