@@ -69,12 +69,16 @@ export async function cannotRun(user: BuildUser | null, executable: string): Pro
 }
 
 /**
- * End every process of the build user, then remove the files it owns in the shared temporary
- * folders and its System V IPC objects, which outlive processes. Returns how many of each it found.
+ * End every process of the build user, then remove what outlives processes: the jobs it gave
+ * cron or at, the files it owns in the shared temporary folders and its System V IPC objects.
+ * Returns how many of each it found.
  */
-export async function sweepUser(user: BuildUser): Promise<{ processes: number; files: number; ipcObjects: number }> {
-  const processes = await endProcesses(user);
-  return { processes, files: await removeTempFiles(user), ipcObjects: await removeIpcObjects(user) };
+export async function sweepUser(user: BuildUser): Promise<{ processes: number; scheduledJobs: number; files: number; ipcObjects: number }> {
+  let processes = await endProcesses(user);
+  const scheduledJobs = await removeScheduledJobs(user);
+  // What cron or at started between the two.
+  if (scheduledJobs > 0) processes += await endProcesses(user);
+  return { processes, scheduledJobs, files: await removeTempFiles(user), ipcObjects: await removeIpcObjects(user) };
 }
 
 /**
@@ -109,6 +113,19 @@ async function removeTempFiles(user: BuildUser): Promise<number> {
     files += stdout.split("\n").filter(Boolean).length;
   }
   return files;
+}
+
+/**
+ * The build user's crontab and at jobs: each would start as that user during a later build, of
+ * another project. `crontab -r` and `atrm` run AS the user remove exactly its own; a host without
+ * cron or at has none. Returns how many it removed (a crontab counts as one).
+ */
+async function removeScheduledJobs(user: BuildUser): Promise<number> {
+  const crontab = await run("crontab", ["-r"], asUser(user)).then(() => 1, () => 0);
+  const { stdout } = await run("atq", [], asUser(user)).catch(() => ({ stdout: "" }));
+  const atJobs = stdout.split("\n").map((line) => line.split(/\s+/)[0]).filter((id) => /^\d+$/.test(id));
+  if (atJobs.length > 0) await run("atrm", atJobs, asUser(user));
+  return crontab + atJobs.length;
 }
 
 /**
@@ -181,8 +198,10 @@ export async function removeWorkDir(workDir: string): Promise<void> {
 export async function sweepAll(users: BuildUser[], root: string): Promise<string[]> {
   const cleaned: string[] = [];
   for (const user of users) {
-    const { processes, files, ipcObjects } = await sweepUser(user);
-    if (processes || files || ipcObjects) cleaned.push(`${processes} process(es), ${files} temporary file(s) and ${ipcObjects} IPC object(s) of ${user.name}`);
+    const { processes, scheduledJobs, files, ipcObjects } = await sweepUser(user);
+    if (processes || scheduledJobs || files || ipcObjects) {
+      cleaned.push(`${processes} process(es), ${scheduledJobs} cron or at job(s), ${files} temporary file(s) and ${ipcObjects} IPC object(s) of ${user.name}`);
+    }
   }
   for (const folder of await leftoverWorkDirs(root)) {
     await removeWorkDir(folder);

@@ -2,6 +2,7 @@
 // check's command: on a login with a home folder, an SSH key, an ~/.ssh/rc or the loss of a file
 // between two checks quarantines the node with the file named, and nothing of the next check runs
 // there until the node is probed again.
+import { spawnSync } from "node:child_process";
 import { appendFileSync, chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -57,9 +58,15 @@ afterAll(async () => {
   await server?.stop();
   await node?.dispose();
   rmSync(sshFolder, { recursive: true, force: true });
-  // What a failed run of the crontab test left; "no crontab" otherwise.
-  await runCommand(["su", "-s", "/bin/sh", HOME_NODE_USER, "-c", "crontab -r"], { env: cleanEnv(), cwd: "/" });
+  removeScheduledJobs();
 });
+
+/** The login's crontab and at jobs, as root removes them. */
+function removeScheduledJobs(): void {
+  spawnSync("crontab", ["-r", "-u", HOME_NODE_USER], { stdio: "ignore" });
+  const jobs = spawnSync("atq", [], { encoding: "utf8" }).stdout.split("\n").filter((line) => line.trim().split(/\s+/).at(-1) === HOME_NODE_USER);
+  if (jobs.length > 0) spawnSync("atrm", jobs.map((line) => line.split(/\s+/)[0]));
+}
 
 async function publicKeyLine(privateKey: Buffer): Promise<string> {
   const file = join(temporaryFolder("stranger-public"), "id_ed25519");
@@ -143,17 +150,17 @@ test("a login file that disappears between checks quarantines the node too", asy
   );
 }, 300_000);
 
-test("a crontab a check installs (a job that would run during later checks) fails that check and quarantines the node, naming it", async () => {
-  const crontab = `the login's crontab (crontab -l of ${HOME_NODE_USER})`;
-  const planter = await addFile(server, await buildFixture({ fixture: "cron-planter" }));
+test("a cron or at job a check leaves (it would run during later checks) fails that check and quarantines the node, naming both", async () => {
+  const changes = `the login's at queue (atq of ${HOME_NODE_USER}) added; the login's crontab (crontab -l of ${HOME_NODE_USER}) added`;
+  const planter = await addFile(server, await buildFixture({ fixture: "job-planter" }));
   const { state, check } = await waitForCheck(server, planter, "failed", (candidate) => candidate.status === "failed", 120_000);
   expect(state.verification).toBe("failed");
-  expect(check.reason).toBe(`the check changed the node: ${crontab} added`);
-  expect((await nodeHealth(server, "clean-1"))?.lastError).toMatch(new RegExp(`is quarantined: .*${crontab.replace(/[()]/g, "\\$&")} added`));
-  expect(await listed(server.index, "cron-planter")).toEqual([]);
+  expect(check.reason).toBe(`the check changed the node: ${changes}`);
+  expect((await nodeHealth(server, "clean-1"))?.lastError).toContain(`: ${changes} (clean it, then run \`pydepot node probe clean-1\`)`);
+  expect(await listed(server.index, "job-planter")).toEqual([]);
 
   // Cleaned by the node's administrator, and probed: the gate works again.
-  expectOk(await runCommand(["su", "-s", "/bin/sh", HOME_NODE_USER, "-c", "crontab -r"], { env: cleanEnv(), cwd: "/" }));
+  removeScheduledJobs();
   expectOk(await runCli(server, config, ["node", "probe", "clean-1"]));
   await verifiedRelease("6.6");
 }, 300_000);

@@ -27,6 +27,22 @@ interface HostileReport {
   attempts: { what: string; with: string; status: number; reason: string }[];
   written: string[];
   ipc: { shm: number; sem: number; msg: number };
+  /** crontab's and at's exit status when they took its job, or why they could not run. */
+  crontab: number | string;
+  at: number | string;
+}
+
+/** The user's crontab as `crontab -l -u` shows it to root; empty when it has none. */
+async function crontabOf(name: string): Promise<string> {
+  const result = await runCommand(["crontab", "-l", "-u", name], { env: cleanEnv(), cwd: "/" });
+  if (result.code !== 0) expect(result.stderr).toBe(`no crontab for ${name}\n`);
+  return result.code === 0 ? result.stdout : "";
+}
+
+/** The at jobs of the user, as root's `atq` lists them (job, date, queue, user). */
+async function atJobsOf(name: string): Promise<string[]> {
+  const { stdout } = expectOk(await runCommand(["atq"], { env: cleanEnv(), cwd: "/" }));
+  return stdout.split("\n").filter((line) => line.trim().split(/\s+/).at(-1) === name);
 }
 
 function hostileReport(details: JobDetails): HostileReport {
@@ -154,6 +170,9 @@ describe("a hostile upload attacks the farm during its own build", { timeout: FA
     expect(report.written.some((file) => file.startsWith("/run/lock/"))).toBe(true);
     expect(report.written.filter(existsSync)).toEqual([]);
     expect(await sleepers("pydepot-hostile-sleeper")).toBe("");
+    expect([report.crontab, report.at]).toEqual([0, 0]);
+    expect(await crontabOf(user)).toBe("");
+    expect(await atJobsOf(user)).toEqual([]);
     expect(processesOf(user)).toEqual([]);
     // The agent removes a build's folder right after its result is accepted.
     const workDir = farm.agents.get("guard")!.workDir;
@@ -220,7 +239,7 @@ describe("an agent killed during a build", { timeout: FARM_TEST_TIMEOUT_MS }, ()
 
     const restarted = await farm.startAgent("crashy", eggs);
     // The folder is the build user's: it goes with the user's files (here, under /tmp) or as a build folder.
-    expect(restarted.output()).toMatch(new RegExp(`cleaned up what a previous run left: [1-9]\\d* process\\(es\\), \\d+ temporary file\\(s\\) and \\d+ IPC object\\(s\\) of ${user}`));
+    expect(restarted.output()).toMatch(new RegExp(`cleaned up what a previous run left: [1-9]\\d* process\\(es\\), \\d+ cron or at job\\(s\\), \\d+ temporary file\\(s\\) and \\d+ IPC object\\(s\\) of ${user}`));
     expect(existsSync(join(farm.agents.get("crashy")!.workDir, leftFolder))).toBe(false);
     expect((await leasedAgain(3)).id).toBe(jobId);
   });

@@ -25,8 +25,10 @@ const REQUIRED: readonly Requirement[] = [
   { pkg: "systemd", file: "/usr/bin/systemd-analyze" },
   { pkg: "python3-prometheus-client", file: "/usr/lib/python3/dist-packages/prometheus_client/parser.py" },
   { pkg: "openssh-server", file: "/usr/sbin/sshd" },
-  // A node's crontab is part of its fingerprint (test/checker/login-files.test.ts); the daemon is not started.
+  // A login's crontab and at queue are in a node's fingerprint, and go with a build (test/checker/login-files.test.ts,
+  // test/farm/isolation.test.ts); the daemons are not started.
   { pkg: "cron", file: "/usr/bin/crontab" },
+  { pkg: "at", file: "/usr/bin/atq" },
   { pkg: "bzip2", file: "/usr/bin/bzip2" },
   { pkg: "gcc", file: "/usr/bin/gcc" },
   { pkg: "patchelf", file: "/usr/bin/patchelf" },
