@@ -50,22 +50,23 @@ export class Planner {
     return derivedTx(this.db, () => sdists.reduce((count, sdist) => count + this.planSdist(sdist, targets, latestOf), 0));
   }
 
-  /** Plan the pass's next sdists against its targets that are still active, for about `budgetMs`, in one transaction. */
-  planChunk(pass: PassRange, budgetMs: number): ChunkResult {
+  /** Plan the pass's next sdists against its targets that are still active, in one transaction: for about `budgetMs`, or less once `wanted()` (the other connection waits to write). */
+  planChunk(pass: PassRange, budgetMs: number, wanted: () => boolean): ChunkResult {
     const targets = this.agents.activeTargets().filter((target) => pass.targets.has(target.key));
     const deadline = performance.now() + budgetMs;
+    const over = () => performance.now() >= deadline || wanted();
     const latestOf = this.latestVersions();
     let cursor = pass.cursor;
     let done = targets.length === 0;
     const created = derivedTx(this.db, () => {
       let count = 0;
-      while (!done && performance.now() < deadline) {
+      while (!done && !over()) {
         const sdists = this.store.sdistsBetween(cursor, pass.end, BATCH_SDISTS);
         done = sdists.length < BATCH_SDISTS;
         for (const sdist of sdists) {
           count += this.planSdist(sdist, targets, latestOf);
           cursor = sdist.sdistId;
-          if (performance.now() >= deadline && sdist !== sdists.at(-1)) {
+          if (over() && sdist !== sdists.at(-1)) {
             done = false;
             break;
           }

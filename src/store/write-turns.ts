@@ -44,6 +44,11 @@ export class WriteTurns {
     }
   }
 
+  /** The worker's side, during a chunk: whether the event loop waits for it to commit. */
+  loopWaiting(): boolean {
+    return Atomics.load(this.flags, LOOP_WRITERS) > 0;
+  }
+
   /** The worker's side, after its chunk committed (or failed). */
   leave(): void {
     Atomics.store(this.flags, WORKER_WRITING, 0);

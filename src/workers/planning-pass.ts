@@ -96,7 +96,8 @@ function step(): void {
     turns.enter();
     const started = performance.now();
     try {
-      const chunk = planner.planChunk(pass, CHUNK_MS);
+      // Ended early when the event loop wants to write: it waits for this chunk's commit.
+      const chunk = planner.planChunk(pass, CHUNK_MS, () => turns.loopWaiting());
       pass.cursor = chunk.cursor;
       pass.created += chunk.created;
       pass.chunks++;

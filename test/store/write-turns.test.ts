@@ -19,7 +19,7 @@ const LEFT = 2;
  * workers/planning-thread.ts does from source), marks INSIDE, holds the turn while the main
  * thread tries to claim, then marks LEFT and leaves. It says "loaded" before it tries.
  */
-function worker(memory: SharedArrayBuffer): Worker {
+function worker(memory: SharedArrayBuffer, holding = "pause(200);"): Worker {
   const api = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/esm/api")), "index.mjs");
   const module = new URL("../../src/store/write-turns.ts", import.meta.url).href;
   const source = `
@@ -32,7 +32,7 @@ function worker(memory: SharedArrayBuffer): Worker {
       turns.enter();
       Atomics.store(flags, ${STEP}, ${INSIDE});
       Atomics.notify(flags, ${STEP});
-      pause(200);
+      ${holding}
       Atomics.store(flags, ${STEP}, ${LEFT});
       turns.leave();
     });
@@ -50,6 +50,21 @@ describe("write turns", () => {
     await once(thread, "message");
     Atomics.wait(flags, STEP, 0, 60_000);
     expect(Atomics.load(flags, STEP)).toBe(INSIDE);
+    turns.claim();
+    const seen = Atomics.load(flags, STEP);
+    turns.release();
+    expect(seen).toBe(LEFT);
+    expect(await exited(thread)).toBe(0);
+  });
+
+  test("the worker, in its turn, sees the event loop waiting for it, and can end its chunk early", async () => {
+    const turns = new WriteTurns(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
+    const flags = new Int32Array(turns.memory);
+    // As a planning chunk: it would hold its turn for 60 s, but ends once the event loop waits.
+    const thread = worker(turns.memory, "const end = Date.now() + 60000; while (Date.now() < end && !turns.loopWaiting());");
+    await once(thread, "message");
+    Atomics.wait(flags, STEP, 0, 60_000);
+    expect(turns.loopWaiting()).toBe(false);
     turns.claim();
     const seen = Atomics.load(flags, STEP);
     turns.release();
