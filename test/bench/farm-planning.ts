@@ -5,6 +5,7 @@
 // starting, and the background full pass plans every sdist for every target while the event loop
 // is watched; then new sdists through the real ingest path, whose wake-up plans their jobs.
 import { cpSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import path from "node:path";
 import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from "node:perf_hooks";
 import type { Services } from "../../src/app.js";
@@ -62,7 +63,32 @@ export async function farmPlanningScenario(work: string): Promise<ScenarioResult
   const busy = await fullPass(busyStorage, expected, async (services) => ({ blocks: await uploads(services, reported.length, "during") }), {
     during: true,
   });
-  return report(alone.pass, alone.after.idle, alone.after.blocks, busy.pass, busy.after.blocks, reported.length);
+  const references = { idle: await watched(alone.pass.seconds, false), spinning: await watched(alone.pass.seconds, true) };
+  return report(alone.pass, alone.after.idle, alone.after.blocks, busy.pass, busy.after.blocks, reported.length, references);
+}
+
+interface Watched {
+  loop: LoopDelays;
+  longestGap: LongestGap;
+}
+
+/**
+ * The references for the pass's event-loop delay: the event loop watched as during the pass, for
+ * as long, with nothing else to do (`spinning` false), or beside one thread of this process that
+ * only spins (no SQLite, no I/O, no planning): what one busy thread alone costs the event loop here.
+ */
+async function watched(seconds: number, spinning: boolean): Promise<Watched> {
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const gaps = watchGaps();
+  if (spinning) {
+    const spinner = new Worker(`const end = Date.now() + ${Math.round(seconds * 1000)}; while (Date.now() < end);`, { eval: true });
+    await new Promise((resolve, reject) => spinner.once("exit", resolve).once("error", reject));
+  } else {
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  }
+  loop.disable();
+  return { loop: delays(loop), longestGap: gaps.stop() };
 }
 
 interface LoopDelays {
@@ -221,7 +247,9 @@ function timed(work: () => unknown): number {
   return performance.now() - started;
 }
 
-function report(full: FullPass, idleMs: number, blocks: Blocks, busy: FullPass, busyBlocks: Blocks, targetCount: number): ScenarioResult {
+function report(full: FullPass, idleMs: number, blocks: Blocks, busy: FullPass, busyBlocks: Blocks, targetCount: number, references: { idle: Watched; spinning: Watched }): ScenarioResult {
+  const reference = ({ loop, longestGap }: Watched) =>
+    `longest ${fmt(loop.max, 1)} ms, p99 ${fmt(loop.p99, 1)} ms; the longest gap ${fmt(longestGap.ms, 1)} ms: running ${fmt(longestGap.runningMs, 1)} ms, waiting for a CPU ${fmt(longestGap.waitingMs, 1)} ms`;
   const longest = Math.max(...blocks.plans);
   const busyLongest = Math.max(...busyBlocks.plans);
   log(`farm-planning: planning passes after uploads, ms: ${blocks.plans.map((ms) => fmt(ms, 2)).join(" ")}`);
@@ -247,6 +275,8 @@ function report(full: FullPass, idleMs: number, blocks: Blocks, busy: FullPass, 
         result: `${fmt(full.longestGap.ms, 1)} ms: the event loop running ${fmt(full.longestGap.runningMs, 1)} ms, waiting for a CPU ${fmt(full.longestGap.waitingMs, 1)} ms, the rest neither; the event loop's longest garbage collection during the pass ${fmt(full.longestGap.longestGcMs, 1)} ms`,
         target: "—",
       },
+      { scenario: "reference: the event loop watched as long, nothing else running in the process", result: reference(references.idle), target: "—" },
+      { scenario: "reference: the same beside one thread that only spins (no SQLite, no I/O)", result: reference(references.spinning), target: "—" },
       { scenario: "plan() again, nothing new", result: `${fmt(idleMs, 2)} ms`, target: "—" },
       {
         scenario: `planning after one new upload (${UPLOADS} uploads, ${targetCount} jobs each): event-loop block`,
