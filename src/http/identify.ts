@@ -4,6 +4,7 @@ import { unauthorized } from "../core/errors.js";
 import { ANONYMOUS, type Principal } from "../services/access.js";
 import { TOKEN_USERNAME, type Accounts } from "../services/accounts.js";
 import { isAgentToken, type Agents } from "../services/agents.js";
+import { isCheckToken, type Checks } from "../services/checks.js";
 import { isBuildToken, type Jobs } from "../services/jobs.js";
 
 declare module "express-serve-static-core" {
@@ -22,12 +23,12 @@ export const AGENT_VERSION_HEADER = "X-Pydepot-Agent-Version";
  * agents do. Access rules are checked per route; credentials that are present but wrong are
  * refused here, so a mistyped token is never mistaken for anonymous access.
  */
-export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, trustedProxy?: string): RequestHandler {
+export function identify(accounts: Accounts, agents: Agents, jobs: Jobs, checks: Checks, trustedProxy?: string): RequestHandler {
   return async (request, response, next) => {
     const header = request.headers.authorization;
     const address = clientAddress(request.socket.remoteAddress, request.headers["x-real-ip"], trustedProxy);
     response.locals.clientAddress = address;
-    response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents, jobs) : ANONYMOUS;
+    response.locals.principal = header ? await principalOf(header, request.get(AGENT_VERSION_HEADER), address, accounts, agents, jobs, checks) : ANONYMOUS;
     next();
   };
 }
@@ -71,7 +72,15 @@ export function requestOrigin(request: IncomingMessage, trustedProxy: string | u
   }
 }
 
-async function principalOf(header: string, agentVersion: string | undefined, address: string, accounts: Accounts, agents: Agents, jobs: Jobs): Promise<Principal> {
+async function principalOf(
+  header: string,
+  agentVersion: string | undefined,
+  address: string,
+  accounts: Accounts,
+  agents: Agents,
+  jobs: Jobs,
+  checks: Checks,
+): Promise<Principal> {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (bearer) {
     if (isBuildToken(bearer[1])) return jobs.authenticateBuild(bearer[1]);
@@ -85,9 +94,11 @@ async function principalOf(header: string, agentVersion: string | undefined, add
   if (colon < 0) throw unauthorized("Malformed Authorization header: use Basic auth with __token__ and an API token");
   const username = decoded.slice(0, colon);
   const secret = decoded.slice(colon + 1);
-  // pip and setuptools in a build reach the staging index with the job's build credential, under
-  // the token username: a user's password that happens to start like a credential stays a password.
+  // pip and setuptools in a build or a check reach the staging index with the job's or the check's
+  // credential, under the token username: a user's password that happens to start like a credential
+  // stays a password.
   if (username === TOKEN_USERNAME && isBuildToken(secret)) return jobs.authenticateBuild(secret);
+  if (username === TOKEN_USERNAME && isCheckToken(secret)) return checks.authenticateCheck(secret);
   if (username === TOKEN_USERNAME && isAgentToken(secret)) return agents.authenticate(secret, agentVersion);
   return accounts.authenticate(username, secret, address);
 }

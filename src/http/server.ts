@@ -64,7 +64,7 @@ export function createHttpApp(deps: HttpDependencies, metrics = new Metrics(deps
   const app = express();
   app.disable("x-powered-by");
   app.disable("etag");
-  app.use(identify(deps.accounts, deps.agents, deps.jobs, deps.trustedProxy));
+  app.use(identify(deps.accounts, deps.agents, deps.jobs, deps.checks, deps.trustedProxy));
   app.use(refuseCrossSite(deps.publicUrl, deps.trustedProxy));
   app.use(simpleRoutes(deps.pages));
   app.use(fileRoutes(deps.downloads, deps.trustedProxy, deps.log));

@@ -50,6 +50,7 @@ MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*\.(whl|egg)$")  # "!": a version epoch
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+CREDENTIAL = re.compile(r"^pydepot-check-[A-Za-z0-9_-]+\Z")
 HOST = re.compile(r"^[A-Za-z0-9.:\[\]_-]+$")
 NOT_FOUND = re.compile(r"^\s*(\S+) => not found\s*$")
 # An extension module by its name (PEP 3149 tags, abi3), whatever its bytes: a damaged one must
@@ -275,6 +276,7 @@ class Check(object):
         self.folder = tempfile.mkdtemp(prefix=CHECK_FOLDER_PREFIX)
         for name in ("download", "run", "home", "egg-cache", "scan"):
             os.mkdir(os.path.join(self.folder, name))
+        self.hand_over_credential(os.path.join(self.folder, "home"))
         self.log("check of %s on Python %s (%s) in %s" % (
             self.request["filename"], sys.version.split()[0], sys.executable, self.folder))
         self.log("limits of each child: " + ", ".join("%s %d" % (name, value) for name, _, value in self.limits))
@@ -303,13 +305,29 @@ class Check(object):
         result.update(judge(result["modules"], result["missing_libraries"], result.get("smoke")))
         return result
 
+    def hand_over_credential(self, home):
+        """The check's read credential, where pip (~/.netrc) and easy_install (~/.pypirc) look for
+        one: in no process's arguments or environment, and never in the log. Valid while the check
+        runs, for every URL of the server."""
+        parts = urlsplit(self.request["index_url"])
+        server = "%s://%s/" % (parts.scheme, parts.netloc.split("@")[-1])
+        files = {
+            ".netrc": "machine %s\nlogin __token__\npassword %s\n" % (parts.hostname, self.request["credential"]),
+            ".pypirc": "[distutils]\nindex-servers = pydepot\n\n[pydepot]\nrepository = %s\nusername = __token__\npassword = %s\n"
+                       % (server, self.request["credential"]),
+        }
+        for name, text in files.items():
+            descriptor = os.open(os.path.join(home, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as target:
+                target.write(text)
+
     def download(self):
         url, authorization = split_credentials(self.request["artifact_url"])
         path = os.path.join(self.folder, "download", self.request["filename"])
         self.log("downloading %s" % url)
-        headers = {"User-Agent": "pydepot-check"}
-        if authorization is not None:
-            headers["Authorization"] = authorization
+        if authorization is None:
+            authorization = basic_authorization("__token__", self.request["credential"])
+        headers = {"User-Agent": "pydepot-check", "Authorization": authorization}
         # No proxy: the artifact comes from pydepot, never through another host.
         opener = build_opener(ProxyHandler({}))
         digest = hashlib.sha256()
@@ -930,9 +948,13 @@ def split_credentials(url):
     if parts.username is None:
         return url, None
     netloc = parts.hostname + (":%d" % parts.port if parts.port else "")
-    secret = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
-    header = "Basic " + base64.b64encode(secret.encode("utf-8")).decode("ascii")
+    header = basic_authorization(unquote(parts.username), unquote(parts.password or ""))
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), header
+
+
+def basic_authorization(username, password):
+    secret = "%s:%s" % (username, password)
+    return "Basic " + base64.b64encode(secret.encode("utf-8")).decode("ascii")
 
 
 def wait_until(child, deadline):
@@ -985,6 +1007,8 @@ def parse_request(text):
     for key in ("artifact_url", "index_url"):
         if not isinstance(request.get(key), type(u"")) or urlsplit(request[key]).scheme not in ("http", "https"):
             raise Refused("%s must be an http or https URL" % key)
+    if not isinstance(request.get("credential"), type(u"")) or not CREDENTIAL.match(request["credential"]):
+        raise Refused("credential must be a pydepot-check- credential")
     if request.get("kind") not in ("wheel", "egg"):
         raise Refused("kind must be \"wheel\" or \"egg\"")
     filename = request.get("filename")

@@ -16,7 +16,16 @@ export type Principal =
    * what the sdist's uploader may read (`readsAs`): code from an upload reaches no further than
    * its owner.
    */
-  | { kind: "build"; jobId: number; name: string; readsAs: Principal };
+  | { kind: "build"; jobId: number; name: string; readsAs: Principal }
+  /** A running check's installers (pip, easy_install) on its node: read only, as a build reads, while the check runs. */
+  | { kind: "check"; checkId: number; name: string; readsAs: Principal };
+
+/** A build's or a check's credential: it reads as another principal, and does nothing else. */
+type TaskPrincipal = Extract<Principal, { kind: "build" | "check" }>;
+
+function isTask(principal: Principal): principal is TaskPrincipal {
+  return principal.kind === "build" || principal.kind === "check";
+}
 
 export const ANONYMOUS: Principal = { kind: "anonymous" };
 
@@ -90,7 +99,7 @@ export class Access {
    * principal may go to another of the same audience only. A build reads as its sdist's uploader.
    */
   audience(principal: Principal): string {
-    if (principal.kind === "build") return this.audience(principal.readsAs);
+    if (isTask(principal)) return this.audience(principal.readsAs);
     if (this.readsEverything(principal)) return "all";
     return principal.kind === "user" ? `u${principal.userId}` : "none";
   }
@@ -108,7 +117,7 @@ export class Access {
   canUpload(principal: Principal, project: ProjectRow | undefined): asserts principal is Exclude<Principal, { kind: "anonymous" }> {
     if (principal.kind === "anonymous") throw unauthorized("Uploading needs credentials: use __token__ and an API token");
     if (principal.kind === "agent") throw forbidden(`Agent ${principal.name} uploads build results through its job, not the upload API`);
-    if (principal.kind === "build") throw forbidden("A build credential reads the index only");
+    if (isTask(principal)) throw forbidden(`A ${principal.kind} credential reads the index only`);
     if (project && !this.roleAtLeast(principal, project, "upload")) {
       throw forbidden(`User ${principal.name} may not upload to project ${project.name}: ask a project admin for the upload role`);
     }
@@ -128,7 +137,7 @@ export class Access {
 
   /** The principal as a build agent, or a 401 for anyone else. */
   agent(principal: Principal): Extract<Principal, { kind: "agent" }> {
-    if (principal.kind === "build") throw forbidden("A build credential reads the index only: the farm API is for the agent itself");
+    if (isTask(principal)) throw forbidden(`A ${principal.kind} credential reads the index only: the farm API is for the agent itself`);
     if (principal.kind !== "agent") throw unauthorized("This endpoint is for build agents: authenticate with the agent's token");
     return principal;
   }
@@ -153,7 +162,7 @@ export class Access {
 
   private roleAtLeast(principal: Principal, project: ProjectRow, wanted: Role): boolean {
     if (principal.kind === "anonymous") return false;
-    if (principal.kind === "build") return wanted === "view" && this.roleAtLeast(principal.readsAs, project, "view");
+    if (isTask(principal)) return wanted === "view" && this.roleAtLeast(principal.readsAs, project, "view");
     if (principal.kind === "agent") return wanted === "view";
     if (principal.kind === "system" || principal.isAdmin) return true;
     const role = this.accounts.role(project.id, principal.userId);

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { degradedReason } from "../core/compiled.js";
-import { AppError, badRequest, conflict, notFound } from "../core/errors.js";
+import { AppError, badRequest, conflict, notFound, unauthorized } from "../core/errors.js";
 import { normalize, requirementName } from "../core/names.js";
 import { bootstrapCommand, bootstrapInput } from "../core/python-bootstrap.js";
 import { fits, type TargetTags } from "../core/tags.js";
@@ -19,11 +19,18 @@ import type { HistoryStore } from "../store/history.js";
 import type { ProjectStore } from "../store/projects.js";
 import type { SmokeCheckStore } from "../store/smoke-checks.js";
 import type { WakeUps } from "../store/wakeups.js";
-import type { Access, Principal } from "./access.js";
+import { ANONYMOUS, type Access, type Principal } from "./access.js";
 import type { NodeTrust } from "./node-trust.js";
+import { hashSecret, newSecret } from "./secrets.js";
 import type { MatrixEntry, Verdicts } from "./verdicts.js";
 
 type NodeSettings = Settings["nodes"][number];
+
+const CHECK_TOKEN_PREFIX = "pydepot-check-";
+
+export function isCheckToken(secret: string): boolean {
+  return secret.startsWith(CHECK_TOKEN_PREFIX);
+}
 
 const SCRIPTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/python");
 
@@ -122,10 +129,12 @@ export class Checks {
         continue;
       }
       const startedAt = this.now();
-      if (!this.store.start(check.id, placement.node.name, placement.interpreter, startedAt)) continue;
+      // The check's own read credential: valid while this run of it lasts (authenticateCheck).
+      const credential = newSecret(CHECK_TOKEN_PREFIX);
+      if (!this.store.start(check.id, placement.node.name, placement.interpreter, hashSecret(credential), startedAt)) continue;
       this.running.set(placement.node.name, (this.running.get(placement.node.name) ?? 0) + 1);
       if (check.alone) this.heldAlone.add(placement.node.name);
-      const running = this.run(check.id, file, placement, startedAt).finally(() => {
+      const running = this.run(check.id, file, placement, startedAt, credential).finally(() => {
         this.running.set(placement.node.name, this.running.get(placement.node.name)! - 1);
         if (check.alone) this.heldAlone.delete(placement.node.name);
         this.inFlight.delete(running);
@@ -302,11 +311,31 @@ export class Checks {
     }
   }
 
-  private async run(checkId: number, file: FileRow, placement: Placement, startedAt: string): Promise<void> {
+  /**
+   * The principal a check credential stands for: read access while its check runs, and only what
+   * the file's owner may read (`ownerOf`): code from the file checked reaches no further than that.
+   */
+  authenticateCheck(token: string): Principal {
+    const checkId = this.store.runningWithCredential(hashSecret(token));
+    if (checkId === undefined) throw unauthorized("Unknown or expired check credential: it is valid only while its check runs");
+    const file = this.files.byFilename(this.store.byId(checkId)!.filename)!;
+    return { kind: "check", checkId, name: `check:${checkId}`, readsAs: this.ownerOf(file) };
+  }
+
+  /** Who is answerable for a file's code: its uploader, or for a farm build the uploader of the release's sdist. */
+  private ownerOf(file: FileRow): Principal {
+    if (file.origin !== "build") return this.access.uploaderOf(file.uploader);
+    const projectId = this.projects.byName(file.project)!.id;
+    const sdist = this.files.liveByRelease(projectId, file.version).find((each) => each.kind === "sdist");
+    return sdist ? this.access.uploaderOf(sdist.uploader) : ANONYMOUS;
+  }
+
+  private async run(checkId: number, file: FileRow, placement: Placement, startedAt: string, credential: string): Promise<void> {
     const { node, interpreter, probe } = placement;
     const project = this.projects.byName(file.project)!;
     const request = {
       artifact_url: `${this.serverUrl()}/files/${file.project}/${file.filename}`,
+      credential,
       sha256: file.sha256,
       filename: file.filename,
       kind: file.kind,

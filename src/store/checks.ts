@@ -93,6 +93,7 @@ export class CheckStore {
   private readonly insertStatement;
   private readonly dueStatement;
   private readonly startStatement;
+  private readonly credentialStatement;
   private readonly finishStatement;
   private readonly postponeStatement;
   private readonly runAloneStatement;
@@ -125,8 +126,9 @@ export class CheckStore {
     // Without INDEXED BY the planner walks every check ever made in id order.
     this.dueStatement = db.prepare(`SELECT ${COLUMNS.replace("FROM checks c", "FROM checks c INDEXED BY checks_pending")}
       WHERE c.status = 'pending' AND c.retry_after <= ? AND f.deleted_at IS NULL ORDER BY c.id`);
-    this.startStatement = db.prepare(`UPDATE checks SET status = 'running', node = ?, interpreter = ?, started_at = ?, reason = ''
-      WHERE id = ? AND status = 'pending'`);
+    this.startStatement = db.prepare(`UPDATE checks SET status = 'running', node = ?, interpreter = ?, started_at = ?, reason = '',
+      credential_hash = ? WHERE id = ? AND status = 'pending'`);
+    this.credentialStatement = db.prepare("SELECT id FROM checks WHERE credential_hash = ? AND status = 'running'").pluck();
     this.finishStatement = db.prepare(`UPDATE checks SET status = @status, cause = @cause, missing_requirement = @missingRequirement, smoke = @smoke, reason = @reason, log = @log, modules = @modules,
       missing_libraries = @missingLibraries, degraded = @degraded, duration_ms = @durationMs, finished_at = @now WHERE id = @id`);
     this.postponeStatement = db.prepare(`UPDATE checks SET status = 'pending', reason = ?, node = ?, interpreter = NULL,
@@ -207,9 +209,14 @@ export class CheckStore {
     return (this.dueStatement.all(nowMs) as RawCheck[]).map(fromRaw);
   }
 
-  /** Claim a pending check for a node; false when another runner took it first. */
-  start(checkId: number, node: string, interpreter: string, now: string): boolean {
-    return this.startStatement.run(node, interpreter, now, checkId).changes === 1;
+  /** Claim a pending check for a node, with the hash of its run's credential; false when another runner took it first. */
+  start(checkId: number, node: string, interpreter: string, credentialHash: string, now: string): boolean {
+    return this.startStatement.run(node, interpreter, now, credentialHash, checkId).changes === 1;
+  }
+
+  /** The running check whose credential has this hash: none once the check has left `running`. */
+  runningWithCredential(credentialHash: string): number | undefined {
+    return this.credentialStatement.get(credentialHash) as number | undefined;
   }
 
   finish(checkId: number, verdict: CheckVerdict, now: string): void {

@@ -324,4 +324,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE checks ADD COLUMN alone INTEGER NOT NULL DEFAULT 0;
   `,
+  // A check reads the index with a credential of its own, valid while it runs (services/checks.ts):
+  // a private index needs one, and code from the file checked must find nothing longer-lived.
+  `
+  ALTER TABLE checks ADD COLUMN credential_hash TEXT;
+  CREATE UNIQUE INDEX checks_by_credential ON checks (credential_hash) WHERE credential_hash IS NOT NULL;
+  `,
 ];

@@ -35,7 +35,7 @@ beforeAll(async () => {
   const checks = server.services.stores.checks;
   const fileId = server.services.stores.files.byFilename(uploaded[0].filename)!.id;
   const checkId = checks.insert(fileId, "new", new Date().toISOString());
-  expect(checks.start(checkId, "clean-1", "/usr/bin/python3.11", new Date().toISOString())).toBe(true);
+  expect(checks.start(checkId, "clean-1", "/usr/bin/python3.11", "not a credential's hash", new Date().toISOString())).toBe(true);
   checks.finish(checkId, { status: "verified", cause: "", missingRequirement: "", smoke: null, reason: "", log: "", modules: [], missingLibraries: [], degraded: false, durationMs: 5 }, new Date().toISOString());
 });
 

@@ -126,6 +126,7 @@ export interface CheckerServerOptions {
   checker?: CheckerSettings;
   /** Start on this storage (a restart with another configuration); a new folder otherwise. */
   storage?: string;
+  access?: Partial<Settings["access"]>;
 }
 
 /**
@@ -142,6 +143,7 @@ export async function startCheckerServer(options: CheckerServerOptions): Promise
       storage: { path: storage },
       checker: { sweep_seconds: 2, retry_seconds: 2, check_timeout_seconds: 120, ...options.checker },
       nodes: options.nodes,
+      ...(options.access ? { access: options.access } : {}),
     },
   });
   const log: string[] = [];
@@ -202,11 +204,14 @@ export interface CheckerApi {
   readonly url: string;
   /** What the server logged, for failure messages, when the test holds it. */
   readonly log?: readonly string[];
+  /** The Authorization header the API reads with, where reads need credentials. */
+  readonly authorization?: string;
 }
 
 /** GET /api/files/:filename/checks */
 export async function fileChecks(server: CheckerApi, filename: string): Promise<FileChecks> {
-  const response = await fetch(`${server.url}/api/files/${encodeURIComponent(filename)}/checks`);
+  const headers: Record<string, string> = server.authorization ? { Authorization: server.authorization } : {};
+  const response = await fetch(`${server.url}/api/files/${encodeURIComponent(filename)}/checks`, { headers });
   if (response.status !== 200) throw new Error(`GET checks of ${filename}: ${response.status} ${await response.text()}`);
   return (await response.json()) as FileChecks;
 }
