@@ -61,6 +61,9 @@ DEFAULT_TIMEOUT = 300.0
 # One hung import must not use up the whole check, and one chatty child not the memory.
 IMPORT_TIMEOUT = 60.0
 OUTPUT_LIMIT = 1024 * 1024
+# The answer's JSON line at most, well within the 16 MiB the server reads of a check's output
+# (services/checks.ts): more is taken for code writing into this process's output.
+ANSWER_LIMIT = 8 * 1024 * 1024
 # What each child (pip, the imports, the smoke check, ldd) and everything it starts may use, so one
 # hostile package cannot take the node down for the checks after it: a fork bomb meets the process
 # limit (per login: its forks fail, it ends, the check's own process is not limited), a runaway
@@ -1097,8 +1100,34 @@ def main():
     result["log"] = "\n".join(check.log_lines) if check is not None else ""
     result["python"] = sys.version.split()[0]
     result["duration"] = round(time.time() - started, 3)
-    sys.stdout.write("\n" + json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.write("\n" + bounded_answer(result) + "\n")
     sys.stdout.flush()
+
+
+def bounded_answer(result):
+    """The result as one JSON line of at most about ANSWER_LIMIT bytes. What can make it longer is
+    the children's output: each import's is in the log and in its module's entry, and JSON writes a
+    control character or (as Python 2's json does) a non-ASCII one in six bytes. Those are cut,
+    shorter each round, saying so; the log keeps its end, where the verdict is."""
+    line = json.dumps(result, sort_keys=True)
+    kept = OUTPUT_LIMIT
+    while len(line) > ANSWER_LIMIT and kept > 0:
+        kept //= 4
+        for entry in result["modules"] + ([result["smoke"]] if result["smoke"] else []):
+            entry["output"] = shortened(entry["output"], kept, False)
+        result["log"] = shortened(result["log"], 4 * kept, True)
+        line = json.dumps(result, sort_keys=True)
+    return line
+
+
+def shortened(text, kept, keep_end):
+    """`text` cut to `kept` characters (its start, or its start and its end) with a note."""
+    if len(text) <= kept:
+        return text
+    note = "\n[... %d characters cut: the check's answer keeps at most %d MiB ...]\n" % (len(text) - kept, ANSWER_LIMIT // (1024 * 1024))
+    if keep_end:
+        return text[:kept // 2] + note + text[len(text) - kept // 2:]
+    return text[:kept] + note
 
 
 main()

@@ -35,6 +35,16 @@ test("an import that floods the check's output fails at 16 MiB with the reason, 
   expect((await waitForVerdict(server, next, 180_000)).check.status).toBe("verified");
 }, 400_000);
 
+test("a good file whose imports print much is no flood: check.py keeps its answer within what the server reads, and says what it cut", async () => {
+  const chatty = await addFile(server, await buildFixture({ fixture: "chatty-modules" }));
+  const { state, check } = await waitForVerdict(server, chatty, 180_000);
+  expect([check.status, check.reason]).toEqual(["verified", "installed and imported 3 modules"]);
+  expect(state.verification).toBe("verified");
+  expect(check.log).toMatch(/\[\.\.\. \d+ characters cut: the check's answer keeps at most 8 MiB \.\.\.\]/);
+  // The end of the log, where the verdict is, is kept.
+  expect(check.log.trimEnd().split("\n").at(-1)).toBe("[verified: installed and imported 3 modules]");
+}, 400_000);
+
 describe("on a node that runs two checks at once", () => {
   let shared: SshdNode;
   let parallel: CheckerServer;
