@@ -45,6 +45,15 @@ export function compareVersions(a: Version, b: Version): number {
   return pep440.compare(a, b);
 }
 
+/**
+ * Normalized versions that PEP 440 compares equal (`1.0`, `1.0.0`) differ only in their release's
+ * trailing zeros, so they have the same key: every `.0` component dropped. Unequal ones may share
+ * a key (`1.0.1`, `1.1`); it is a cheap filter before `compareVersions`, which parses both.
+ */
+export function equalityKey(version: Version): string {
+  return version.replace(/(?:\.0)+(?!\d)/g, "");
+}
+
 /** Whether an interpreter version satisfies a Requires-Python specifier; an unparseable one excludes nothing. */
 export function satisfiesRequiresPython(pythonVersion: string, specifier: string | null): boolean {
   if (!specifier || !pep440.validRange(specifier)) return true;

@@ -4,7 +4,7 @@ import { checkWheelFile } from "../core/core-metadata.js";
 import { distributionSlot, parseDistInfoFolder, parseFilename, type ArtifactName } from "../core/filenames.js";
 import { isValidName, normalize, parseProjectName } from "../core/names.js";
 import type { Sha256 } from "../core/types.js";
-import { compareVersions, normalizeVersion, parseVersion } from "../core/versions.js";
+import { compareVersions, equalityKey, normalizeVersion, parseVersion } from "../core/versions.js";
 import type { AccountStore } from "../store/accounts.js";
 import type { Blobs, Staged } from "../store/blobs.js";
 import { tx, type Db } from "../store/db.js";
@@ -271,7 +271,10 @@ export class Ingest {
    * beside the published one and could be installed in its place, with other bytes.
    */
   private checkOneName(projectId: number, name: ArtifactName): void {
-    const release = this.files.releases(projectId).find((row) => row.version !== name.version && compareVersions(row.version, name.version) === 0);
+    const key = equalityKey(name.version);
+    const release = this.files
+      .releases(projectId)
+      .find((row) => row.version !== name.version && equalityKey(row.version) === key && compareVersions(row.version, name.version) === 0);
     if (release) {
       throw badRequest(`Version ${name.version} of ${name.filename} is release ${release.version} of ${name.project} (PEP 440 compares them equal): spell it ${release.version}`);
     }

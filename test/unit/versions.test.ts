@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { AppError } from "../../src/core/errors.js";
-import { compareVersions, normalizeVersion, parseVersion, satisfiesRequiresPython } from "../../src/core/versions.js";
+import { compareVersions, equalityKey, normalizeVersion, parseVersion, satisfiesRequiresPython } from "../../src/core/versions.js";
 import type { Version } from "../../src/core/types.js";
 
 const version = (text: string): Version => parseVersion(text);
@@ -99,6 +99,33 @@ describe("compareVersions", () => {
     ["1.0c1", "1.0rc1"],
   ])("%s == %s", (left, right) => {
     expect(compareVersions(version(left), version(right))).toBe(0);
+  });
+});
+
+describe("equalityKey", () => {
+  // Every pair PEP 440 compares equal must share a key, or ingest lets a second spelling of a release in.
+  const spellings = [
+    "0", "0.0", "1", "1.0", "1.0.0", "1.0.0.0", "10", "10.0", "1.0.1", "1.0.1.0", "1.1", "1!0", "1!0.0",
+    "1a0", "1.0a0", "1.0.0a0", "1.post0", "1.0.post0", "1.0.0.post0.dev0", "1.post0.dev0", "1.0+abc.0",
+    "1+abc.0", "1.0+0", "1+0", "2.0rc1", "2rc1", "2.0.0.dev3", "2.dev3", "0.10", "0.1", "0.1.0",
+  ].map(version);
+
+  it("gives every two versions that compare equal the same key", () => {
+    let equalPairs = 0;
+    for (const left of spellings) {
+      for (const right of spellings) {
+        if (compareVersions(left, right) !== 0) continue;
+        equalPairs++;
+        expect(equalityKey(left), `${left} == ${right}`).toBe(equalityKey(right));
+      }
+    }
+    expect(equalPairs).toBeGreaterThan(spellings.length + 20);
+  });
+
+  it("keeps apart versions that differ in more than trailing zeros", () => {
+    expect(equalityKey(version("1.0"))).not.toBe(equalityKey(version("1.0.post0")));
+    expect(equalityKey(version("0.10"))).not.toBe(equalityKey(version("0.1")));
+    expect(equalityKey(version("1.0+abc"))).not.toBe(equalityKey(version("1.0")));
   });
 });
 
