@@ -139,7 +139,7 @@ export class Ingest {
           return planned;
         }),
       );
-      this.blobs.syncFileSystem();
+      await this.blobs.syncFileSystemAsync();
       const links: Link[] = [];
       // A link whose undo fails leaves its line of the note for the start-up sweep.
       let keepNote = false;

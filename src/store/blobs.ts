@@ -1,13 +1,16 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { open, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { promisify } from "node:util";
 import { blake2b, createBLAKE2b } from "hash-wasm";
 import { conflict, tooLarge } from "../core/errors.js";
 import type { Sha256 } from "../core/types.js";
 import { inUse, ownedName } from "./owners.js";
+
+const execFileAsync = promisify(execFile);
 
 /** A file written to storage/tmp, hashed and fsynced, not yet visible under files/. */
 export interface Staged {
@@ -162,6 +165,11 @@ export class Blobs {
    */
   syncFileSystem(): void {
     execFileSync("sync", ["--file-system", this.tmpDir], { stdio: "ignore" });
+  }
+
+  /** syncFileSystem, leaving the event loop free meanwhile: an import stages its next batch while this one's bytes are written out. */
+  async syncFileSystemAsync(): Promise<void> {
+    await execFileAsync("sync", ["--file-system", this.tmpDir]);
   }
 
   /** Undo publish() after its transaction failed: unlink the name if it is still this staged file. */
