@@ -72,6 +72,7 @@ ANSWER_LIMIT = 8 * 1024 * 1024
 GIB = 1024 * 1024 * 1024
 CHILD_LIMITS = (("RLIMIT_NPROC", 512), ("RLIMIT_FSIZE", 4 * GIB), ("RLIMIT_DATA", 8 * GIB), ("RLIMIT_CORE", 0))
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+PR_SET_DUMPABLE = 4
 
 # The proof of a finished import (see the top): the value comes on stdin, which the imported code
 # then finds empty, and goes back on the pipe whose number is the last argument. A failed import
@@ -817,6 +818,23 @@ def become_subreaper():
         pass
 
 
+def shut_out_children():
+    """On Linux, the code this check runs (as the same login, so the same user) can neither trace
+    this process nor open its memory or file descriptors under /proc: otherwise an import could
+    write a forged answer into this process's output, or rewrite its verdict in memory, and then
+    kill it. A process that attached before this (on a login shared with other work) is refused.
+    Not done elsewhere (FreeBSD would need procctl PROC_TRACE_CTL): see the README."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    if ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise Refused("the check could not shut out the code it runs (prctl PR_SET_DUMPABLE failed)")
+    with open("/proc/self/status") as status:
+        tracer = [line.split()[1] for line in status if line.startswith("TracerPid:")]
+    if tracer and tracer[0] != "0":
+        raise Refused("process %s of the node is tracing the check" % tracer[0])
+
+
 def reap_orphans():
     """Collects the ended processes that came to this one, waiting a little for those just
     killed; gives up on one still running (nothing of the check should be by now)."""
@@ -1066,6 +1084,7 @@ def main():
     become_subreaper()
     try:
         try:
+            shut_out_children()
             request = parse_request(sys.stdin.read())
             if os.getuid() == 0 and not request["allow_root"]:
                 raise Refused("the node login is root, and the node's configuration does not allow it")

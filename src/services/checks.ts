@@ -395,15 +395,16 @@ export class Checks {
 
   /**
    * The check wrote more than runRemote keeps, and was cut off. check.py keeps what each child
-   * prints in a bounded file, so code from an upload (an import, a smoke check) wrote to the
-   * check's own stdout or stderr. With one check at a time on the node that is this file's code:
+   * prints in a bounded file and its answer within 8 MiB, so something else wrote to the check's
+   * own stdout or stderr: on a node where check.py cannot shut its children out (not Linux), code
+   * from an upload (an import, a smoke check). With one check at a time on the node that is this file's code:
    * it fails (no start-up files were compared, which only a pass needs; a change to them is found
    * by the next check, which compares them before it starts). With several, another check on the
    * same login may have done it: this one runs again with the node to itself, where a flood is
    * its own (a file cannot get another failed by flooding beside it, nor wait for ever itself).
    */
   private flooded(checkId: number, file: FileRow, node: NodeSettings, error: OutputTooLarge, duration: number): void {
-    const reason = `the check's output passed ${error.limitBytes / (1024 * 1024)} MiB: code from the file wrote to the check's own output, which was cut off there`;
+    const reason = `the check's output passed ${error.limitBytes / (1024 * 1024)} MiB, where it was cut off: something on the node other than check.py wrote to it (code from the file, where the node lets it)`;
     if (node.parallel > 1 && !this.store.byId(checkId)!.alone) {
       return tx(this.db, () => {
         this.postpone(checkId, node, `${reason} (or another check's code did: ${node.name} runs ${node.parallel} at once; it runs again with the node to itself)`, true);
@@ -557,18 +558,24 @@ const checkResult = z.object({
   login_uid: z.number().optional(),
 });
 
-/** The last stdout line is the verdict; without one the check did not really run. */
+/**
+ * The last stdout line is the verdict, and only when check.py itself ended well after writing it:
+ * a last line from a check.py that was killed (or failed) may be anyone's, such as an import's
+ * that wrote into check.py's output and then killed it. Without one the check did not really run.
+ */
 function parseResult(stdout: string, stderr: string, code: number | null, signal: string | null): CheckResult {
   const last = stdout.trim().split("\n").at(-1) ?? "";
   const noVerdict = (reason: string): CheckResult => {
     const detail = stderr.trim().split("\n").slice(-5).join("\n");
     return { verdict: "error", reason, log: `${stdout}\n${detail}`, modules: [], missing_libraries: [], degraded: false, duration: 0 };
   };
+  const noAnswer = noVerdict(`no verdict from the check script (${code === null && signal ? `killed by ${signal}` : `exit ${code}`})`);
+  if (code !== 0 || signal !== null) return noAnswer;
   let json: unknown;
   try {
     json = JSON.parse(last);
   } catch {
-    return noVerdict(`no verdict from the check script (${code === null && signal ? `killed by ${signal}` : `exit ${code}`})`);
+    return noAnswer;
   }
   const result = checkResult.safeParse(json);
   if (!result.success) return noVerdict(`the node's answer is no verdict: ${z.prettifyError(result.error).replace(/\n/g, "; ")}`);

@@ -27,15 +27,16 @@ afterAll(async () => {
 
 /**
  * An "interpreter" that is the real Python 3.11 for the probe and prints `answer` as the check's
- * last line: what a node under someone else's control, or code that wrote to the check's output, sends.
+ * last line, then ends with `ending`: what a node under someone else's control, or code that wrote
+ * to the check's output, sends.
  */
-function answering(answer: string): string {
+function answering(answer: string, ending = "exit 0"): string {
   const folder = temporaryFolder("answering");
   chmodSync(folder, 0o755);
   const script = join(folder, "python3.11");
   writeFileSync(
     script,
-    `#!/bin/sh\nrequest=$(mktemp)\ncat > "$request"\nif grep -q 'Proves that one egg or wheel installs' "$request"; then printf '%s\\n' '${answer}'; rm -f "$request"; exit 0; fi\nexec ${sharedPython("3.11")} "$@" < "$request"\n`,
+    `#!/bin/sh\nrequest=$(mktemp)\ncat > "$request"\nif grep -q 'Proves that one egg or wheel installs' "$request"; then printf '%s\\n' '${answer}'; rm -f "$request"; ${ending}; fi\nexec ${sharedPython("3.11")} "$@" < "$request"\n`,
     { mode: 0o755 },
   );
   return script;
@@ -64,6 +65,34 @@ describe("a node's last line that is JSON but no verdict", () => {
     const filename = await addFile(server, wheel);
     const { state, check } = await waitForCheck(server, filename, "pending, the node's answer refused", (row) => row.status === "pending" && row.reason !== "", 60_000);
     expect(check.reason).toMatch(/^check could not run on clean-1: the node's answer is no verdict: /);
+    expect(state.verification).toBe("pending");
+    await server.stop();
+  }, 120_000);
+});
+
+describe("a whole verified answer from a check script that did not end by itself", () => {
+  const verified = {
+    verdict: "verified",
+    reason: "installed and imported 1 modules",
+    log: "",
+    modules: [{ name: "dep_b", ok: true, counted: true, returncode: 0, signal: null, output: "" }],
+    missing_libraries: [],
+    degraded: false,
+    duration: 1,
+    startup_changes: { before: [], after: [] },
+  };
+  // An import that wrote into check.py's output and then killed it would leave exactly this
+  // (the login's shell reports its command's death by SIGKILL as exit 137).
+  test.each([
+    ["killed", "kill -KILL $$", "exit 137"],
+    ["exit status 1", "exit 1", "exit 1"],
+  ])("%s: the check waits with the reason, the answer is not taken", async (_label, ending, said) => {
+    const server = await startCheckerServer({ nodes: [nodeSettings(node, { interpreters: [answering(JSON.stringify(verified), ending)] })] });
+    servers.push(server);
+    const filename = await addFile(server, wheel);
+    const { state, check } = await waitForCheck(server, filename, "pending, the answer not taken", (row) => row.status === "pending" && row.reason !== "", 60_000);
+    // The reason's first line; the node's output follows it.
+    expect(check.reason.split("\n")[0]).toBe(`check could not run on clean-1: no verdict from the check script (${said})`);
     expect(state.verification).toBe("pending");
     await server.stop();
   }, 120_000);

@@ -19,6 +19,7 @@ let server: CheckerServer;
 let soleNode: SshdNode;
 let soleServer: CheckerServer;
 let forger: string;
+let answerForger: string;
 let daemon: string;
 let scrubbed: string;
 let scrubbedShared: string;
@@ -28,8 +29,11 @@ beforeAll(async () => {
   [node, soleNode] = await Promise.all([startSshd(), startSshd({ user: SOLE_NODE_USER })]);
   server = await startCheckerServer({ nodes: [nodeSettings(node)] });
   soleServer = await startCheckerServer({ nodes: [nodeSettings(soleNode, { exclusive_login: true })] });
-  const [forgerPath, daemonPath, scrubbedPath] = await Promise.all(["exit-forger", "daemon-import", "daemon-scrubbed"].map((fixture) => buildFixture({ fixture })));
+  const [forgerPath, answerForgerPath, daemonPath, scrubbedPath] = await Promise.all(
+    ["exit-forger", "answer-forger", "daemon-import", "daemon-scrubbed"].map((fixture) => buildFixture({ fixture })),
+  );
   forger = await addFile(server, forgerPath);
+  answerForger = await addFile(server, answerForgerPath);
   daemon = await addFile(server, daemonPath);
   scrubbed = await addFile(soleServer, scrubbedPath);
   scrubbedShared = await addFile(server, scrubbedPath);
@@ -82,6 +86,15 @@ describe("a failed import is never a pass", () => {
     expect(check.log).toContain("[exit status 0 in");
     expect(check.log).toContain(", no proof that the import finished]");
     expect(await listed(server.index, "exit-forger")).toEqual([]);
+  });
+});
+
+describe("a verdict is check.py's own", () => {
+  test("an import that writes a verified answer into the check's output and kills the check cannot open that output: failed, never listed", async () => {
+    const { state, check } = await waitForVerdict(server, answerForger);
+    expect(state.verification).toBe("failed");
+    expect(check.reason).toMatch(/^import answer_forger failed: PermissionError: \[Errno 13\] Permission denied: '\/proc\/\d+\/fd\/1'$/);
+    expect(await listed(server.index, "answer-forger")).toEqual([]);
   });
 });
 
