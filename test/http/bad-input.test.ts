@@ -143,6 +143,8 @@ describe("refused uploads", () => {
     ["an sdist whose PKG-INFO is a symlink to another member", { artifact: () => linkedPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: demo-2.0/PKG-INFO is a symlink, not a regular file" }],
     ["zip bomb outside the metadata (a 200 MiB module of zeros, which installers unpack)", { artifact: () => moduleBombWheel({ name: "demo", version: "2.0" }), message: `Invalid wheel demo-2.0-py3-none-any.whl: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
     ["tar bomb (200 MiB of zeros)", { artifact: () => tarBomb({ name: "demo", version: "2.0" }), message: `Invalid sdist demo-2.0.tar.gz: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
+    // 3.7 KB of sdist: planning and the checker test it against every target and interpreter, which held the server for minutes.
+    ["a Requires-Python of 900,000 clauses (3.6 MB)", { artifact: () => sdist({ name: "demo", version: "2.0", requiresPython: `${">=1,".repeat(900_000)}>=1` }), message: "Invalid PKG-INFO in demo-2.0.tar.gz: its Requires-Python is 3600003 characters long; at most 1000 are read" }],
     // the form
     ["no content part", { artifact: demoSdist, contentFilename: null, message: "Missing file: the upload has no 'content' part" }],
     ["a second content part (the first staged whole, gone before the answer)", { artifact: demoSdist, extraFiles: [{ field: "content", filename: "demo-2.0.tar.gz", bytes: randomBytes(64 * 1024) }], message: "Malformed upload: at most 1 file(s) in 'content'" }],
