@@ -60,6 +60,8 @@ export interface SdistOptions {
   requiresPython?: string;
   /** The Summary field (default: "Test distribution NAME VERSION"). */
   summary?: string;
+  /** More members, by their path under the sdist's top folder. */
+  extraFiles?: Record<string, string | Buffer>;
 }
 
 const MTIME = new Date("2024-05-01T12:00:00Z");
@@ -138,6 +140,7 @@ export async function sdist(options: SdistOptions): Promise<Artifact> {
   const members = asBuffers({
     [`${stem}/PKG-INFO`]: coreMetadata({ name, version, requiresPython: options.requiresPython, summary: options.summary }),
     [`${stem}/setup.py`]: `from setuptools import setup\nsetup(name=${JSON.stringify(name)}, version=${JSON.stringify(version)})\n`,
+    ...Object.fromEntries(Object.entries(options.extraFiles ?? {}).map(([member, content]) => [`${stem}/${member}`, content])),
   });
   const bytes =
     format === "zip" ? await zip(members) : format === "tar.gz" ? gzipSync(await tarball(members, stem)) : bzip2(await tarball(members, stem));
