@@ -62,18 +62,25 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
           return reject(twice(label, entry.fileName));
         }
         seen.add(entry.fileName);
-        listing.names.push(entry.fileName);
-        if (!wanted(entry.fileName)) return zip.readEntry();
-        if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
-          zip.close();
-          return reject(badRequest(`Invalid ${label}: ${entry.fileName} unpacks to more than ${MAX_MEMBER_BYTES} bytes`));
-        }
-        zip.openReadStream(entry, (streamError, stream) => {
-          if (streamError) return fail(streamError);
-          collect(stream, MAX_MEMBER_BYTES).then((content) => {
-            listing.members.set(entry.fileName, content);
-            zip.readEntry();
-          }, fail);
+        zip.readLocalFileHeader(entry, (headerError, local) => {
+          if (headerError) return fail(headerError);
+          if (!local.fileName.equals(entry.fileNameRaw)) {
+            zip.close();
+            return reject(renamedLocally(label, entry, local.fileName));
+          }
+          listing.names.push(entry.fileName);
+          if (!wanted(entry.fileName)) return zip.readEntry();
+          if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
+            zip.close();
+            return reject(badRequest(`Invalid ${label}: ${entry.fileName} unpacks to more than ${MAX_MEMBER_BYTES} bytes`));
+          }
+          zip.openReadStream(entry, (streamError, stream) => {
+            if (streamError) return fail(streamError);
+            collect(stream, MAX_MEMBER_BYTES).then((content) => {
+              listing.members.set(entry.fileName, content);
+              zip.readEntry();
+            }, fail);
+          });
         });
       });
       zip.readEntry();
@@ -196,6 +203,15 @@ function renamed(label: string, entry: yauzl.Entry) {
   const named = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, [], false);
   if (named === entry.fileName) return null;
   return badRequest(`Invalid ${label}: member ${JSON.stringify(named)} is renamed ${JSON.stringify(entry.fileName)} by a Unicode Path extra field, which Python before 3.12 ignores, so readers differ on its name`);
+}
+
+/**
+ * A member whose local header names another file than its central directory entry: Python's
+ * zipfile (pip, easy_install) refuses to unpack it, and readers that stream the local headers
+ * (unzip tools, Java's ZipInputStream) unpack it under that other name, `../../x` say.
+ */
+function renamedLocally(label: string, entry: yauzl.Entry, localName: Buffer) {
+  return badRequest(`Invalid ${label}: the local header of ${entry.fileName} names it ${JSON.stringify(localName.toString("latin1"))}, so readers differ on its name and pip refuses to unpack it`);
 }
 
 /** Compression methods Python's zipfile unpacks: stored, deflate, bzip2, lzma. */

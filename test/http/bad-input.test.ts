@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   egg,
   encryptedMember,
+  locallyRenamedMember,
   gzipOfGarbage,
   linkedPkgInfoSdist,
   lyingZipBombWheel,
@@ -125,6 +126,8 @@ describe("refused uploads", () => {
     ["zip bomb lying about its size", { artifact: () => lyingZipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
     // Python's zipfile (pip, easy_install) unpacks no encrypted member and no method but stored, deflate, bzip2 and lzma: the install fails.
     ["a wheel with an encrypted module", { artifact: async () => encryptedMember(await demoWheel(), "demo/__init__.py"), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo/__init__.py is encrypted, and no installer can unpack it" }],
+    // Python's zipfile refuses it on unpacking; a reader that streams local headers writes ../../etc/x.py.
+    ["a wheel whose local header names a member otherwise than its central directory", { artifact: async () => locallyRenamedMember(await wheel({ name: "demo", version: "2.0", extraFiles: { "demo/abcd.py": "x = 1\n" } }), "demo/abcd.py", "../../e/x.py"), message: 'Invalid wheel demo-2.0-py3-none-any.whl: the local header of demo/abcd.py names it "../../e/x.py", so readers differ on its name and pip refuses to unpack it' }],
     ["a wheel with a module compressed by Deflate64", { artifact: async () => memberCompressedBy(await demoWheel(), "demo/__init__.py", 9), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo/__init__.py is compressed by method 9, which Python's zipfile (pip, easy_install) cannot unpack: use deflate" }],
     ["an egg with an AES-encrypted module (method 99)", { artifact: async () => memberCompressedBy(await egg({ name: "demo", version: "2.0", python: "2.7" }), "demo/__init__.py", 99), message: "Invalid egg demo-2.0-py2.7.egg: demo/__init__.py is compressed by method 99, which Python's zipfile (pip, easy_install) cannot unpack: use deflate" }],
     ["a zip sdist with an encrypted setup.py", { artifact: async () => encryptedMember(await sdist({ name: "demo", version: "2.0", format: "zip" }), "demo-2.0/setup.py"), message: "Invalid sdist demo-2.0.zip: demo-2.0/setup.py is encrypted, and no installer can unpack it" }],

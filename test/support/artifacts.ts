@@ -451,6 +451,15 @@ export function memberCompressedBy<T extends Artifact>(artifact: T, member: stri
   return { ...artifact, bytes };
 }
 
+/** The archive with `member`'s local header naming `name` instead (as long as `member`), its central directory entry unchanged. */
+export function locallyRenamedMember<T extends Artifact>(artifact: T, member: string, name: string): T {
+  if (Buffer.byteLength(name) !== Buffer.byteLength(member)) throw new Error("the local name must be as long as the member's");
+  const bytes = patchMember(artifact.bytes, member, (copy, _central, local) => {
+    copy.write(name, local + 30, "utf8");
+  });
+  return { ...artifact, bytes };
+}
+
 /** A copy of a zip with `patch` applied to one member's central directory entry and local header (their offsets). */
 function patchMember(archive: Buffer, member: string, patch: (bytes: Buffer, central: number, local: number) => void): Buffer {
   const bytes = Buffer.from(archive);
