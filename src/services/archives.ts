@@ -171,7 +171,7 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
   // Chosen by the caller from the distribution filename: a staged path has no extension.
   const decompress = compression === "bzip2" ? unbzip2Stream() : createGunzip();
   try {
-    await Promise.all([pipeline(typeof source === "string" ? createReadStream(source) : Readable.from([source]), decompress, limitBytes(budget, label), extract), consume]);
+    await Promise.all([pipeline(typeof source === "string" ? createReadStream(source) : Readable.from([source]), decompress, limitBytes(budget, label), endOfArchive(label), extract), consume]);
   } catch (error) {
     extract.destroy();
     if (error instanceof Error && error.name === "AppError") throw error;
@@ -244,6 +244,77 @@ function twice(label: string, name: string) {
 
 function tooLargeUnpacked(label: string, budget: number) {
   return badRequest(`Invalid ${label}: it unpacks to more than ${budget} bytes (archive bomb?)`);
+}
+
+const TAR_BLOCK = 512;
+/** tar-stream refuses a pax or long-name header larger than this, so none larger is read here. */
+const MAX_TAR_HEADER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Python's tarfile (pip, setuptools) and GNU tar end an archive at its first all-zero header
+ * block; tar-stream skips such blocks and reads on. Anything but zeros after that marker (a second
+ * tar appended, say) would be members the index reads and no installer sees: a PKG-INFO whose
+ * Requires-Python and requirements the index would show. This walks the headers (each member's
+ * data is its size, or a pax `size` record's, as both readers take it) and passes the bytes on
+ * unchanged.
+ */
+function endOfArchive(label: string): Transform {
+  let header = Buffer.alloc(0);
+  let dataLeft = 0;
+  /** The data of the pax header being read (`x` for the next member, `g` for every later one). */
+  let pax: { kind: string; data: Buffer[] } | null = null;
+  const sizes: { next: number | null; global: number | null } = { next: null, global: null };
+  let ended = false;
+  const readHeader = (block: Buffer): Error | null => {
+    if (block.every((byte) => byte === 0)) {
+      ended = true;
+      return null;
+    }
+    if (ended) return badRequest(`Invalid ${label}: it holds more after its end-of-archive marker, where installers stop reading and this index would read on`);
+    const kind = String.fromCharCode(block[156]);
+    const own = tarSize(block);
+    const extended = kind === "x" || kind === "g";
+    const size = extended || kind === "L" || kind === "K" ? own : (sizes.next ?? sizes.global ?? own);
+    if (!extended && kind !== "L" && kind !== "K") sizes.next = null;
+    pax = extended && own <= MAX_TAR_HEADER_BYTES ? { kind, data: [] } : null;
+    dataLeft = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+    return null;
+  };
+  const readPax = () => {
+    if (!pax) return;
+    const size = /(?:^|\n)\d+ size=(\d+)\n/.exec(Buffer.concat(pax.data).toString("latin1"))?.[1];
+    if (size !== undefined) sizes[pax.kind === "g" ? "global" : "next"] = Number(size);
+    pax = null;
+  };
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      for (let offset = 0; offset < chunk.length; ) {
+        if (dataLeft > 0) {
+          const taken = Math.min(dataLeft, chunk.length - offset);
+          pax?.data.push(chunk.subarray(offset, offset + taken));
+          dataLeft -= taken;
+          offset += taken;
+        } else {
+          const taken = Math.min(TAR_BLOCK - header.length, chunk.length - offset);
+          header = Buffer.concat([header, chunk.subarray(offset, offset + taken)]);
+          offset += taken;
+          if (header.length < TAR_BLOCK) continue;
+          const error = readHeader(header);
+          header = Buffer.alloc(0);
+          if (error) return done(error);
+        }
+        if (dataLeft === 0) readPax();
+      }
+      done(null, chunk);
+    },
+  });
+}
+
+/** A tar header's size field: octal, or base-256 when its first byte's high bit is set (GNU, for 8 GiB and more). */
+function tarSize(block: Buffer): number {
+  const field = block.subarray(124, 136);
+  if (field[0] & 0x80) return field.subarray(1).reduce((value, byte) => value * 256 + byte, field[0] & 0x7f);
+  return Number.parseInt(field.toString("latin1").replace(/\0.*$/s, "").trim() || "0", 8) || 0;
 }
 
 function limitBytes(budget: number, label: string): Transform {

@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   egg,
+  appendedTarSdist,
   encryptedMember,
   locallyRenamedMember,
   gzipOfGarbage,
@@ -136,6 +137,7 @@ describe("refused uploads", () => {
     ["a wheel holding METADATA again as METADATA\\0.txt (Python's zipfile cuts the name at the NUL)", { artifact: () => nulNamedWheel({ name: "demo", version: "2.0" }), message: 'Invalid wheel demo-2.0-py3-none-any.whl: member "demo-2.0.dist-info/METADATA\\u0000.txt" has a NUL in its name, where readers cut it or not' }],
     ["a wheel holding METADATA twice", { artifact: () => twoMetadataWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: it holds demo-2.0.dist-info/METADATA twice, and readers differ on which copy counts" }],
     ["an sdist holding PKG-INFO twice", { artifact: () => twoPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: it holds demo-2.0/PKG-INFO twice, and readers differ on which copy counts" }],
+    ["an sdist whose PKG-INFO lies past its end-of-archive marker (a second tar appended: pip and GNU tar stop at the marker)", { artifact: () => appendedTarSdist({ name: "demo", version: "2.0", requiresPython: ">=9" }), message: "Invalid sdist demo-2.0.tar.gz: it holds more after its end-of-archive marker, where installers stop reading and this index would read on" }],
     ["an sdist with an absolute member", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "/etc/cron.d/evil" }), message: 'Invalid sdist demo-2.0.tar.gz: member "/etc/cron.d/evil" is not a plain relative path' }],
     ["an sdist with a '..' member", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/../../evil" }), message: 'Invalid sdist demo-2.0.tar.gz: member "demo-2.0/../../evil" is not a plain relative path' }],
     ["an sdist holding PKG-INFO again as demo-2.0/./PKG-INFO (unpacked over the first)", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/./PKG-INFO", content: "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\nRequires-Dist: evil\n" }), message: 'Invalid sdist demo-2.0.tar.gz: member "demo-2.0/./PKG-INFO" is not a plain relative path (absolute, or with \'..\', \'.\' or empty parts), so unpackers differ on where it goes' }],

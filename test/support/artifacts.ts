@@ -306,6 +306,20 @@ export async function twoPkgInfoSdist(options: { name: string; version: string }
 }
 
 /**
+ * An sdist of two tars one after the other: setup.py, the first's end-of-archive marker, then
+ * PKG-INFO. Python's tarfile (pip) and GNU tar stop at the marker and see no PKG-INFO.
+ */
+export async function appendedTarSdist(options: { name: string; version: string; requiresPython?: string }): Promise<Artifact> {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const first = await tarball({ [`${stem}/setup.py`]: Buffer.from("from setuptools import setup\nsetup()\n") }, stem);
+  const second = tar.pack();
+  const output = collect(second);
+  second.entry({ name: `${stem}/PKG-INFO`, mode: 0o644, mtime: MTIME }, coreMetadata(options));
+  second.finalize();
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(Buffer.concat([first, await output])), name: options.name, version: options.version, kind: "sdist" };
+}
+
+/**
  * An sdist with one more tar entry as given (an absolute or `..` name, a second spelling of
  * PKG-INFO, a link out of the archive), after its valid PKG-INFO and setup.py.
  */
