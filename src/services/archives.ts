@@ -1,5 +1,5 @@
 import { createReadStream, statSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -27,7 +27,18 @@ export type Wanted = (name: string) => boolean;
 export type ArchiveSource = string | Buffer;
 
 /** List a zip (wheel, egg, .zip sdist) and read the small members asked for. */
-export function readZip(source: ArchiveSource, label: string, wanted: Wanted): Promise<ArchiveListing> {
+export async function readZip(source: ArchiveSource, label: string, wanted: Wanted): Promise<ArchiveListing> {
+  const headers = await LocalHeaders.open(source).catch((error: Error) => {
+    throw badRequest(`Invalid ${label}: not a readable zip archive (${error.message})`);
+  });
+  try {
+    return await walkZip(source, label, wanted, headers);
+  } finally {
+    await headers.close();
+  }
+}
+
+function walkZip(source: ArchiveSource, label: string, wanted: Wanted, headers: LocalHeaders): Promise<ArchiveListing> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => reject(badRequest(`Invalid ${label}: not a readable zip archive (${error.message})`));
     const options = { lazyEntries: true, autoClose: true, strictFileNames: false };
@@ -39,7 +50,7 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
       }
       const listing: ArchiveListing = { names: [], members: new Map() };
       // What installers unpack: Python's zipfile holds each member to the size the directory declares.
-      const budget = unpackBudget(typeof source === "string" ? statSync(source).size : source.length);
+      const budget = unpackBudget(zip.fileSize);
       let declaredBytes = 0;
       let directoryBytes = 0;
       zip.on("error", fail);
@@ -62,11 +73,11 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
           return reject(twice(label, entry.fileName));
         }
         seen.add(entry.fileName);
-        zip.readLocalFileHeader(entry, (headerError, local) => {
-          if (headerError) return fail(headerError);
-          if (!local.fileName.equals(entry.fileNameRaw)) {
+        headers.nameOf(entry).then((localName) => {
+          if (localName === null) return fail(new Error(`no local header for ${entry.fileName}`));
+          if (!localName.equals(entry.fileNameRaw)) {
             zip.close();
-            return reject(renamedLocally(label, entry, local.fileName));
+            return reject(renamedLocally(label, entry, localName));
           }
           listing.names.push(entry.fileName);
           if (!wanted(entry.fileName)) return zip.readEntry();
@@ -81,13 +92,54 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
               zip.readEntry();
             }, fail);
           });
-        });
+        }, fail);
       });
       zip.readEntry();
     };
     if (typeof source === "string") yauzl.open(source, options, opened);
     else yauzl.fromBuffer(source, options, opened);
   });
+}
+
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const LOCAL_HEADER_BYTES = 30;
+/** Local headers are read a window at a time: one read each would double the reads of a zip of many small members. */
+const HEADER_WINDOW_BYTES = 1024 * 1024;
+
+/** The local file headers of a zip on disk or in memory, as Python's zipfile reads each before its member. */
+class LocalHeaders {
+  private window = Buffer.alloc(0);
+  private windowStart = 0;
+
+  private constructor(private readonly source: FileHandle | Buffer) {}
+
+  static async open(source: ArchiveSource): Promise<LocalHeaders> {
+    return new LocalHeaders(typeof source === "string" ? await open(source, "r") : source);
+  }
+
+  /** The name the entry's local header gives it (its length may differ), or null where no local header is. */
+  async nameOf(entry: yauzl.Entry): Promise<Buffer | null> {
+    const offset = entry.relativeOffsetOfLocalHeader;
+    const fixed = await this.bytes(offset, LOCAL_HEADER_BYTES);
+    if (fixed.length < LOCAL_HEADER_BYTES || fixed.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) return null;
+    const name = await this.bytes(offset + LOCAL_HEADER_BYTES, fixed.readUInt16LE(26));
+    return name.length === fixed.readUInt16LE(26) ? name : null;
+  }
+
+  async close(): Promise<void> {
+    if (!Buffer.isBuffer(this.source)) await this.source.close();
+  }
+
+  private async bytes(offset: number, length: number): Promise<Buffer> {
+    if (Buffer.isBuffer(this.source)) return this.source.subarray(offset, offset + length);
+    if (offset < this.windowStart || offset + length > this.windowStart + this.window.length) {
+      const buffer = Buffer.alloc(Math.max(length, HEADER_WINDOW_BYTES));
+      const { bytesRead } = await this.source.read(buffer, 0, buffer.length, offset);
+      this.window = buffer.subarray(0, bytesRead);
+      this.windowStart = offset;
+    }
+    return this.window.subarray(offset - this.windowStart, offset - this.windowStart + length);
+  }
 }
 
 const CENTRAL_HEADER_BYTES = 46;
