@@ -74,6 +74,7 @@ describe("refused uploads", () => {
     // filenames
     ["unknown extension", { artifact: demoSdist, contentFilename: "demo-2.0.exe", message: "Invalid filename demo-2.0.exe: expected an sdist (.tar.gz, .tar.bz2, .zip), a wheel (.whl) or an egg (.egg)" }],
     ["wheel filename with too few parts", { artifact: demoWheel, contentFilename: "demo-2.0-any.whl", message: "Invalid wheel filename demo-2.0-any.whl: expected name-version[-build]-python-abi-platform.whl" }],
+    ["a wheel filename of 251 characters (its .metadata file would pass the 255 a file name may have)", { artifact: () => wheel({ name: "l".repeat(230), version: "1.0" }), message: `Invalid wheel filename ${"l".repeat(230)}-1.0-py3-none-any.whl: it has 251 characters, and a wheel's may have 246, so that its metadata file (PEP 658: the filename and .metadata) fits the 255 a file name may have` }],
     ["egg filename without -pyX.Y", { artifact: () => egg({ name: "demo", version: "2.0", python: "2.7" }), contentFilename: "demo-2.0.egg", message: "Invalid egg filename demo-2.0.egg" }],
     ["path traversal ../", { artifact: evil, contentFilename: "../evil-1.0.tar.gz", message: `Invalid filename "../evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
     ["path traversal ..\\", { artifact: evil, contentFilename: "..\\evil-1.0.tar.gz", message: `Invalid filename "..\\\\evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
