@@ -5,10 +5,10 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import unbzip2Stream from "unbzip2-stream";
 import yauzl from "yauzl";
 import { badRequest } from "../core/errors.js";
 import { unpackBudget } from "../core/unpack-budget.js";
+import { bunzip2 } from "./bunzip2.js";
 
 /** Bounds that keep a hostile archive from eating memory or CPU. */
 const MAX_ENTRIES = 100_000;
@@ -221,9 +221,12 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
     }
   })();
   // Chosen by the caller from the distribution filename: a staged path has no extension.
-  const decompress = compression === "bzip2" ? unbzip2Stream() : createGunzip();
+  const unpacked =
+    compression === "bzip2"
+      ? [bunzip2(source, budget)]
+      : [typeof source === "string" ? createReadStream(source) : Readable.from([source]), createGunzip()];
   try {
-    await Promise.all([pipeline(typeof source === "string" ? createReadStream(source) : Readable.from([source]), decompress, limitBytes(budget, label), endOfArchive(label), extract), consume]);
+    await Promise.all([pipeline([...unpacked, limitBytes(budget, label), endOfArchive(label), extract]), consume]);
   } catch (error) {
     extract.destroy();
     if (error instanceof Error && error.name === "AppError") throw error;

@@ -7,7 +7,7 @@ import os from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { sdist, wheel } from "../support/artifacts.js";
+import { bzip2Bomb, sdist, wheel } from "../support/artifacts.js";
 import { bearer, FakeAgent, request, requestJson, TARGETS, waitFor } from "../support/farm-api.js";
 import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -218,6 +218,33 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, requ
     expect(log.filter((line) => line.includes("internal error"))).toEqual([]);
   });
 });
+
+test("a .tar.bz2 bomb (a few KB of bzip2 streams, 1 GiB of zeros) is refused within seconds, in bounded memory, and downloads meanwhile are answered at once", async () => {
+  const server = await startTestServer();
+  try {
+    const token = await server.userToken("alice");
+    const small = await sdist({ name: "small", version: "1.0" });
+    await publish(server, token, small);
+    const bomb = bzip2Bomb({ name: "bz-bomb", version: "1.0" }, 1);
+    expect(bomb.bytes.length).toBeLessThan(64 * KiB);
+    let answered = false;
+    const refused = upload(server, bomb, { auth: tokenAuth(token) }).finally(() => (answered = true));
+    // The decoder is JavaScript: decoded on the event loop, the whole bomb held every request for half a minute.
+    const waits: number[] = [];
+    while (!answered) {
+      const started = Date.now();
+      expect((await fetch(`${server.url}/files/small/${small.filename}`)).status).toBe(200);
+      waits.push(Date.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const answer = await refused;
+    const message = `Invalid sdist ${bomb.filename}: it unpacks to more than ${64 * MiB} bytes (archive bomb?)`;
+    expect({ status: answer.status, statusText: answer.statusText }).toEqual({ status: 400, statusText: message });
+    expect(Math.max(...waits)).toBeLessThan(1000);
+  } finally {
+    await server.stop();
+  }
+}, 120_000);
 
 describe("JSON bodies: one policy per route", () => {
   let server: TestServer;

@@ -197,6 +197,41 @@ export async function tarBomb(options: { name: string; version: string }): Promi
 }
 
 /**
+ * A .tar.bz2 of PKG-INFO and `gib` GiB of zeros in a few kilobytes: bzip2 streams one after the
+ * other (as `cat` joins .bz2 files; every reader decodes them as one), each 40 MiB of zeros.
+ */
+export function bzip2Bomb(options: { name: string; version: string }, gib: number): Artifact {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const streams = Math.ceil((gib * 1024) / 40);
+  const pkgInfo = Buffer.from(coreMetadata(options));
+  const head = Buffer.concat([
+    ustarHeader(`${stem}/PKG-INFO`, pkgInfo.length),
+    pkgInfo,
+    Buffer.alloc(-pkgInfo.length & 511),
+    // Only the header of the zeros member: its data is the streams below.
+    ustarHeader(`${stem}/zeros.bin`, streams * 40 * MiB),
+  ]);
+  const zeros = bzip2(Buffer.alloc(40 * MiB));
+  return { filename: `${stem}.tar.bz2`, bytes: Buffer.concat([bzip2(head), ...Array<Buffer>(streams).fill(zeros)]), name: options.name, version: options.version, kind: "sdist" };
+}
+
+/** A ustar header block for a regular file. */
+function ustarHeader(name: string, size: number): Buffer {
+  const block = Buffer.alloc(512);
+  block.write(name, 0, "utf8");
+  block.write("0000644\0", 100);
+  block.write("0000000\0", 108);
+  block.write("0000000\0", 116);
+  block.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
+  block.write(`${Math.floor(MTIME.getTime() / 1000).toString(8).padStart(11, "0")}\0`, 136);
+  block.write("0", 156);
+  block.write("ustar\u000000", 257, "latin1");
+  block.write("        ", 148);
+  block.write(`${block.reduce((sum, byte) => sum + byte, 0).toString(8).padStart(6, "0")}\0 `, 148);
+  return block;
+}
+
+/**
  * A wheel with two METADATA members under one name, the first honest and the second naming
  * another project: which one a reader takes depends on the reader.
  */
