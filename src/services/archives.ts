@@ -310,15 +310,15 @@ const MAX_TAR_HEADER_BYTES = 4 * 1024 * 1024;
  * block; tar-stream skips such blocks and reads on. Anything but zeros after that marker (a second
  * tar appended, say) would be members the index reads and no installer sees: a PKG-INFO whose
  * Requires-Python and requirements the index would show. This walks the headers (each member's
- * data is its size, or a pax `size` record's, as both readers take it) and passes the bytes on
- * unchanged.
+ * data is its size, or a pax `size` record's, as both readers take it; a global pax header's
+ * they take differently, so it is refused) and passes the bytes on unchanged.
  */
 function endOfArchive(label: string): Transform {
   let header = Buffer.alloc(0);
   let dataLeft = 0;
-  /** The data of the pax header being read (`x` for the next member, `g` for every later one). */
+  /** The data of the pax header being read (`x` for the next member; a `g` one with a size is refused). */
   let pax: { kind: string; data: Buffer[] } | null = null;
-  const sizes: { next: number | null; global: number | null } = { next: null, global: null };
+  const sizes: { next: number | null } = { next: null };
   let ended = false;
   const readHeader = (block: Buffer): Error | null => {
     if (block.every((byte) => byte === 0)) {
@@ -329,17 +329,23 @@ function endOfArchive(label: string): Transform {
     const kind = String.fromCharCode(block[156]);
     const own = tarSize(block);
     const extended = kind === "x" || kind === "g";
-    const size = extended || kind === "L" || kind === "K" ? own : (sizes.next ?? sizes.global ?? own);
+    const size = extended || kind === "L" || kind === "K" ? own : (sizes.next ?? own);
     if (!extended && kind !== "L" && kind !== "K") sizes.next = null;
     pax = extended && own <= MAX_TAR_HEADER_BYTES ? { kind, data: [] } : null;
     dataLeft = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
     return null;
   };
-  const readPax = () => {
-    if (!pax) return;
-    const size = /(?:^|\n)\d+ size=(\d+)\n/.exec(Buffer.concat(pax.data).toString("latin1"))?.[1];
-    if (size !== undefined) sizes[pax.kind === "g" ? "global" : "next"] = Number(size);
+  const readPax = (): Error | null => {
+    if (!pax) return null;
+    const { kind, data } = pax;
     pax = null;
+    const size = /(?:^|\n)\d+ size=(\d+)\n/.exec(Buffer.concat(data).toString("latin1"))?.[1];
+    if (size === undefined) return null;
+    // Python's tarfile and GNU tar give every later member this size, tar-stream only those with an
+    // `x` header of their own: they would split the members apart differently.
+    if (kind === "g") return badRequest(`Invalid ${label}: a global pax header sets every member's size, which readers apply differently`);
+    sizes.next = Number(size);
+    return null;
   };
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
@@ -358,7 +364,8 @@ function endOfArchive(label: string): Transform {
           header = Buffer.alloc(0);
           if (error) return done(error);
         }
-        if (dataLeft === 0) readPax();
+        const error = dataLeft === 0 ? readPax() : null;
+        if (error) return done(error);
       }
       done(null, chunk);
     },

@@ -215,8 +215,31 @@ export function bzip2Bomb(options: { name: string; version: string }, gib: numbe
   return { filename: `${stem}.tar.bz2`, bytes: Buffer.concat([bzip2(head), ...Array<Buffer>(streams).fill(zeros)]), name: options.name, version: options.version, kind: "sdist" };
 }
 
-/** A ustar header block for a regular file. */
-function ustarHeader(name: string, size: number): Buffer {
+/**
+ * An sdist whose tar starts with a global pax header saying `size=0`: Python's tarfile and GNU tar
+ * give every member that size (pip sees an empty PKG-INFO, then stops at the next "header"),
+ * tar-stream only members with an `x` header of their own (it reads the whole PKG-INFO).
+ */
+export function globalPaxSdist(options: { name: string; version: string }): Artifact {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const record = "10 size=0\n";
+  const members: [string, Buffer][] = [
+    [`${stem}/PKG-INFO`, Buffer.from(coreMetadata(options))],
+    [`${stem}/setup.py`, Buffer.from("from setuptools import setup\nsetup()\n")],
+  ];
+  const pad = (bytes: number) => Buffer.alloc(-bytes & 511);
+  const tarBytes = Buffer.concat([
+    ustarHeader("pax_global_header", record.length, "g"),
+    Buffer.from(record),
+    pad(record.length),
+    ...members.flatMap(([name, content]) => [ustarHeader(name, content.length), content, pad(content.length)]),
+    Buffer.alloc(1024),
+  ]);
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(tarBytes), name: options.name, version: options.version, kind: "sdist" };
+}
+
+/** A ustar header block: a regular file, or another type (`g`: a global pax header). */
+function ustarHeader(name: string, size: number, type = "0"): Buffer {
   const block = Buffer.alloc(512);
   block.write(name, 0, "utf8");
   block.write("0000644\0", 100);
@@ -224,7 +247,7 @@ function ustarHeader(name: string, size: number): Buffer {
   block.write("0000000\0", 116);
   block.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
   block.write(`${Math.floor(MTIME.getTime() / 1000).toString(8).padStart(11, "0")}\0`, 136);
-  block.write("0", 156);
+  block.write(type, 156);
   block.write("ustar\u000000", 257, "latin1");
   block.write("        ", 148);
   block.write(`${block.reduce((sum, byte) => sum + byte, 0).toString(8).padStart(6, "0")}\0 `, 148);
