@@ -41,6 +41,10 @@ function buildNumber(buildTag: string): string {
   return match ? `${BigInt(match[1])}${match[2]}` : buildTag;
 }
 
+/** A file name may have 255 bytes (ext4, XFS, ZFS); a wheel's is stored again with this suffix (PEP 658). */
+const MAX_NAME_BYTES = 255;
+const METADATA_SUFFIX = ".metadata";
+
 const SDIST_EXTENSIONS = [".tar.gz", ".tar.bz2", ".zip"] as const;
 const SAFE_CHARACTERS = /^[A-Za-z0-9._+!-]+$/;
 const WHEEL_NAME = /^[A-Za-z0-9_.]+$/;
@@ -53,7 +57,7 @@ const EGG = /^(?<name>[^-]+)-(?<version>[^-]+)-py(?<python>\d+\.\d+)(?:-(?<platf
  * and legacy sdist names with unescaped dashes (`dep-a-1.0.tar.gz`) split where pip splits them.
  */
 export function parseFilename(filename: string, knownProject?: NormalizedName): ArtifactName {
-  if (!SAFE_CHARACTERS.test(filename) || filename.startsWith(".") || filename.length > 255) {
+  if (!SAFE_CHARACTERS.test(filename) || filename.startsWith(".") || filename.length > MAX_NAME_BYTES) {
     throw badRequest(
       `Invalid filename ${JSON.stringify(filename)}: a distribution filename uses only ASCII letters, digits and . _ - + !`,
     );
@@ -82,6 +86,10 @@ function versionFrom(filename: string, text: string): Version {
 }
 
 function parseWheel(filename: string): ArtifactName {
+  // Found as a 500 (ENAMETOOLONG) at the commit, after the wheel had been read.
+  if (filename.length + METADATA_SUFFIX.length > MAX_NAME_BYTES) {
+    throw badRequest(`Invalid wheel filename ${filename}: it has ${filename.length} characters, and a wheel's may have ${MAX_NAME_BYTES - METADATA_SUFFIX.length}, so that its metadata file (PEP 658: the filename and ${METADATA_SUFFIX}) fits the ${MAX_NAME_BYTES} a file name may have`);
+  }
   const parts = filename.slice(0, -".whl".length).split("-");
   if (parts.length !== 5 && parts.length !== 6) {
     throw badRequest(`Invalid wheel filename ${filename}: expected name-version[-build]-python-abi-platform.whl`);

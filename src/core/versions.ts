@@ -54,8 +54,27 @@ export function equalityKey(version: Version): string {
   return version.replace(/(?:\.0)+(?!\d)/g, "");
 }
 
-/** Whether an interpreter version satisfies a Requires-Python specifier; an unparseable one excludes nothing. */
+/**
+ * The longest Requires-Python read. Real ones are under 100 characters; the PEP 440 library takes
+ * some 20 µs a clause, and planning and the checker test a file's specifier against every target
+ * and interpreter on the event loop, so a 3.7 KB sdist whose PKG-INFO held a 3.6 MB one (900,000
+ * `>=1,` clauses) held the whole server for two minutes.
+ */
+export const MAX_REQUIRES_PYTHON_CHARS = 1000;
+
+/** A distribution's Requires-Python as read from its metadata (`source` names the file), or a 400 when it is longer than any real one. */
+export function parseRequiresPython(specifier: string | null, source: string): string | null {
+  if (specifier !== null && specifier.length > MAX_REQUIRES_PYTHON_CHARS) {
+    throw badRequest(`Invalid ${source}: its Requires-Python is ${specifier.length} characters long; at most ${MAX_REQUIRES_PYTHON_CHARS} are read`);
+  }
+  return specifier;
+}
+
+/**
+ * Whether an interpreter version satisfies a Requires-Python specifier; an unparseable one excludes
+ * nothing, and so does one past the limit (a row stored before it), which is never parsed.
+ */
 export function satisfiesRequiresPython(pythonVersion: string, specifier: string | null): boolean {
-  if (!specifier || !pep440.validRange(specifier)) return true;
+  if (!specifier || specifier.length > MAX_REQUIRES_PYTHON_CHARS || !pep440.validRange(specifier)) return true;
   return pep440.satisfies(pythonVersion, specifier, { prereleases: true });
 }

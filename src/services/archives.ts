@@ -1,14 +1,14 @@
 import { createReadStream, statSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import unbzip2Stream from "unbzip2-stream";
 import yauzl from "yauzl";
 import { badRequest } from "../core/errors.js";
 import { unpackBudget } from "../core/unpack-budget.js";
+import { bunzip2 } from "./bunzip2.js";
 
 /** Bounds that keep a hostile archive from eating memory or CPU. */
 const MAX_ENTRIES = 100_000;
@@ -27,7 +27,18 @@ export type Wanted = (name: string) => boolean;
 export type ArchiveSource = string | Buffer;
 
 /** List a zip (wheel, egg, .zip sdist) and read the small members asked for. */
-export function readZip(source: ArchiveSource, label: string, wanted: Wanted): Promise<ArchiveListing> {
+export async function readZip(source: ArchiveSource, label: string, wanted: Wanted): Promise<ArchiveListing> {
+  const headers = await LocalHeaders.open(source).catch((error: Error) => {
+    throw badRequest(`Invalid ${label}: not a readable zip archive (${error.message})`);
+  });
+  try {
+    return await walkZip(source, label, wanted, headers);
+  } finally {
+    await headers.close();
+  }
+}
+
+function walkZip(source: ArchiveSource, label: string, wanted: Wanted, headers: LocalHeaders): Promise<ArchiveListing> {
   return new Promise((resolve, reject) => {
     const fail = (error: Error) => reject(badRequest(`Invalid ${label}: not a readable zip archive (${error.message})`));
     const options = { lazyEntries: true, autoClose: true, strictFileNames: false };
@@ -39,7 +50,7 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
       }
       const listing: ArchiveListing = { names: [], members: new Map() };
       // What installers unpack: Python's zipfile holds each member to the size the directory declares.
-      const budget = unpackBudget(typeof source === "string" ? statSync(source).size : source.length);
+      const budget = unpackBudget(zip.fileSize);
       let declaredBytes = 0;
       let directoryBytes = 0;
       zip.on("error", fail);
@@ -62,25 +73,73 @@ export function readZip(source: ArchiveSource, label: string, wanted: Wanted): P
           return reject(twice(label, entry.fileName));
         }
         seen.add(entry.fileName);
-        listing.names.push(entry.fileName);
-        if (!wanted(entry.fileName)) return zip.readEntry();
-        if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
-          zip.close();
-          return reject(badRequest(`Invalid ${label}: ${entry.fileName} unpacks to more than ${MAX_MEMBER_BYTES} bytes`));
-        }
-        zip.openReadStream(entry, (streamError, stream) => {
-          if (streamError) return fail(streamError);
-          collect(stream, MAX_MEMBER_BYTES).then((content) => {
-            listing.members.set(entry.fileName, content);
-            zip.readEntry();
-          }, fail);
-        });
+        headers.nameOf(entry).then((localName) => {
+          if (localName === null) return fail(new Error(`no local header for ${entry.fileName}`));
+          if (!localName.equals(entry.fileNameRaw)) {
+            zip.close();
+            return reject(renamedLocally(label, entry, localName));
+          }
+          listing.names.push(entry.fileName);
+          if (!wanted(entry.fileName)) return zip.readEntry();
+          if (entry.uncompressedSize > MAX_MEMBER_BYTES) {
+            zip.close();
+            return reject(badRequest(`Invalid ${label}: ${entry.fileName} unpacks to more than ${MAX_MEMBER_BYTES} bytes`));
+          }
+          zip.openReadStream(entry, (streamError, stream) => {
+            if (streamError) return fail(streamError);
+            collect(stream, MAX_MEMBER_BYTES).then((content) => {
+              listing.members.set(entry.fileName, content);
+              zip.readEntry();
+            }, fail);
+          });
+        }, fail);
       });
       zip.readEntry();
     };
     if (typeof source === "string") yauzl.open(source, options, opened);
     else yauzl.fromBuffer(source, options, opened);
   });
+}
+
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const LOCAL_HEADER_BYTES = 30;
+/** Local headers are read a window at a time: one read each would double the reads of a zip of many small members. */
+const HEADER_WINDOW_BYTES = 1024 * 1024;
+
+/** The local file headers of a zip on disk or in memory, as Python's zipfile reads each before its member. */
+class LocalHeaders {
+  private window = Buffer.alloc(0);
+  private windowStart = 0;
+
+  private constructor(private readonly source: FileHandle | Buffer) {}
+
+  static async open(source: ArchiveSource): Promise<LocalHeaders> {
+    return new LocalHeaders(typeof source === "string" ? await open(source, "r") : source);
+  }
+
+  /** The name the entry's local header gives it (its length may differ), or null where no local header is. */
+  async nameOf(entry: yauzl.Entry): Promise<Buffer | null> {
+    const offset = entry.relativeOffsetOfLocalHeader;
+    const fixed = await this.bytes(offset, LOCAL_HEADER_BYTES);
+    if (fixed.length < LOCAL_HEADER_BYTES || fixed.readUInt32LE(0) !== LOCAL_HEADER_SIGNATURE) return null;
+    const name = await this.bytes(offset + LOCAL_HEADER_BYTES, fixed.readUInt16LE(26));
+    return name.length === fixed.readUInt16LE(26) ? name : null;
+  }
+
+  async close(): Promise<void> {
+    if (!Buffer.isBuffer(this.source)) await this.source.close();
+  }
+
+  private async bytes(offset: number, length: number): Promise<Buffer> {
+    if (Buffer.isBuffer(this.source)) return this.source.subarray(offset, offset + length);
+    if (offset < this.windowStart || offset + length > this.windowStart + this.window.length) {
+      const buffer = Buffer.alloc(Math.max(length, HEADER_WINDOW_BYTES));
+      const { bytesRead } = await this.source.read(buffer, 0, buffer.length, offset);
+      this.window = buffer.subarray(0, bytesRead);
+      this.windowStart = offset;
+    }
+    return this.window.subarray(offset - this.windowStart, offset - this.windowStart + length);
+  }
 }
 
 const CENTRAL_HEADER_BYTES = 46;
@@ -162,9 +221,12 @@ export async function readTar(source: ArchiveSource, compression: "gzip" | "bzip
     }
   })();
   // Chosen by the caller from the distribution filename: a staged path has no extension.
-  const decompress = compression === "bzip2" ? unbzip2Stream() : createGunzip();
+  const unpacked =
+    compression === "bzip2"
+      ? [bunzip2(source, budget)]
+      : [typeof source === "string" ? createReadStream(source) : Readable.from([source]), createGunzip()];
   try {
-    await Promise.all([pipeline(typeof source === "string" ? createReadStream(source) : Readable.from([source]), decompress, limitBytes(budget, label), extract), consume]);
+    await Promise.all([pipeline([...unpacked, limitBytes(budget, label), endOfArchive(label), extract]), consume]);
   } catch (error) {
     extract.destroy();
     if (error instanceof Error && error.name === "AppError") throw error;
@@ -198,6 +260,15 @@ function renamed(label: string, entry: yauzl.Entry) {
   return badRequest(`Invalid ${label}: member ${JSON.stringify(named)} is renamed ${JSON.stringify(entry.fileName)} by a Unicode Path extra field, which Python before 3.12 ignores, so readers differ on its name`);
 }
 
+/**
+ * A member whose local header names another file than its central directory entry: Python's
+ * zipfile (pip, easy_install) refuses to unpack it, and readers that stream the local headers
+ * (unzip tools, Java's ZipInputStream) unpack it under that other name, `../../x` say.
+ */
+function renamedLocally(label: string, entry: yauzl.Entry, localName: Buffer) {
+  return badRequest(`Invalid ${label}: the local header of ${entry.fileName} names it ${JSON.stringify(localName.toString("latin1"))}, so readers differ on its name and pip refuses to unpack it`);
+}
+
 /** Compression methods Python's zipfile unpacks: stored, deflate, bzip2, lzma. */
 const PYTHON_ZIP_METHODS = new Set([0, 8, 12, 14]);
 
@@ -228,6 +299,84 @@ function twice(label: string, name: string) {
 
 function tooLargeUnpacked(label: string, budget: number) {
   return badRequest(`Invalid ${label}: it unpacks to more than ${budget} bytes (archive bomb?)`);
+}
+
+const TAR_BLOCK = 512;
+/** tar-stream refuses a pax or long-name header larger than this, so none larger is read here. */
+const MAX_TAR_HEADER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Python's tarfile (pip, setuptools) and GNU tar end an archive at its first all-zero header
+ * block; tar-stream skips such blocks and reads on. Anything but zeros after that marker (a second
+ * tar appended, say) would be members the index reads and no installer sees: a PKG-INFO whose
+ * Requires-Python and requirements the index would show. This walks the headers (each member's
+ * data is its size, or a pax `size` record's, as both readers take it; a global pax header's
+ * they take differently, so it is refused) and passes the bytes on unchanged.
+ */
+function endOfArchive(label: string): Transform {
+  let header = Buffer.alloc(0);
+  let dataLeft = 0;
+  /** The data of the pax header being read (`x` for the next member; a `g` one with a size is refused). */
+  let pax: { kind: string; data: Buffer[] } | null = null;
+  const sizes: { next: number | null } = { next: null };
+  let ended = false;
+  const readHeader = (block: Buffer): Error | null => {
+    if (block.every((byte) => byte === 0)) {
+      ended = true;
+      return null;
+    }
+    if (ended) return badRequest(`Invalid ${label}: it holds more after its end-of-archive marker, where installers stop reading and this index would read on`);
+    const kind = String.fromCharCode(block[156]);
+    const own = tarSize(block);
+    const extended = kind === "x" || kind === "g";
+    const size = extended || kind === "L" || kind === "K" ? own : (sizes.next ?? own);
+    if (!extended && kind !== "L" && kind !== "K") sizes.next = null;
+    pax = extended && own <= MAX_TAR_HEADER_BYTES ? { kind, data: [] } : null;
+    dataLeft = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
+    return null;
+  };
+  const readPax = (): Error | null => {
+    if (!pax) return null;
+    const { kind, data } = pax;
+    pax = null;
+    const size = /(?:^|\n)\d+ size=(\d+)\n/.exec(Buffer.concat(data).toString("latin1"))?.[1];
+    if (size === undefined) return null;
+    // Python's tarfile and GNU tar give every later member this size, tar-stream only those with an
+    // `x` header of their own: they would split the members apart differently.
+    if (kind === "g") return badRequest(`Invalid ${label}: a global pax header sets every member's size, which readers apply differently`);
+    sizes.next = Number(size);
+    return null;
+  };
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      for (let offset = 0; offset < chunk.length; ) {
+        if (dataLeft > 0) {
+          const taken = Math.min(dataLeft, chunk.length - offset);
+          pax?.data.push(chunk.subarray(offset, offset + taken));
+          dataLeft -= taken;
+          offset += taken;
+        } else {
+          const taken = Math.min(TAR_BLOCK - header.length, chunk.length - offset);
+          header = Buffer.concat([header, chunk.subarray(offset, offset + taken)]);
+          offset += taken;
+          if (header.length < TAR_BLOCK) continue;
+          const error = readHeader(header);
+          header = Buffer.alloc(0);
+          if (error) return done(error);
+        }
+        const error = dataLeft === 0 ? readPax() : null;
+        if (error) return done(error);
+      }
+      done(null, chunk);
+    },
+  });
+}
+
+/** A tar header's size field: octal, or base-256 when its first byte's high bit is set (GNU, for 8 GiB and more). */
+function tarSize(block: Buffer): number {
+  const field = block.subarray(124, 136);
+  if (field[0] & 0x80) return field.subarray(1).reduce((value, byte) => value * 256 + byte, field[0] & 0x7f);
+  return Number.parseInt(field.toString("latin1").replace(/\0.*$/s, "").trim() || "0", 8) || 0;
 }
 
 function limitBytes(budget: number, label: string): Transform {

@@ -178,7 +178,13 @@ export class Ingest {
     this.access.canUpload(request.principal, this.projects.byName(name.project));
     const existing = this.files.byFilename(name.filename);
     if (existing) return { existing: this.sameBytes(existing, request.staged.sha256) };
-    const metadata = await readArtifactMetadata(request.content ?? request.staged.path, name.kind, name.filename);
+    let metadata: ArtifactMetadata;
+    try {
+      metadata = await readArtifactMetadata(request.content ?? request.staged.path, name.kind, name.filename);
+    } finally {
+      // A file its request discarded meanwhile was no archive fault (ENOENT read as a corrupt archive).
+      this.staging.requireHeld(request.staged);
+    }
     checkMetadata(name, metadata);
     return { name, metadata };
   }
@@ -205,6 +211,7 @@ export class Ingest {
 
   /** `batched`: the batch's note is written ahead and its folders are synced once, before its commit. */
   private record(request: IngestRequest, name: ArtifactName, metadata: ArtifactMetadata, coreMetadata: Staged | null, links: Link[], batched = false): IngestResult {
+    this.staging.requireHeld(request.staged);
     const existing = this.files.byFilename(name.filename);
     if (existing) return { file: this.sameBytes(existing, request.staged.sha256), created: false };
     const now = this.now();

@@ -2,6 +2,7 @@ import { isCompiledModule } from "../core/compiled.js";
 import { eggRequirements, parseCoreMetadata, single, type CoreMetadata } from "../core/core-metadata.js";
 import { badRequest } from "../core/errors.js";
 import type { ArtifactKind } from "../core/types.js";
+import { parseRequiresPython } from "../core/versions.js";
 import { readTar, readZip, type ArchiveListing, type ArchiveSource } from "./archives.js";
 
 /** What the index keeps from the metadata inside a distribution file. */
@@ -45,7 +46,7 @@ async function readWheel(file: ArchiveSource, filename: string): Promise<Artifac
   const raw = member(listing, `${folder}/METADATA`, `wheel ${filename}`);
   const metadata = parseCoreMetadata(raw.toString("utf8"), `METADATA in ${filename}`);
   return {
-    ...fields(metadata, metadata.get("requires-dist") ?? []),
+    ...fields(metadata, metadata.get("requires-dist") ?? [], `METADATA in ${filename}`),
     coreMetadataFile: raw,
     nativeModules: listing.names.filter(isCompiledModule),
     wheelLayout: { folder, wheelFile: listing.members.get(`${folder}/WHEEL`) ?? null, hasRecord: listing.names.includes(`${folder}/RECORD`) },
@@ -58,7 +59,7 @@ async function readEgg(file: ArchiveSource, filename: string): Promise<ArtifactM
   const metadata = parseCoreMetadata(member(listing, "EGG-INFO/PKG-INFO", `egg ${filename}`).toString("utf8"), `PKG-INFO in ${filename}`);
   const requires = listing.members.get("EGG-INFO/requires.txt")?.toString("utf8") ?? "";
   return {
-    ...fields(metadata, eggRequirements(requires)),
+    ...fields(metadata, eggRequirements(requires), `PKG-INFO in ${filename}`),
     coreMetadataFile: null,
     nativeModules: listing.names.filter(isCompiledModule),
     wheelLayout: null,
@@ -73,19 +74,20 @@ async function readSdist(file: ArchiveSource, filename: string): Promise<Artifac
   if (pkgInfo.length !== 1) throw badRequest(`Invalid sdist ${filename}: expected one <name>-<version>/PKG-INFO, found ${pkgInfo.length}`);
   const metadata = parseCoreMetadata(listing.members.get(pkgInfo[0])!.toString("utf8"), `PKG-INFO in ${filename}`);
   return {
-    ...fields(metadata, metadata.get("requires-dist") ?? []),
+    ...fields(metadata, metadata.get("requires-dist") ?? [], `PKG-INFO in ${filename}`),
     coreMetadataFile: null,
     nativeModules: [],
     wheelLayout: null,
   };
 }
 
-function fields(metadata: CoreMetadata, requiresDist: string[]) {
+/** `source` names the metadata file in messages (`PKG-INFO in demo-1.0.tar.gz`). */
+function fields(metadata: CoreMetadata, requiresDist: string[], source: string) {
   return {
     name: single(metadata, "name")!,
     version: single(metadata, "version")!,
     summary: shortened(single(metadata, "summary") ?? ""),
-    requiresPython: single(metadata, "requires-python"),
+    requiresPython: parseRequiresPython(single(metadata, "requires-python"), source),
     requiresDist,
   };
 }

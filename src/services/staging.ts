@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import { insufficientStorage } from "../core/errors.js";
+import { clientClosed, insufficientStorage } from "../core/errors.js";
 import type { Blobs, Staged } from "../store/blobs.js";
 
 /**
@@ -10,6 +10,8 @@ import type { Blobs, Staged } from "../store/blobs.js";
 export class Staging {
   /** Staged files kept with their publish note for the start-up sweep, whatever set held them. */
   private readonly retained = new Set<string>();
+  /** Staged files whose set was closed: gone from storage/tmp, so never to be published. */
+  private readonly discarded = new WeakSet<Staged>();
 
   constructor(
     private readonly blobs: Blobs,
@@ -38,7 +40,18 @@ export class Staging {
   }
 
   open(): StagedSet {
-    return new StagedSet(this.blobs, this.retained);
+    return new StagedSet(this.blobs, this.retained, this.discarded);
+  }
+
+  /**
+   * Refuse to go on with a staged file its request discarded: a client that leaves after sending
+   * its whole upload closes the set while ingest still reads the archive, and publishing the
+   * removed file then failed as an internal error, leaving its publish note in storage/tmp and an
+   * empty project folder under files/. Called once the archive is read and again where the file is
+   * recorded, inside the transaction: either way the request ends as the client's doing.
+   */
+  requireHeld(staged: Staged): void {
+    if (this.discarded.has(staged)) throw clientClosed();
   }
 
   /**
@@ -67,6 +80,7 @@ export class StagedSet {
   constructor(
     private readonly blobs: Blobs,
     private readonly retained: ReadonlySet<string>,
+    private readonly discarded: WeakSet<Staged>,
   ) {}
 
   /** `sync: false` leaves the bytes to `Blobs.syncFileSystem()` (a batch). */
@@ -86,14 +100,18 @@ export class StagedSet {
   /** Discard everything still held; a file staged after this (a request that ended early) goes at once. */
   close(): void {
     this.closed = true;
-    for (const staged of this.held) if (!this.retained.has(staged.path)) this.blobs.discard(staged);
+    for (const staged of this.held) {
+      this.discarded.add(staged);
+      if (!this.retained.has(staged.path)) this.blobs.discard(staged);
+    }
     this.held.clear();
   }
 
   private hold(staged: Staged): Staged {
     if (this.closed) {
       this.blobs.discard(staged);
-      throw new Error("the request that staged this file has already ended");
+      // The request ended (its client left) while the file's last bytes were being written.
+      throw clientClosed();
     }
     this.held.add(staged);
     return staged;

@@ -8,7 +8,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
   egg,
+  appendedTarSdist,
   encryptedMember,
+  globalPaxSdist,
+  locallyRenamedMember,
   gzipOfGarbage,
   linkedPkgInfoSdist,
   lyingZipBombWheel,
@@ -72,6 +75,7 @@ describe("refused uploads", () => {
     // filenames
     ["unknown extension", { artifact: demoSdist, contentFilename: "demo-2.0.exe", message: "Invalid filename demo-2.0.exe: expected an sdist (.tar.gz, .tar.bz2, .zip), a wheel (.whl) or an egg (.egg)" }],
     ["wheel filename with too few parts", { artifact: demoWheel, contentFilename: "demo-2.0-any.whl", message: "Invalid wheel filename demo-2.0-any.whl: expected name-version[-build]-python-abi-platform.whl" }],
+    ["a wheel filename of 251 characters (its .metadata file would pass the 255 a file name may have)", { artifact: () => wheel({ name: "l".repeat(230), version: "1.0" }), message: `Invalid wheel filename ${"l".repeat(230)}-1.0-py3-none-any.whl: it has 251 characters, and a wheel's may have 246, so that its metadata file (PEP 658: the filename and .metadata) fits the 255 a file name may have` }],
     ["egg filename without -pyX.Y", { artifact: () => egg({ name: "demo", version: "2.0", python: "2.7" }), contentFilename: "demo-2.0.egg", message: "Invalid egg filename demo-2.0.egg" }],
     ["path traversal ../", { artifact: evil, contentFilename: "../evil-1.0.tar.gz", message: `Invalid filename "../evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
     ["path traversal ..\\", { artifact: evil, contentFilename: "..\\evil-1.0.tar.gz", message: `Invalid filename "..\\\\evil-1.0.tar.gz": ${ONLY_SAFE_CHARACTERS}` }],
@@ -125,6 +129,8 @@ describe("refused uploads", () => {
     ["zip bomb lying about its size", { artifact: () => lyingZipBombWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: not a readable zip archive" }],
     // Python's zipfile (pip, easy_install) unpacks no encrypted member and no method but stored, deflate, bzip2 and lzma: the install fails.
     ["a wheel with an encrypted module", { artifact: async () => encryptedMember(await demoWheel(), "demo/__init__.py"), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo/__init__.py is encrypted, and no installer can unpack it" }],
+    // Python's zipfile refuses it on unpacking; a reader that streams local headers writes ../../etc/x.py.
+    ["a wheel whose local header names a member otherwise than its central directory", { artifact: async () => locallyRenamedMember(await wheel({ name: "demo", version: "2.0", extraFiles: { "demo/abcd.py": "x = 1\n" } }), "demo/abcd.py", "../../e/x.py"), message: 'Invalid wheel demo-2.0-py3-none-any.whl: the local header of demo/abcd.py names it "../../e/x.py", so readers differ on its name and pip refuses to unpack it' }],
     ["a wheel with a module compressed by Deflate64", { artifact: async () => memberCompressedBy(await demoWheel(), "demo/__init__.py", 9), message: "Invalid wheel demo-2.0-py3-none-any.whl: demo/__init__.py is compressed by method 9, which Python's zipfile (pip, easy_install) cannot unpack: use deflate" }],
     ["an egg with an AES-encrypted module (method 99)", { artifact: async () => memberCompressedBy(await egg({ name: "demo", version: "2.0", python: "2.7" }), "demo/__init__.py", 99), message: "Invalid egg demo-2.0-py2.7.egg: demo/__init__.py is compressed by method 99, which Python's zipfile (pip, easy_install) cannot unpack: use deflate" }],
     ["a zip sdist with an encrypted setup.py", { artifact: async () => encryptedMember(await sdist({ name: "demo", version: "2.0", format: "zip" }), "demo-2.0/setup.py"), message: "Invalid sdist demo-2.0.zip: demo-2.0/setup.py is encrypted, and no installer can unpack it" }],
@@ -133,6 +139,8 @@ describe("refused uploads", () => {
     ["a wheel holding METADATA again as METADATA\\0.txt (Python's zipfile cuts the name at the NUL)", { artifact: () => nulNamedWheel({ name: "demo", version: "2.0" }), message: 'Invalid wheel demo-2.0-py3-none-any.whl: member "demo-2.0.dist-info/METADATA\\u0000.txt" has a NUL in its name, where readers cut it or not' }],
     ["a wheel holding METADATA twice", { artifact: () => twoMetadataWheel({ name: "demo", version: "2.0" }), message: "Invalid wheel demo-2.0-py3-none-any.whl: it holds demo-2.0.dist-info/METADATA twice, and readers differ on which copy counts" }],
     ["an sdist holding PKG-INFO twice", { artifact: () => twoPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: it holds demo-2.0/PKG-INFO twice, and readers differ on which copy counts" }],
+    ["an sdist whose PKG-INFO lies past its end-of-archive marker (a second tar appended: pip and GNU tar stop at the marker)", { artifact: () => appendedTarSdist({ name: "demo", version: "2.0", requiresPython: ">=9" }), message: "Invalid sdist demo-2.0.tar.gz: it holds more after its end-of-archive marker, where installers stop reading and this index would read on" }],
+    ["an sdist whose global pax header gives every member size 0 (pip sees an empty PKG-INFO, tar-stream the whole one)", { artifact: async () => globalPaxSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: a global pax header sets every member's size, which readers apply differently" }],
     ["an sdist with an absolute member", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "/etc/cron.d/evil" }), message: 'Invalid sdist demo-2.0.tar.gz: member "/etc/cron.d/evil" is not a plain relative path' }],
     ["an sdist with a '..' member", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/../../evil" }), message: 'Invalid sdist demo-2.0.tar.gz: member "demo-2.0/../../evil" is not a plain relative path' }],
     ["an sdist holding PKG-INFO again as demo-2.0/./PKG-INFO (unpacked over the first)", { artifact: () => sdistWithEntry({ name: "demo", version: "2.0" }, { name: "demo-2.0/./PKG-INFO", content: "Metadata-Version: 2.1\nName: demo\nVersion: 2.0\nRequires-Dist: evil\n" }), message: 'Invalid sdist demo-2.0.tar.gz: member "demo-2.0/./PKG-INFO" is not a plain relative path (absolute, or with \'..\', \'.\' or empty parts), so unpackers differ on where it goes' }],
@@ -143,6 +151,8 @@ describe("refused uploads", () => {
     ["an sdist whose PKG-INFO is a symlink to another member", { artifact: () => linkedPkgInfoSdist({ name: "demo", version: "2.0" }), message: "Invalid sdist demo-2.0.tar.gz: demo-2.0/PKG-INFO is a symlink, not a regular file" }],
     ["zip bomb outside the metadata (a 200 MiB module of zeros, which installers unpack)", { artifact: () => moduleBombWheel({ name: "demo", version: "2.0" }), message: `Invalid wheel demo-2.0-py3-none-any.whl: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
     ["tar bomb (200 MiB of zeros)", { artifact: () => tarBomb({ name: "demo", version: "2.0" }), message: `Invalid sdist demo-2.0.tar.gz: it unpacks to more than ${64 * MiB} bytes (archive bomb?)` }],
+    // 3.7 KB of sdist: planning and the checker test it against every target and interpreter, which held the server for minutes.
+    ["a Requires-Python of 900,000 clauses (3.6 MB)", { artifact: () => sdist({ name: "demo", version: "2.0", requiresPython: `${">=1,".repeat(900_000)}>=1` }), message: "Invalid PKG-INFO in demo-2.0.tar.gz: its Requires-Python is 3600003 characters long; at most 1000 are read" }],
     // the form
     ["no content part", { artifact: demoSdist, contentFilename: null, message: "Missing file: the upload has no 'content' part" }],
     ["a second content part (the first staged whole, gone before the answer)", { artifact: demoSdist, extraFiles: [{ field: "content", filename: "demo-2.0.tar.gz", bytes: randomBytes(64 * 1024) }], message: "Malformed upload: at most 1 file(s) in 'content'" }],

@@ -2,12 +2,12 @@
 // its framing; nothing is stored before the sender is known; every exit path removes what was
 // staged; stalled and dripping connections are cut off; refused requests close the connection.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { sdist, wheel } from "../support/artifacts.js";
+import { bzip2Bomb, sdist, wheel } from "../support/artifacts.js";
 import { bearer, FakeAgent, request, requestJson, TARGETS, waitFor } from "../support/farm-api.js";
 import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -176,6 +176,34 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, requ
     await waitFor("the staged file to go", async () => (stagedFiles(server).length === 0 ? true : undefined), { timeoutMs: 10_000 });
   });
 
+  test("a client that leaves after sending its whole upload, while the server reads the archive: logged as such, nothing left in storage/tmp or files/", async () => {
+    // 60 MiB of zeros in a few hundred bytes of bzip2: reading it takes the server a while.
+    const artifact = await sdist({ name: "left-early", version: "1.0", format: "tar.bz2", extraFiles: { "zeros.bin": Buffer.alloc(60 * MiB) } });
+    const before = snapshot(server.services.db, server.storage);
+    log.length = 0;
+    const fields = twineFields(artifact).map(([name, value]) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+    const filePart = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="content"; filename="${artifact.filename}"\r\n\r\n`;
+    const body = Buffer.concat([Buffer.from(fields.join("") + filePart), artifact.bytes, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
+    const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.write(`POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nAuthorization: ${tokenAuth(token)}\r\nContent-Type: ${MULTIPART}\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body);
+    const tmp = path.join(server.storage, "tmp");
+    const stagedWhole = () => stagedFiles(server).some((entry) => statSync(path.join(tmp, entry), { throwIfNoEntry: false })?.size === artifact.bytes.length);
+    await waitFor("the whole file to be staged", async () => (stagedWhole() ? true : undefined), { timeoutMs: 10_000, intervalMs: 2 });
+    socket.destroy();
+    // Almost always the server is still staging or reading the file when the client leaves; on a starved machine it may have answered first.
+    const recorded = () => server.services.db.prepare("SELECT 1 FROM files WHERE filename = ?").get(artifact.filename) !== undefined;
+    const ended = () => recorded() || log.some((line) => /internal error|connection closed before the request was complete/.test(line));
+    await waitFor("the request to end", async () => (ended() ? true : undefined), { timeoutMs: 20_000, describe: () => `LOG:${log.join("\n")} TMP:${stagedFiles(server).join(" ")}` });
+    expect(log.filter((line) => line.includes("internal error"))).toEqual([]);
+    await waitFor("the staged file to go", async () => (stagedFiles(server).length === 0 ? true : undefined), { timeoutMs: 10_000 });
+    if (recorded()) return;
+    expect(snapshot(server.services.db, server.storage)).toEqual(before);
+    expect(existsSync(path.join(server.storage, "files", "left-early"))).toBe(false);
+  });
+
   test("a client that aborts a download is logged as such, not as an internal error", async () => {
     const big = await wheel({ name: "big-download", version: "1.0", extraFiles: { "big/blob.bin": randomBytes(16 * MiB) } });
     expect((await upload(server, big, { auth: tokenAuth(token) })).status).toBe(200);
@@ -190,6 +218,33 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, requ
     expect(log.filter((line) => line.includes("internal error"))).toEqual([]);
   });
 });
+
+test("a .tar.bz2 bomb (a few KB of bzip2 streams, 1 GiB of zeros) is refused within seconds, in bounded memory, and downloads meanwhile are answered at once", async () => {
+  const server = await startTestServer();
+  try {
+    const token = await server.userToken("alice");
+    const small = await sdist({ name: "small", version: "1.0" });
+    await publish(server, token, small);
+    const bomb = bzip2Bomb({ name: "bz-bomb", version: "1.0" }, 1);
+    expect(bomb.bytes.length).toBeLessThan(64 * KiB);
+    let answered = false;
+    const refused = upload(server, bomb, { auth: tokenAuth(token) }).finally(() => (answered = true));
+    // The decoder is JavaScript: decoded on the event loop, the whole bomb held every request for half a minute.
+    const waits: number[] = [];
+    while (!answered) {
+      const started = Date.now();
+      expect((await fetch(`${server.url}/files/small/${small.filename}`)).status).toBe(200);
+      waits.push(Date.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const answer = await refused;
+    const message = `Invalid sdist ${bomb.filename}: it unpacks to more than ${64 * MiB} bytes (archive bomb?)`;
+    expect({ status: answer.status, statusText: answer.statusText }).toEqual({ status: 400, statusText: message });
+    expect(Math.max(...waits)).toBeLessThan(1000);
+  } finally {
+    await server.stop();
+  }
+}, 120_000);
 
 describe("JSON bodies: one policy per route", () => {
   let server: TestServer;

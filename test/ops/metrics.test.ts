@@ -103,6 +103,20 @@ describe("/healthz", () => {
     expect(health.storage.freeBytes).toBeGreaterThan(0);
   });
 
+  test("a flood of anonymous asks shares the write probes: each waits for an fsync on the event loop, and held every other request", async () => {
+    const flooded = await startTestServer();
+    try {
+      const writes = () => flooded.services.db.prepare("SELECT total_changes()").pluck().get() as number;
+      const before = writes();
+      const answers = await Promise.all(Array.from({ length: 50 }, () => get(`${flooded.url}/healthz`)));
+      expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
+      // One probe a second: a slow machine may straddle a second or two.
+      expect(writes() - before).toBeLessThanOrEqual(3);
+    } finally {
+      await flooded.stop();
+    }
+  });
+
   test("answers 503 when the storage has less free space than storage.min_free_bytes", async () => {
     const full = await startTestServer({ storage: { min_free_bytes: Number.MAX_SAFE_INTEGER } });
     try {

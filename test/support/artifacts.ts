@@ -60,6 +60,8 @@ export interface SdistOptions {
   requiresPython?: string;
   /** The Summary field (default: "Test distribution NAME VERSION"). */
   summary?: string;
+  /** More members, by their path under the sdist's top folder. */
+  extraFiles?: Record<string, string | Buffer>;
 }
 
 const MTIME = new Date("2024-05-01T12:00:00Z");
@@ -138,6 +140,7 @@ export async function sdist(options: SdistOptions): Promise<Artifact> {
   const members = asBuffers({
     [`${stem}/PKG-INFO`]: coreMetadata({ name, version, requiresPython: options.requiresPython, summary: options.summary }),
     [`${stem}/setup.py`]: `from setuptools import setup\nsetup(name=${JSON.stringify(name)}, version=${JSON.stringify(version)})\n`,
+    ...Object.fromEntries(Object.entries(options.extraFiles ?? {}).map(([member, content]) => [`${stem}/${member}`, content])),
   });
   const bytes =
     format === "zip" ? await zip(members) : format === "tar.gz" ? gzipSync(await tarball(members, stem)) : bzip2(await tarball(members, stem));
@@ -191,6 +194,64 @@ export async function tarBomb(options: { name: string; version: string }): Promi
   big.end();
   pack.finalize();
   return { filename: `${stem}.tar.gz`, bytes: await output, name: options.name, version: options.version, kind: "sdist" };
+}
+
+/**
+ * A .tar.bz2 of PKG-INFO and `gib` GiB of zeros in a few kilobytes: bzip2 streams one after the
+ * other (as `cat` joins .bz2 files; every reader decodes them as one), each 40 MiB of zeros.
+ */
+export function bzip2Bomb(options: { name: string; version: string }, gib: number): Artifact {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const streams = Math.ceil((gib * 1024) / 40);
+  const pkgInfo = Buffer.from(coreMetadata(options));
+  const head = Buffer.concat([
+    ustarHeader(`${stem}/PKG-INFO`, pkgInfo.length),
+    pkgInfo,
+    Buffer.alloc(-pkgInfo.length & 511),
+    // Only the header of the zeros member: its data is the streams below.
+    ustarHeader(`${stem}/zeros.bin`, streams * 40 * MiB),
+  ]);
+  const zeros = bzip2(Buffer.alloc(40 * MiB));
+  return { filename: `${stem}.tar.bz2`, bytes: Buffer.concat([bzip2(head), ...Array<Buffer>(streams).fill(zeros)]), name: options.name, version: options.version, kind: "sdist" };
+}
+
+/**
+ * An sdist whose tar starts with a global pax header saying `size=0`: Python's tarfile and GNU tar
+ * give every member that size (pip sees an empty PKG-INFO, then stops at the next "header"),
+ * tar-stream only members with an `x` header of their own (it reads the whole PKG-INFO).
+ */
+export function globalPaxSdist(options: { name: string; version: string }): Artifact {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const record = "10 size=0\n";
+  const members: [string, Buffer][] = [
+    [`${stem}/PKG-INFO`, Buffer.from(coreMetadata(options))],
+    [`${stem}/setup.py`, Buffer.from("from setuptools import setup\nsetup()\n")],
+  ];
+  const pad = (bytes: number) => Buffer.alloc(-bytes & 511);
+  const tarBytes = Buffer.concat([
+    ustarHeader("pax_global_header", record.length, "g"),
+    Buffer.from(record),
+    pad(record.length),
+    ...members.flatMap(([name, content]) => [ustarHeader(name, content.length), content, pad(content.length)]),
+    Buffer.alloc(1024),
+  ]);
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(tarBytes), name: options.name, version: options.version, kind: "sdist" };
+}
+
+/** A ustar header block: a regular file, or another type (`g`: a global pax header). */
+function ustarHeader(name: string, size: number, type = "0"): Buffer {
+  const block = Buffer.alloc(512);
+  block.write(name, 0, "utf8");
+  block.write("0000644\0", 100);
+  block.write("0000000\0", 108);
+  block.write("0000000\0", 116);
+  block.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
+  block.write(`${Math.floor(MTIME.getTime() / 1000).toString(8).padStart(11, "0")}\0`, 136);
+  block.write(type, 156);
+  block.write("ustar\u000000", 257, "latin1");
+  block.write("        ", 148);
+  block.write(`${block.reduce((sum, byte) => sum + byte, 0).toString(8).padStart(6, "0")}\0 `, 148);
+  return block;
 }
 
 /**
@@ -300,6 +361,20 @@ export async function twoPkgInfoSdist(options: { name: string; version: string }
   pack.entry({ name: `${stem}/PKG-INFO`, mode: 0o644, mtime: MTIME }, coreMetadata({ ...options, requiresPython: ">=4" }));
   pack.finalize();
   return { filename: `${stem}.tar.gz`, bytes: gzipSync(await output), name: options.name, version: options.version, kind: "sdist" };
+}
+
+/**
+ * An sdist of two tars one after the other: setup.py, the first's end-of-archive marker, then
+ * PKG-INFO. Python's tarfile (pip) and GNU tar stop at the marker and see no PKG-INFO.
+ */
+export async function appendedTarSdist(options: { name: string; version: string; requiresPython?: string }): Promise<Artifact> {
+  const stem = `${filenameName(options.name)}-${options.version}`;
+  const first = await tarball({ [`${stem}/setup.py`]: Buffer.from("from setuptools import setup\nsetup()\n") }, stem);
+  const second = tar.pack();
+  const output = collect(second);
+  second.entry({ name: `${stem}/PKG-INFO`, mode: 0o644, mtime: MTIME }, coreMetadata(options));
+  second.finalize();
+  return { filename: `${stem}.tar.gz`, bytes: gzipSync(Buffer.concat([first, await output])), name: options.name, version: options.version, kind: "sdist" };
 }
 
 /**
@@ -444,6 +519,15 @@ export function memberCompressedBy<T extends Artifact>(artifact: T, member: stri
   const bytes = patchMember(artifact.bytes, member, (copy, central, local) => {
     copy.writeUInt16LE(method, central + 10);
     copy.writeUInt16LE(method, local + 8);
+  });
+  return { ...artifact, bytes };
+}
+
+/** The archive with `member`'s local header naming `name` instead (as long as `member`), its central directory entry unchanged. */
+export function locallyRenamedMember<T extends Artifact>(artifact: T, member: string, name: string): T {
+  if (Buffer.byteLength(name) !== Buffer.byteLength(member)) throw new Error("the local name must be as long as the member's");
+  const bytes = patchMember(artifact.bytes, member, (copy, _central, local) => {
+    copy.write(name, local + 30, "utf8");
   });
   return { ...artifact, bytes };
 }
