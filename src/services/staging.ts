@@ -102,14 +102,27 @@ export class StagedSet {
     this.closed = true;
     for (const staged of this.held) {
       this.discarded.add(staged);
-      if (!this.retained.has(staged.path)) this.blobs.discard(staged);
+      if (!this.retained.has(staged.path)) this.discardOrLeave(staged);
     }
     this.held.clear();
   }
 
+  /**
+   * A set closes when its response does, where a throw would end the server, and a request whose
+   * client left must end as that, not as an internal error: a file the disk will not let go of
+   * now (EIO, EPERM) stays in storage/tmp for the start-up sweep.
+   */
+  private discardOrLeave(staged: Staged): void {
+    try {
+      this.blobs.discard(staged);
+    } catch {
+      // Left for the sweep, which removes every unrecorded file in storage/tmp.
+    }
+  }
+
   private hold(staged: Staged): Staged {
     if (this.closed) {
-      this.blobs.discard(staged);
+      this.discardOrLeave(staged);
       // The request ended (its client left) while the file's last bytes were being written.
       throw clientClosed();
     }

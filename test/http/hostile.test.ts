@@ -1,6 +1,7 @@
 // Hostile bodies and connections (issue 7): every limit holds while the body streams in, whatever
 // its framing; nothing is stored before the sender is known; every exit path removes what was
 // staged; stalled and dripping connections are cut off; refused requests close the connection.
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -202,6 +203,35 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, requ
     if (recorded()) return;
     expect(snapshot(server.services.db, server.storage)).toEqual(before);
     expect(existsSync(path.join(server.storage, "files", "left-early"))).toBe(false);
+  });
+
+  test("a client that leaves while storage/tmp will not let its staged file go (immutable): logged as such, and the server stays up", async () => {
+    const artifact = await sdist({ name: "left-stuck", version: "1.0", format: "tar.bz2", extraFiles: { "zeros.bin": Buffer.alloc(60 * MiB) } });
+    const fields = twineFields(artifact).map(([name, value]) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+    const filePart = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="content"; filename="${artifact.filename}"\r\n\r\n`;
+    const body = Buffer.concat([Buffer.from(fields.join("") + filePart), artifact.bytes, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
+    const tmp = path.join(server.storage, "tmp");
+    const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise((resolve) => socket.once("connect", resolve));
+    socket.write(`POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nAuthorization: ${tokenAuth(token)}\r\nContent-Type: ${MULTIPART}\r\nContent-Length: ${body.length}\r\n\r\n`);
+    socket.write(body);
+    log.length = 0;
+    const stagedWhole = () => stagedFiles(server).some((entry) => statSync(path.join(tmp, entry), { throwIfNoEntry: false })?.size === artifact.bytes.length);
+    await waitFor("the whole file to be staged", async () => (stagedWhole() ? true : undefined), { timeoutMs: 10_000, intervalMs: 2 });
+    // Nothing in the folder can be unlinked now (EPERM), as on a failing disk (EIO).
+    execFileSync("chattr", ["+i", tmp]);
+    try {
+      socket.destroy();
+      const ended = () => log.some((line) => /internal error|connection closed before the request was complete/.test(line));
+      await waitFor("the request to end", async () => (ended() ? true : undefined), { timeoutMs: 20_000, describe: () => `LOG:${log.join("\n")}` });
+      expect(log.filter((line) => line.includes("internal error"))).toEqual([]);
+      expect((await fetch(`${server.url}/simple/`)).status).toBe(200);
+    } finally {
+      execFileSync("chattr", ["-i", tmp]);
+      // What the start-up sweep would remove (it leaves a live server's own files alone).
+      for (const entry of stagedFiles(server)) rmSync(path.join(tmp, entry), { force: true });
+    }
   });
 
   test("a client that aborts a download is logged as such, not as an internal error", async () => {
