@@ -8,7 +8,7 @@ import os from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { bzip2Bomb, sdist, wheel } from "../support/artifacts.js";
+import { bzip2Bomb, sdist, wheel, type Artifact } from "../support/artifacts.js";
 import { bearer, FakeAgent, request, requestJson, TARGETS, waitFor } from "../support/farm-api.js";
 import { twineUpload } from "../support/clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
@@ -117,6 +117,19 @@ test("twine with a wrong token and a 20 MiB file still prints why: the refused b
   }
 });
 
+/** A twine upload of `artifact`, all of it sent on a raw socket the caller may destroy. */
+async function sendWholeUpload(server: TestServer, token: string, artifact: Artifact): Promise<net.Socket> {
+  const fields = twineFields(artifact).map(([name, value]) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+  const filePart = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="content"; filename="${artifact.filename}"\r\n\r\n`;
+  const body = Buffer.concat([Buffer.from(fields.join("") + filePart), artifact.bytes, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
+  const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1");
+  socket.on("error", () => {});
+  await new Promise((resolve) => socket.once("connect", resolve));
+  socket.write(`POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nAuthorization: ${tokenAuth(token)}\r\nContent-Type: ${MULTIPART}\r\nContent-Length: ${body.length}\r\n\r\n`);
+  socket.write(body);
+  return socket;
+}
+
 describe("stalled, dripping and aborted connections (timeouts: headers 1 s, request 3 s, idle 2 s)", () => {
   let server: TestServer;
   let token: string;
@@ -182,14 +195,7 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, requ
     const artifact = await sdist({ name: "left-early", version: "1.0", format: "tar.bz2", extraFiles: { "zeros.bin": Buffer.alloc(60 * MiB) } });
     const before = snapshot(server.services.db, server.storage);
     log.length = 0;
-    const fields = twineFields(artifact).map(([name, value]) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
-    const filePart = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="content"; filename="${artifact.filename}"\r\n\r\n`;
-    const body = Buffer.concat([Buffer.from(fields.join("") + filePart), artifact.bytes, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
-    const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1");
-    socket.on("error", () => {});
-    await new Promise((resolve) => socket.once("connect", resolve));
-    socket.write(`POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nAuthorization: ${tokenAuth(token)}\r\nContent-Type: ${MULTIPART}\r\nContent-Length: ${body.length}\r\n\r\n`);
-    socket.write(body);
+    const socket = await sendWholeUpload(server, token, artifact);
     const tmp = path.join(server.storage, "tmp");
     const stagedWhole = () => stagedFiles(server).some((entry) => statSync(path.join(tmp, entry), { throwIfNoEntry: false })?.size === artifact.bytes.length);
     await waitFor("the whole file to be staged", async () => (stagedWhole() ? true : undefined), { timeoutMs: 10_000, intervalMs: 2 });
@@ -207,16 +213,9 @@ describe("stalled, dripping and aborted connections (timeouts: headers 1 s, requ
 
   test("a client that leaves while storage/tmp will not let its staged file go (immutable): logged as such, and the server stays up", async () => {
     const artifact = await sdist({ name: "left-stuck", version: "1.0", format: "tar.bz2", extraFiles: { "zeros.bin": Buffer.alloc(60 * MiB) } });
-    const fields = twineFields(artifact).map(([name, value]) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
-    const filePart = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="content"; filename="${artifact.filename}"\r\n\r\n`;
-    const body = Buffer.concat([Buffer.from(fields.join("") + filePart), artifact.bytes, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
     const tmp = path.join(server.storage, "tmp");
-    const socket = net.connect(Number(new URL(server.url).port), "127.0.0.1");
-    socket.on("error", () => {});
-    await new Promise((resolve) => socket.once("connect", resolve));
-    socket.write(`POST /legacy/ HTTP/1.1\r\nHost: pydepot\r\nAuthorization: ${tokenAuth(token)}\r\nContent-Type: ${MULTIPART}\r\nContent-Length: ${body.length}\r\n\r\n`);
-    socket.write(body);
     log.length = 0;
+    const socket = await sendWholeUpload(server, token, artifact);
     const stagedWhole = () => stagedFiles(server).some((entry) => statSync(path.join(tmp, entry), { throwIfNoEntry: false })?.size === artifact.bytes.length);
     await waitFor("the whole file to be staged", async () => (stagedWhole() ? true : undefined), { timeoutMs: 10_000, intervalMs: 2 });
     // Nothing in the folder can be unlinked now (EPERM), as on a failing disk (EIO).
