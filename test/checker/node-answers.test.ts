@@ -6,7 +6,7 @@
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { addFile, nodeSettings, startCheckerServer, temporaryFolder, waitForCheck, waitForVerdict, type CheckerServer } from "../support/checker.js";
+import { addFile, interceptingPython, nodeSettings, startCheckerServer, temporaryFolder, waitForCheck, waitForVerdict, type CheckerServer } from "../support/checker.js";
 import { buildWheel } from "../support/packages.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
 import { sharedPython } from "../support/unprivileged.js";
@@ -25,21 +25,9 @@ afterAll(async () => {
   await node?.dispose();
 });
 
-/**
- * An "interpreter" that is the real Python 3.11 for the probe and prints `answer` as the check's
- * last line, then ends with `ending`: what a node under someone else's control, or code that wrote
- * to the check's output, sends.
- */
+/** Prints `answer` as the check's last line, then ends with `ending`; the probe is Python 3.11's own. */
 function answering(answer: string, ending = "exit 0"): string {
-  const folder = temporaryFolder("answering");
-  chmodSync(folder, 0o755);
-  const script = join(folder, "python3.11");
-  writeFileSync(
-    script,
-    `#!/bin/sh\nrequest=$(mktemp)\ncat > "$request"\nif grep -q 'Proves that one egg or wheel installs' "$request"; then printf '%s\\n' '${answer}'; rm -f "$request"; ${ending}; fi\nexec ${sharedPython("3.11")} "$@" < "$request"\n`,
-    { mode: 0o755 },
-  );
-  return script;
+  return interceptingPython("Proves that one egg or wheel installs", `printf '%s\\n' '${answer}'; ${ending}`);
 }
 
 /** An "interpreter" that answers every script, the probe too, with `answer`. */

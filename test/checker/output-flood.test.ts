@@ -5,13 +5,10 @@
 // and then failed to make one string of it. The node stays healthy and checks the next file.
 // On a node that runs several checks at once, the flood could be another check's: the check runs
 // again with the node to itself, and fails there; before, it was put off and flooded for ever.
-import { chmodSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { addFile, buildFixture, nodeHealth, nodeSettings, startCheckerServer, temporaryFolder, waitForVerdict, type CheckerServer } from "../support/checker.js";
+import { addFile, buildFixture, interceptingPython, nodeHealth, nodeSettings, startCheckerServer, waitForVerdict, type CheckerServer } from "../support/checker.js";
 import { buildWheel } from "../support/packages.js";
 import { startSshd, type SshdNode } from "../support/sshd.js";
-import { sharedPython } from "../support/unprivileged.js";
 
 const REASON = "the check's output passed 16 MiB, where it was cut off: something on the node other than check.py wrote to it (code from the file, where the node lets it)";
 
@@ -19,17 +16,7 @@ let node: SshdNode;
 let server: CheckerServer;
 
 /** Python 3.11, except that the check of a dep-a wheel answers with 20 MiB of output. */
-function floodingForDepA(): string {
-  const folder = temporaryFolder("flooding");
-  chmodSync(folder, 0o755);
-  const script = join(folder, "python3.11");
-  writeFileSync(
-    script,
-    `#!/bin/sh\nrequest=$(mktemp)\ncat > "$request"\nif grep -q '"filename":"dep_a-' "$request"; then rm -f "$request"; head -c 20971520 /dev/zero; exit 0; fi\nexec ${sharedPython("3.11")} "$@" < "$request"\n`,
-    { mode: 0o755 },
-  );
-  return script;
-}
+const floodingForDepA = () => interceptingPython('"filename":"dep_a-', "head -c 20971520 /dev/zero; exit 0");
 
 beforeAll(async () => {
   node = await startSshd();

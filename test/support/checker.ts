@@ -5,7 +5,7 @@
 // LIBRARY_PATH, an rpath, a version).
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -41,6 +41,24 @@ export function temporaryFolder(prefix: string): string {
 }
 
 // ---- nodes -------------------------------------------------------------------------------------
+
+/**
+ * A node "interpreter" that is the real Python 3.11, except for a request whose text holds
+ * `matching` (check.py's own text, or a filename as `"filename":"dep_a-`): that one gets
+ * `shellCommands` instead. What a node under someone else's control, or code around check.py, sends.
+ */
+export function interceptingPython(matching: string, shellCommands: string): string {
+  const folder = temporaryFolder("intercepting");
+  chmodSync(folder, 0o755);
+  const script = join(folder, "python3.11");
+  writeFileSync(
+    script,
+    `#!/bin/sh\nrequest=$(mktemp)\ncat > "$request"\nif grep -q '${matching}' "$request"; then rm -f "$request"; ${shellCommands}; fi\nexec ${sharedPython("3.11")} "$@" < "$request"\n`,
+    { mode: 0o755 },
+  );
+  return script;
+}
+
 
 /** A private key in a 0600 file, as `private_key_file` wants it. */
 export function privateKeyFile(key: Buffer): string {
